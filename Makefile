@@ -1,0 +1,41 @@
+# Set-up and entry points. `make book` and `make test` are the README's Quick start.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= demo
+
+.PHONY: setup browser book test lint clean
+
+# A fresh virtual environment with the pinned requirements and hrcam itself (editable).
+$(VENV)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Headless Chromium screenshots the rendered book in the tests (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the screenshot tests will be skipped"; \
+	  else \
+	    echo "note: chromium is not installed (sudo apt-get install chromium); the screenshot tests will be skipped"; \
+	  fi; }
+
+# The main job: every notebook through papermill, then `jupyter-book build book/`.
+book: setup
+	$(BIN)/hrcam book --profile $(PROFILE)
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check hrcam tests benchmarks notebooks
+	$(BIN)/ruff format --check hrcam tests benchmarks
+
+clean:
+	rm -rf book/_build runs .pytest_cache
