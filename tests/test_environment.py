@@ -1,0 +1,93 @@
+"""The three dependency lists (pyproject ranges, requirements pins, conda environment) agree."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements_pins() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"requirements.txt: {line!r} is not an exact pin"
+        pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def _environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "conda-forge" in env["channels"]
+    pins: dict[str, str] = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            for line in dep["pip"]:
+                if line.startswith("-e"):
+                    continue
+                name, _, version = line.partition("==")
+                pins[canonicalize_name(name)] = version
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:=([^=\s]+))?", dep)
+        assert match, f"environment.yml: cannot parse {dep!r}"
+        name, version = match.groups()
+        if name in {"python", "pip"}:
+            continue
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_names_the_same_pins_as_requirements() -> None:
+    assert _environment_pins() == _requirements_pins()
+
+
+def test_environment_yml_installs_hrcam_and_python_311() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section
+
+
+def test_every_pyproject_dependency_is_pinned_within_its_range() -> None:
+    project = _pyproject()["project"]
+    pins = _requirements_pins()
+    declared = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    for spec in declared:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is in pyproject.toml but not pinned in requirements.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"requirements.txt pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}"
+        )
+
+
+def test_every_pin_is_a_declared_dependency_or_build_tool() -> None:
+    project = _pyproject()["project"]
+    declared = {
+        canonicalize_name(Requirement(s).name)
+        for s in list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    }
+    build = {canonicalize_name(Requirement(s).name) for s in _pyproject()["build-system"]["requires"]}
+    assert set(_requirements_pins()) <= declared | build
+
+
+@pytest.mark.parametrize("name", sorted(_requirements_pins()))
+def test_installed_version_matches_pin(name: str) -> None:
+    installed = metadata.version(name)
+    # Local version labels (torch's "+cu130") name the build, not the release.
+    assert installed.split("+")[0] == _requirements_pins()[name]
