@@ -1,0 +1,426 @@
+"""The main job: execute every notebook with papermill, then build the Jupyter Book.
+
+``run_book`` reads each Jupytext source ``notebooks/NN_name.py``, executes it with papermill
+into ``book/notebooks/NN_name.ipynb`` with the chosen profile and run folder, and finally runs
+``jupyter-book build book/ -W``. A notebook is skipped when its source, its parameters, the
+outputs of the notebooks before it and the ``hrcam`` package are all unchanged since its last
+successful run (recorded in a small JSON manifest next to the executed notebooks).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hrcam import profiles
+from hrcam.errors import CLIError
+
+__all__ = [
+    "BookError",
+    "BookResult",
+    "NotebookRun",
+    "build_book",
+    "declared_parameters",
+    "find_notebooks",
+    "run_book",
+    "run_notebook",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST_NAME = ".hrcam-manifest.json"
+# Files above this size are fingerprinted by size and mtime rather than read in full.
+_HASH_FULL_LIMIT = 64 * 2**20
+
+
+class BookError(CLIError):
+    """A notebook or the book build failed; the message says where and why."""
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook: ``status`` is ``"ran"`` or ``"skipped"``."""
+
+    name: str
+    status: str
+    seconds: float
+    output: Path
+
+
+@dataclass
+class BookResult:
+    """Outcome of :func:`run_book`."""
+
+    notebooks: list[NotebookRun] = field(default_factory=list)
+    html_index: Path | None = None
+    build_seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def find_notebooks(notebooks_dir: str | Path) -> list[Path]:
+    """Return the Jupytext sources ``NN_*.py`` of ``notebooks_dir``, in order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no notebook sources.
+    """
+    paths = sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.py"))
+    if not paths:
+        raise FileNotFoundError(f"no notebook sources NN_*.py in {notebooks_dir}")
+    return paths
+
+
+def _parameters_cell(nb: Any) -> Any:
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return cell
+    return None
+
+
+def declared_parameters(nb: Any) -> tuple[str, ...]:
+    """Names assigned in the notebook's ``parameters`` cell, in order.
+
+    Parameters
+    ----------
+    nb
+        An ``nbformat`` notebook (e.g. from ``jupytext.read``).
+
+    Raises
+    ------
+    ValueError
+        If there is no cell tagged ``parameters`` or it is not plain assignments.
+    """
+    cell = _parameters_cell(nb)
+    if cell is None:
+        raise ValueError("the notebook has no code cell tagged 'parameters'")
+    names: list[str] = []
+    for node in ast.parse(cell.source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if not isinstance(node, ast.Assign | ast.AnnAssign):
+            raise ValueError(f"the parameters cell may only assign names, not {ast.unparse(node)}")
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return tuple(names)
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hash_tree(path: Path) -> str:
+    """Fingerprint a file or folder: names and contents (size+mtime for huge files)."""
+    h = hashlib.sha256()
+    if not path.exists():
+        return "missing"
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path.parent)).encode())
+        st = f.stat()
+        if st.st_size > _HASH_FULL_LIMIT:
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        else:
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _package_hash() -> str:
+    """Fingerprint the hrcam sources: a notebook's output depends on the code it calls."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(str(f.relative_to(pkg)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _format_failure(name: str, exc: Exception, kept: Path) -> str:
+    """A readable report of a failed notebook: the cell, the error, where the notebook is."""
+    lines = [f"notebook {name} failed"]
+    source = getattr(exc, "source", None)
+    if source is not None:
+        lines[0] += f" in cell {getattr(exc, 'exec_count', '?')}"
+        lines += ["---- failing cell ----", source.rstrip(), "---- error ----"]
+        lines.append(f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}")
+    else:
+        lines.append(f"{type(exc).__name__}: {exc}")
+    lines.append(f"the partially executed notebook is kept at {kept}")
+    return "\n".join(lines)
+
+
+def run_notebook(
+    source: str | Path,
+    output: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    cwd: str | Path | None = None,
+    progress: bool = True,
+    kernel_name: str = "python3",
+) -> None:
+    """Execute one Jupytext notebook with papermill.
+
+    Parameters
+    ----------
+    source
+        A Jupytext ``.py`` (percent format) notebook.
+    output
+        Where to write the executed ``.ipynb``.
+    parameters
+        Values injected after the ``parameters`` cell; every name must be declared there.
+    cwd
+        Working directory of the kernel.
+    progress
+        Show papermill's per-cell progress bar.
+    kernel_name
+        Jupyter kernel to run (``python3`` is the interpreter running this code).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is not declared in the notebook's parameters cell.
+    BookError
+        If a cell raises; the message shows the failing cell and the error.
+    """
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source, output = Path(source), Path(output)
+    nb = jupytext.read(source)
+    declared = declared_parameters(nb)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"{source.name} does not declare parameter(s) {', '.join(unknown)}; "
+            f"its parameters are: {', '.join(declared)}"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            nb,
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=kernel_name,
+            language="python",
+            progress_bar=progress,
+            cwd=str(cwd) if cwd is not None else None,
+        )
+    except PapermillExecutionError as exc:
+        raise BookError(_format_failure(source.stem, exc, output)) from None
+
+
+def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
+    """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
+
+    Returns
+    -------
+    Path
+        ``BOOK_DIR/_build/html/index.html``.
+
+    Raises
+    ------
+    BookError
+        If the build fails or emits a warning; the message holds the build log's tail.
+    """
+    book_dir = Path(book_dir)
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
+    cmd += ["build", str(book_dir), "-W", "--keep-going"]
+    if quiet:
+        cmd.append("-q")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip().splitlines()
+        raise BookError(
+            "jupyter-book build failed (warnings count as errors):\n" + "\n".join(log[-40:])
+        )
+    return book_dir / "_build" / "html" / "index.html"
+
+
+def _parse_value(value: Any) -> Any:
+    """Turn a command-line string into a Python value the way YAML would (3, 0.5, true, null)."""
+    if not isinstance(value, str):
+        return value
+    import yaml
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def run_book(
+    profile: str = profiles.DEFAULT_PROFILE,
+    run_dir: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    force: bool = False,
+    notebooks_dir: str | Path | None = None,
+    book_dir: str | Path | None = None,
+    only: Sequence[str] | None = None,
+    build: bool = True,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> BookResult:
+    """Execute the notebooks with papermill and build the book.
+
+    Parameters
+    ----------
+    profile
+        A name from :data:`hrcam.profiles.PROFILES`.
+    run_dir
+        The run folder that the notebooks share (default ``runs/<profile>``).
+    overrides
+        Parameter values replacing the profile's (strings are parsed as YAML scalars). Each is
+        passed to every notebook that declares it; a name no notebook declares is an error.
+    force
+        Rerun every notebook even when unchanged.
+    notebooks_dir, book_dir
+        Sources and book folder (default: ``notebooks/`` and ``book/`` of the repository).
+    only
+        Run only these notebook stems (e.g. ``["04_postprocess"]``); the rest are untouched.
+    build
+        Run ``jupyter-book build`` after the notebooks.
+    progress
+        Show per-cell progress bars.
+    log
+        Receives one line per notebook.
+
+    Returns
+    -------
+    BookResult
+        What ran, what was skipped, and the HTML entry page.
+
+    Raises
+    ------
+    ValueError
+        Unknown profile or parameter name (checked before anything runs).
+    BookError
+        A notebook or the build failed.
+    """
+    import jupytext
+
+    profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
+    notebooks_dir = Path(notebooks_dir or REPO_ROOT / "notebooks")
+    book_dir = Path(book_dir or REPO_ROOT / "book")
+    run_dir = Path(run_dir or Path("runs") / profile).resolve()
+    overrides = {k: _parse_value(v) for k, v in (overrides or {}).items()}
+
+    sources = find_notebooks(notebooks_dir)
+    declared = {p.stem: declared_parameters(jupytext.read(p)) for p in sources}
+    for stem, names in declared.items():
+        missing = [n for n in ("profile", "run_dir") if n not in names]
+        if missing:
+            raise ValueError(f"{stem}: the parameters cell must assign {', '.join(missing)}")
+    everywhere = {n for names in declared.values() for n in names} - {"profile", "run_dir"}
+    unknown = sorted(set(overrides) - everywhere)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
+            f"known parameters: {', '.join(sorted(everywhere))}"
+        )
+    bad = sorted(set(overrides) & {"profile", "run_dir"})
+    if bad:
+        raise ValueError(f"set {', '.join(bad)} with --profile/--run-dir, not as a parameter")
+    if only is not None:
+        missing = sorted(set(only) - set(declared))
+        if missing:
+            raise ValueError(
+                f"unknown notebook(s) {', '.join(missing)}; have {', '.join(declared)}"
+            )
+
+    out_dir = book_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
+    manifest = _load_manifest(manifest_path)
+    code_hash = _package_hash()
+    result = BookResult()
+    # Environment for the kernels: keep thread counts sane and plots off-screen.
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+    for i, src in enumerate(sources):
+        stem = src.stem
+        output = out_dir / f"{stem}.ipynb"
+        if only is not None and stem not in only:
+            continue
+        params = {"profile": profile, "run_dir": str(run_dir)}
+        params.update({k: v for k, v in overrides.items() if k in declared[stem]})
+        upstream = [
+            _hash_tree(profiles.stage_dir(run_dir, p.stem))
+            for p in sources[:i]
+            if p.stem in profiles.STAGE_DIRS
+        ]
+        key = _hash_bytes(
+            json.dumps(
+                {
+                    "source": _hash_bytes(src.read_bytes()),
+                    "parameters": params,
+                    "inputs": upstream,
+                    "code": code_hash,
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
+        own = profiles.stage_dir(run_dir, stem) if stem in profiles.STAGE_DIRS else None
+        entry = manifest.get(stem, {})
+        unchanged = (
+            entry.get("key") == key
+            and output.exists()
+            and (own is None or entry.get("outputs") == _hash_tree(own))
+        )
+        label = f"[{i + 1}/{len(sources)}] {stem}"
+        if unchanged and not force:
+            log(f"{label}: unchanged, skipped")
+            result.notebooks.append(NotebookRun(stem, "skipped", 0.0, output))
+            continue
+        log(f"{label}: running ({profile}, {run_dir})")
+        manifest.pop(stem, None)
+        manifest_path.write_text(json.dumps(manifest, indent=2))
+        # Execute into the run folder first: a failing notebook must never become a page.
+        scratch = run_dir / "_notebooks" / f"{stem}.ipynb"
+        start = time.perf_counter()
+        run_notebook(src, scratch, params, cwd=run_dir, progress=progress)
+        seconds = time.perf_counter() - start
+        shutil.move(scratch, output)
+        manifest[stem] = {
+            "key": key,
+            "outputs": _hash_tree(own) if own is not None else None,
+            "seconds": round(seconds, 1),
+            "parameters": params,
+        }
+        manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
+        log(f"{label}: done in {seconds:.1f} s")
+        result.notebooks.append(NotebookRun(stem, "ran", seconds, output))
+
+    if build:
+        log(f"building the book in {book_dir} (jupyter-book build -W)")
+        start = time.perf_counter()
+        result.html_index = build_book(book_dir)
+        result.build_seconds = time.perf_counter() - start
+        log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
+    return result

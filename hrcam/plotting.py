@@ -1,0 +1,333 @@
+"""Figure helpers for the book: the paper's Figures 2–4 and the notebooks' other plots.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show``; a
+notebook shows it by leaving it as the cell's last expression. Post-processing figures read
+the intermediates of :class:`hrcam.postprocess.RefineResult`, so no logic lives in notebooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "dataset_grid",
+    "figure2",
+    "figure3",
+    "figure4",
+    "metric_bars",
+    "pipeline_steps",
+    "reconstruction_grid",
+    "to_rgb",
+    "training_curves",
+]
+
+# The paper draws focal points in yellow (Fig. 3).
+FOCAL_COLOR = "yellow"
+CAM_CMAP = "jet"
+
+
+def _figure(nrows: int, ncols: int, size: float = 3.0, **kwargs: Any):
+    # Figure (not pyplot.figure): nothing is registered with pyplot, so nothing leaks or
+    # shows twice; the inline backend still renders the returned object.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes
+
+
+def _numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def to_rgb(image: Any) -> np.ndarray:
+    """Return ``image`` as a float ``(H, W, 3)`` array in [0, 1] for ``imshow``.
+
+    Parameters
+    ----------
+    image
+        ``(3, H, W)`` or ``(H, W, 3)`` or ``(H, W)``, numpy or torch, ``uint8`` (0–255) or
+        float (rescaled to [0, 1] by its own range when outside it, e.g. normalised input).
+
+    Raises
+    ------
+    ValueError
+        For any other shape.
+    """
+    a = _numpy(image)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"image must be (3,H,W), (H,W,3) or (H,W); got shape {a.shape}")
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    a = a.astype(np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    if lo < 0.0 or hi > 1.0:
+        a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    return a
+
+
+def _off(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def dataset_grid(
+    images: Sequence[Any],
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    masks: Sequence[Any] | None = None,
+    ncols: int = 4,
+):
+    """A grid of sample images titled by class, with the object mask outlined in yellow.
+
+    Parameters
+    ----------
+    images
+        Images in any layout :func:`to_rgb` accepts.
+    labels
+        Integer label of each image.
+    class_names
+        Name of each label.
+    masks
+        Optional ``(H, W)`` ground-truth masks, drawn as contours.
+    ncols
+        Images per row.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("images is empty; pass at least one image")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = _figure(nrows, ncols, size=2.2)
+    for i, ax in enumerate(axes.flat):
+        _off(ax)
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(to_rgb(images[i]))
+        if masks is not None:
+            ax.contour(_numpy(masks[i]).astype(float), levels=[0.5], colors=FOCAL_COLOR)
+        ax.set_title(str(class_names[int(labels[i])]), fontsize=9)
+    return fig
+
+
+def _history_series(history: Any) -> dict[str, list[float]]:
+    """Accept ``{"loss": [...], ...}`` or a list of per-epoch dicts."""
+    if isinstance(history, Mapping):
+        return {k: list(v) for k, v in history.items() if _is_series(v)}
+    rows = list(history)
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(r[k]) for r in rows if r.get(k) is not None] for k in keys}
+
+
+def _is_series(v: Any) -> bool:
+    return isinstance(v, Sequence | np.ndarray) and not isinstance(v, str)
+
+
+def training_curves(history: Any, title: str = ""):
+    """Per-epoch curves: losses on the left, every other numeric series on the right.
+
+    Parameters
+    ----------
+    history
+        ``{"train_loss": [...], "val_acc": [...]}`` or a list of per-epoch dicts.
+    title
+        Figure title.
+    """
+    series = {
+        k: v
+        for k, v in _history_series(history).items()
+        if v and all(isinstance(x, int | float) for x in v)
+    }
+    if not series:
+        raise ValueError("history holds no numeric per-epoch series")
+    losses = {k: v for k, v in series.items() if "loss" in k}
+    others = {k: v for k, v in series.items() if "loss" not in k}
+    panels = [p for p in (losses, others) if p]
+    fig, axes = _figure(1, len(panels), size=3.6)
+    for ax, panel, name in zip(axes[0], panels, ("loss", "value"), strict=True):
+        for key, values in panel.items():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def reconstruction_grid(images: Sequence[Any], reconstructions: Sequence[Any]):
+    """Inputs (top row) and the expansion network's reconstructions (bottom row)."""
+    n = len(images)
+    if n == 0 or n != len(reconstructions):
+        raise ValueError(
+            f"need as many reconstructions as images (got {n} and {len(reconstructions)})"
+        )
+    fig, axes = _figure(2, n, size=2.2)
+    for j in range(n):
+        axes[0, j].imshow(to_rgb(images[j]))
+        axes[1, j].imshow(to_rgb(reconstructions[j]))
+        _off(axes[0, j])
+        _off(axes[1, j])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("reconstruction")
+    return fig
+
+
+def _cam(ax: Any, cam: Any, title: str, **kwargs: Any) -> Any:
+    im = ax.imshow(_numpy(cam), cmap=CAM_CMAP, vmin=0.0, vmax=1.0, **kwargs)
+    ax.set_title(title, fontsize=10)
+    _off(ax)
+    return im
+
+
+def figure2(image: Any, low_res_cam: Any, title: str = ""):
+    """Paper Fig. 2: the image (left) and its low-res CAM at the classifier's resolution (right).
+
+    Parameters
+    ----------
+    image
+        The input image.
+    low_res_cam
+        The normalised low-res CAM, e.g. ``RefineResult.low_res`` (drawn with nearest
+        interpolation so its coarse grid stays visible).
+    title
+        Figure title (e.g. the predicted class).
+    """
+    fig, axes = _figure(1, 2)
+    axes[0, 0].imshow(to_rgb(image))
+    axes[0, 0].set_title("image", fontsize=10)
+    _off(axes[0, 0])
+    cam = _numpy(low_res_cam)
+    _cam(axes[0, 1], cam, f"low-res CAM ({cam.shape[0]}×{cam.shape[1]})", interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def figure3(results: Mapping[str, Any]):
+    """Paper Fig. 3, one row per preset: edges with focal points, and the bound selection.
+
+    Left: the Sobel edges of the blurred high-res CAM with the focal points in yellow and the
+    ROI outlined. Right: the histogram of the values region growing sees inside the ROI, with
+    the lower and upper bounds.
+
+    Parameters
+    ----------
+    results
+        ``{preset name: RefineResult}``.
+    """
+    if not results:
+        raise ValueError("results is empty; pass {preset: RefineResult}")
+    fig, axes = _figure(len(results), 2, size=3.2)
+    for row, (name, r) in zip(axes, results.items(), strict=True):
+        ax = row[0]
+        ax.imshow(_numpy(r.edges), cmap="gray")
+        ax.contour(_numpy(r.roi).astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+        pts = _numpy(r.focal_points).reshape(-1, 2)
+        ax.scatter(pts[:, 1], pts[:, 0], s=18, c=FOCAL_COLOR, edgecolors="black", linewidths=0.5)
+        ax.set_title(f"{name}: edges, {len(pts)} focal points", fontsize=10)
+        _off(ax)
+        ax = row[1]
+        values = _numpy(r.roi_values).ravel()
+        ax.hist(values, bins=40, color="0.55")
+        ax.axvline(r.lower, color="tab:blue", label=f"lower {r.lower:.3f}")
+        ax.axvline(r.upper, color="tab:red", label=f"upper {r.upper:.3f}")
+        source = "gradient" if r.config.grow_on == "gradient" else "blurred high-res CAM"
+        ax.set_title(f"{name}: bounds on the {source} in the ROI", fontsize=10)
+        ax.set_xlabel("value")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def figure4(image: Any, results: Mapping[str, Any]):
+    """Paper Fig. 4, one row per preset: the refined CAM and the image masked by it.
+
+    Parameters
+    ----------
+    image
+        The input image.
+    results
+        ``{preset name: RefineResult}``; the mask is ``RefineResult.keep_mask``.
+    """
+    if not results:
+        raise ValueError("results is empty; pass {preset: RefineResult}")
+    rgb = to_rgb(image)
+    fig, axes = _figure(len(results), 2)
+    for row, (name, r) in zip(axes, results.items(), strict=True):
+        note = " (fell back to low-res)" if r.used_fallback else ""
+        _cam(row[0], r.refined, f"{name}: refined CAM{note}")
+        keep = _numpy(r.keep_mask).astype(bool)
+        if keep.shape != rgb.shape[:2]:
+            raise ValueError(f"keep_mask {keep.shape} does not match the image {rgb.shape[:2]}")
+        row[1].imshow(rgb * keep[..., None])
+        row[1].set_title(f"{name}: image masked by the refined CAM", fontsize=10)
+        _off(row[1])
+    return fig
+
+
+def pipeline_steps(image: Any, result: Any, title: str = ""):
+    """Every intermediate of one refinement, in pipeline order (two rows of five panels)."""
+    panels = [
+        ("image", to_rgb(image), None),
+        ("low-res, resized", result.low_res_resized, CAM_CMAP),
+        ("ROI", result.roi, "gray"),
+        ("high-res", result.high_res, CAM_CMAP),
+        ("blurred", result.blurred, CAM_CMAP),
+        ("edges (Sobel)", result.edges, "gray"),
+        ("grown region", result.grown, "gray"),
+        ("+ edges, holes filled", result.filled, "gray"),
+        ("refined", result.refined, CAM_CMAP),
+        ("kept pixels", result.keep_mask, "gray"),
+    ]
+    fig, axes = _figure(2, 5, size=2.2)
+    for ax, (name, data, cmap) in zip(axes.flat, panels, strict=True):
+        ax.imshow(_numpy(data).astype(float) if cmap else data, cmap=cmap)
+        ax.set_title(name, fontsize=9)
+        _off(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def metric_bars(table: Mapping[str, Mapping[str, float]], title: str = ""):
+    """Grouped bars: ``{method: {metric: value}}`` with one group per metric.
+
+    Parameters
+    ----------
+    table
+        Scores per method and metric (metrics missing for a method are left out).
+    title
+        Figure title.
+    """
+    if not table:
+        raise ValueError("table is empty")
+    methods = list(table)
+    metrics = list(dict.fromkeys(m for scores in table.values() for m in scores))
+    fig, axes = _figure(1, 1, size=4.0)
+    ax = axes[0, 0]
+    fig.set_size_inches(max(5.0, 1.6 * len(metrics)), 3.6)
+    width = 0.8 / len(methods)
+    x = np.arange(len(metrics))
+    for i, method in enumerate(methods):
+        ys = [table[method].get(m, np.nan) for m in metrics]
+        bars = ax.bar(x + i * width - 0.4 + width / 2, ys, width, label=method)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, metrics)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,305 @@
+"""Named parameter profiles for the notebooks and the ``hrcam book`` runner.
+
+This module is the single place that says how big a run is. Three profiles exist:
+
+``smoke``
+    Seconds per notebook; used by the test-suite.
+``demo``
+    The default: the built-in synthetic dataset on a CPU; the whole book (all notebooks plus
+    ``jupyter-book build``) in about 15 minutes on a 2-core machine.
+``paper``
+    The paper's settings: ImageNet animals (398 classes) at 224 px, DenseNet-121, 50 + 50
+    epochs with adadelta, on a GPU.
+
+Parameters live in one flat namespace (``classifier_epochs`` rather than ``epochs``) so that
+``hrcam book -p NAME VALUE`` means the same thing in every notebook that declares ``NAME``.
+Each notebook declares the subset it reads in :data:`NOTEBOOK_PARAMETERS`; its papermill
+``parameters`` cell assigns exactly those names (``None`` meaning "take the profile's value")
+and the next cell calls :func:`notebook_config`, which rejects any other injected name.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "NOTEBOOKS",
+    "NOTEBOOK_PARAMETERS",
+    "PROFILES",
+    "STAGE_DIRS",
+    "check_overrides",
+    "notebook_config",
+    "parameter_names",
+    "resolve",
+    "stage_dir",
+]
+
+DEFAULT_PROFILE = "demo"
+
+# Values shared by the three profiles; each profile below overrides what differs.
+_BASE: dict[str, Any] = {
+    "seed": 0,
+    "device": "auto",  # "auto" picks CUDA when present, else CPU
+    "num_workers": 0,
+    # Data (notebook 01).
+    "dataset": "synthetic",
+    "data_root": None,  # None: generate/find the data inside the run folder
+    "num_classes": 4,
+    "image_size": 64,
+    "num_train": 64,
+    "num_val": 32,
+    # Classifier (notebook 02).
+    "arch": "densenet_compact",
+    "classifier_epochs": 1,
+    "batch_size": 16,
+    "augment": True,
+    # Expansion network (notebook 03).
+    "expansion_epochs": 1,
+    # Post-processing (notebook 04) and evaluation (notebook 05).
+    "sample_index": 0,
+    "num_examples": 2,
+    "max_eval_images": 32,
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # Seconds per notebook: tiny data, one epoch each.
+    "smoke": {**_BASE},
+    # CPU demo: budget ~1 min data, ~4 min classifier, ~3 min expansion, ~2 min the rest.
+    "demo": {
+        **_BASE,
+        "image_size": 96,
+        "num_train": 1200,
+        "num_val": 200,
+        "classifier_epochs": 8,
+        "expansion_epochs": 4,
+        "batch_size": 32,
+        "num_examples": 4,
+        "max_eval_images": 200,
+    },
+    # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
+    "paper": {
+        **_BASE,
+        "dataset": "imagenet",
+        "data_root": None,  # must be given: -p data_root /path/to/ILSVRC2012
+        "num_classes": 398,
+        "image_size": 224,
+        "num_train": None,  # None: every image of the split
+        "num_val": None,
+        "arch": "densenet121",
+        "classifier_epochs": 50,
+        "expansion_epochs": 50,
+        "batch_size": 16,
+        "device": "cuda",
+        "num_workers": 8,
+        "num_examples": 4,
+        "max_eval_images": 5000,
+    },
+}
+
+# The notebooks of the book, in execution order, and the parameters each one reads.
+# ``profile`` and ``run_dir`` are implicit in every notebook.
+NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "01_dataset": (
+        "seed",
+        "dataset",
+        "data_root",
+        "num_classes",
+        "image_size",
+        "num_train",
+        "num_val",
+    ),
+    "02_classifier": (
+        "seed",
+        "device",
+        "num_workers",
+        "arch",
+        "classifier_epochs",
+        "batch_size",
+        "augment",
+    ),
+    "03_expansion": (
+        "seed",
+        "device",
+        "num_workers",
+        "expansion_epochs",
+        "batch_size",
+        "augment",
+    ),
+    "04_postprocess": ("device", "sample_index", "num_examples"),
+    "05_evaluation": ("device", "max_eval_images", "batch_size"),
+    "06_paper_vs_reference": (),
+}
+NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
+
+# Each notebook writes only inside its own folder of the run folder; later notebooks read the
+# earlier folders. The runner hashes these folders to decide what needs to rerun.
+STAGE_DIRS: dict[str, str] = {
+    "01_dataset": "data",
+    "02_classifier": "classifier",
+    "03_expansion": "expansion",
+    "04_postprocess": "postprocess",
+    "05_evaluation": "evaluation",
+    "06_paper_vs_reference": "presets",
+}
+
+_IMPLICIT = ("profile", "run_dir")
+
+
+def _check_profile(profile: str) -> dict[str, Any]:
+    if profile not in PROFILES:
+        raise ValueError(
+            f"unknown profile {profile!r}; choose one of {', '.join(sorted(PROFILES))}"
+        )
+    return PROFILES[profile]
+
+
+def _check_notebook(notebook: str) -> tuple[str, ...]:
+    if notebook not in NOTEBOOK_PARAMETERS:
+        raise ValueError(f"unknown notebook {notebook!r}; choose one of {', '.join(NOTEBOOKS)}")
+    return NOTEBOOK_PARAMETERS[notebook]
+
+
+def parameter_names(notebook: str | None = None) -> tuple[str, ...]:
+    """Names a notebook's ``parameters`` cell declares (all notebooks when ``None``).
+
+    Parameters
+    ----------
+    notebook
+        A key of :data:`NOTEBOOK_PARAMETERS`, e.g. ``"02_classifier"``, or ``None``.
+
+    Returns
+    -------
+    tuple of str
+        ``("profile", "run_dir", ...)`` followed by the notebook's own names.
+    """
+    if notebook is None:
+        names = dict.fromkeys(n for nb in NOTEBOOKS for n in NOTEBOOK_PARAMETERS[nb])
+        return (*_IMPLICIT, *names)
+    return (*_IMPLICIT, *_check_notebook(notebook))
+
+
+def check_overrides(overrides: Mapping[str, Any], allowed: tuple[str, ...] | None = None) -> None:
+    """Raise ``ValueError`` if ``overrides`` has a name outside ``allowed``.
+
+    Parameters
+    ----------
+    overrides
+        Parameter names and values.
+    allowed
+        Accepted names; by default every profile parameter.
+    """
+    allowed = tuple(_BASE) if allowed is None else allowed
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
+            f"{', '.join(sorted(allowed))}"
+        )
+
+
+def resolve(profile: str = DEFAULT_PROFILE, notebook: str | None = None, **overrides: Any) -> dict:
+    """Return the parameter values of ``profile`` with ``overrides`` applied.
+
+    Parameters
+    ----------
+    profile
+        ``"smoke"``, ``"demo"`` or ``"paper"``.
+    notebook
+        Restrict the result (and the accepted overrides) to one notebook's parameters.
+    **overrides
+        Replacement values; a value of ``None`` keeps the profile's value.
+
+    Returns
+    -------
+    dict
+        A fresh dict (safe to mutate) mapping parameter names to values.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile, notebook or parameter name.
+    """
+    values = copy.deepcopy(_check_profile(profile))
+    if notebook is not None:
+        names = _check_notebook(notebook)
+        values = {k: values[k] for k in names}
+    check_overrides(overrides, tuple(values))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return values
+
+
+# Globals every IPython kernel defines; they are not parameters.
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve a notebook's parameters from its globals, rejecting unknown injected names.
+
+    Call it in the cell right after the ``parameters`` cell, as
+    ``cfg = notebook_config("02_classifier", globals())``. papermill injects ``-p`` values as
+    plain assignments, so a misspelt name would otherwise be silently ignored; here every
+    public, non-module global must be a declared parameter.
+
+    Parameters
+    ----------
+    notebook
+        The notebook's key in :data:`NOTEBOOK_PARAMETERS`.
+    namespace
+        The notebook's ``globals()``.
+
+    Returns
+    -------
+    dict
+        ``profile``, ``run_dir`` and the notebook's parameters, resolved against the profile
+        (a ``None`` value in the notebook means "the profile's value").
+
+    Raises
+    ------
+    ValueError
+        If a global is not a declared parameter, or the profile is unknown.
+    """
+    declared = parameter_names(notebook)
+    found = {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in _KERNEL_NAMES
+        and not isinstance(v, types.ModuleType)
+        and not callable(v)
+    }
+    unknown = sorted(set(found) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"notebook {notebook} got unknown parameter(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(declared)}"
+        )
+    missing = [k for k in _IMPLICIT if k not in found]
+    if missing:
+        raise ValueError(f"notebook {notebook} has no {', '.join(missing)} in its parameters cell")
+    profile = found["profile"]
+    values = resolve(profile, notebook, **{k: found.get(k) for k in declared[2:]})
+    return {"profile": profile, "run_dir": str(found["run_dir"]), **values}
+
+
+def stage_dir(run_dir: str | Path, notebook: str, create: bool = False) -> Path:
+    """The folder of the run folder that ``notebook`` writes (``run_dir/classifier`` ...).
+
+    Parameters
+    ----------
+    run_dir
+        The run folder shared by the notebooks.
+    notebook
+        A key of :data:`STAGE_DIRS`.
+    create
+        Create the folder (and parents) if missing.
+    """
+    _check_notebook(notebook)
+    path = Path(run_dir) / STAGE_DIRS[notebook]
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
