@@ -1,0 +1,162 @@
+"""Typed configuration of a training run (classifier pre-training or expansion training)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Task = Literal["classifier", "expansion"]
+
+TASKS: tuple[str, ...] = ("classifier", "expansion")
+SCHEDULERS: tuple[str, ...] = ("plateau", "none")
+OPTIMIZERS: tuple[str, ...] = ("adadelta", "sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; defaults follow the reference code (DESIGN.md).
+
+    Parameters
+    ----------
+    task
+        ``"classifier"`` (cross-entropy pre-training, paper §4.2) or ``"expansion"``
+        (MSE reconstruction of the input with the classifier frozen, paper §4.3).
+    data_root
+        Folder of an ``hrcam.data`` store (``StoreDataset(root, split)``).
+    run_dir
+        Output folder: ``metrics.csv``, ``metrics.json``, ``best.pt``, ``last.pt``.
+    arch, k, pretrained
+        Classifier architecture and CAM-head width, passed to ``build_classifier``;
+        ``pretrained`` is an optional local state-dict path (classifier task only).
+    classifier_checkpoint
+        Trained classifier (a ``best.pt``/``last.pt`` of a classifier run); required for the
+        expansion task.
+    epochs, batch_size, val_batch_size
+        Schedule; ``val_batch_size`` defaults to ``batch_size``.
+    optimizer, lr, weight_decay
+        ``adadelta`` at lr 1.0 is the paper's and Keras' default.
+    scheduler, plateau_factor, plateau_patience, min_lr
+        ``"plateau"``: ReduceLROnPlateau on the validation loss, as in the reference code.
+    seed
+        Seeds model init, data order, augmentation and every RNG.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    amp, channels_last
+        ``None`` means automatic: bf16 autocast and channels_last on CUDA only.
+    compile
+        Wrap the model in ``torch.compile`` (worth it on a GPU for long runs).
+    num_workers
+        DataLoader workers; ``None`` picks 0 on CPU and up to 8 on CUDA.
+    augment, augment_p
+        The paper's augmentation (flip, rotation, scale, translation, shear), each with
+        probability ``augment_p``, applied batched on the training device.
+    max_train_batches, max_val_batches
+        Cap batches per epoch (quick runs and tests); ``None`` = the full split.
+    checkpoint_every
+        Also write ``last.pt`` every N optimizer steps inside an epoch (0 = at epoch ends only),
+        so that a killed run loses at most N steps.
+    resume
+        Continue from ``run_dir/last.pt`` when it exists; with ``False`` an existing run
+        folder with a checkpoint is an error rather than being overwritten silently.
+    progress
+        Show tqdm progress bars (rank 0 only).
+    """
+
+    task: Task = "classifier"
+    data_root: str | Path = "data/synthetic"
+    run_dir: str | Path = "runs/classifier"
+    arch: str = "compact"
+    k: int = 16
+    pretrained: str | None = None
+    classifier_checkpoint: str | Path | None = None
+    epochs: int = 50
+    batch_size: int = 16
+    val_batch_size: int | None = None
+    optimizer: str = "adadelta"
+    lr: float = 1.0
+    weight_decay: float = 0.0
+    scheduler: str = "plateau"
+    plateau_factor: float = math.sqrt(0.1)
+    plateau_patience: int = 10
+    min_lr: float = 1e-5
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    num_workers: int | None = None
+    augment: bool = True
+    augment_p: float = 0.5
+    max_train_batches: int | None = None
+    max_val_batches: int | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field and what is expected."""
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size, "k": self.k}
+        for name, value in positive_ints.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        optional_positive = {
+            "val_batch_size": self.val_batch_size,
+            "max_train_batches": self.max_train_batches,
+            "max_val_batches": self.max_val_batches,
+        }
+        for name, value in optional_positive.items():
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0 or None, got {self.num_workers!r}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if not (0.0 < self.plateau_factor < 1.0):
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        if self.plateau_patience < 0:
+            raise ValueError(f"plateau_patience must be >= 0, got {self.plateau_patience!r}")
+        if self.min_lr < 0:
+            raise ValueError(f"min_lr must be >= 0, got {self.min_lr!r}")
+        if not (0.0 <= self.augment_p <= 1.0):
+            raise ValueError(f"augment_p must be in [0, 1], got {self.augment_p!r}")
+        if self.task == "expansion" and self.classifier_checkpoint is None:
+            raise ValueError(
+                "classifier_checkpoint is required for the expansion task: pass the best.pt "
+                "of a classifier run (hrcam train classifier ...)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON- and checkpoint-safe dict (paths as strings)."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error that names them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,154 @@
+"""Device choice and the speed switches of a training step: autocast, channels_last, compile.
+
+Every function here runs on CPU as well, so that CI exercises the same code that a GPU run uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """The resolved device and speed switches of one run.
+
+    Attributes
+    ----------
+    device
+        The ``torch.device`` the model and batches live on.
+    amp
+        bf16 autocast in the forward pass.
+    channels_last
+        Model weights and input batches in NHWC memory format.
+    compile
+        ``torch.compile`` the training module.
+    pin_memory
+        Page-locked host buffers in the DataLoader, for asynchronous host-to-device copies.
+    num_workers
+        DataLoader worker processes.
+    """
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    compile: bool
+    pin_memory: bool
+    num_workers: int
+
+    @property
+    def is_cuda(self) -> bool:
+        """Whether the run is on a CUDA device."""
+        return self.device.type == "cuda"
+
+
+def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a ``torch.device``.
+
+    Under torchrun, ``local_rank`` picks this process's GPU when ``name`` is ``"auto"`` or
+    ``"cuda"``.
+    """
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} was asked for but CUDA is not available; use 'cpu'")
+        if device.index is None:
+            device = torch.device("cuda", local_rank or 0)
+    elif device.type != "cpu":
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    return device
+
+
+def default_num_workers(device: torch.device) -> int:
+    """Loader workers: none on CPU (they would compete with the compute threads), several on
+    CUDA so that the memmap reads and collation overlap the GPU step."""
+    if device.type != "cuda":
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, (cpus or 2) - 1))
+
+
+def resolve_settings(
+    device: str = "auto",
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    compile: bool = False,
+    num_workers: int | None = None,
+    local_rank: int | None = None,
+) -> DeviceSettings:
+    """Resolve the ``None`` (= automatic) switches for the chosen device.
+
+    bf16 autocast and channels_last default to on for CUDA (the fast path measured in
+    DESIGN.md) and off on CPU, where bf16 is slow on most CPUs.
+    """
+    dev = resolve_device(device, local_rank)
+    cuda = dev.type == "cuda"
+    return DeviceSettings(
+        device=dev,
+        amp=cuda if amp is None else bool(amp),
+        channels_last=cuda if channels_last is None else bool(channels_last),
+        compile=bool(compile),
+        pin_memory=cuda,
+        num_workers=default_num_workers(dev) if num_workers is None else int(num_workers),
+    )
+
+
+def autocast(settings: DeviceSettings) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on the run's device when enabled, otherwise a no-op context."""
+    import torch
+
+    if not settings.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=settings.device.type, dtype=torch.bfloat16)
+
+
+def to_memory_format(x: torch.Tensor, settings: DeviceSettings) -> torch.Tensor:
+    """Put a 4-D batch into channels_last when the run uses it, else plain contiguous NCHW.
+
+    Store batches arrive as NCHW views of NHWC arrays (already channels_last in memory), so
+    the NCHW case really copies: that keeps the two settings from silently mixing formats.
+    """
+    import torch
+
+    if settings.channels_last and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
+
+
+def prepare_module(module: torch.nn.Module, settings: DeviceSettings) -> torch.nn.Module:
+    """Move a module to the device and memory format of the run (in place; returns it)."""
+    import torch
+
+    module.to(settings.device)
+    if settings.channels_last:
+        module.to(memory_format=torch.channels_last)
+    return module
+
+
+def maybe_compile(module: torch.nn.Module, settings: DeviceSettings) -> torch.nn.Module:
+    """``torch.compile`` the module when asked; the original stays the one that is saved."""
+    import torch
+
+    if not settings.compile:
+        return module
+    return torch.compile(module)  # type: ignore[return-value]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (for honest timings); no-op on CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

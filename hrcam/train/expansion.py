@@ -1,0 +1,124 @@
+"""Expansion-network training (paper §4.3): MSE reconstruction of the input with the
+classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrcam.train.config import TrainConfig
+from hrcam.train.engine import TrainResult, fit
+from hrcam.train.resume import seed_everything
+from hrcam.train.tasks import ImageTask, load_into, open_splits
+
+
+class ExpansionTask(ImageTask):
+    """MSE reconstruction training of the expansion network inside an
+    :class:`~hrcam.models.HRCAM` whose classifier is frozen.
+
+    The target is the normalised input after augmentation: the network must reproduce what
+    the classifier saw.
+    """
+
+    name = "expansion"
+    monitor = "val_loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        augment: bool = True,
+        augment_p: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(model, augment, augment_p)
+        self.metadata = dict(metadata or {})
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.expansion.parameters() if p.requires_grad]
+
+    def set_train_mode(self) -> None:
+        self.model.train()
+        # HRCAM already keeps it in eval; say so here too, because BatchNorm running
+        # statistics updating would silently change the classifier's predictions.
+        self.model.classifier.eval()
+
+    def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output.reconstruction.float(), inputs.float())
+
+    def eval_sums(
+        self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        from hrcam.models import denormalize_images
+
+        recon = output.reconstruction.float()
+        target = inputs.float()
+        mse = (recon - target).pow(2).mean(dim=(1, 2, 3))
+        # PSNR on the [0, 1] pixel scale, the usual convention for 8-bit images.
+        pix = (denormalize_images(recon) - denormalize_images(target)).pow(2).mean(dim=(1, 2, 3))
+        psnr = 10.0 * torch.log10(1.0 / pix.clamp_min(1e-10))
+        return {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
+
+    def save(self, path: Path, extra: dict[str, Any]) -> None:
+        from hrcam.models import save_checkpoint
+
+        save_checkpoint(path, self.model, metadata=self.metadata, extra=extra)
+
+    def load(self, path: Path) -> dict[str, Any]:
+        from hrcam.models import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        if checkpoint.expansion is None:
+            raise ValueError(f"{path} is not an expansion checkpoint (it has no expansion network)")
+        load_into(self.model.classifier, checkpoint.classifier, "classifier", path)
+        load_into(self.model.expansion, checkpoint.expansion, "expansion network", path)
+        return dict(checkpoint.extra or {})
+
+
+def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
+    """Train the expansion network on top of a trained, frozen classifier.
+
+    Parameters
+    ----------
+    config
+        The run's settings; ``classifier_checkpoint`` must name a classifier run's checkpoint.
+    **overrides
+        Fields of :class:`TrainConfig` to change, e.g. ``train_expansion(data_root=...,
+        run_dir="runs/exp", classifier_checkpoint="runs/clf/best.pt", epochs=4)``.
+
+    Returns
+    -------
+    TrainResult
+        Per-epoch metrics (``val_loss``, ``val_mse``, ``val_psnr``...) and checkpoint paths.
+    """
+    if config is None:
+        config = TrainConfig(
+            task="expansion",
+            run_dir="runs/expansion",
+            classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
+        )
+    config = config.replace(task="expansion", **overrides)
+    from hrcam.models import HRCAM, build_expansion, load_checkpoint
+
+    train_set, val_set = open_splits(config.data_root)
+    source = load_checkpoint(config.classifier_checkpoint)
+    classifier = source.classifier
+    if classifier is None:
+        raise ValueError(
+            f"classifier_checkpoint {config.classifier_checkpoint} holds no classifier"
+        )
+    if classifier.num_classes != len(train_set.classes):
+        raise ValueError(
+            f"classifier_checkpoint has {classifier.num_classes} classes but the store at "
+            f"{config.data_root} has {len(train_set.classes)}; train the classifier on this store"
+        )
+    seed_everything(config.seed)
+    expansion = build_expansion(classifier, image_size=int(train_set.image_size))
+    model = HRCAM(classifier, expansion)
+    metadata = {**dict(source.metadata or {}), "task": "expansion"}
+    task = ExpansionTask(model, config.augment, config.augment_p, metadata)
+    return fit(task, train_set, val_set, config)
