@@ -81,7 +81,9 @@ def make_data(n: int, seed: int, size: int = 16) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-def run(config: TrainConfig, num_train: int = 96, num_val: int = 32) -> tuple[TrainResult, nn.Module]:
+def run(
+    config: TrainConfig, num_train: int = 96, num_val: int = 32
+) -> tuple[TrainResult, nn.Module]:
     """Build the stand-in model (seeded) and fit it."""
     torch.manual_seed(config.seed)
     model = TinyNet()
