@@ -1,0 +1,157 @@
+"""Robust image decoding for dataset builders: every file becomes RGB uint8 or a clear error.
+
+What is converted (and how):
+
+* grayscale (``L``, ``LA``, ``1``), palette (``P``, with or without transparency), ``CMYK``
+  (ILSVRC-2012 has a few CMYK JPEGs), ``YCbCr``, ``LAB``/``HSV`` -> RGB through Pillow;
+* alpha channels (``RGBA``, ``LA``, ``PA``) are composited onto white;
+* 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit from
+  their own range of values (Pillow's ``convert`` would clip them at 255);
+* tiny images (even 1x1) are simply resized up; big JPEGs are decoded at a reduced scale
+  (``draft``) before resizing.
+
+What is rejected with :class:`ImageDecodeError` (a ``ValueError``) and a one-line reason:
+zero-byte files, files that are not images (even with an image name), truncated or corrupt
+files, and images with more than ``max_pixels`` pixels (checked from the header, before
+decoding, so a "decompression bomb" never allocates its memory).
+
+Resizing follows the paper: straight to ``size x size`` (aspect ratio not kept), with
+Pillow's antialiased bilinear filter for images and nearest neighbour for label maps.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageDecodeError", "decode_image", "decode_label_map"]
+
+DEFAULT_MAX_PIXELS = 300_000_000  # well above any real photo (ImageNet's largest is ~ 40 Mpx)
+
+
+class ImageDecodeError(ValueError):
+    """A file could not be turned into an image; ``str(err)`` says why."""
+
+
+def _open(path: str | os.PathLike[str], max_pixels: int):
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read file ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise ImageDecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning; we check below
+            img = Image.open(path)
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError("not an image (format not recognised)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError(f"unreadable image header ({exc})") from exc
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageDecodeError(f"image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        img.close()
+        raise ImageDecodeError(f"image too large ({w}x{h} > {max_pixels} pixels)")
+    return img
+
+
+def _load(img, path) -> None:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"image too large ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"corrupt or truncated image data ({exc})") from exc
+
+
+def _to_rgb(img):
+    """Any Pillow mode -> RGB, compositing alpha onto white and rescaling high bit depths."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (arr.min(), arr.max())
+        if not mode.startswith("I;16") and hi <= 255 and lo >= 0:
+            lo, hi = 0.0, 255.0  # already in 8-bit range
+        arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
+        gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_image(
+    path: str | os.PathLike[str], size: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode ``path`` to an RGB uint8 array ``(size, size, 3)`` (or native size if None).
+
+    Raises
+    ------
+    ImageDecodeError
+        With the reason, for anything that is not a decodable image.
+    """
+    from PIL import Image
+
+    img = _open(path, max_pixels)
+    try:
+        if size is not None and img.format == "JPEG":
+            # decode at a reduced DCT scale when the image is much bigger than needed
+            img.draft("RGB", (int(size), int(size)))
+        _load(img, path)
+        try:
+            rgb = _to_rgb(img)
+            if size is not None and rgb.size != (size, size):
+                rgb = rgb.resize((int(size), int(size)), Image.Resampling.BILINEAR)
+            arr = np.asarray(rgb, dtype=np.uint8)
+        except (OSError, ValueError) as exc:
+            raise ImageDecodeError(f"cannot convert image mode {img.mode!r} ({exc})") from exc
+    finally:
+        img.close()
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ImageDecodeError(f"unexpected decoded shape {arr.shape}")
+    return arr
+
+
+def decode_label_map(
+    path: str | os.PathLike[str], size: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode a single-channel label image (e.g. a trimap) to ``(size, size)`` integers.
+
+    Resized with nearest neighbour so that label values are never blended.
+    """
+    from PIL import Image
+
+    img = _open(path, max_pixels)
+    try:
+        _load(img, path)
+        if img.mode not in ("L", "P", "I", "I;16", "1"):
+            img = img.convert("L")
+        if size is not None and img.size != (size, size):
+            img = img.resize((int(size), int(size)), Image.Resampling.NEAREST)
+        arr = np.asarray(img).astype(np.int64)
+    finally:
+        img.close()
+    if arr.ndim != 2:
+        raise ImageDecodeError(f"label map is not single-channel (shape {arr.shape})")
+    return arr
