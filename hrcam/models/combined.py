@@ -1,0 +1,84 @@
+"""The expansion-training model: a frozen classifier with the expansion network on top."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from hrcam.models.classifier import CAMClassifier
+from hrcam.models.expansion import ExpansionNetwork
+
+__all__ = ["HRCAM", "HRCAMOutput", "freeze"]
+
+
+class HRCAMOutput(NamedTuple):
+    """One pass through classifier and expansion network.
+
+    Attributes
+    ----------
+    logits
+        ``(B, num_classes)``.
+    cam_features
+        ``(B, k, h, w)`` low-res CAM features.
+    hr_features
+        ``(B, k, H, W)`` high-res CAM features.
+    reconstruction
+        ``(B, 3, H, W)`` reconstruction of the normalised input.
+    """
+
+    logits: torch.Tensor
+    cam_features: torch.Tensor
+    hr_features: torch.Tensor
+    reconstruction: torch.Tensor
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop gradients into ``module`` and put it (BatchNorm included) in eval mode."""
+    module.requires_grad_(False)
+    return module.eval()
+
+
+class HRCAM(nn.Module):
+    """Classifier + expansion network, with the classifier frozen (paper §3.2).
+
+    The classifier's parameters get ``requires_grad=False`` and it stays in eval mode even
+    under ``model.train()``, so training the expansion network can change neither the
+    predictions nor the low-res CAMs (BatchNorm statistics included).
+
+    Parameters
+    ----------
+    classifier
+        A trained :class:`CAMClassifier`.
+    expansion
+        An :class:`ExpansionNetwork` built for it (:func:`build_expansion`).
+    """
+
+    def __init__(self, classifier: CAMClassifier, expansion: ExpansionNetwork) -> None:
+        super().__init__()
+        if expansion.k != classifier.k:
+            raise ValueError(
+                f"expansion network has k={expansion.k} channels, classifier has k={classifier.k}"
+            )
+        self.classifier = freeze(classifier)
+        self.expansion = expansion
+
+    def train(self, mode: bool = True) -> HRCAM:
+        """Set the expansion network's mode; the classifier always stays in eval mode."""
+        super().train(mode)
+        self.classifier.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The expansion network's parameters (give these to the optimiser)."""
+        return self.expansion.parameters()
+
+    def forward(self, x: torch.Tensor) -> HRCAMOutput:
+        """Run a normalised ``(B, 3, H, W)`` batch through both networks."""
+        if self.classifier.training:  # someone called classifier.train() directly
+            self.classifier.eval()
+        out = self.classifier.forward_features(x)
+        hr_features, reconstruction = self.expansion(out.skips)
+        return HRCAMOutput(out.logits, out.cam_features, hr_features, reconstruction)
