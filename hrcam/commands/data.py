@@ -1,0 +1,199 @@
+"""``hrcam data``: build dataset stores (synthetic, ImageNet animals, Pets, Imagenette/woof)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hrcam.errors import CLIError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, image_size: int) -> None:
+    p.add_argument("--out", required=True, help="output store directory (created)")
+    p.add_argument(
+        "--image-size", type=_positive, default=image_size, help=f"side in pixels ({image_size})"
+    )
+    p.add_argument("--shard-size", type=_positive, default=1024, help="images per shard (1024)")
+    p.add_argument(
+        "--workers", type=_non_negative, default=None, help="worker processes (all CPUs)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``hrcam data`` and its sub-commands."""
+    data = subparsers.add_parser(
+        "data",
+        help="build dataset stores",
+        description="Build a dataset store: sharded, memory-mappable uint8 arrays that "
+        "training reads without decoding images again.",
+    )
+    sub = data.add_subparsers(dest="data_command", metavar="SOURCE")
+    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
+
+    p = sub.add_parser(
+        "synthetic",
+        help="generate the built-in synthetic set (offline, with masks)",
+        description="Generate the built-in 'beetles' set: classes that differ in body "
+        "pattern, pattern period and build, on cluttered backgrounds, with exact masks.",
+    )
+    _common(p, 128)
+    p.add_argument("--num-train", type=_non_negative, default=10_000, help="(10000)")
+    p.add_argument("--num-val", type=_non_negative, default=2_000, help="(2000)")
+    p.add_argument("--num-classes", type=_positive, default=8, help="2..12 (8)")
+    p.add_argument("--seed", type=int, default=0, help="(0)")
+    p.set_defaults(func=_synthetic)
+
+    p = sub.add_parser(
+        "imagenet",
+        help="the paper's 398 animal classes from a local ILSVRC-2012 tree",
+        description="Convert the 398 ILSVRC-2012 animal classes to a 224x224 store. "
+        "--root holds train/<wnid>/*.JPEG and val/ (foldered, or flat with --devkit or "
+        "--val-labels). Unreadable files are skipped and listed in OUT/errors.tsv; an "
+        "interrupted run resumes when re-run with the same arguments.",
+    )
+    p.add_argument("--root", required=True, help="ILSVRC-2012 folder (train/, val/)")
+    _common(p, 224)
+    p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
+    p.add_argument("--devkit", default=None, help="ILSVRC2012_devkit_t12 folder (flat val/)")
+    p.add_argument("--val-labels", default=None, help="'<file> <wnid>' lines (flat val/)")
+    p.add_argument("--limit-per-class", type=_positive, default=None, help="quick subsets")
+    p.set_defaults(func=_imagenet)
+
+    p = sub.add_parser(
+        "pets",
+        help="Oxford-IIIT Pet (trimaps become masks)",
+        description="Convert a local Oxford-IIIT Pet copy (root/oxford-iiit-pet/...) via "
+        "torchvision; trimaps become object masks (pet and border).",
+    )
+    p.add_argument("--root", required=True, help="folder containing oxford-iiit-pet/")
+    _common(p, 224)
+    p.set_defaults(func=_pets)
+
+    p = sub.add_parser(
+        "imagenette",
+        help="Imagenette or Imagewoof",
+        description="Convert a local Imagenette/Imagewoof copy (root/imagenette2-320/...).",
+    )
+    p.add_argument("--root", required=True, help="folder containing imagenette2*/imagewoof2*")
+    _common(p, 224)
+    p.add_argument("--variant", choices=["imagenette", "imagewoof"], default="imagenette")
+    p.add_argument("--size", choices=["full", "320px", "160px"], default="320px")
+    p.set_defaults(func=_imagenette)
+
+    p = sub.add_parser("info", help="describe a store", description="Print a store's metadata.")
+    p.add_argument("store", help="store directory")
+    p.set_defaults(func=_info)
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    import time
+
+    from hrcam.data.synthetic import MAX_CLASSES, generate_synthetic
+
+    if not 2 <= args.num_classes <= MAX_CLASSES:
+        raise CLIError(f"--num-classes must be between 2 and {MAX_CLASSES}")
+    t0 = time.perf_counter()
+    info = generate_synthetic(
+        args.out,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        image_size=args.image_size,
+        seed=args.seed,
+        num_classes=args.num_classes,
+        shard_size=args.shard_size,
+        num_workers=args.workers,
+        progress=not args.no_progress,
+    )
+    n = sum(info.count(s) for s in info.splits)
+    dt = time.perf_counter() - t0
+    print(f"wrote {n} images ({info.num_classes} classes) to {info.root} in {dt:.1f} s")
+    return 0
+
+
+def _report(report: Any) -> int:
+    print(report.summary())
+    return 0
+
+
+def _imagenet(args: argparse.Namespace) -> int:
+    from hrcam.data.imagenet import build_imagenet_animals
+
+    return _report(
+        build_imagenet_animals(
+            args.root,
+            args.out,
+            image_size=args.image_size,
+            splits=tuple(args.splits),
+            devkit=args.devkit,
+            val_labels=args.val_labels,
+            limit_per_class=args.limit_per_class,
+            shard_size=args.shard_size,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+        )
+    )
+
+
+def _pets(args: argparse.Namespace) -> int:
+    from hrcam.data.torchvision_sets import build_pets
+
+    return _report(
+        build_pets(
+            args.root,
+            args.out,
+            image_size=args.image_size,
+            shard_size=args.shard_size,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+        )
+    )
+
+
+def _imagenette(args: argparse.Namespace) -> int:
+    from hrcam.data.torchvision_sets import build_imagenette
+
+    return _report(
+        build_imagenette(
+            args.root,
+            args.out,
+            variant=args.variant,
+            size=args.size,
+            image_size=args.image_size,
+            shard_size=args.shard_size,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+        )
+    )
+
+
+def _info(args: argparse.Namespace) -> int:
+    from hrcam.data.store import open_store
+
+    info = open_store(args.store)
+    print(f"store {info.root}: {info.source.get('dataset', '?')}, {info.image_size} px")
+    print(f"classes ({info.num_classes}): {', '.join(info.classes[:12])}")
+    print(f"masks: {'yes' if info.has_masks else 'no'}")
+    for split in info.splits:
+        print(f"{split}: {info.count(split)} images in {len(info.splits[split]['shards'])} shards")
+    return 0
