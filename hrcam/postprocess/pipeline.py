@@ -65,7 +65,8 @@ class RefineResult:
     used_fallback
         True when ``refined`` is the resized low-res CAM because growing failed.
     keep_mask
-        The brightest ``config.keep_percent`` % of ``refined`` (to mask the image, Fig. 4).
+        Property: the brightest ``config.keep_percent`` % of ``refined`` (to mask the image,
+        Fig. 4).
     config
         The configuration used.
     timings
@@ -92,9 +93,16 @@ class RefineResult:
     region_ratio: float
     fallback: str | None
     used_fallback: bool
-    keep_mask: np.ndarray
     config: RefineConfig
     timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def keep_mask(self) -> np.ndarray:
+        """The brightest ``config.keep_percent`` % of ``refined``, to mask the image (Fig. 4).
+
+        Computed on access: most callers never need it and it costs a 50k-pixel partition.
+        """
+        return steps.keep_top_percent(self.refined, self.config.keep_percent)
 
 
 class _Clock:
@@ -193,7 +201,10 @@ def refine(
     lower, upper, roi_values = steps.region_bounds(
         source, roi, cfg.lower_percentile, cfg.upper_percentile
     )
-    edge_threshold = float(np.percentile(gradient[roi], cfg.edge_percentile))
+    if cfg.grow_on == "gradient" and cfg.edge_percentile == cfg.upper_percentile:
+        edge_threshold = upper  # same percentile of the same values (reference code)
+    else:
+        edge_threshold = steps.percentile_of(gradient[roi], cfg.edge_percentile)
     clock.lap("bounds")
 
     grown = steps.connected_threshold(source, focal, lower, upper)
@@ -217,9 +228,9 @@ def refine(
         refined = low_resized.copy()
     else:
         refined = steps.merge_maps(filled, low_resized, cfg.merge, cfg.alpha)
-    keep_mask = steps.keep_top_percent(refined, cfg.keep_percent)
     if cfg.crop_refined:
-        refined = np.where(keep_mask, refined, np.float32(0.0)).astype(np.float32)
+        keep = steps.keep_top_percent(refined, cfg.keep_percent)
+        refined = np.where(keep, refined, np.float32(0.0)).astype(np.float32)
     clock.lap("merge")
 
     return RefineResult(
@@ -243,7 +254,6 @@ def refine(
         region_ratio=region_ratio,
         fallback=fallback,
         used_fallback=used_fallback,
-        keep_mask=keep_mask,
         config=cfg,
         timings=clock.timings,
     )

@@ -76,6 +76,13 @@ def test_roi_keeps_top_15_percent_and_never_empty():
     assert steps.roi_mask(x, 100).sum() == 1
 
 
+@pytest.mark.parametrize("q", [0, 12.5, 25, 85, 99.9, 100])
+def test_percentile_of_matches_numpy(q):
+    x = np.random.default_rng(2).random((37, 29)).astype(np.float32)
+    assert steps.percentile_of(x, q) == pytest.approx(float(np.percentile(x, q)), rel=1e-6)
+    assert steps.percentile_of(np.array([3.0]), q) == 3.0
+
+
 def test_box_blur_is_5x5_mean():
     x = np.zeros((11, 11), dtype=np.float32)
     x[5, 5] = 25.0
