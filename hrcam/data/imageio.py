@@ -53,7 +53,7 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("not an image (format not recognised)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageDecodeError(f"unreadable image header ({exc})") from exc
+        raise ImageDecodeError(f"unreadable or truncated image header ({exc})") from exc
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageDecodeError(f"image has no pixels ({w}x{h})")
