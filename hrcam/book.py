@@ -335,6 +335,9 @@ def run_book(
         missing = [n for n in ("profile", "run_dir") if n not in names]
         if missing:
             raise ValueError(f"{stem}: the parameters cell must assign {', '.join(missing)}")
+    bad = sorted(set(overrides) & {"profile", "run_dir"})
+    if bad:
+        raise ValueError(f"set {', '.join(bad)} with --profile/--run-dir, not as a parameter")
     everywhere = {n for names in declared.values() for n in names} - {"profile", "run_dir"}
     unknown = sorted(set(overrides) - everywhere)
     if unknown:
@@ -342,9 +345,6 @@ def run_book(
             f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
             f"known parameters: {', '.join(sorted(everywhere))}"
         )
-    bad = sorted(set(overrides) & {"profile", "run_dir"})
-    if bad:
-        raise ValueError(f"set {', '.join(bad)} with --profile/--run-dir, not as a parameter")
     if only is not None:
         missing = sorted(set(only) - set(declared))
         if missing:

@@ -1,0 +1,147 @@
+"""The whole book with the ``smoke`` profile: papermill, jupyter-book -W, HTML, screenshots.
+
+One session-scoped fixture runs every notebook and the build once into a temporary folder;
+the tests below inspect what it produced.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import numpy as np
+import pytest
+
+from hrcam import profiles
+from hrcam.book import run_book
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.book, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke_book")
+    book = root / "book"
+    # Copy the pages (symlinks resolved) so that the repository's book/ is left alone.
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks"))
+    lines: list[str] = []
+    start = time.perf_counter()
+    result = run_book("smoke", root / "run", book_dir=book, progress=False, log=lines.append)
+    return SimpleNamespace(
+        root=root,
+        book=book,
+        run=root / "run",
+        result=result,
+        html=book / "_build" / "html",
+        seconds=time.perf_counter() - start,
+        log=lines,
+    )
+
+
+def test_every_notebook_executes_with_smoke(smoke_book):
+    runs = smoke_book.result.notebooks
+    assert [r.name for r in runs] == list(profiles.NOTEBOOKS)
+    assert {r.status for r in runs} == {"ran"}
+    for r in runs:
+        nb = nbformat.read(r.output, as_version=4)
+        assert nb.metadata.papermill.parameters["profile"] == "smoke"
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], r.name
+        # Every code cell ran (papermill stores an execution count for each).
+        assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), r.name
+        # Each notebook wrote its own folder of the run folder.
+        assert any(profiles.stage_dir(smoke_book.run, r.name).iterdir()), r.name
+
+
+def test_rerun_with_nothing_changed_skips_every_notebook(smoke_book):
+    result = run_book(
+        "smoke",
+        smoke_book.run,
+        book_dir=smoke_book.book,
+        build=False,
+        progress=False,
+        log=lambda line: None,
+    )
+    assert {r.status for r in result.notebooks} == {"skipped"}
+
+
+def _images(page: Path) -> list[Path]:
+    html = page.read_text()
+    srcs = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    # Figures produced by the notebooks land in _images/ (theme logos live in _static/).
+    return [(page.parent / s).resolve() for s in srcs if "_images/" in s]
+
+
+def test_book_has_every_page_and_nonempty_figures(smoke_book):
+    html = smoke_book.html
+    assert smoke_book.result.html_index == smoke_book.book / "_build" / "html" / "index.html"
+    for page in ("intro", "method", "references"):
+        assert (html / f"{page}.html").stat().st_size > 0
+    for name in profiles.NOTEBOOKS:
+        page = html / "notebooks" / f"{name}.html"
+        assert page.exists(), f"no page for {name}"
+        images = _images(page)
+        assert images, f"{name} has no figure"
+        for img in images:
+            assert img.exists() and img.stat().st_size > 1000, img
+        text = page.read_text()
+        # Figures are numbered and captioned.
+        assert re.search(r'class="caption-number">Figure \d+', text), name
+    post = (html / "notebooks" / "04_postprocess.html").read_text()
+    for figure in (2, 3, 4):
+        assert f"Reproduces the paper’s Fig. {figure}" in post or (
+            f"Reproduces the paper's Fig. {figure}" in post
+        )
+    assert "Tagaris" in (html / "references.html").read_text()
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _screenshot(page: Path, out: Path) -> np.ndarray:
+    from PIL import Image
+
+    exe = _chromium()
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI for the screenshot tests (make browser)")
+        pytest.skip("chromium is not installed (apt-get install chromium); screenshot skipped")
+    profile = out.parent / f"chromium-profile-{out.stem}"
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=3000",
+        f"--screenshot={out}",
+        "--window-size=1280,900",
+        page.as_uri(),
+    ]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert out.exists() and out.stat().st_size > 0, f"chromium wrote no screenshot of {page}"
+    return np.asarray(Image.open(out).convert("L"), dtype=np.float64)
+
+
+@pytest.mark.parametrize("page", ["index.html", "notebooks/04_postprocess.html"])
+def test_screenshot_is_not_blank(smoke_book, page, tmp_path):
+    pixels = _screenshot(smoke_book.html / page, tmp_path / "shot.png")
+    assert pixels.shape == (900, 1280)
+    # A blank or single-colour page has (almost) no variance; a rendered page with text,
+    # navigation and figures has plenty. Also require a real share of non-background pixels.
+    assert pixels.std() > 10.0, f"{page} looks blank (std {pixels.std():.1f})"
+    background = np.bincount(pixels.astype(np.uint8).ravel()).argmax()
+    assert np.mean(np.abs(pixels - background) > 30) > 0.01, f"{page} is nearly empty"
