@@ -203,7 +203,8 @@ def load_backbone_state_dict(
         if not key.startswith(_HEAD_PREFIXES):
             fixed[key] = value
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(_HEAD_PREFIXES)}
-    missing = [k for k in own if k not in fixed]
+    # Old checkpoints predate BatchNorm's num_batches_tracked counter; BatchNorm fills it in.
+    missing = [k for k in own if k not in fixed and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in fixed if k not in own]
     mismatched = [
         f"{k}: expected {tuple(own[k].shape)}, found {tuple(fixed[k].shape)}"

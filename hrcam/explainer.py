@@ -1,0 +1,181 @@
+"""Refined CAMs for a batch of images: classifier → expansion network → post-processing.
+
+>>> from hrcam.explainer import Explainer
+>>> results = Explainer(model, preset="paper").explain(images)  # doctest: +SKIP
+>>> results[0].refinement.refined.shape  # doctest: +SKIP
+(128, 128)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from hrcam.models import HRCAM
+    from hrcam.postprocess import RefineResult
+
+__all__ = ["Explainer", "Explanation"]
+
+
+@dataclass
+class Explanation:
+    """The explanation of one image.
+
+    Attributes
+    ----------
+    label
+        The explained class (the predicted one unless ``classes`` was given).
+    probability
+        Softmax probability of ``label``.
+    low_res_cam
+        ``(h, w)`` float32 low-res CAM of ``label``.
+    high_res_cam
+        ``(H, W)`` float32 high-res CAM of ``label``.
+    refinement
+        :class:`hrcam.postprocess.RefineResult`: the refined CAM (``.refined``) and every
+        intermediate.
+    predicted
+        The arg-max class (equals ``label`` by default).
+    """
+
+    label: int
+    probability: float
+    low_res_cam: np.ndarray
+    high_res_cam: np.ndarray
+    refinement: RefineResult
+    predicted: int
+
+
+class Explainer:
+    """Explain images with a trained :class:`~hrcam.models.HRCAM` model.
+
+    Parameters
+    ----------
+    model
+        Frozen classifier + trained expansion network.
+    preset
+        Post-processing preset for :func:`hrcam.postprocess.refine` (``"paper"`` or
+        ``"reference"``).
+    device
+        Where to run the networks; ``None`` keeps the model where it is.
+    amp
+        bf16 autocast for the forward pass (CPU or CUDA); CAMs are still computed in float32.
+    channels_last
+        Run in NHWC memory format (faster convolutions on recent GPUs).
+    batch_size
+        Images per forward pass.
+    **refine_overrides
+        Any :class:`hrcam.postprocess.RefineConfig` field, e.g. ``alpha=0.7``.
+    """
+
+    def __init__(
+        self,
+        model: HRCAM,
+        preset: str = "paper",
+        device: str | torch.device | None = None,
+        *,
+        amp: bool = False,
+        channels_last: bool = False,
+        batch_size: int = 32,
+        **refine_overrides: Any,
+    ) -> None:
+        import torch
+
+        from hrcam.models import HRCAM
+        from hrcam.postprocess import resolve_config
+
+        if not isinstance(model, HRCAM):
+            raise ValueError(f"model must be an hrcam.models.HRCAM, got {type(model).__name__}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        # Check preset and overrides now rather than after the first forward pass.
+        self.config = resolve_config(preset, **refine_overrides)
+        self.preset = preset
+        self.refine_overrides = dict(refine_overrides)
+        if device is not None:
+            model = model.to(torch.device(device))
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.eval()
+        self.amp = amp
+        self.channels_last = channels_last
+        self.batch_size = batch_size
+
+    @property
+    def device(self) -> torch.device:
+        """Device the model runs on."""
+        return next(self.model.parameters()).device
+
+    def explain(
+        self,
+        images: Any,
+        classes: torch.Tensor | Sequence[int] | int | None = None,
+    ) -> list[Explanation]:
+        """Explain a batch of images.
+
+        Parameters
+        ----------
+        images
+            ``(B, 3, H, W)`` uint8 or float in [0, 1] (tensor or numpy array); normalised here.
+        classes
+            Class to explain per image (``B`` ints, or one for all); default: the predicted one.
+
+        Returns
+        -------
+        list[Explanation]
+            One per image, in input order.
+        """
+        import torch
+
+        from hrcam.models import high_res_cam, low_res_cam, normalize_images
+        from hrcam.postprocess import refine
+
+        x_all = normalize_images(images)
+        batch = x_all.shape[0]
+        if classes is not None:
+            index = torch.as_tensor(classes)
+            if index.dim() == 0:
+                index = index.expand(batch)
+            if index.shape != (batch,):
+                raise ValueError(
+                    f"classes must be one int or {batch} ints, got shape {tuple(index.shape)}"
+                )
+        device = self.device
+        fc_weight = self.model.classifier.fc.weight
+        autocast = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+            if self.amp
+            else contextlib.nullcontext()
+        )
+        results: list[Explanation] = []
+        for start in range(0, batch, self.batch_size):
+            x = x_all[start : start + self.batch_size].to(device)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast:
+                out = self.model(x)
+            probs = torch.softmax(out.logits.float(), dim=1)
+            predicted = probs.argmax(dim=1)
+            labels = predicted if classes is None else index[start : start + len(x)].to(device)
+            low = low_res_cam(out.cam_features, fc_weight, labels).cpu().numpy()
+            high = high_res_cam(out.hr_features, fc_weight, labels).cpu().numpy()
+            chosen = probs.gather(1, labels.long().view(-1, 1)).squeeze(1).cpu()
+            for i in range(len(x)):
+                results.append(
+                    Explanation(
+                        label=int(labels[i]),
+                        probability=float(chosen[i]),
+                        low_res_cam=low[i],
+                        high_res_cam=high[i],
+                        refinement=refine(low[i], high[i], config=self.config),
+                        predicted=int(predicted[i]),
+                    )
+                )
+        return results
