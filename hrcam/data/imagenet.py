@@ -143,7 +143,8 @@ def list_imagenet_items(
     # flat folder (the official val layout): needs labels
     files, others = list_image_files(split_dir)
     if not files:
-        raise FileNotFoundError(f"{str(split_dir)!r} has neither wnid folders nor image files")
+        warnings.append(f"{split}: {split_dir} has neither wnid folders nor image files")
+        return items, warnings
     if val_labels is not None:
         stem_to_wnid = _read_val_labels(Path(val_labels))
         lookup = lambda f: stem_to_wnid.get(f.stem)  # noqa: E731

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -70,3 +71,14 @@ UNREADABLE = ("zero_byte", "not_image", "truncated", "corrupt")
 def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # session-scoped: writing the large JPEG is the slow part; tests only read these files
     return write_bad_files(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.fixture(scope="session")
+def data_helpers() -> SimpleNamespace:
+    """The fixture-tree writers (test modules cannot import conftest under importlib mode)."""
+    return SimpleNamespace(
+        write_jpeg=write_jpeg,
+        write_bad_files=write_bad_files,
+        CONVERTIBLE=CONVERTIBLE,
+        UNREADABLE=UNREADABLE,
+    )
