@@ -63,6 +63,10 @@ def test_normalize_uint8_float_and_numpy_agree():
 def test_normalize_errors():
     with pytest.raises(ValueError, match=r"found values in \[0, 255\]"):
         normalize_images(torch.tensor([0.0, 255.0]).repeat(1, 3, 1, 1).view(1, 3, 1, 2))
+    unchecked = normalize_images(torch.full((1, 3, 1, 1), 2.0), check_range=False)
+    torch.testing.assert_close(
+        denormalize_images(unchecked, clamp=False), torch.full((1, 3, 1, 1), 2.0)
+    )
     with pytest.raises(ValueError, match="single image"):
         normalize_images(torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match="uint8 or floating"):
