@@ -1,0 +1,94 @@
+"""``hrcam evaluate``: localization and faithfulness of every method, as CSV and markdown."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hrcam.errors import CLIError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` sub-command."""
+    from hrcam.baselines import ALL_METHODS
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure localization/faithfulness of refined CAMs and baselines",
+        description="Score the low-res, high-res and refined CAMs and grad-cam's baselines on "
+        "a store's held-out split against its ground-truth masks. Writes table.csv, "
+        "per_image.csv, section5.csv, report.md, summary.json and curves.npz into OUT.",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
+    )
+    parser.add_argument("--data", required=True, help="store directory with masks (hrcam data ...)")
+    parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="first N images only (default: all)"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(ALL_METHODS),
+        choices=list(ALL_METHODS),
+        metavar="METHOD",
+        help=f"methods to compare (default: all): {', '.join(ALL_METHODS)}",
+    )
+    parser.add_argument(
+        "--target",
+        choices=("predicted", "label"),
+        default="predicted",
+        help="class each map explains: the prediction (default) or the ground-truth label",
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
+    parser.add_argument(
+        "--score-cam-limit",
+        type=int,
+        default=32,
+        help="Score-CAM on the first N images only; it costs one forward pass per channel of "
+        "its target layer per image (default 32; 0 skips it)",
+    )
+    parser.add_argument(
+        "--faithfulness-limit",
+        type=int,
+        default=32,
+        help="average drop / increase in confidence / deletion and insertion AUC on the first "
+        "N images only (default 32; 0 skips them)",
+    )
+    parser.add_argument("--deletion-steps", type=int, default=16, help="deletion/insertion steps")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``hrcam evaluate``."""
+    from hrcam.evaluate import evaluate_checkpoint
+
+    for name in ("checkpoint", "data"):
+        if not Path(getattr(args, name)).exists():
+            raise CLIError(f"--{name} {getattr(args, name)!r} does not exist")
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        device=args.device,
+        methods=args.methods,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        target=args.target,
+        score_cam_limit=args.score_cam_limit,
+        faithfulness_limit=args.faithfulness_limit,
+        deletion_steps=args.deletion_steps,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    paths = result.save(args.out)
+    print(result.to_markdown())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0

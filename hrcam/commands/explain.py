@@ -1,0 +1,62 @@
+"""``hrcam explain IMAGE...``: refined CAMs and Fig.-4 panels for image files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``explain`` sub-command."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="refined CAMs (PNG, .npy) and Fig.-4 panels for image files",
+        description="Explain any Pillow-readable images (any size; grayscale and RGBA too). "
+        "Each is resized for the model; the maps are written at its original resolution. A "
+        "file that cannot be read is reported and skipped; the others are still written.",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
+    )
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument(
+        "--class",
+        dest="classes",
+        default=None,
+        help="class to explain (index or name) for every image; default: the predicted class",
+    )
+    parser.add_argument(
+        "--preset", default="paper", choices=("paper", "reference"), help="post-processing preset"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
+    from hrcam.explain import explain_images
+
+    report = explain_images(
+        args.images,
+        args.checkpoint,
+        args.out,
+        classes=args.classes,
+        preset=args.preset,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    for w in report.written:
+        name = w.class_name or f"class {w.label}"
+        note = " (fell back to the low-res CAM)" if w.fallback else ""
+        print(f"{w.path}: {name} p={w.probability:.2f}{note} -> {w.refined_png}, {w.panel}")
+    for s in report.skipped:
+        print(f"hrcam: skipped {s.path}: {s.reason}", file=sys.stderr)
+    print(
+        f"{len(report.written)} explained, {len(report.skipped)} skipped; "
+        f"report: {args.out}/report.json"
+    )
+    return 1 if report.skipped else 0
