@@ -1,0 +1,104 @@
+"""Cost of a refined CAM relative to the classifier's forward pass alone, on CPU.
+
+Usage::
+
+    python benchmarks/explain.py [--arch densenet121] [--image-size 224] [--batch-size 8]
+                                 [--repeats 5] [--threads 2] [--preset paper]
+                                 [--checkpoint CKPT]
+
+Both timings use the same batch of random images, after one untimed warm-up:
+
+* **classifier**: ``classifier(normalize_images(x))`` under ``torch.inference_mode``;
+* **refined CAM**: ``Explainer(model, preset).explain(x)``, which runs the classifier and the
+  expansion network, computes both CAMs and post-processes every image (SimpleITK region
+  growing included).
+
+It prints the median seconds per image of each and their ratio; the target is <= 2x. Without
+``--checkpoint`` the weights are random, which changes nothing about the cost of the networks
+(post-processing time varies a little with the maps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the ratio; returns 0."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="densenet121", help="classifier backbone")
+    parser.add_argument("--num-classes", type=int, default=398)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--preset", default="paper", choices=("paper", "reference"))
+    parser.add_argument("--checkpoint", default=None, help="use a trained hrcam checkpoint")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from hrcam.explainer import Explainer
+    from hrcam.models import (
+        HRCAM,
+        build_classifier,
+        build_expansion,
+        load_checkpoint,
+        normalize_images,
+    )
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    if args.checkpoint:
+        ckpt = load_checkpoint(args.checkpoint, map_location=args.device)
+        model = ckpt.model()
+        size = ckpt.metadata.get("image_size") or args.image_size
+        arch = ckpt.metadata.get("arch")
+    else:
+        clf = build_classifier(args.arch, num_classes=args.num_classes)
+        model = HRCAM(clf, build_expansion(clf, image_size=args.image_size))
+        size, arch = args.image_size, args.arch
+    model = model.to(args.device).eval()
+    images = torch.randint(0, 256, (args.batch_size, 3, size, size), dtype=torch.uint8)
+    explainer = Explainer(model, preset=args.preset, batch_size=args.batch_size)
+    classifier = model.classifier
+
+    def forward_only() -> None:
+        with torch.inference_mode():
+            classifier(normalize_images(images).to(args.device))
+
+    def refined() -> None:
+        explainer.explain(images)
+
+    forward_only()  # warm-up: allocator, lazy imports, SimpleITK
+    refined()
+    t_fwd = _median_time(forward_only, args.repeats) / args.batch_size
+    t_ref = _median_time(refined, args.repeats) / args.batch_size
+    ratio = t_ref / t_fwd
+    print(
+        f"{arch} at {size}px, batch {args.batch_size}, preset {args.preset}, "
+        f"{torch.get_num_threads()} threads, {args.device}, {platform.processor() or 'cpu'}"
+    )
+    print(f"classifier forward : {1000 * t_fwd:8.1f} ms/image")
+    print(f"refined CAM        : {1000 * t_ref:8.1f} ms/image")
+    print(
+        f"ratio              : {ratio:8.2f}x  (target <= 2x: {'met' if ratio <= 2 else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
