@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +45,7 @@ class TrainConfig:
     device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     amp, channels_last
-        ``None`` means automatic: bf16 autocast and channels_last on CUDA only.
+        ``None`` means automatic: bf16 autocast on CUDA only, channels_last everywhere.
     compile
         Wrap the model in ``torch.compile`` (worth it on a GPU for long runs).
     num_workers
@@ -59,8 +59,8 @@ class TrainConfig:
         Also write ``last.pt`` every N optimizer steps inside an epoch (0 = at epoch ends only),
         so that a killed run loses at most N steps.
     resume
-        Continue from ``run_dir/last.pt`` when it exists; with ``False`` an existing run
-        folder with a checkpoint is an error rather than being overwritten silently.
+        Continue from ``run_dir/last.pt`` when it exists. ``False`` starts afresh and deletes
+        the folder's old checkpoints and metrics first (so no stale ``best.pt`` survives).
     progress
         Show tqdm progress bars (rank 0 only).
     """
@@ -68,7 +68,7 @@ class TrainConfig:
     task: Task = "classifier"
     data_root: str | Path = "data/synthetic"
     run_dir: str | Path = "runs/classifier"
-    arch: str = "compact"
+    arch: str = "densenet_compact"
     k: int = 16
     pretrained: str | None = None
     classifier_checkpoint: str | Path | None = None
@@ -95,7 +95,6 @@ class TrainConfig:
     checkpoint_every: int = 0
     resume: bool = True
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -90,15 +90,16 @@ def resolve_settings(
 ) -> DeviceSettings:
     """Resolve the ``None`` (= automatic) switches for the chosen device.
 
-    bf16 autocast and channels_last default to on for CUDA (the fast path measured in
-    DESIGN.md) and off on CPU, where bf16 is slow on most CPUs.
+    bf16 autocast defaults to on for CUDA only (bf16 is slow on most CPUs); channels_last
+    defaults to on everywhere: it is the fast GPU path in DESIGN.md, and on this project's CPU
+    a compact-DenseNet training step took about 0.7x the time of NCHW as well.
     """
     dev = resolve_device(device, local_rank)
     cuda = dev.type == "cuda"
     return DeviceSettings(
         device=dev,
         amp=cuda if amp is None else bool(amp),
-        channels_last=cuda if channels_last is None else bool(channels_last),
+        channels_last=True if channels_last is None else bool(channels_last),
         compile=bool(compile),
         pin_memory=cuda,
         num_workers=default_num_workers(dev) if num_workers is None else int(num_workers),

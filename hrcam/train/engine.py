@@ -522,11 +522,18 @@ def _fit(
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not config.resume and last_path.exists():
+            log(f"resume is off: starting afresh in {run_dir} (old checkpoints removed)")
+        if not config.resume:
+            for name in ("last.pt", "best.pt", "metrics.csv", "metrics.json"):
+                (run_dir / name).unlink(missing_ok=True)
     barrier(info)
 
     # Fresh-run seeding; a resume overwrites every RNG state below.
     seed_everything(config.seed + info.rank)
-    aug_generator = torch.Generator(device=settings.device)
+    # A CPU generator on every device: augmentation parameters are drawn on the CPU (a few
+    # numbers per image), so a run replays identically and resumes on CPU or GPU.
+    aug_generator = torch.Generator()
     aug_generator.manual_seed(config.seed * 1_000_003 + 17 + info.rank)
     generators = {"augment": aug_generator}
 
@@ -536,12 +543,7 @@ def _fit(
     state = _State()
     resumed_from: tuple[int, int] | None = None
 
-    if last_path.exists():
-        if not config.resume:
-            raise ValueError(
-                f"run_dir {run_dir} already holds a checkpoint (last.pt); resume it "
-                "(resume=True, the CLI's default) or choose a new run_dir"
-            )
+    if config.resume and last_path.exists():
         extra = task.load(last_path)
         if extra.get("format") != STATE_FORMAT:
             raise ValueError(
