@@ -119,3 +119,26 @@ def test_bad_arguments_are_named(loaded):
     no_masks = [{"image": ds[0]["image"].numpy(), "label": 0}]
     with pytest.raises(ValueError, match="mask"):
         evaluate(model, no_masks, methods=["low_res_cam"], progress=False)
+
+
+def test_plots_draw_bars_with_cis_and_examples(result):
+    import matplotlib.pyplot as plt
+
+    from hrcam.plotting_eval import metric_bars, win_fail_examples
+
+    fig = metric_bars(result, title="tiny")
+    bars = [p for p in fig.axes[0].patches]
+    assert len(bars) == 3 * 5  # methods x localization metrics
+    heights = sorted(b.get_height() for b in bars)
+    expected = sorted(result.value(m, k) for m in result.methods
+                      for k in ("pointing", "energy_pointing", "pxap", "mask_iou",
+                                "max_box_acc_v2"))  # fmt: skip
+    np.testing.assert_allclose(heights, expected)
+    plt.close(fig)
+    fig = win_fail_examples(result, "pxap", count=1)
+    assert len(fig.axes) == 3 * 2
+    best = max(r["pxap"] for r in result.per_image if r["method"] == "low_res_cam")
+    assert fig.axes[0].get_title().endswith(f"{best:.2f}")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="none of the requested metrics"):
+        metric_bars(result, ["bogus"])
