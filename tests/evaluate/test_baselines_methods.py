@@ -47,6 +47,7 @@ def test_pixel_space_model_normalises_inside(model, images):
     torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.slow
 def test_hrcam_adapters_match_direct_computation(model, images):
     from skimage.transform import resize
 

@@ -68,6 +68,7 @@ def test_explain_writes_original_resolution_and_skips_bad(tiny_run, image_files,
     assert len(saved["written"]) == 3 and len(saved["skipped"]) == 2
 
 
+@pytest.mark.slow
 def test_explain_matches_explainer_at_model_size(tiny_run, tmp_path):
     """For an image already at the model's size, the written map is the Explainer's map."""
     import torch

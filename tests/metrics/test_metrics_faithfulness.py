@@ -32,6 +32,7 @@ def _object_image() -> tuple[torch.Tensor, np.ndarray]:
     return image, cam
 
 
+@pytest.mark.slow
 def test_confidence_change_matches_grad_cam():
     from pytorch_grad_cam.metrics.cam_mult_image import DropInConfidence, IncreaseInConfidence
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
