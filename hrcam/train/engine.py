@@ -386,6 +386,29 @@ def build_scheduler(
 # ------------------------------------------------------------------------------------------
 
 
+def train_step(
+    task: TrainTask,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: DeviceSettings,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One optimizer step on a uint8 batch already on the device; returns the (detached-able)
+    loss without synchronising. Shared by :func:`fit` and the throughput benchmark."""
+    with torch.no_grad():
+        inputs = task.preprocess(images, train=True, generator=generator)
+    inputs = to_memory_format(inputs, settings)
+    with autocast(settings):
+        output = module(inputs)
+    loss = task.loss(output, inputs, labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def _kill_step() -> int | None:
     raw = os.environ.get(KILL_ENV)
     if not raw:
@@ -646,15 +669,9 @@ def _fit(
         for step_in_call, (images, labels) in enumerate(DevicePrefetcher(loader, settings.device)):
             if step_in_call >= remaining:
                 break
-            with torch.no_grad():
-                inputs = task.preprocess(images, train=True, generator=aug_generator)
-            inputs = to_memory_format(inputs, settings)
-            with autocast(settings):
-                output = train_module(inputs)
-            loss = task.loss(output, inputs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(
+                task, train_module, optimizer, images, labels, settings, aug_generator
+            )
 
             loss_sum += loss.detach().double() * images.shape[0]
             state.seen += int(images.shape[0])
