@@ -3,8 +3,10 @@
 ``run_book`` reads each Jupytext source ``notebooks/NN_name.py``, executes it with papermill
 into ``book/notebooks/NN_name.ipynb`` with the chosen profile and run folder, and finally runs
 ``jupyter-book build book/ -W``. A notebook is skipped when its source, its parameters, the
-outputs of the notebooks before it and the ``hrcam`` package are all unchanged since its last
-successful run (recorded in a small JSON manifest next to the executed notebooks).
+outputs of the notebooks before it (their folders in the run folder) and the ``hrcam`` version
+are unchanged since its last successful run, as recorded in a small JSON manifest next to the
+executed notebooks. Edits to the ``hrcam`` code itself are not tracked: use ``force=True``
+(``hrcam book --force``) after changing it.
 """
 
 from __future__ import annotations
@@ -134,16 +136,6 @@ def _hash_tree(path: Path) -> str:
             h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
         else:
             h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
-
-
-def _package_hash() -> str:
-    """Fingerprint the hrcam sources: a notebook's output depends on the code it calls."""
-    pkg = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(pkg.rglob("*.py")):
-        h.update(str(f.relative_to(pkg)).encode())
-        h.update(f.read_bytes())
     return h.hexdigest()
 
 
@@ -357,7 +349,7 @@ def run_book(
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST_NAME
     manifest = _load_manifest(manifest_path)
-    code_hash = _package_hash()
+    from hrcam import __version__
     result = BookResult()
     # Environment for the kernels: keep thread counts sane and plots off-screen.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
@@ -380,7 +372,7 @@ def run_book(
                     "source": _hash_bytes(src.read_bytes()),
                     "parameters": params,
                     "inputs": upstream,
-                    "code": code_hash,
+                    "hrcam": __version__,
                 },
                 sort_keys=True,
                 default=str,

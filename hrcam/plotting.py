@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "cam_grid",
     "dataset_grid",
     "figure2",
     "figure3",
@@ -275,6 +276,44 @@ def figure4(image: Any, results: Mapping[str, Any]):
         row[1].imshow(rgb * keep[..., None])
         row[1].set_title(f"{name}: image masked by the refined CAM", fontsize=10)
         _off(row[1])
+    return fig
+
+
+def cam_grid(
+    images: Sequence[Any],
+    maps: Mapping[str, Sequence[Any]],
+    masks: Sequence[Any] | None = None,
+):
+    """Images in the top row, then one row of maps per method (one column per image).
+
+    Parameters
+    ----------
+    images
+        The images.
+    maps
+        ``{row title: one map per image}``, each map in [0, 1] at the image's size.
+    masks
+        Optional ground-truth masks, outlined in white on every map.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("images is empty; pass at least one image")
+    for name, row in maps.items():
+        if len(row) != n:
+            raise ValueError(f"maps[{name!r}] has {len(row)} maps for {n} images")
+    fig, axes = _figure(1 + len(maps), n, size=2.0)
+    for j in range(n):
+        axes[0, j].imshow(to_rgb(images[j]))
+        _off(axes[0, j])
+        for i, (name, row) in enumerate(maps.items(), start=1):
+            _cam(axes[i, j], row[j], "")
+            if masks is not None:
+                axes[i, j].contour(
+                    _numpy(masks[j]).astype(float), levels=[0.5], colors="white", linewidths=0.8
+                )
+            if j == 0:
+                axes[i, j].set_ylabel(name, fontsize=9)
+    axes[0, 0].set_ylabel("image", fontsize=9)
     return fig
 
 

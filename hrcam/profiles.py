@@ -63,7 +63,9 @@ _BASE: dict[str, Any] = {
     # Post-processing (notebook 04) and evaluation (notebook 05).
     "sample_index": 0,
     "num_examples": 2,
-    "max_eval_images": 32,
+    "max_eval_images": 16,
+    # Score-CAM and the faithfulness metrics cost many forward passes per image: cap them.
+    "slow_metric_images": 2,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -73,13 +75,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     "demo": {
         **_BASE,
         "image_size": 96,
-        "num_train": 1200,
+        "num_train": 1000,
         "num_val": 200,
-        "classifier_epochs": 8,
-        "expansion_epochs": 4,
+        "classifier_epochs": 4,
+        "expansion_epochs": 3,
         "batch_size": 32,
         "num_examples": 4,
-        "max_eval_images": 200,
+        "max_eval_images": 100,
+        "slow_metric_images": 8,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -98,6 +101,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_workers": 8,
         "num_examples": 4,
         "max_eval_images": 5000,
+        "slow_metric_images": 500,
     },
 }
 
@@ -131,8 +135,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "augment",
     ),
     "04_postprocess": ("device", "sample_index", "num_examples"),
-    "05_evaluation": ("device", "max_eval_images", "batch_size"),
-    "06_paper_vs_reference": (),
+    "05_evaluation": ("device", "max_eval_images", "batch_size", "slow_metric_images"),
+    "06_paper_vs_reference": ("device", "max_eval_images", "batch_size"),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
 

@@ -22,7 +22,10 @@
 # backgrounds, each with its exact object mask. It is generated deterministically from a seed.
 #
 # This notebook writes the dataset into the run folder (`run_dir/data`); every later notebook
-# reads it from there.
+# reads it from there. With `-p dataset imagenet -p data_root /path/to/ILSVRC2012` (the
+# `paper` profile) it converts the 398 animal classes of a local ImageNet copy instead; those
+# images have no masks, so notebooks 5 and 6, which measure localization, need the synthetic
+# set.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -48,21 +51,28 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam.data.store import StoreDataset
-from hrcam.data.synthetic import generate_synthetic
+from hrcam.data import StoreDataset, build_imagenet_animals, generate_synthetic, open_store
 from hrcam.profiles import stage_dir
 
 out = stage_dir(cfg["run_dir"], "01_dataset")
-if cfg["dataset"] != "synthetic":
-    raise ValueError(f"dataset {cfg['dataset']!r} is not supported by this notebook yet")
-info = generate_synthetic(
-    out,
-    num_train=cfg["num_train"],
-    num_val=cfg["num_val"],
-    image_size=cfg["image_size"],
-    seed=cfg["seed"],
-    num_classes=cfg["num_classes"],
-)
+if cfg["dataset"] == "synthetic":
+    info = generate_synthetic(
+        out,
+        num_train=cfg["num_train"],
+        num_val=cfg["num_val"],
+        image_size=cfg["image_size"],
+        seed=cfg["seed"],
+        num_classes=cfg["num_classes"],
+    )
+elif cfg["dataset"] == "imagenet":
+    if cfg["data_root"] is None:
+        raise ValueError(
+            "dataset 'imagenet' needs the local ILSVRC-2012 folder: -p data_root /path/to/it"
+        )
+    build_imagenet_animals(cfg["data_root"], out, image_size=cfg["image_size"], progress=False)
+    info = open_store(out)
+else:
+    raise ValueError(f"dataset must be 'synthetic' or 'imagenet', got {cfg['dataset']!r}")
 train = StoreDataset(info.root, "train")
 val = StoreDataset(info.root, "val")
 print(f"{len(train)} training and {len(val)} validation images of {train.image_size} px")

@@ -39,37 +39,32 @@ cfg
 import json
 
 import numpy as np
-import torch
 from myst_nb import glue
 
 from hrcam import plotting
 from hrcam.data.store import StoreDataset
-from hrcam.models import high_res_cam, load_checkpoint, low_res_cam, normalize_images
+from hrcam.explainer import Explainer
+from hrcam.models import load_checkpoint
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
 from hrcam.train.device import resolve_device
 
-PRESETS = ("paper", "reference")
-dev = resolve_device(cfg["device"])
-model = (
-    load_checkpoint(stage_dir(cfg["run_dir"], "03_expansion") / "best.pt", map_location=dev)
-    .model()
-    .eval()
-)
+checkpoint = stage_dir(cfg["run_dir"], "03_expansion") / "best.pt"
+model = load_checkpoint(checkpoint, map_location=resolve_device(cfg["device"])).model()
 val = StoreDataset(stage_dir(cfg["run_dir"], "01_dataset"), "val")
 sample = val.get_batch([cfg["sample_index"]])
 image = sample["image"][0]
-with torch.no_grad():
-    out = model(normalize_images(sample["image"]).to(dev))
-probs = out.logits.softmax(dim=1)[0].cpu()
-pred = int(probs.argmax())
-fc = model.classifier.fc.weight
-low = low_res_cam(out.cam_features, fc, pred)[0].cpu().numpy()
-high = high_res_cam(out.hr_features, fc, pred)[0].cpu().numpy()
-results = {preset: refine(low, high, preset=preset) for preset in PRESETS}
+# The explainer runs both networks and refines with the paper preset; the reference preset
+# refines the very same pair of CAMs.
+explanation = Explainer(model, preset="paper").explain(sample["image"])[0]
+low, high = explanation.low_res_cam, explanation.high_res_cam
+results = {
+    "paper": explanation.refinement,
+    "reference": refine(low, high, preset="reference"),
+}
 title = (
     f"true: {val.classes[int(sample['label'][0])]}, "
-    f"predicted: {val.classes[pred]} (p = {probs[pred]:.2f})"
+    f"predicted: {val.classes[explanation.label]} (p = {explanation.probability:.2f})"
 )
 print(title)
 print(f"low-res CAM {low.shape}, high-res CAM {high.shape}")
@@ -168,14 +163,40 @@ glue(
 # ```
 
 # %% [markdown]
+# ## More validation images
+#
+# The first few validation images with the object's true outline in white: the low-res CAM
+# after the bilinear resize, and the refined CAM of each preset.
+
+# %%
+batch = val.get_batch(np.arange(min(cfg["num_examples"], len(val))))
+examples = Explainer(model, preset="paper").explain(batch["image"])
+rows = {
+    "low-res CAM": [e.refinement.low_res_resized for e in examples],
+    "refined (paper)": [e.refinement.refined for e in examples],
+    "refined (reference)": [
+        refine(e.low_res_cam, e.high_res_cam, preset="reference").refined for e in examples
+    ],
+}
+glue("fig-examples", plotting.cam_grid(batch["image"], rows, batch["mask"]), display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig-examples
+# :name: fig-examples
+#
+# Low-res and refined CAMs of both presets on validation images, with the ground-truth outline
+# in white (the paper shows a single image).
+# ```
+
+# %% [markdown]
 # The numbers behind the figures, also written to `run_dir/postprocess/summary.json`:
 
 # %%
 summary = {
     "sample_index": cfg["sample_index"],
     "label": int(sample["label"][0]),
-    "predicted": pred,
-    "probability": float(probs[pred]),
+    "predicted": explanation.label,
+    "probability": explanation.probability,
     "presets": {
         p: {
             "focal_points": len(r.focal_points),

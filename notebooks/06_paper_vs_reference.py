@@ -26,13 +26,16 @@
 # Everything else is shared: the ROI (the brightest 15 % of the resized low-res CAM), the
 # 5×5 box blur, the Sobel edges added back inside the ROI, filling holes up to 256 pixels and
 # the blend with $\alpha=0.5$. Notebook {doc}`04_postprocess` shows both presets on one image
-# (Figures 2–4). This page measures what each difference does, on the CAMs that
-# {doc}`05_evaluation` computed for the validation images, by switching the differences on one
-# at a time.
+# (Figures 2–4) and {doc}`05_evaluation` scores both. This page measures what each difference
+# does on the validation images, by switching the differences on one at a time.
 
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
+# None means "use the profile's value" (see hrcam/profiles.py).
+device = None
+max_eval_images = None
+batch_size = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -48,10 +51,28 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import metrics, plotting
+from hrcam.data.store import StoreDataset
+from hrcam.explainer import Explainer
+from hrcam.models import load_checkpoint
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
+from hrcam.train.device import resolve_device
 
-cams = dict(np.load(stage_dir(cfg["run_dir"], "05_evaluation") / "cams.npz"))
+checkpoint = stage_dir(cfg["run_dir"], "03_expansion") / "best.pt"
+model = load_checkpoint(checkpoint, map_location=resolve_device(cfg["device"])).model()
+val = StoreDataset(stage_dir(cfg["run_dir"], "01_dataset"), "val")
+if not val.has_masks:
+    raise ValueError(
+        "localization needs ground-truth masks, and this run's dataset has none (ImageNet); "
+        "run this notebook on the synthetic dataset"
+    )
+batch = val.get_batch(np.arange(min(cfg["max_eval_images"], len(val))))
+explained = Explainer(model, batch_size=cfg["batch_size"]).explain(batch["image"])
+cams = {
+    "low_res": [e.low_res_cam for e in explained],
+    "high_res": [e.high_res_cam for e in explained],
+    "masks": batch["mask"].numpy(),
+}
 variants = {
     "paper": {"preset": "paper"},
     "paper + top-15 focal points": {"preset": "paper", "focal_mode": "top_n"},

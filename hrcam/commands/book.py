@@ -43,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="STEM",
         help="run only this notebook, e.g. 04_postprocess (repeatable)",
     )
-    parser.add_argument("--force", action="store_true", help="rerun unchanged notebooks too")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rerun every notebook, e.g. after editing the hrcam code",
+    )
     parser.add_argument(
         "--no-build", action="store_true", help="execute the notebooks but skip jupyter-book"
     )
