@@ -350,6 +350,7 @@ def run_book(
     manifest_path = out_dir / MANIFEST_NAME
     manifest = _load_manifest(manifest_path)
     from hrcam import __version__
+
     result = BookResult()
     # Environment for the kernels: keep thread counts sane and plots off-screen.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
