@@ -352,8 +352,14 @@ def run_book(
     from hrcam import __version__
 
     result = BookResult()
-    # Environment for the kernels: keep thread counts sane and plots off-screen.
+    # Environment inherited by the kernels. tqdm.auto warns on import in a kernel without
+    # ipywidgets; that warning says nothing about the results, so keep it off the pages.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    quiet = "ignore:IProgress not found"
+    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w
+        )
 
     for i, src in enumerate(sources):
         stem = src.stem

@@ -92,13 +92,16 @@ def test_book_has_every_page_and_nonempty_figures(smoke_book):
         for img in images:
             assert img.exists() and img.stat().st_size > 1000, img
         text = page.read_text()
-        # Figures are numbered and captioned.
+        # Figures are numbered and captioned; no page shows an error or a stray warning.
         assert re.search(r'class="caption-number">Figure \d+', text), name
+        assert "Traceback" not in text and "TqdmWarning" not in text, name
     post = (html / "notebooks" / "04_postprocess.html").read_text()
     for figure in (2, 3, 4):
         assert f"Reproduces the paper’s Fig. {figure}" in post or (
             f"Reproduces the paper's Fig. {figure}" in post
         )
+    # The evaluation report's markdown tables render as HTML tables.
+    assert "<table" in (html / "notebooks" / "05_evaluation.html").read_text()
     assert "Tagaris" in (html / "references.html").read_text()
 
 
