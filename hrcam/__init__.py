@@ -25,6 +25,7 @@ _SUBMODULES = {
     "profiles",
     "book",
     "plotting",
+    "plotting_eval",
 }
 
 
