@@ -459,11 +459,69 @@ def fill_holes(mask: np.ndarray, max_size: int = 256) -> np.ndarray:
         raise ValueError(f"fill_holes needs a 2-D mask, got shape {mask.shape}")
     if max_size <= 0:
         return mask.copy()
+    max_size = int(max_size)
+    box = _hole_search_box(mask, max_size)
+    if box is None:
+        return _fill_small_background(mask, max_size, ring=(False, False, False, False))
+    r0, r1, c0, c1, ring = box
+    out = mask.copy()
+    out[r0:r1, c0:c1] = _fill_small_background(mask[r0:r1, c0:c1], max_size, ring)
+    return out
+
+
+def _hole_search_box(
+    mask: np.ndarray, max_size: int
+) -> tuple[int, int, int, int, tuple[bool, bool, bool, bool]] | None:
+    """Where holes can be: the mask's bounding box grown by one pixel, or ``None`` for all of it.
+
+    Outside the mask's bounding box everything is background, made of up to four full-length
+    bands (above, below, left, right of the box). When each band is empty or larger than
+    ``max_size``, every background component that reaches outside the box is too large to be
+    a hole, and those are exactly the components that touch the one-pixel ring around the box.
+    So only the box (plus ring) needs labelling, typically a few times fewer pixels. Otherwise
+    (no mask pixel, or a thin band that may itself be a small hole) the whole mask is used.
+
+    Returns ``(r0, r1, c0, c1, ring)``: the slice bounds and, for the top, bottom, left and
+    right side, whether that side of the slice is a ring of outside background.
+    """
+    rows, cols = mask.shape
+    row_any = mask.any(axis=1)
+    if not row_any.any():
+        return None
+    col_any = mask.any(axis=0)
+    top = int(row_any.argmax())
+    bottom = rows - 1 - int(row_any[::-1].argmax())
+    left = int(col_any.argmax())
+    right = cols - 1 - int(col_any[::-1].argmax())
+    bands = (top * cols, (rows - 1 - bottom) * cols, left * rows, (cols - 1 - right) * rows)
+    if any(0 < band <= max_size for band in bands):
+        return None
+    ring = (top > 0, bottom < rows - 1, left > 0, right < cols - 1)
+    return (
+        top - ring[0],
+        bottom + 1 + ring[1],
+        left - ring[2],
+        right + 1 + ring[3],
+        ring,
+    )
+
+
+def _fill_small_background(
+    mask: np.ndarray, max_size: int, ring: tuple[bool, bool, bool, bool]
+) -> np.ndarray:
+    """``mask`` with its background components of at most ``max_size`` pixels set.
+
+    Components that touch a side flagged in ``ring`` (top, bottom, left, right) continue
+    outside ``mask`` and are never filled.
+    """
     # default structure of ndi.label in 2-D is the 4-connected cross, skimage's connectivity=1
     labels, n = ndi.label(~mask)
     if n == 0:
         return mask.copy()
-    small = np.bincount(labels.ravel(), minlength=n + 1) <= int(max_size)
+    small = np.bincount(labels.ravel(), minlength=n + 1) <= max_size
+    for side, edge in zip(ring, (labels[0], labels[-1], labels[:, 0], labels[:, -1]), strict=True):
+        if side:
+            small[edge] = False
     small[0] = True  # label 0 is the mask itself: stays set
     return small[labels]
 
