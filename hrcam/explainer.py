@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
     from hrcam.postprocess import RefineResult
 
-__all__ = ["Explainer", "Explanation"]
+__all__ = ["Explainer", "Explanation", "select_example"]
 
 
 @dataclass
@@ -179,3 +179,49 @@ class Explainer:
                     )
                 )
         return results
+
+
+def select_example(
+    explanations: Sequence[Explanation],
+    labels: Sequence[int] | np.ndarray,
+    *,
+    min_probability: float = 0.5,
+) -> int:
+    """Index of the first image that illustrates the pipeline working, as the paper's figures do.
+
+    Preference order: the first image that the classifier gets right with probability at least
+    ``min_probability`` *and* on which region growing succeeded (``refinement.fallback`` is
+    ``None``); else the first correctly classified image; else image 0. Failures are not hidden
+    by this choice: they are counted over the whole split by :mod:`hrcam.evaluate`.
+
+    Parameters
+    ----------
+    explanations
+        Output of :meth:`Explainer.explain` for a batch.
+    labels
+        True class of each image, same length as ``explanations``.
+    min_probability
+        Confidence needed for the first preference.
+
+    Returns
+    -------
+    int
+        An index into ``explanations``.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or there are no explanations.
+    """
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    if len(labels) != len(explanations):
+        raise ValueError(
+            f"labels has {len(labels)} entries but explanations has {len(explanations)}"
+        )
+    if not explanations:
+        raise ValueError("explanations is empty: explain at least one image")
+    correct = [e.label == y for e, y in zip(explanations, labels, strict=True)]
+    for i, e in enumerate(explanations):
+        if correct[i] and e.probability >= min_probability and e.refinement.fallback is None:
+            return i
+    return correct.index(True) if any(correct) else 0

@@ -43,7 +43,7 @@ from myst_nb import glue
 
 from hrcam import plotting
 from hrcam.data.store import StoreDataset
-from hrcam.explainer import Explainer
+from hrcam.explainer import Explainer, select_example
 from hrcam.models import load_checkpoint
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
@@ -52,11 +52,20 @@ from hrcam.train.device import resolve_device
 checkpoint = stage_dir(cfg["run_dir"], "03_expansion") / "best.pt"
 model = load_checkpoint(checkpoint, map_location=resolve_device(cfg["device"])).model()
 val = StoreDataset(stage_dir(cfg["run_dir"], "01_dataset"), "val")
-sample = val.get_batch([cfg["sample_index"]])
+explainer = Explainer(model, preset="paper")
+if cfg["sample_index"] == "auto":
+    # Like the paper, illustrate the pipeline on an image where it works: the first of a few
+    # validation images classified correctly with region growing succeeding. Notebook 05
+    # counts the failures over the whole split.
+    candidates = val.get_batch(np.arange(min(32, len(val))))
+    sample_index = select_example(explainer.explain(candidates["image"]), candidates["label"])
+else:
+    sample_index = int(cfg["sample_index"])
+sample = val.get_batch([sample_index])
 image = sample["image"][0]
 # The explainer runs both networks and refines with the paper preset; the reference preset
 # refines the very same pair of CAMs.
-explanation = Explainer(model, preset="paper").explain(sample["image"])[0]
+explanation = explainer.explain(sample["image"])[0]
 low, high = explanation.low_res_cam, explanation.high_res_cam
 results = {
     "paper": explanation.refinement,
@@ -66,7 +75,7 @@ title = (
     f"true: {val.classes[int(sample['label'][0])]}, "
     f"predicted: {val.classes[explanation.label]} (p = {explanation.probability:.2f})"
 )
-print(title)
+print(f"validation image {sample_index}; {title}")
 print(f"low-res CAM {low.shape}, high-res CAM {high.shape}")
 
 # %% [markdown]
@@ -170,7 +179,7 @@ glue(
 
 # %%
 batch = val.get_batch(np.arange(min(cfg["num_examples"], len(val))))
-examples = Explainer(model, preset="paper").explain(batch["image"])
+examples = explainer.explain(batch["image"])
 rows = {
     "low-res CAM": [e.refinement.low_res_resized for e in examples],
     "refined (paper)": [e.refinement.refined for e in examples],
@@ -193,7 +202,7 @@ glue("fig-examples", plotting.cam_grid(batch["image"], rows, batch["mask"]), dis
 
 # %%
 summary = {
-    "sample_index": cfg["sample_index"],
+    "sample_index": sample_index,
     "label": int(sample["label"][0]),
     "predicted": explanation.label,
     "probability": explanation.probability,
