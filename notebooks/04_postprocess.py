@@ -42,16 +42,12 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam.data.store import StoreDataset
 from hrcam.explainer import Explainer, select_example
-from hrcam.models import load_checkpoint
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
-from hrcam.train.device import resolve_device
+from hrcam.runs import load_run
 
-checkpoint = stage_dir(cfg["run_dir"], "03_expansion") / "best.pt"
-model = load_checkpoint(checkpoint, map_location=resolve_device(cfg["device"])).model()
-val = StoreDataset(stage_dir(cfg["run_dir"], "01_dataset"), "val")
+model, val = load_run(cfg["run_dir"], cfg["device"])
 explainer = Explainer(model, preset="paper")
 if cfg["sample_index"] == "auto":
     # Like the paper, illustrate the pipeline on an image where it works: the first of a few

@@ -53,20 +53,11 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting_eval
-from hrcam.data.store import StoreDataset
 from hrcam.evaluate import evaluate
-from hrcam.models import load_checkpoint
 from hrcam.profiles import stage_dir
-from hrcam.train.device import resolve_device
+from hrcam.runs import load_run
 
-checkpoint = stage_dir(cfg["run_dir"], "03_expansion") / "best.pt"
-model = load_checkpoint(checkpoint, map_location=resolve_device(cfg["device"])).model()
-val = StoreDataset(stage_dir(cfg["run_dir"], "01_dataset"), "val")
-if not val.has_masks:
-    raise ValueError(
-        "localization needs ground-truth masks, and this run's dataset has none (ImageNet); "
-        "run this notebook on the synthetic dataset"
-    )
+model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 result = evaluate(
     model,
     val,
