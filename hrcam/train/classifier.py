@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from hrcam.train.config import TrainConfig
 from hrcam.train.engine import TrainResult, fit
@@ -32,16 +31,6 @@ class ClassifierTask(ImageTask):
     name = "classifier"
     monitor = "val_top1"
     monitor_mode = "max"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        augment: bool = True,
-        augment_p: float = 0.5,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(model, augment, augment_p)
-        self.metadata = dict(metadata or {})
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.float(), labels)

@@ -28,16 +28,6 @@ class ExpansionTask(ImageTask):
     monitor = "val_loss"
     monitor_mode = "min"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        augment: bool = True,
-        augment_p: float = 0.5,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(model, augment, augment_p)
-        self.metadata = dict(metadata or {})
-
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.expansion.parameters() if p.requires_grad]
 

@@ -24,12 +24,29 @@ def augment_on_device(images: torch.Tensor, generator: torch.Generator, p: float
 
 
 class ImageTask(TrainTask):
-    """Shared preprocessing: (augment on device) -> ImageNet normalisation."""
+    """Shared preprocessing: (augment on device) -> ImageNet normalisation.
 
-    def __init__(self, model: nn.Module, augment: bool, augment_p: float) -> None:
+    Parameters
+    ----------
+    model
+        The network the task trains.
+    augment, augment_p
+        Training-time augmentation switch and per-transform probability.
+    metadata
+        Checkpoint metadata (class names, input size, ...), passed to ``save_checkpoint``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        augment: bool = True,
+        augment_p: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(model)
         self.augment = augment
         self.augment_p = augment_p
+        self.metadata = dict(metadata or {})
 
     def preprocess(
         self, images: torch.Tensor, train: bool, generator: torch.Generator | None
