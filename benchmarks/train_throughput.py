@@ -112,8 +112,8 @@ def measure_task(name: str, args: argparse.Namespace, dataset: Any, settings: An
 
     from hrcam.models import HRCAM, build_classifier, build_expansion
     from hrcam.train.config import TrainConfig
-    from hrcam.train.device import autocast, maybe_compile, prepare_module, to_memory_format
-    from hrcam.train.engine import build_optimizer, train_step
+    from hrcam.train.device import maybe_compile, prepare_module, to_memory_format
+    from hrcam.train.engine import build_optimizer, optimizer_step, train_step
     from hrcam.train.expansion import ExpansionTask
     from hrcam.train.tasks import ImageTask
 
@@ -139,13 +139,7 @@ def measure_task(name: str, args: argparse.Namespace, dataset: Any, settings: An
     labels = torch.randint(0, len(dataset.classes), (b,), device=device)
 
     def ceiling_step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with autocast(settings):
-            output = module(x)
-        loss = task.loss(output, x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
+        return optimizer_step(task, module, optimizer, x, y, settings)
 
     def resident():
         while True:
