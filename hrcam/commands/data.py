@@ -40,6 +40,16 @@ def _common(p: argparse.ArgumentParser, image_size: int) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _store_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The store builders' keyword arguments for the options that :func:`_common` adds."""
+    return {
+        "image_size": args.image_size,
+        "shard_size": args.shard_size,
+        "num_workers": args.workers,
+        "progress": not args.no_progress,
+    }
+
+
 def register(subparsers: Any) -> None:
     """Add ``hrcam data`` and its sub-commands."""
     data = subparsers.add_parser(
@@ -118,12 +128,9 @@ def _synthetic(args: argparse.Namespace) -> int:
         args.out,
         num_train=args.num_train,
         num_val=args.num_val,
-        image_size=args.image_size,
         seed=args.seed,
         num_classes=args.num_classes,
-        shard_size=args.shard_size,
-        num_workers=args.workers,
-        progress=not args.no_progress,
+        **_store_options(args),
     )
     n = sum(info.count(s) for s in info.splits)
     dt = time.perf_counter() - t0
@@ -143,14 +150,11 @@ def _imagenet(args: argparse.Namespace) -> int:
         build_imagenet_animals(
             args.root,
             args.out,
-            image_size=args.image_size,
             splits=tuple(args.splits),
             devkit=args.devkit,
             val_labels=args.val_labels,
             limit_per_class=args.limit_per_class,
-            shard_size=args.shard_size,
-            num_workers=args.workers,
-            progress=not args.no_progress,
+            **_store_options(args),
         )
     )
 
@@ -162,10 +166,7 @@ def _pets(args: argparse.Namespace) -> int:
         build_pets(
             args.root,
             args.out,
-            image_size=args.image_size,
-            shard_size=args.shard_size,
-            num_workers=args.workers,
-            progress=not args.no_progress,
+            **_store_options(args),
         )
     )
 
@@ -179,10 +180,7 @@ def _imagenette(args: argparse.Namespace) -> int:
             args.out,
             variant=args.variant,
             size=args.size,
-            image_size=args.image_size,
-            shard_size=args.shard_size,
-            num_workers=args.workers,
-            progress=not args.no_progress,
+            **_store_options(args),
         )
     )
 
