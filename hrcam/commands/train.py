@@ -88,6 +88,19 @@ def _add_common(parser: argparse.ArgumentParser, task: str) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def _add_task(tasks: Any, task: str, help: str, description: str) -> argparse.ArgumentParser:
+    """The ``hrcam train TASK`` parser with the options every task shares."""
+    parser = tasks.add_parser(
+        task,
+        help=help,
+        description=description,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(parser, task)
+    return parser
+
+
 def register(subparsers: Any) -> None:
     """Add ``hrcam train {classifier,expansion}``."""
     parser = subparsers.add_parser(
@@ -100,15 +113,13 @@ def register(subparsers: Any) -> None:
     tasks = parser.add_subparsers(dest="train_task", metavar="TASK")
     parser.set_defaults(func=lambda _args: _missing_task(parser))
 
-    clf = tasks.add_parser(
+    clf = _add_task(
+        tasks,
         "classifier",
         help="cross-entropy pre-training of the CAM classifier",
         description="Pre-train the CAM classifier (cross-entropy, adadelta, the paper's "
         "augmentation); validation top-1/top-5 every epoch; best.pt by top-1.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(clf, "classifier")
     model = clf.add_argument_group("model")
     model.add_argument(
         "--arch",
@@ -119,15 +130,13 @@ def register(subparsers: Any) -> None:
     model.add_argument("--pretrained", default=None, help="local backbone state-dict file")
     clf.set_defaults(func=run_train, train_task="classifier")
 
-    exp = tasks.add_parser(
+    exp = _add_task(
+        tasks,
         "expansion",
         help="reconstruction training of the expansion network (classifier frozen)",
         description="Train the expansion network to reconstruct its input (MSE, adadelta) "
         "with the classifier frozen; validation MSE and PSNR every epoch.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(exp, "expansion")
     exp.add_argument(
         "--classifier",
         required=True,
