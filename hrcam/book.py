@@ -352,14 +352,8 @@ def run_book(
     from hrcam import __version__
 
     result = BookResult()
-    # Environment inherited by the kernels. tqdm.auto warns on import in a kernel without
-    # ipywidgets; that warning says nothing about the results, so keep it off the pages.
+    # Environment inherited by the kernels.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    quiet = "ignore:IProgress not found"
-    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
-        os.environ["PYTHONWARNINGS"] = ",".join(
-            w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w
-        )
 
     for i, src in enumerate(sources):
         stem = src.stem

@@ -447,7 +447,7 @@ def evaluate(
     EvaluationResult
     """
     import torch
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from hrcam import metrics
     from hrcam.baselines import build_methods, pixel_space_model

@@ -217,7 +217,7 @@ def explain_images(
         ``out_dir/report.json``.
     """
     import torch
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from hrcam.explainer import Explainer
     from hrcam.models import HRCAM, load_checkpoint

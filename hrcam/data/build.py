@@ -247,7 +247,7 @@ def build_store_from_items(
                     "max_pixels": int(max_pixels),
                 }
             )
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
     bar = tqdm(

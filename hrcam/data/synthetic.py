@@ -381,7 +381,7 @@ def generate_synthetic(
                 }
             )
     workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=sum(t["count"] for t in tasks), disable=not progress, unit="img")
     if workers <= 1 or len(tasks) <= 1:
