@@ -136,23 +136,36 @@ def _is_series(v: Any) -> bool:
     return isinstance(v, Sequence | np.ndarray) and not isinstance(v, str)
 
 
+# val_mse is val_psnr on a linear scale (PSNR is -10 log10 of the pixel MSE); next to PSNR's
+# tens of dB it would be a flat line at zero.
+_REDUNDANT_SERIES = frozenset({"val_mse"})
+
+
 def training_curves(history: Any, title: str = ""):
-    """Per-epoch curves: losses on the left, every other numeric series on the right.
+    """Per-epoch curves: losses on the left, validation metrics on the right.
+
+    Only losses (``*loss*``) and validation metrics (``val_*``) are drawn: bookkeeping such as
+    ``lr``, ``global_step``, ``train_img_per_s`` or ``epoch_time_s`` lives on other scales and
+    would flatten the curves.
 
     Parameters
     ----------
     history
-        ``{"train_loss": [...], "val_acc": [...]}`` or a list of per-epoch dicts.
+        ``{"train_loss": [...], "val_top1": [...]}`` or a list of per-epoch dicts (a training
+        run's ``history``).
     title
         Figure title.
     """
     series = {
         k: v
         for k, v in _history_series(history).items()
-        if v and all(isinstance(x, int | float) for x in v)
+        if ("loss" in k or k.startswith("val_"))
+        and k not in _REDUNDANT_SERIES
+        and v
+        and all(isinstance(x, int | float) for x in v)
     }
     if not series:
-        raise ValueError("history holds no numeric per-epoch series")
+        raise ValueError("history holds no numeric loss (*loss*) or metric (val_*) series")
     losses = {k: v for k, v in series.items() if "loss" in k}
     others = {k: v for k, v in series.items() if "loss" not in k}
     panels = [p for p in (losses, others) if p]
