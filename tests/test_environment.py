@@ -82,7 +82,9 @@ def test_every_pin_is_a_declared_dependency_or_build_tool() -> None:
         canonicalize_name(Requirement(s).name)
         for s in list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
     }
-    build = {canonicalize_name(Requirement(s).name) for s in _pyproject()["build-system"]["requires"]}
+    build = {
+        canonicalize_name(Requirement(s).name) for s in _pyproject()["build-system"]["requires"]
+    }
     assert set(_requirements_pins()) <= declared | build
 
 
