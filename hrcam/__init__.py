@@ -26,6 +26,8 @@ _SUBMODULES = {
     "book",
     "plotting",
     "plotting_eval",
+    "runs",
+    "explainer",
 }
 
 
