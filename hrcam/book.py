@@ -6,7 +6,9 @@ into ``book/notebooks/NN_name.ipynb`` with the chosen profile and run folder, an
 outputs of the notebooks before it (their folders in the run folder) and the ``hrcam`` version
 are unchanged since its last successful run, as recorded in a small JSON manifest next to the
 executed notebooks. Edits to the ``hrcam`` code itself are not tracked: use ``force=True``
-(``hrcam book --force``) after changing it.
+(``hrcam book --force``) after changing it. A notebook that declares a ``resume`` parameter
+(the two training notebooks) is told to resume its checkpoints when its previous attempt with
+the same inputs did not finish, so an interrupted main job loses little work.
 """
 
 from __future__ import annotations
@@ -391,9 +393,16 @@ def run_book(
             log(f"{label}: unchanged, skipped")
             result.notebooks.append(NotebookRun(stem, "skipped", 0.0, output))
             continue
-        log(f"{label}: running ({profile}, {run_dir})")
-        manifest.pop(stem, None)
-        manifest_path.write_text(json.dumps(manifest, indent=2))
+        # An earlier attempt with exactly these inputs was interrupted or failed: a notebook
+        # that declares ``resume`` continues its training checkpoints instead of starting
+        # over (hours at paper scale). Any change of inputs starts afresh.
+        resuming = entry.get("started") == key
+        if "resume" in declared[stem] and "resume" not in overrides:
+            params["resume"] = resuming
+        how = "resuming an interrupted attempt" if params.get("resume") else "running"
+        log(f"{label}: {how} ({profile}, {run_dir})")
+        manifest[stem] = {"started": key}
+        manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
         # Execute into the run folder first: a failing notebook must never become a page.
         scratch = run_dir / "_notebooks" / f"{stem}.ipynb"
         start = time.perf_counter()

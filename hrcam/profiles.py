@@ -60,6 +60,9 @@ _BASE: dict[str, Any] = {
     "augment": True,
     # Expansion network (notebook 03).
     "expansion_epochs": 1,
+    # Continue training from the stage's last.pt (02/03). `hrcam book` sets it by itself when
+    # the previous attempt with the same inputs was interrupted; False starts afresh.
+    "resume": False,
     # Post-processing (notebook 04) and evaluation (notebook 05).
     "sample_index": "auto",  # "auto": first well-explained validation image; or an index
     "num_examples": 2,
@@ -128,6 +131,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "classifier_epochs",
         "batch_size",
         "augment",
+        "resume",
     ),
     "03_expansion": (
         "seed",
@@ -136,6 +140,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "expansion_epochs",
         "batch_size",
         "augment",
+        "resume",
     ),
     "04_postprocess": ("device", "sample_index", "num_examples"),
     "05_evaluation": ("device", "max_eval_images", "batch_size", "slow_metric_images"),

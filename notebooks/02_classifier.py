@@ -35,6 +35,7 @@ arch = None
 classifier_epochs = None
 batch_size = None
 augment = None
+resume = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -60,7 +61,7 @@ result = train_classifier(
     seed=cfg["seed"],
     device=cfg["device"],
     num_workers=cfg["num_workers"],
-    resume=False,
+    resume=cfg["resume"],
     progress=False,
 )
 print(result.summary())

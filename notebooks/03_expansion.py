@@ -34,6 +34,7 @@ num_workers = None
 expansion_epochs = None
 batch_size = None
 augment = None
+resume = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -64,7 +65,7 @@ result = train_expansion(
     seed=cfg["seed"],
     device=cfg["device"],
     num_workers=cfg["num_workers"],
-    resume=False,
+    resume=cfg["resume"],
     progress=False,
 )
 print(result.summary())

@@ -44,6 +44,22 @@ numerator / 0
 """
 
 
+INTERRUPTIBLE = """\
+# %% tags=["parameters"]
+profile = "demo"
+run_dir = "runs/demo"
+resume = False
+value = 1
+
+# %%
+from pathlib import Path
+log = Path(run_dir, "resume-log.txt")
+log.write_text((log.read_text() if log.exists() else "") + f"{resume}\\n")
+if not Path(run_dir, "go").exists():
+    raise RuntimeError("interrupted")
+"""
+
+
 def _write(folder: Path, sources: dict[str, str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in sources.items():
@@ -118,7 +134,9 @@ def test_failing_notebook_stops_and_shows_the_cell(tmp_path):
     assert (out / "01_dataset.ipynb").exists()
     assert not (out / "02_bad.ipynb").exists() and not (out / "03_after.ipynb").exists()
     assert (tmp_path / "run" / "_notebooks" / "02_bad.ipynb").exists()
-    assert "02_bad" not in json.loads((out / MANIFEST_NAME).read_text())
+    # Only the attempt is recorded, never a completed run that a rerun could skip.
+    entry = json.loads((out / MANIFEST_NAME).read_text())["02_bad"]
+    assert set(entry) == {"started"}
 
 
 def test_runner_rejects_parameter_a_notebook_does_not_declare(tmp_path):
@@ -127,3 +145,28 @@ def test_runner_rejects_parameter_a_notebook_does_not_declare(tmp_path):
         _run(tmp_path, overrides={"nope": 1})
     with pytest.raises(ValueError, match="unknown notebook"):
         _run(tmp_path, only=["09_missing"])
+
+
+@pytest.mark.slow
+def test_interrupted_notebook_is_told_to_resume_only_with_the_same_inputs(tmp_path):
+    _write(tmp_path / "nb", {"01_train": INTERRUPTIBLE})
+    run, log = tmp_path / "run", tmp_path / "run" / "resume-log.txt"
+    with pytest.raises(BookError, match="interrupted"):
+        _run(tmp_path)
+    (run / "go").touch()
+    status, lines = _run(tmp_path)  # same inputs as the failed attempt: resume
+    assert status == {"01_train": "ran"}
+    assert any("resuming an interrupted attempt" in line for line in lines)
+    assert log.read_text().split() == ["False", "True"]
+
+    # A completed run rerun by --force, or an attempt with other inputs, starts afresh.
+    _run(tmp_path, force=True)
+    (run / "go").unlink()
+    with pytest.raises(BookError):
+        _run(tmp_path, overrides={"value": "2"})
+    (run / "go").touch()
+    _run(tmp_path, overrides={"value": "3"})
+    assert log.read_text().split() == ["False", "True", "False", "False", "False"]
+    # An explicit -p resume wins over the runner's choice.
+    _run(tmp_path, overrides={"value": "3", "resume": "true"}, force=True)
+    assert log.read_text().split()[-1] == "True"
