@@ -14,7 +14,6 @@ with ``torch.load(weights_only=True)``: opening a checkpoint never runs pickled 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from hrcam._version import __version__
+from hrcam.atomic import atomic_write
 from hrcam.models.classifier import CAMClassifier, build_classifier
 from hrcam.models.combined import HRCAM
 from hrcam.models.expansion import ExpansionNetwork, build_expansion
@@ -113,19 +113,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     Path
         ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
