@@ -212,11 +212,14 @@ def _high_res_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Method
 
 
 def _refined_fn(model: HRCAM, preset: str) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
-    from hrcam.postprocess import refine
+    from hrcam.explainer import Explainer
+
+    # The refined CAM is exactly what the Explainer produces: one code path for both.
+    explainer = Explainer(model, preset=preset)
 
     def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
-        low, high = _hrcam_forward(model, images, targets, full=True)
-        results = [refine(lo, hi, preset) for lo, hi in zip(low, high, strict=True)]
+        explanations = explainer.explain(images.clamp(0.0, 1.0), classes=list(targets))
+        results = [e.refinement for e in explanations]
         maps = normalize_maps(np.stack([r.refined for r in results]))
         fallback = np.array([r.used_fallback for r in results], dtype=bool)
         return MethodMaps(maps, {"fallback": fallback})
