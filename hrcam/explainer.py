@@ -88,7 +88,7 @@ class Explainer:
     ) -> None:
         import torch
 
-        from hrcam.models import HRCAM
+        from hrcam.models import HRCAM, InferenceBuffers
         from hrcam.postprocess import resolve_config
 
         if not isinstance(model, HRCAM):
@@ -107,6 +107,9 @@ class Explainer:
         self.amp = amp
         self.channels_last = channels_last
         self.batch_size = batch_size
+        # Reused across explain() calls: at batch 8 on CPU this saves ~5% of the refined-CAM
+        # time, at the price of holding the expansion network's largest activations.
+        self._buffers = InferenceBuffers()
 
     @property
     def device(self) -> torch.device:
@@ -160,7 +163,7 @@ class Explainer:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), autocast:
-                out = self.model(x)
+                out = self.model(x, reconstruct=False, buffers=self._buffers)
             probs = torch.softmax(out.logits.float(), dim=1)
             predicted = probs.argmax(dim=1)
             labels = predicted if classes is None else index[start : start + len(x)].to(device)

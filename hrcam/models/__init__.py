@@ -16,7 +16,12 @@ from hrcam.models.checkpoint import (
 )
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, build_classifier, check_images
 from hrcam.models.combined import HRCAM, HRCAMOutput, freeze
-from hrcam.models.expansion import ExpansionNetwork, ExpansionOutput, build_expansion
+from hrcam.models.expansion import (
+    ExpansionNetwork,
+    ExpansionOutput,
+    InferenceBuffers,
+    build_expansion,
+)
 from hrcam.models.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -38,6 +43,7 @@ __all__ = [
     "ExpansionNetwork",
     "ExpansionOutput",
     "HRCAMOutput",
+    "InferenceBuffers",
     "atomic_torch_save",
     "build_backbone",
     "build_classifier",

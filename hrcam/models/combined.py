@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hrcam.models.classifier import CAMClassifier
-from hrcam.models.expansion import ExpansionNetwork
+from hrcam.models.expansion import ExpansionNetwork, InferenceBuffers
 
 __all__ = ["HRCAM", "HRCAMOutput", "freeze"]
 
@@ -26,13 +26,13 @@ class HRCAMOutput(NamedTuple):
     hr_features
         ``(B, k, H, W)`` high-res CAM features.
     reconstruction
-        ``(B, 3, H, W)`` reconstruction of the normalised input.
+        ``(B, 3, H, W)`` reconstruction of the normalised input (``None`` if not asked for).
     """
 
     logits: torch.Tensor
     cam_features: torch.Tensor
     hr_features: torch.Tensor
-    reconstruction: torch.Tensor
+    reconstruction: torch.Tensor | None
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -75,10 +75,21 @@ class HRCAM(nn.Module):
         """The expansion network's parameters (give these to the optimiser)."""
         return self.expansion.parameters()
 
-    def forward(self, x: torch.Tensor) -> HRCAMOutput:
-        """Run a normalised ``(B, 3, H, W)`` batch through both networks."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        reconstruct: bool = True,
+        buffers: InferenceBuffers | None = None,
+    ) -> HRCAMOutput:
+        """Run a normalised ``(B, 3, H, W)`` batch through both networks.
+
+        ``reconstruct`` and ``buffers`` are passed on to :meth:`ExpansionNetwork.forward`.
+        """
         if self.classifier.training:  # someone called classifier.train() directly
             self.classifier.eval()
         out = self.classifier.forward_features(x)
-        hr_features, reconstruction = self.expansion(out.skips)
+        hr_features, reconstruction = self.expansion(
+            out.skips, reconstruct=reconstruct, buffers=buffers
+        )
         return HRCAMOutput(out.logits, out.cam_features, hr_features, reconstruction)

@@ -10,15 +10,17 @@ classifier's own input), trained with MSE while the classifier stays frozen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from hrcam.models.classifier import CAMClassifier
 
-__all__ = ["ExpansionNetwork", "ExpansionOutput", "build_expansion"]
+__all__ = ["ExpansionNetwork", "ExpansionOutput", "InferenceBuffers", "build_expansion"]
 
 
 class ExpansionOutput(NamedTuple):
@@ -29,11 +31,78 @@ class ExpansionOutput(NamedTuple):
     hr_features
         ``(B, k, H, W)`` non-negative full-resolution feature maps (the high-res CAM's input).
     reconstruction
-        ``(B, 3, H, W)`` reconstruction of the normalised input image.
+        ``(B, 3, H, W)`` reconstruction of the normalised input image; ``None`` when the
+        forward pass was asked not to compute it.
     """
 
     hr_features: torch.Tensor
-    reconstruction: torch.Tensor
+    reconstruction: torch.Tensor | None
+
+
+class InferenceBuffers:
+    """Scratch memory that inference calls of an :class:`ExpansionNetwork` reuse.
+
+    On CPU, a fresh tensor of tens of megabytes (one dense block's input at 112×112) costs
+    about as much to allocate, in page faults, as the convolution that reads it. Passing the
+    same ``InferenceBuffers`` to repeated eval-mode, no-grad forward passes of the same batch
+    shape keeps those tensors between calls. :class:`hrcam.Explainer` owns one.
+
+    The memory is held until :meth:`clear` or until the object is garbage-collected. One
+    object must not be used by two forward passes at the same time (threads).
+    """
+
+    def __init__(self) -> None:
+        self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def get(
+        self,
+        owner: nn.Module,
+        features_shape: tuple[int, int, int, int],
+        scratch_numel: int,
+        like: torch.Tensor,
+        dtype: torch.dtype,
+        memory_format: torch.memory_format,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A ``features`` tensor of ``features_shape`` and a flat ``scratch`` for ``owner``.
+
+        Cached tensors are returned when shape, dtype, device and memory format all match;
+        otherwise new ones replace them. Their contents are undefined.
+        """
+        cached = self._tensors.get(id(owner))
+        if (
+            cached is not None
+            and tuple(cached[0].shape) == tuple(features_shape)
+            and cached[1].numel() >= scratch_numel
+            and cached[0].dtype == dtype
+            and cached[0].device == like.device
+            and cached[0].is_contiguous(memory_format=memory_format)
+        ):
+            return cached[0], cached[1]
+        fresh = _new_buffers(features_shape, scratch_numel, like, dtype, memory_format)
+        self._tensors[id(owner)] = fresh
+        return fresh
+
+    def clear(self) -> None:
+        """Free every cached tensor."""
+        self._tensors.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes currently held."""
+        return sum(t.numel() * t.element_size() for pair in self._tensors.values() for t in pair)
+
+
+def _new_buffers(
+    features_shape: tuple[int, int, int, int],
+    scratch_numel: int,
+    like: torch.Tensor,
+    dtype: torch.dtype,
+    memory_format: torch.memory_format,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    features = torch.empty(
+        features_shape, dtype=dtype, device=like.device, memory_format=memory_format
+    )
+    return features, torch.empty(scratch_numel, dtype=dtype, device=like.device)
 
 
 def _upsample(in_channels: int, out_channels: int, factor: int) -> nn.Module:
@@ -57,19 +126,134 @@ class _DenseLayer(nn.Sequential):
 
 
 class _DenseBlock(nn.Module):
-    """Dense block returning only its new feature maps (as in Tiramisu's up path)."""
+    """Dense block returning only its new feature maps (as in Tiramisu's up path).
+
+    In training, or whenever autograd records, it runs the textbook way: each layer gets
+    ``torch.cat`` of everything so far. Without autograd in eval mode it takes an equivalent
+    inference path (:meth:`_forward_inference`) that avoids most of the memory traffic.
+    """
 
     def __init__(self, in_channels: int, growth_rate: int, num_layers: int) -> None:
         super().__init__()
+        self.growth_rate = growth_rate
         self.layers = nn.ModuleList(
             _DenseLayer(in_channels + i * growth_rate, growth_rate) for i in range(num_layers)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None = None
+    ) -> torch.Tensor:
+        """Run the block on the channel-wise concatenation of ``parts``."""
+        if not self.training and not torch.is_grad_enabled():
+            return self._forward_inference(parts, buffers)
+        x = torch.cat(list(parts), dim=1)
         new: list[torch.Tensor] = []
         for layer in self.layers:
             new.append(layer(torch.cat([x, *new], dim=1)))
         return torch.cat(new, dim=1)
+
+    def _forward_inference(
+        self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None
+    ) -> torch.Tensor:
+        """Same result as the training path, with eval-mode BatchNorm, at far less cost.
+
+        On CPU this block is memory-bound, not compute-bound: the textbook path allocates a
+        fresh concatenation, a BatchNorm output and a ReLU pass per layer, and each fresh large
+        allocation is paid again in page faults. Here every input and new feature map is
+        written once into one preallocated tensor, and each layer's BatchNorm (a per-channel
+        affine map in eval mode) + ReLU is written, in one pass, into one reused scratch tensor
+        (:func:`_norm_relu_conv`).
+        """
+        first = parts[0]
+        batch, _, height, width = first.shape
+        dtype = functools.reduce(torch.promote_types, (p.dtype for p in parts))
+        channels_last = (
+            first.dim() == 4
+            and first.is_contiguous(memory_format=torch.channels_last)
+            and not first.is_contiguous()
+        )
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        start = sum(int(p.shape[1]) for p in parts)
+        total = start + len(self.layers) * self.growth_rate
+        # Contiguous per-layer views need one flat scratch as big as the widest layer input (a
+        # channel slice of one tensor is not contiguous, and convolutions copy such inputs).
+        widest = total - self.growth_rate
+        shape = (batch, total, height, width)
+        scratch_numel = batch * widest * height * width
+        if buffers is None:
+            features, scratch = _new_buffers(shape, scratch_numel, first, dtype, memory_format)
+        else:
+            features, scratch = buffers.get(self, shape, scratch_numel, first, dtype, memory_format)
+        filled = 0
+        for part in parts:
+            features[:, filled : filled + part.shape[1]].copy_(part)
+            filled += int(part.shape[1])
+        for layer in self.layers:
+            norm, _, conv = layer
+            size = batch * filled * height * width
+            if channels_last:
+                activated = scratch[:size].view(batch, height, width, filled).permute(0, 3, 1, 2)
+            else:
+                activated = scratch[:size].view(batch, filled, height, width)
+            _norm_relu_conv(
+                features[:, :filled],
+                norm,
+                conv,
+                activated,
+                out=features[:, filled : filled + self.growth_rate],
+            )
+            filled += self.growth_rate
+        # clone, never a view: ``features`` may be reused by the next call.
+        return features[:, start:].clone(memory_format=memory_format)
+
+
+def _norm_relu_conv(
+    x: torch.Tensor,
+    norm: nn.BatchNorm2d,
+    conv: nn.Conv2d,
+    scratch: torch.Tensor,
+    out: torch.Tensor,
+) -> None:
+    """Write ``conv(relu(norm(x)))`` (``norm`` in eval mode, ``conv`` bias-free) into ``out``.
+
+    ``scratch`` (contiguous, shaped like ``x``) receives the activated input. In eval mode the
+    BatchNorm is ``a * x + b`` per channel, and per channel ``relu(a * x + b)`` equals
+    ``a * clamp(x, lo, hi) + b'`` (``lo = -b / a`` when ``a > 0``, ``hi = -b / a`` when
+    ``a < 0``; ``b' = relu(b)`` when ``a == 0``). So one clamp pass replaces the affine pass
+    and the ReLU pass: ``a`` is folded into the conv weights, and the conv of the constant
+    ``b'`` is a fixed map (constant inside, different at the zero-padded border) computed
+    from a one-channel image of ones.
+    """
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    shift = norm.bias - norm.running_mean * scale
+    if x.dtype not in (torch.float32, torch.float64):
+        # -b/a can overflow a 16-bit type; keep the direct two-pass form there.
+        torch.addcmul(
+            shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1), out=scratch
+        )
+        out.copy_(conv(scratch.relu_()))
+        return
+    positive, negative = scale > 0, scale < 0
+    bound = -shift / torch.where(scale == 0, torch.ones_like(scale), scale)
+    infinity = torch.full_like(bound, float("inf"))
+    zero = torch.zeros_like(bound)
+    lower = torch.where(positive, bound, torch.where(negative, -infinity, zero))
+    upper = torch.where(negative, bound, torch.where(positive, infinity, zero))
+    offset = torch.where(scale == 0, shift.clamp(min=0), shift)
+    weight = conv.weight * scale.view(1, -1, 1, 1)
+    taps = (conv.weight * offset.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+    ones = torch.ones((1, 1, *x.shape[-2:]), dtype=x.dtype, device=x.device)
+    offset_map = F.conv2d(ones, taps.to(x.dtype), None, conv.stride, conv.padding, conv.dilation)
+    torch.clamp(
+        x,
+        min=lower.to(x.dtype).view(1, -1, 1, 1),
+        max=upper.to(x.dtype).view(1, -1, 1, 1),
+        out=scratch,
+    )
+    raw = F.conv2d(
+        scratch, weight.to(x.dtype), None, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
+    torch.add(raw, offset_map, out=out)
 
 
 class _UpStep(nn.Module):
@@ -81,14 +265,16 @@ class _UpStep(nn.Module):
         self.up = _upsample(in_channels, width, factor)
         self.block = _DenseBlock(width + skip_channels, growth_rate, num_layers)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, skip: torch.Tensor, buffers: InferenceBuffers | None = None
+    ) -> torch.Tensor:
         x = self.up(x)
         if x.shape[-2:] != skip.shape[-2:]:
             raise ValueError(
                 f"upsampled map {tuple(x.shape[-2:])} does not match skip {tuple(skip.shape[-2:])}"
                 "; the input size must be divisible by the backbone stride"
             )
-        return self.block(torch.cat([x, skip], dim=1))
+        return self.block((x, skip), buffers)
 
 
 class ExpansionNetwork(nn.Module):
@@ -147,8 +333,29 @@ class ExpansionNetwork(nn.Module):
         """Channels of the full-resolution feature map."""
         return self.to_image.in_channels
 
-    def forward(self, skips: Sequence[torch.Tensor]) -> ExpansionOutput:
-        """Grow ``skips`` (as in :attr:`ClassifierOutput.skips`) back to input resolution."""
+    def forward(
+        self,
+        skips: Sequence[torch.Tensor],
+        *,
+        reconstruct: bool = True,
+        buffers: InferenceBuffers | None = None,
+    ) -> ExpansionOutput:
+        """Grow ``skips`` (as in :attr:`ClassifierOutput.skips`) back to input resolution.
+
+        Parameters
+        ----------
+        skips
+            The classifier's skip features, highest resolution first.
+        reconstruct
+            Also compute the 3-channel reconstruction (training needs it; CAMs do not).
+        buffers
+            Scratch memory to reuse across eval-mode, no-grad calls (see
+            :class:`InferenceBuffers`); ignored in training or when autograd records.
+
+        Returns
+        -------
+        ExpansionOutput
+        """
         if len(skips) != len(self.skip_channels):
             raise ValueError(
                 f"expected {len(self.skip_channels)} skip tensors, got {len(skips)}; pass "
@@ -159,9 +366,9 @@ class ExpansionNetwork(nn.Module):
             raise ValueError(f"skip channels: expected {self.skip_channels}, found {found}")
         x = skips[-1]
         for step, skip in zip(self.steps, reversed(skips[:-1]), strict=True):
-            x = step(x, skip)
+            x = step(x, skip, buffers)
         hr_features = self.head(x)
-        return ExpansionOutput(hr_features, self.to_image(hr_features))
+        return ExpansionOutput(hr_features, self.to_image(hr_features) if reconstruct else None)
 
 
 def build_expansion(

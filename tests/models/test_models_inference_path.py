@@ -1,0 +1,92 @@
+"""The expansion network's no-grad inference path gives the training path's numbers."""
+
+import pytest
+import torch
+
+from hrcam.models import HRCAM, InferenceBuffers, build_classifier, build_expansion
+
+
+def _model(seed: int = 0, size: int = 32) -> HRCAM:
+    torch.manual_seed(seed)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    expansion = build_expansion(clf, image_size=size)
+    # Non-trivial eval statistics, negative and zero scales included: fresh BatchNorms (mean 0, var 1,
+    # weight 1) would hide an error in the folded affine map.
+    for module in expansion.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(-1.5, 1.5)
+            module.bias.data.uniform_(-0.3, 0.3)
+            module.weight.data[::5] = 0.0  # a == 0: relu(b) is a constant channel
+    return HRCAM(clf, expansion).eval()
+
+
+def _textbook(model: HRCAM, x: torch.Tensor):
+    # With autograd recording, the dense blocks take the plain torch.cat path.
+    with torch.enable_grad():
+        out = model(x)
+    return type(out)(*(t.detach() for t in out))
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_path_matches_textbook_path(memory_format, batch):
+    model = _model().to(memory_format=memory_format)
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=memory_format)
+    expected = _textbook(model, x)
+    with torch.inference_mode():
+        fast = model(x)
+    for a, b in zip(expected, fast, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    assert fast.hr_features.is_contiguous(memory_format=memory_format)
+
+
+def test_reused_buffers_never_alias_earlier_outputs():
+    model = _model(1)
+    buffers = InferenceBuffers()
+    x1, x2 = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        first = model(x1, buffers=buffers)
+        kept = first.hr_features.clone()
+        held = buffers.nbytes
+        second = model(x2, buffers=buffers)
+    assert held > 0 and buffers.nbytes == held  # same shape: reused, not grown
+    torch.testing.assert_close(first.hr_features, kept, rtol=0, atol=0)
+    torch.testing.assert_close(second.hr_features, _textbook(model, x2).hr_features)
+    # A new batch size replaces the cached tensors instead of misusing them.
+    with torch.no_grad():
+        third = model(torch.randn(5, 3, 32, 32), buffers=buffers)
+    assert third.hr_features.shape == (5, model.expansion.k, 32, 32)
+    assert buffers.nbytes > held
+    buffers.clear()
+    assert buffers.nbytes == 0
+
+
+def test_training_mode_ignores_buffers_and_keeps_gradients():
+    model = _model(2).train()
+    buffers = InferenceBuffers()
+    out = model(torch.randn(2, 3, 32, 32), buffers=buffers)
+    out.reconstruction.square().mean().backward()
+    assert buffers.nbytes == 0
+    assert all(p.grad is not None for p in model.expansion.parameters())
+
+
+def test_reconstruction_can_be_skipped():
+    model = _model(3)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        full = model(x)
+        lean = model(x, reconstruct=False)
+    assert lean.reconstruction is None
+    torch.testing.assert_close(lean.hr_features, full.hr_features, rtol=0, atol=0)
+
+
+def test_inference_path_under_bf16_autocast():
+    model = _model(4).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    expected = _textbook(model, x).hr_features
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        out = model(x, buffers=InferenceBuffers()).hr_features
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+    assert (out.float() - expected).abs().max() <= 0.1 * expected.abs().max() + 0.05
