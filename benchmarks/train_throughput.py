@@ -12,6 +12,11 @@ device:
 prints images/s of both and their ratio (the target on a GPU is >= 0.9), and the wall time a
 paper-scale run (50 + 50 epochs of 396,416 images) would take at the measured pipeline rates.
 
+It also times the **loader alone** (store -> DataLoader -> device copy, no model): the rate the
+data side can deliver with these workers. Run on any machine with the GPU settings, e.g.
+``--tasks loader --image-size 224 --batch-size 256 --workers 2``, it says how many images per
+second per worker the data side costs, independently of the model.
+
 Defaults follow the device: on CPU the demo settings (compact DenseNet, 128 px, batch 32);
 on CUDA DenseNet-121 at 224 px, batch 256, bf16 + channels_last (+ ``--compile``)::
 
@@ -43,7 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-classes", type=int, default=8, help="for a generated store")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 8 / 40)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 2 / 10)")
-    parser.add_argument("--tasks", default="classifier,expansion")
+    parser.add_argument(
+        "--tasks",
+        default="loader,classifier,expansion",
+        help="comma-separated: loader (data side alone), classifier, expansion",
+    )
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--compile", action="store_true")
@@ -104,6 +113,23 @@ def _cycle_loader(dataset: Any, batch_size: int, settings: Any) -> Any:
         loader = make_loader(dataset, sampler, batch_size, settings, seed=epoch)
         yield from DevicePrefetcher(loader, settings.device)
         epoch += 1
+
+
+def measure_loader(args: argparse.Namespace, dataset: Any, settings: Any) -> dict:
+    """Images/s the data side alone delivers to the device (no model, no augmentation)."""
+
+    def consume(images: Any, targets: Any) -> Any:
+        return images[:1, :1, :1, :1]  # on the device already; _rate waits for it
+
+    rate = _rate(
+        consume,
+        _cycle_loader(dataset, args.batch_size, settings),
+        args.warmup,
+        args.steps,
+        args.batch_size,
+        settings.device,
+    )
+    return {"task": "loader", "loader_img_s": rate}
 
 
 def measure_task(name: str, args: argparse.Namespace, dataset: Any, settings: Any) -> dict:
@@ -178,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     args.steps = args.steps or (40 if cuda else 8)
     args.warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = sorted(set(tasks) - {"classifier", "expansion"})
-    if unknown:
-        raise SystemExit(f"--tasks: unknown task(s) {unknown}; use classifier and/or expansion")
+    unknown = sorted(set(tasks) - {"loader", "classifier", "expansion"})
+    if unknown or not tasks:
+        raise SystemExit(
+            f"--tasks: unknown task(s) {unknown}; use loader, classifier and/or expansion"
+        )
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -195,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"--image-size {args.image_size} but the store at {args.data} holds "
                 f"{dataset.image_size} px images"
             )
-        results = [measure_task(name, args, dataset, settings) for name in tasks]
+        loader = measure_loader(args, dataset, settings) if "loader" in tasks else None
+        results = [
+            measure_task(name, args, dataset, settings) for name in tasks if name != "loader"
+        ]
 
     header = (
         f"device {settings.device} ({torch.get_num_threads()} CPU threads), {args.arch} at "
@@ -204,13 +235,24 @@ def main(argv: list[str] | None = None) -> int:
         f"workers={settings.num_workers}, {args.steps} timed steps"
     )
     print(header)
-    print(f"{'task':<12}{'ceiling img/s':>16}{'pipeline img/s':>16}{'ratio':>8}")
+    if results:
+        print(f"{'task':<12}{'ceiling img/s':>16}{'pipeline img/s':>16}{'ratio':>8}")
     for row in results:
         row["ratio"] = row["pipeline_img_s"] / row["ceiling_img_s"]
         print(
             f"{row['task']:<12}{row['ceiling_img_s']:>16,.1f}{row['pipeline_img_s']:>16,.1f}"
             f"{row['ratio']:>8.2f}"
         )
+    if loader is not None:
+        rate = loader["loader_img_s"]
+        per_worker = rate / max(settings.num_workers, 1)
+        line = (
+            f"loader alone: {rate:,.1f} img/s with {settings.num_workers} workers "
+            f"({per_worker:,.1f} img/s per worker)"
+        )
+        for row in results:
+            line += f"; {rate / row['ceiling_img_s']:.2f}x the {row['task']} ceiling"
+        print(line)
     rates = {row["task"]: row["pipeline_img_s"] for row in results}
     estimate_s = None
     if {"classifier", "expansion"} <= set(rates):
@@ -230,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             "image_size": args.image_size,
             "batch_size": args.batch_size,
             "results": results,
+            "loader_img_s": None if loader is None else loader["loader_img_s"],
+            "workers": settings.num_workers,
             "paper_scale_estimate_s": estimate_s,
         }
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")

@@ -21,8 +21,9 @@ def test_throughput_benchmark_tiny(tmp_path, capsys):
     argv += ["--warmup", "1", "--num-classes", "3", "--json", str(out_json)]
     assert bench.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "ratio" in printed and "paper-scale run" in printed
+    assert "ratio" in printed and "paper-scale run" in printed and "loader alone" in printed
     report = json.loads(out_json.read_text())
+    assert report["loader_img_s"] > 0 and report["workers"] >= 0
     assert [r["task"] for r in report["results"]] == ["classifier", "expansion"]
     for row in report["results"]:
         assert row["ceiling_img_s"] > 0 and row["pipeline_img_s"] > 0
