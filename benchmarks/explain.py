@@ -17,7 +17,8 @@ by default, ``--no-channels-last`` for NCHW), after one untimed warm-up:
 The two are timed alternately, ``--repeats`` times each, so that load from other processes on
 a shared machine hits both alike. It prints the median milliseconds per image of each, their
 ratio (the target is <= 2x), the median of the per-repeat ratios, and where the extra time goes
-(expansion network alone, post-processing alone). Without
+(expansion network alone, post-processing alone), with the expansion network's exact
+inference path timed against its textbook ``torch.cat`` path. Without
 ``--checkpoint`` the weights are random, which changes nothing about the cost of the networks
 (post-processing time varies a little with the maps).
 """
@@ -116,8 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         def expansion_only() -> None:
             model.expansion(skips, reconstruct=False, buffers=explainer._buffers)
 
+        def expansion_textbook() -> None:
+            model.expansion.set_fast_inference(False)
+            try:
+                model.expansion(skips, reconstruct=False)
+            finally:
+                model.expansion.set_fast_inference(True)
+
         expansion_only()
-        t_exp = statistics.median(_seconds(expansion_only) for _ in range(args.repeats))
+        expansion_textbook()
+        exp_pairs = [
+            (_seconds(expansion_only), _seconds(expansion_textbook)) for _ in range(args.repeats)
+        ]
+        t_exp = statistics.median(fast for fast, _ in exp_pairs)
+        t_textbook = statistics.median(slow for _, slow in exp_pairs)
     t_post = statistics.median(
         _seconds(lambda: [refine(lo, hi, config=explainer.config) for lo, hi in maps])
         for _ in range(args.repeats)
@@ -131,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"classifier forward : {1000 * t_fwd:8.1f} ms/image")
     print(f"refined CAM        : {1000 * t_ref:8.1f} ms/image")
     print(f"  expansion alone  : {1000 * t_exp / args.batch_size:8.1f} ms/image")
+    print(
+        f"    (textbook path : {1000 * t_textbook / args.batch_size:8.1f} ms/image, "
+        f"{t_textbook / t_exp:.2f}x slower; see ExpansionNetwork.set_fast_inference)"
+    )
     print(f"  post-processing  : {1000 * t_post / args.batch_size:8.1f} ms/image")
     print(
         f"ratio              : {ratio:8.2f}x  (target <= 2x: {'met' if ratio <= 2 else 'NOT met'})"

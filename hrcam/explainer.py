@@ -68,7 +68,10 @@ class Explainer:
     amp
         bf16 autocast for the forward pass (CPU or CUDA); CAMs are still computed in float32.
     channels_last
-        Run in NHWC memory format (faster convolutions on recent GPUs).
+        Run in NHWC memory format (default). It converts ``model``'s parameters in place and
+        changes no result; on a 2-core CPU it made the whole refined-CAM pipeline 1.2x
+        (DenseNet-121, ResNet-50 at 224 px) to 1.7x (compact DenseNet at 96 px) faster, and it
+        is the fast layout for convolutions on recent GPUs. ``False`` keeps NCHW.
     batch_size
         Images per forward pass.
     **refine_overrides
@@ -82,7 +85,7 @@ class Explainer:
         device: str | torch.device | None = None,
         *,
         amp: bool = False,
-        channels_last: bool = False,
+        channels_last: bool = True,
         batch_size: int = 32,
         **refine_overrides: Any,
     ) -> None:

@@ -136,6 +136,7 @@ class _DenseBlock(nn.Module):
     def __init__(self, in_channels: int, growth_rate: int, num_layers: int) -> None:
         super().__init__()
         self.growth_rate = growth_rate
+        self.fast_inference = True
         self.layers = nn.ModuleList(
             _DenseLayer(in_channels + i * growth_rate, growth_rate) for i in range(num_layers)
         )
@@ -144,7 +145,7 @@ class _DenseBlock(nn.Module):
         self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None = None
     ) -> torch.Tensor:
         """Run the block on the channel-wise concatenation of ``parts``."""
-        if not self.training and not torch.is_grad_enabled():
+        if self.fast_inference and not self.training and not torch.is_grad_enabled():
             return self._forward_inference(parts, buffers)
         x = torch.cat(list(parts), dim=1)
         new: list[torch.Tensor] = []
@@ -327,6 +328,17 @@ class ExpansionNetwork(nn.Module):
         # of the same k maps that the high-res CAM uses.
         self.to_image = nn.Conv2d(k, 3, kernel_size=1, bias=False)
         self.config: dict[str, Any] = dict(config or {})
+
+    def set_fast_inference(self, enabled: bool = True) -> ExpansionNetwork:
+        """Use (default) or bypass the dense blocks' exact no-grad inference path.
+
+        Bypassing it runs the textbook ``torch.cat`` path everywhere; it exists to compare the
+        two (``benchmarks/explain.py`` does) and to rule the fast path out when debugging.
+        """
+        for module in self.modules():
+            if isinstance(module, _DenseBlock):
+                module.fast_inference = bool(enabled)
+        return self
 
     @property
     def k(self) -> int:

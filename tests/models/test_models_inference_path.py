@@ -10,8 +10,8 @@ def _model(seed: int = 0, size: int = 32) -> HRCAM:
     torch.manual_seed(seed)
     clf = build_classifier("densenet_compact", num_classes=3)
     expansion = build_expansion(clf, image_size=size)
-    # Non-trivial eval statistics, negative and zero scales included: fresh BatchNorms (mean 0, var 1,
-    # weight 1) would hide an error in the folded affine map.
+    # Non-trivial eval statistics, negative and zero scales included: fresh BatchNorms
+    # (mean 0, var 1, weight 1) would hide an error in the folded affine map.
     for module in expansion.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -23,10 +23,21 @@ def _model(seed: int = 0, size: int = 32) -> HRCAM:
 
 
 def _textbook(model: HRCAM, x: torch.Tensor):
-    # With autograd recording, the dense blocks take the plain torch.cat path.
+    model.expansion.set_fast_inference(False)
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        model.expansion.set_fast_inference(True)
+
+
+def test_autograd_takes_the_textbook_path():
+    model = _model(5)
+    x = torch.randn(2, 3, 32, 32)
     with torch.enable_grad():
-        out = model(x)
-    return type(out)(*(t.detach() for t in out))
+        recorded = model(x).hr_features
+    assert recorded.requires_grad  # the in-place inference path would have broken autograd
+    torch.testing.assert_close(recorded.detach(), _textbook(model, x).hr_features)
 
 
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
