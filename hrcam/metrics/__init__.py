@@ -7,7 +7,7 @@ normalises it first, so maps in any range compare fairly.
 * :mod:`~hrcam.metrics.masks`: mask IoU over a threshold grid, PxAP.
 * :mod:`~hrcam.metrics.boxes`: MaxBoxAccV2 (boxes from all contours, IoU 0.3/0.5/0.7).
 * :mod:`~hrcam.metrics.faithfulness`: average drop / increase in confidence, deletion and
-  insertion AUC.
+  insertion AUC, ROAD (grad-cam's implementation).
 """
 
 from hrcam.metrics._validation import DEFAULT_THRESHOLDS, normalize_map
@@ -22,8 +22,10 @@ from hrcam.metrics.boxes import (
 from hrcam.metrics.faithfulness import (
     ConfidenceChange,
     DeletionInsertion,
+    RoadScores,
     confidence_change,
     deletion_insertion,
+    road,
     target_probabilities,
 )
 from hrcam.metrics.masks import (
@@ -43,6 +45,7 @@ __all__ = [
     "DeletionInsertion",
     "MaxBoxAccResult",
     "PixelCounts",
+    "RoadScores",
     "average_precision_from_counts",
     "best_mask_iou",
     "box_iou",
@@ -57,5 +60,6 @@ __all__ = [
     "pixel_counts",
     "pointing_game",
     "pxap",
+    "road",
     "target_probabilities",
 ]

@@ -108,12 +108,32 @@ def test_score_cam_cap_and_label_target(tiny_run):
     assert not any(r["metric"] == "average_drop" for r in res.table)
 
 
+def test_road_is_opt_in_and_capped(loaded, result):
+    assert not any(r["metric"] == "road_combined" for r in result.table)  # off by default
+    model, ds = loaded
+    res = evaluate(
+        model, ds, methods=["low_res_cam", "gradcam"], limit=3, batch_size=4,
+        faithfulness_limit=0, road_limit=2, road_percentiles=(50,), n_boot=50, progress=False,
+    )  # fmt: skip
+    counts = {r["method"]: r["n"] for r in res.table if r["metric"] == "road_combined"}
+    assert counts == {"low_res_cam": 2, "gradcam": 2}
+    for r in res.per_image:
+        if r["index"] < 2:
+            assert np.isfinite(r["road_morf"]) and np.isfinite(r["road_lerf"])
+            assert r["road_combined"] == pytest.approx((r["road_lerf"] - r["road_morf"]) / 2)
+        else:
+            assert np.isnan(r["road_combined"])
+    assert "ROAD combined" in res.to_markdown() and "ROAD on the first 2" in res.to_markdown()
+
+
 def test_bad_arguments_are_named(loaded):
     model, ds = loaded
     with pytest.raises(ValueError, match="target"):
         evaluate(model, ds, target="truth", progress=False)
     with pytest.raises(ValueError, match="limit"):
         evaluate(model, ds, limit=0, progress=False)
+    with pytest.raises(ValueError, match="road_limit"):
+        evaluate(model, ds, road_limit=-1, progress=False)
     with pytest.raises(ValueError, match="unknown method"):
         evaluate(model, ds, methods=["rise"], progress=False)
     no_masks = [{"image": ds[0]["image"].numpy(), "label": 0}]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from hrcam.metrics import confidence_change, deletion_insertion, normalize_map
+from hrcam.metrics import confidence_change, deletion_insertion, normalize_map, road
 
 EPS = 1e-6
 
@@ -112,3 +112,59 @@ def test_bad_inputs_are_named():
         deletion_insertion(ObjectMeanModel(), image, cam, [0], steps=0)
     with pytest.raises(ValueError, match="images"):
         confidence_change(ObjectMeanModel(), image.numpy(), cam, [0])
+
+
+@pytest.mark.slow
+def test_road_matches_grad_cam_road_combined():
+    from pytorch_grad_cam.metrics.road import ROADCombined
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()  # fmt: skip
+    images = torch.rand(3, 3, 12, 12)
+    cams = np.random.default_rng(1).random((3, 12, 12)).astype(np.float32)
+    classes = [0, 3, 1]
+    state = torch.get_rng_state()
+    ours = road(model, images, cams, classes, percentiles=(30, 70), seed=5)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    torch.manual_seed(5)
+    theirs = ROADCombined(percentiles=[30, 70])(
+        images, cams, [ClassifierOutputSoftmaxTarget(c) for c in classes], model
+    )
+    np.testing.assert_allclose(ours.combined, theirs, rtol=1e-5, atol=1e-7)
+    again = road(model, images, cams, classes, percentiles=(30, 70), seed=5)
+    np.testing.assert_array_equal(again.morf, ours.morf)
+
+
+@pytest.mark.slow
+def test_road_rewards_the_map_on_the_object():
+    image = torch.zeros(1, 3, 8, 8)
+    image[:, :, :2, :2] = 1.0
+    on_object = np.zeros((1, 8, 8), dtype=np.float32)
+    on_object[0, :2, :2] = 1.0
+    # Same pixels, opposite order: the object is now the least relevant region.
+    on_background = 1.0 - on_object
+    good = road(ObjectLogitModel(), image, on_object, [0], percentiles=(50, 80))
+    bad = road(ObjectLogitModel(), image, on_background, [0], percentiles=(50, 80))
+    # Removing the object (MoRF of the good map) takes P(class 0) from ~1 to ~0.5.
+    assert good.morf[0] < -0.4 and abs(bad.morf[0]) < 0.05
+    assert good.combined[0] > bad.combined[0] + 0.2
+
+
+class ObjectLogitModel(nn.Module):
+    """P(class 0) = sigmoid(8 m), m = mean of channel 0 on the top-left 2x2 object; finite for
+    any input (ROAD's imputation adds noise, so m can leave [0, 1])."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x[:, 0, :2, :2].mean(dim=(1, 2))
+        return torch.stack([8.0 * m, torch.zeros_like(m)], dim=1)
+
+
+def test_road_bad_percentiles_are_named():
+    images, cams = torch.rand(1, 3, 4, 4), np.random.default_rng(0).random((1, 4, 4))
+    for bad in ((), (0, 50), (50, 100)):
+        with pytest.raises(ValueError, match="percentiles"):
+            road(ObjectMeanModel(), images, cams, [0], percentiles=bad)
