@@ -24,7 +24,9 @@
 #   under the pixel precision–recall curve, which needs no threshold;
 # - **MaxBoxAccV2** {cite:p}`choe2020wsol` against the object's box;
 # - faithfulness (on the first images only: each costs many forward passes): the drop in
-#   confidence when only the map's region is kept, and deletion/insertion curves.
+#   confidence when only the map's region is kept, deletion/insertion curves, and **ROAD**
+#   {cite:p}`rong2022road`, which fills the removed pixels from their neighbours so that the
+#   removal's own shape cannot tell the classifier anything (grad-cam's implementation).
 #
 # Besides the companion's four maps (low-res, high-res, both refined presets), Grad-CAM,
 # Grad-CAM++, LayerCAM and Score-CAM from the `grad-cam` package are scored on the same
@@ -39,6 +41,7 @@ device = None
 max_eval_images = None
 batch_size = None
 slow_metric_images = None
+road_images = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -65,6 +68,7 @@ result = evaluate(
     batch_size=cfg["batch_size"],
     score_cam_limit=cfg["slow_metric_images"],
     faithfulness_limit=cfg["slow_metric_images"],
+    road_limit=cfg["road_images"],
     progress=False,
 )
 paths = result.save(stage_dir(cfg["run_dir"], "05_evaluation", create=True))
