@@ -76,10 +76,9 @@ _BASE: dict[str, Any] = {
 PROFILES: dict[str, dict[str, Any]] = {
     # Seconds per notebook: tiny data, one epoch each.
     "smoke": {**_BASE},
-    # CPU demo: the whole main job in <= 15 min on 2 cores. Measured on an idle 2-core machine
-    # (1000 train images, 4 + 2 epochs): 7.3 min in all; data 7 s, classifier 89 s (~110 img/s),
-    # expansion 226 s (~13 img/s), post-processing 17 s, evaluation 74 s, ablation 18 s,
-    # build 7 s. These sizes add ~3 min of training for better CAMs.
+    # CPU demo: the whole main job in <= 15 min on 2 cores. Measured from a fresh clone
+    # (`make book`, 6 min 50 s with set-up): data 6 s, classifier 56 s, expansion 122 s,
+    # post-processing 10 s, evaluation 51 s, paper vs reference 10 s, build 4 s.
     "demo": {
         **_BASE,
         "image_size": 96,

@@ -115,6 +115,7 @@ def test_bad_inputs_are_named():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning")
 def test_road_matches_grad_cam_road_combined():
     from pytorch_grad_cam.metrics.road import ROADCombined
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
