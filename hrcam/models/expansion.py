@@ -145,7 +145,14 @@ class _DenseBlock(nn.Module):
         self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None = None
     ) -> torch.Tensor:
         """Run the block on the channel-wise concatenation of ``parts``."""
-        if self.fast_inference and not self.training and not torch.is_grad_enabled():
+        if (
+            self.fast_inference
+            and not self.training
+            and not torch.is_grad_enabled()
+            # Under torch.compile, inductor fuses the textbook path itself; the eager fast path
+            # (out= writes into views, a Python-side buffer cache) would only break the graph.
+            and not torch.compiler.is_compiling()
+        ):
             return self._forward_inference(parts, buffers)
         x = torch.cat(list(parts), dim=1)
         new: list[torch.Tensor] = []
