@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         maps = list(zip(low, high, strict=True))
 
         def expansion_only() -> None:
-            model.expansion(skips, reconstruct=False, buffers=explainer._buffers)
+            model.expansion(skips, reconstruct=False, buffers=explainer.buffers)
 
         def expansion_textbook() -> None:
             model.expansion.set_fast_inference(False)
