@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.inference_mode():
         x = normalize_images(images).to(args.device).contiguous(memory_format=memory_format)
         skips = classifier.forward_features(x).skips
-        low, high = (e.low_res_cam for e in refined_out), (e.high_res_cam for e in refined_out)
-        maps = list(zip(low, high, strict=True))
+        maps = [(e.low_res_cam, e.high_res_cam) for e in refined_out]
 
         def expansion_only() -> None:
             model.expansion(skips, reconstruct=False, buffers=explainer.buffers)

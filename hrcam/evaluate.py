@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam.baselines import ALL_METHODS, LABELS
+from hrcam.metrics import ROAD_PERCENTILES
 
 if TYPE_CHECKING:
     from hrcam.models import HRCAM
@@ -408,7 +409,7 @@ def evaluate(
     faithfulness_limit: int = 32,
     deletion_steps: int = 16,
     road_limit: int = 0,
-    road_percentiles: Sequence[float] = (20, 40, 60, 80),
+    road_percentiles: Sequence[float] = ROAD_PERCENTILES,
     thresholds: Sequence[float] | None = None,
     n_boot: int = 1000,
     seed: int = 0,

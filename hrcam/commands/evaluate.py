@@ -11,6 +11,7 @@ from hrcam.errors import CLIError
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
     from hrcam.baselines import ALL_METHODS
+    from hrcam.metrics import ROAD_PERCENTILES
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -68,9 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--road-percentiles",
         type=float,
         nargs="+",
-        default=[20, 40, 60, 80],
+        default=list(ROAD_PERCENTILES),
         metavar="P",
-        help="ROAD thresholds in (0, 100) (default 20 40 60 80)",
+        help="ROAD thresholds in (0, 100) (default "
+        + " ".join(f"{p:g}" for p in ROAD_PERCENTILES)
+        + ")",
     )
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")

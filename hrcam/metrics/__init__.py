@@ -20,6 +20,7 @@ from hrcam.metrics.boxes import (
     max_box_acc,
 )
 from hrcam.metrics.faithfulness import (
+    ROAD_PERCENTILES,
     ConfidenceChange,
     DeletionInsertion,
     RoadScores,
@@ -41,6 +42,7 @@ from hrcam.metrics.pointing import energy_pointing_game, pointing_game
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "IOU_THRESHOLDS",
+    "ROAD_PERCENTILES",
     "ConfidenceChange",
     "DeletionInsertion",
     "MaxBoxAccResult",

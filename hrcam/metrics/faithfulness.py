@@ -240,6 +240,10 @@ def deletion_insertion(
     )
 
 
+# ROAD thresholds used unless told otherwise (the evaluation and its CLI share them).
+ROAD_PERCENTILES: tuple[float, ...] = (20, 40, 60, 80)
+
+
 @dataclass(frozen=True)
 class RoadScores:
     """ROAD scores per image (Rong et al., ICML 2022), as grad-cam computes them."""
@@ -259,7 +263,7 @@ def road(
     images: torch.Tensor,
     cams: object,
     targets: Sequence[int],
-    percentiles: Sequence[float] = (20, 40, 60, 80),
+    percentiles: Sequence[float] = ROAD_PERCENTILES,
     batch_size: int = 64,
     seed: int = 0,
 ) -> RoadScores:

@@ -176,9 +176,7 @@ class _DenseBlock(nn.Module):
         batch, _, height, width = first.shape
         dtype = functools.reduce(torch.promote_types, (p.dtype for p in parts))
         channels_last = (
-            first.dim() == 4
-            and first.is_contiguous(memory_format=torch.channels_last)
-            and not first.is_contiguous()
+            first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
         )
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         start = sum(int(p.shape[1]) for p in parts)
