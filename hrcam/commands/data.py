@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hrcam.errors import CLIError
+from hrcam.errors import CLIError, ensure_output_dir
 
 
 def _int_at_least(minimum: int, expected: str) -> Any:
@@ -40,7 +40,12 @@ def _common(p: argparse.ArgumentParser, image_size: int) -> None:
 
 
 def _store_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The store builders' keyword arguments for the options that :func:`_common` adds."""
+    """The store builders' keyword arguments for the options that :func:`_common` adds.
+
+    Also checks ``--out`` first: a file in the way or an unwritable folder fails now, with the
+    path named, before any image is read.
+    """
+    ensure_output_dir(args.out, "--out", create=False)
     return {
         "image_size": args.image_size,
         "shard_size": args.shard_size,
@@ -185,9 +190,10 @@ def _imagenette(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from hrcam.data.store import open_store
+    from hrcam.data.store import check_store, open_store
 
     info = open_store(args.store)
+    check_store(info)  # a missing or truncated shard is an error, not a healthy-looking store
     print(f"store {info.root}: {info.source.get('dataset', '?')}, {info.image_size} px")
     print(f"classes ({info.num_classes}): {', '.join(info.classes[:12])}")
     print(f"masks: {'yes' if info.has_masks else 'no'}")

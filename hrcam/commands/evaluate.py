@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.errors import CLIError
+from hrcam.errors import CLIError, ensure_output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("checkpoint", "data"):
         if not Path(getattr(args, name)).exists():
             raise CLIError(f"--{name} {getattr(args, name)!r} does not exist")
+    # Fail on a bad output folder now, not after the whole evaluation has run.
+    ensure_output_dir(args.out, "--out")
     result = evaluate_checkpoint(
         args.checkpoint,
         args.data,

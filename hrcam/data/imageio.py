@@ -7,6 +7,7 @@ What is converted (and how):
 * alpha channels (``RGBA``, ``LA``, ``PA``) are composited onto white;
 * 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit from
   their own range of values (Pillow's ``convert`` would clip them at 255);
+* the EXIF orientation tag of camera photos is applied (the picture is turned upright);
 * tiny images (even 1x1) are simply resized up; big JPEGs are decoded at a reduced scale
   (``draft``) before resizing.
 
@@ -40,6 +41,10 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise ImageDecodeError("is a folder, not an image file")
+    if not path.exists():
+        raise ImageDecodeError("cannot read file: no such file")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -101,6 +106,19 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
+def _exif_upright(img):
+    """The image turned upright by its EXIF orientation tag (itself when it has none)."""
+    from PIL import ImageOps
+
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError):
+        return img  # an unreadable EXIF block is no reason to reject the pixels
+    if orientation in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def decode_image(
     path: str | os.PathLike[str], size: int | None = 224, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
@@ -120,7 +138,9 @@ def decode_image(
             img.draft("RGB", (int(size), int(size)))
         _load(img, path)
         try:
-            rgb = _to_rgb(img)
+            # Camera photos: honour the EXIF orientation tag, as `hrcam explain` does, so that
+            # training and inference see the same picture.
+            rgb = _to_rgb(_exif_upright(img))
             if size is not None and rgb.size != (size, size):
                 rgb = rgb.resize((int(size), int(size)), Image.Resampling.BILINEAR)
             arr = np.asarray(rgb, dtype=np.uint8)
@@ -145,6 +165,7 @@ def decode_label_map(
     img = _open(path, max_pixels)
     try:
         _load(img, path)
+        img = _exif_upright(img)
         if img.mode not in ("L", "P", "I", "I;16", "1"):
             img = img.convert("L")
         if size is not None and img.size != (size, size):
