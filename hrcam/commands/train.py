@@ -195,7 +195,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     from hrcam.train import train_classifier, train_expansion
 
+    from hrcam.errors import ensure_output_dir
+
     config = config_from_args(args)
+    ensure_output_dir(config.run_dir, "--run-dir", create=False)
     train = train_classifier if config.task == "classifier" else train_expansion
     result = train(config)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -57,6 +57,11 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
             img = Image.open(path)
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("not an image (format not recognised)") from exc
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageDecodeError(
+            f"image too large (over {min(limit, max_pixels):,} pixels, Pillow's safety limit)"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"unreadable or truncated image header ({exc})") from exc
     w, h = img.size
@@ -64,7 +69,7 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
         raise ImageDecodeError(f"image has no pixels ({w}x{h})")
     if w * h > max_pixels:
         img.close()
-        raise ImageDecodeError(f"image too large ({w}x{h} > {max_pixels} pixels)")
+        raise ImageDecodeError(f"image too large ({w}x{h} > {max_pixels:,} pixels)")
     return img
 
 
@@ -91,7 +96,9 @@ def _to_rgb(img):
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (arr.min(), arr.max())
-        if not mode.startswith("I;16") and hi <= 255 and lo >= 0:
+        if mode == "F" and lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0  # a float image in [0, 1], the usual convention
+        elif not mode.startswith("I;16") and hi <= 255 and lo >= 0:
             lo, hi = 0.0, 255.0  # already in 8-bit range
         arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
         gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
