@@ -193,9 +193,8 @@ def run_train(args: argparse.Namespace) -> int:
     """Run one training task and print its summary (rank 0 only under torchrun)."""
     import os
 
-    from hrcam.train import train_classifier, train_expansion
-
     from hrcam.errors import ensure_output_dir
+    from hrcam.train import train_classifier, train_expansion
 
     config = config_from_args(args)
     ensure_output_dir(config.run_dir, "--run-dir", create=False)

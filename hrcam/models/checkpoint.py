@@ -241,13 +241,25 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        if "weights only load failed" in str(exc).lower():
-            # torch's own message suggests weights_only=False, which would run the file's code.
+        text = str(exc)
+        if "GLOBAL" in text:
+            # A pickle that names Python objects. torch's message suggests weights_only=False,
+            # which would run them: never repeat that advice.
             raise CheckpointError(
-                f"{path}: refused: the file holds pickled Python objects other than tensors and "
-                "plain data, so loading it could run code. hrcam never writes such files: it "
-                "is not an hrcam checkpoint, or it was altered. Use a checkpoint written by hrcam"
+                f"{path}: refused: the file ({path.stat().st_size} bytes) holds pickled Python "
+                "objects other than tensors and plain data, so loading it could run code. "
+                "hrcam never writes such files: it is not an hrcam checkpoint, or it was "
+                "altered. Use a checkpoint written by hrcam"
             ) from None
+        if "weights only load failed" in text.lower():
+            # Keep torch's specific reason (e.g. "Unsupported operand 241"), not its advice.
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            exc = RuntimeError(
+                next(
+                    (ln for ln in lines[1:] if "weights_only" not in ln and "torch.load" not in ln),
+                    "not a torch.save archive",
+                )
+            )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: expected an hrcam checkpoint (a torch.save zip archive), found a damaged, "

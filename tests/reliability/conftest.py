@@ -18,7 +18,9 @@ def ck(tmp_path_factory):
     clf = build_classifier("densenet_compact", num_classes=3)
     model = HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
     path = tmp_path_factory.mktemp("ck") / "ck.pt"
-    return save_checkpoint(path, model, metadata={"image_size": SIZE, "class_names": ["a", "b", "c"]})
+    return save_checkpoint(
+        path, model, metadata={"image_size": SIZE, "class_names": ["a", "b", "c"]}
+    )
 
 
 @pytest.fixture

@@ -17,8 +17,17 @@ import pytest
 
 from hrcam.data.store import StoreDataset, open_store
 
-SYN = ("data", "synthetic", "--image-size", "32", "--num-classes", "3", "--workers", "0",
-       "--no-progress")  # fmt: skip
+SYN = (
+    "data",
+    "synthetic",
+    "--image-size",
+    "32",
+    "--num-classes",
+    "3",
+    "--workers",
+    "0",
+    "--no-progress",
+)
 
 
 def _shards(root: Path) -> list[str]:
@@ -27,10 +36,13 @@ def _shards(root: Path) -> list[str]:
 
 def test_rerun_with_other_counts_rebuilds_exactly_what_was_asked(tmp_path, run_cli):
     out = tmp_path / "syn"
-    assert run_cli(*SYN, "--out", out, "--num-train", "32", "--num-val", "8",
-                   "--shard-size", "16")[0] == 0  # fmt: skip
-    status, stdout, err = run_cli(*SYN, "--out", out, "--num-train", "20", "--num-val", "0",
-                                  "--shard-size", "16")  # fmt: skip
+    assert (
+        run_cli(*SYN, "--out", out, "--num-train", "32", "--num-val", "8", "--shard-size", "16")[0]
+        == 0
+    )
+    status, stdout, err = run_cli(
+        *SYN, "--out", out, "--num-train", "20", "--num-val", "0", "--shard-size", "16"
+    )
     assert status == 0, err
     assert "wrote 20 images" in stdout and "replacing" in err
     info = open_store(out)
@@ -47,8 +59,9 @@ def test_rerun_with_other_counts_rebuilds_exactly_what_was_asked(tmp_path, run_c
 def test_rerun_with_other_settings_names_what_differs(tmp_path, run_cli):
     out = tmp_path / "syn"
     run_cli(*SYN, "--out", out, "--num-train", "8", "--num-val", "0")
-    status, _, err = run_cli(*SYN, "--out", out, "--num-train", "8", "--num-val", "0",
-                             "--seed", "3")  # fmt: skip
+    status, _, err = run_cli(
+        *SYN, "--out", out, "--num-train", "8", "--num-val", "0", "--seed", "3"
+    )
     assert status == 2 and "seed" in err and "Traceback" not in err
 
 
@@ -85,7 +98,7 @@ def test_truncated_shard_is_named_and_info_fails(tmp_path, run_cli):
         fh.truncate(shard.stat().st_size // 2)
     status, _, err = run_cli("data", "info", out)
     assert status == 2 and str(shard) in err and "truncated" in err
-    with pytest.raises(ValueError, match="images-00000.npy"):
+    with pytest.raises(ValueError, match=r"images-00000\.npy"):
         StoreDataset(out, "train")[0]
 
 
@@ -117,9 +130,24 @@ def test_sigkill_of_the_parent_leaves_no_worker_behind(tmp_path):
         for i in range(150):
             pixels = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / "train" / wnid / f"{i}.JPEG")
-    cmd = [sys.executable, "-m", "hrcam", "data", "imagenet", "--root", str(root), "--out",
-           str(tmp_path / "o"), "--image-size", "64", "--shard-size", "4", "--workers", "2",
-           "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "hrcam",
+        "data",
+        "imagenet",
+        "--root",
+        str(root),
+        "--out",
+        str(tmp_path / "o"),
+        "--image-size",
+        "64",
+        "--shard-size",
+        "4",
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, workers = time.monotonic() + 60, []

@@ -31,8 +31,9 @@ def test_panel_size_is_bounded_both_ways(shape):
 def test_extreme_aspect_ratio_draws_a_bounded_panel(ck, tmp_path, run_cli):
     strip = _save(tmp_path / "strip.png", np.zeros((2000, 1, 3), np.uint8))
     wide = _save(tmp_path / "wide.png", np.zeros((20, 4000, 3), np.uint8))
-    status, _, err = run_cli("explain", strip, wide, "--checkpoint", ck, "-o", tmp_path / "o",
-                             "--no-progress")  # fmt: skip
+    status, _, err = run_cli(
+        "explain", strip, wide, "--checkpoint", ck, "-o", tmp_path / "o", "--no-progress"
+    )
     assert status == 0, err
     for stem in ("strip", "wide"):
         w, h = Image.open(tmp_path / "o" / f"{stem}_panel.png").size
@@ -46,8 +47,19 @@ def test_oversized_image_is_skipped_and_the_rest_written(ck, tmp_path, run_cli):
     # A header that claims 15000 x 15000 px (over Pillow's limit): a real, small PNG.
     Image.new("1", (15000, 15000)).save(tmp_path / "huge.png")
     big = _save(tmp_path / "big.png", np.zeros((120, 100, 3), np.uint8))
-    status, out, err = run_cli("explain", good, tmp_path / "huge.png", big, "--checkpoint", ck,
-                               "-o", tmp_path / "o", "--max-pixels", "10000", "--no-progress")  # fmt: skip
+    status, _, err = run_cli(
+        "explain",
+        good,
+        tmp_path / "huge.png",
+        big,
+        "--checkpoint",
+        ck,
+        "-o",
+        tmp_path / "o",
+        "--max-pixels",
+        "10000",
+        "--no-progress",
+    )
     assert status == 1 and "Traceback" not in err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert [w["path"] for w in report["written"]] == [str(good)]
@@ -93,10 +105,13 @@ def test_explain_refuses_to_clobber_and_keeps_user_files(ck, tmp_path, run_cli, 
 
 @pytest.mark.slow
 def test_colliding_stems_give_distinct_outputs(ck, tmp_path, run_cli):
-    files = [_save(tmp_path / n, _noise((30, 30, 3), i))
-             for i, n in enumerate(("good.jpg", "good.png", "good-2.jpg"))]  # fmt: skip
-    status, _, err = run_cli("explain", *files, "--checkpoint", ck, "-o", tmp_path / "o",
-                             "--no-progress")  # fmt: skip
+    files = [
+        _save(tmp_path / n, _noise((30, 30, 3), i))
+        for i, n in enumerate(("good.jpg", "good.png", "good-2.jpg"))
+    ]
+    status, _, err = run_cli(
+        "explain", *files, "--checkpoint", ck, "-o", tmp_path / "o", "--no-progress"
+    )
     assert status == 0, err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     pngs = [w["refined_png"] for w in report["written"]]
@@ -110,8 +125,11 @@ def test_high_bit_depth_images_are_rescaled_not_clipped(tmp_path):
     ramp16 = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
     twelve = (np.arange(64 * 64).reshape(64, 64)).astype(np.uint16)  # 12-bit in 16
     floats = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
-    cases = [_save(tmp_path / "r16.png", ramp16), _save(tmp_path / "r12.png", twelve),
-             _save(tmp_path / "f.tif", floats, mode="F")]  # fmt: skip
+    cases = [
+        _save(tmp_path / "r16.png", ramp16),
+        _save(tmp_path / "r12.png", twelve),
+        _save(tmp_path / "f.tif", floats, mode="F"),
+    ]
     for path in cases:
         got = np.asarray(load_rgb(path))
         np.testing.assert_array_equal(got, decode_image(path, size=None))
@@ -182,8 +200,9 @@ def test_missing_device_is_not_blamed_on_the_file(ck, tmp_path, run_cli, device,
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     img = _save(tmp_path / "a.png", _noise((8, 8, 3)))
-    status, _, err = run_cli("explain", img, "--checkpoint", ck, "-o", tmp_path / "o",
-                             "--device", device)  # fmt: skip
+    status, _, err = run_cli(
+        "explain", img, "--checkpoint", ck, "-o", tmp_path / "o", "--device", device
+    )
     assert status == 2 and message in err
     assert "damaged" not in err and "truncated" not in err
 
@@ -203,6 +222,12 @@ def test_refused_pickle_never_suggests_weights_only_false(tmp_path):
     with pytest.raises(ValueError, match="refused") as info:
         load_checkpoint(tmp_path / "evil.pt")
     assert "weights_only" not in str(info.value)
+    for seed in range(8):  # random bytes: reported as damaged, still without that advice
+        junk = tmp_path / f"junk{seed}.pt"
+        junk.write_bytes(np.random.default_rng(seed).bytes(1000))
+        with pytest.raises(ValueError, match="1000 bytes") as info:
+            load_checkpoint(junk)
+        assert "weights_only" not in str(info.value)
 
 
 def test_expansion_checkpoint_records_its_own_input_size(tmp_path):

@@ -18,8 +18,15 @@ def stores(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("stores")
     for name, seed in (("a", 0), ("b", 1)):
-        generate_synthetic(root / name, num_train=16, num_val=8, image_size=32, num_classes=3,
-                           seed=seed, num_workers=0)  # fmt: skip
+        generate_synthetic(
+            root / name,
+            num_train=16,
+            num_val=8,
+            image_size=32,
+            num_classes=3,
+            seed=seed,
+            num_workers=0,
+        )
     return root / "a", root / "b"
 
 
@@ -73,8 +80,15 @@ def test_resume_expansion_with_another_classifier_is_refused(stores, finished, t
 
     other = tmp_path / "other"
     shutil.copytree(finished, other)
-    kw = {"epochs": 1, "batch_size": 8, "device": "cpu", "progress": False,
-          "max_train_batches": 1, "data_root": stores[0], "run_dir": tmp_path / "exp"}  # fmt: skip
+    kw = {
+        "epochs": 1,
+        "batch_size": 8,
+        "device": "cpu",
+        "progress": False,
+        "max_train_batches": 1,
+        "data_root": stores[0],
+        "run_dir": tmp_path / "exp",
+    }
     train_expansion(classifier_checkpoint=finished / "best.pt", **kw)
     with pytest.raises(ValueError, match="--classifier"):
         train_expansion(classifier_checkpoint=other / "best.pt", **{**kw, "epochs": 2})
@@ -82,15 +96,17 @@ def test_resume_expansion_with_another_classifier_is_refused(stores, finished, t
 
 def test_train_run_dir_through_a_file_is_refused_before_work(stores, tmp_path, run_cli):
     (tmp_path / "f").write_text("x")
-    status, _, err = run_cli("train", "classifier", "--data", stores[0], "--run-dir",
-                             tmp_path / "f", "--device", "cpu")  # fmt: skip
+    status, _, err = run_cli(
+        "train", "classifier", "--data", stores[0], "--run-dir", tmp_path / "f", "--device", "cpu"
+    )
     assert status == 2 and "is a file, not a folder" in err and "Traceback" not in err
 
 
 def test_evaluate_out_through_a_file_is_refused_before_work(stores, ck, tmp_path, run_cli):
     (tmp_path / "f").write_text("x")
-    status, _, err = run_cli("evaluate", "--checkpoint", ck, "--data", stores[0], "-o",
-                             tmp_path / "f")  # fmt: skip
+    status, _, err = run_cli(
+        "evaluate", "--checkpoint", ck, "--data", stores[0], "-o", tmp_path / "f"
+    )
     assert status == 2 and "is a file, not a folder" in err
     assert not (tmp_path / "f").is_dir()
 
@@ -122,8 +138,9 @@ def test_book_parameters_are_type_checked_before_anything_runs(tmp_path, params,
     from hrcam.book import run_book
 
     with pytest.raises(ValueError, match=message):
-        run_book("smoke", tmp_path / "run", params, root=REPO, book_dir=tmp_path / "book",
-                 build=False)  # fmt: skip
+        run_book(
+            "smoke", tmp_path / "run", params, root=REPO, book_dir=tmp_path / "book", build=False
+        )
     assert not (tmp_path / "run").exists()  # refused before any folder was made
 
 
@@ -135,8 +152,9 @@ def test_book_values_of_the_right_type_pass():
 
 def test_book_run_dir_through_a_file_is_refused(tmp_path, run_cli):
     (tmp_path / "f").write_text("x")
-    status, _, err = run_cli("book", "--profile", "smoke", "--run-dir", tmp_path / "f",
-                             "--root", REPO, "--no-build")  # fmt: skip
+    status, _, err = run_cli(
+        "book", "--profile", "smoke", "--run-dir", tmp_path / "f", "--root", REPO, "--no-build"
+    )
     assert status == 2 and "is a file, not a folder" in err
 
 
