@@ -415,6 +415,7 @@ def evaluate(
     seed: int = 0,
     keep_examples: int = 32,
     progress: bool = True,
+    workers: int | None = None,
 ) -> EvaluationResult:
     """Score every method on the first ``limit`` images of ``dataset``.
 
@@ -458,6 +459,9 @@ def evaluate(
         Keep images and maps of the first this many images for example plots.
     progress
         Show a tqdm progress bar.
+    workers
+        Processes that post-process the refined CAMs; ``None``: every available core.
+        Results are identical for any number.
 
     Returns
     -------
@@ -497,7 +501,7 @@ def evaluate(
     names = list(methods)
     if "scorecam" in names and score_cam_limit == 0:
         names.remove("scorecam")
-    method_fns = build_methods(model, names)
+    method_fns = build_methods(model, names, workers=workers)
     model = model.eval()
     device = next(model.parameters()).device
     classifier = pixel_space_model(model.classifier)

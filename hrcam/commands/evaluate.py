@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hrcam.commands import positive_int
 from hrcam.errors import CLIError, ensure_output_dir
 
 
@@ -78,6 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes that post-process the refined CAMs (default: every available core)",
+    )
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.bootstrap,
         seed=args.seed,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     paths = result.save(args.out)
     print(result.to_markdown())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hrcam.commands import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` sub-command."""
@@ -43,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes that post-process the maps (default: every available core)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace output files that already exist (outputs never replace an input image)",
@@ -66,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_pixels=args.max_pixels,
         overwrite=args.overwrite,
+        workers=args.workers,
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, decode_label_map
-from hrcam.data.pool import worker_pool
 from hrcam.data.store import StoreInfo, StoreWriter
+from hrcam.parallel import worker_pool
 
 __all__ = ["BuildReport", "Item", "build_store_from_items"]
 

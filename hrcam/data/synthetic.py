@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from hrcam.data.pool import worker_pool
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks
+from hrcam.parallel import worker_pool
 
 __all__ = [
     "SYNTHETIC_VERSION",
