@@ -341,7 +341,14 @@ def run_book(
     BookError
         A notebook or the build failed.
     """
-    import jupytext
+    try:
+        import jupytext
+        import papermill  # noqa: F401  (checked here, used by run_notebook)
+    except ModuleNotFoundError as exc:
+        raise BookError(
+            f"the book needs the 'book' extra ({exc.name} is not installed): "
+            "pip install 'hrcam[book]'"
+        ) from None
 
     profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
     if notebooks_dir is None or book_dir is None:
