@@ -90,8 +90,8 @@ _OPTION_NAMES = {"data_root": "--data", "classifier_checkpoint": "--classifier"}
 
 
 def _option(key: str) -> str:
-    """``"lr (--lr)"``: a config field with the command-line option that sets it."""
-    return f"{key} ({_OPTION_NAMES.get(key, '--' + key.replace('_', '-'))})"
+    """The command-line option that sets a config field: ``"--lr"``, ``"--data"``."""
+    return _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 def _same_setting(key: str, old: Any, new: Any) -> bool:
@@ -477,7 +477,7 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, world_size:
     ]
     if changed:
         what = "; ".join(
-            f"{_option(k)} was {saved_config[k]!r}, now {current[k]!r}" for k in changed
+            f"{k}={saved_config[k]!r} then, {k}={current[k]!r} now ({_option(k)})" for k in changed
         )
         raise ValueError(
             f"cannot resume {config.run_dir}: this run changes what it was trained with: {what}. "
