@@ -221,7 +221,7 @@ def refine(
     filled = steps.fill_holes(with_edges, cfg.max_hole_size)
     clock.lap("fill_holes")
 
-    region_ratio = float(grown.sum()) / float(roi.sum())
+    region_ratio = float(np.count_nonzero(grown)) / float(np.count_nonzero(roi))
     fallback = _failure(low_n, high_n, focal, region_ratio, cfg)
     used_fallback = fallback is not None and cfg.fallback_to_low_res
     if used_fallback:
