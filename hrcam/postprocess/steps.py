@@ -25,6 +25,7 @@ __all__ = [
     "add_edges",
     "box_blur",
     "connected_threshold",
+    "edge_mask",
     "fill_holes",
     "keep_top_percent",
     "local_maxima",
@@ -592,11 +593,38 @@ def _any_seed_in_range(values: np.ndarray, lower: float, upper: float) -> bool:
     return bool(inside.any())
 
 
+def edge_mask(gradient: np.ndarray, threshold: float, roi: np.ndarray) -> np.ndarray:
+    """Strong edges inside the ROI: ``(gradient >= threshold) & (gradient > 0) & roi``.
+
+    A zero gradient is never an edge. Without that rule a flat ROI, whose gradient and hence
+    threshold are all zero, would be "all edges".
+
+    Parameters
+    ----------
+    gradient
+        2-D gradient magnitude (:func:`sobel_magnitude`).
+    threshold
+        Gradient value at or above which a pixel is an edge.
+    roi
+        Boolean mask of the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of the edges.
+    """
+    gradient = np.asarray(gradient)
+    return (gradient >= threshold) & (gradient > 0) & np.asarray(roi, dtype=bool)
+
+
 def add_edges(
     region: np.ndarray, gradient: np.ndarray, threshold: float, roi: np.ndarray
 ) -> np.ndarray:
-    """Add strong edges inside the ROI to a region: ``region | ((gradient >= threshold) & roi)``."""
-    return np.asarray(region, bool) | ((np.asarray(gradient) >= threshold) & np.asarray(roi, bool))
+    """Add strong edges inside the ROI to a region: ``region | edge_mask(gradient, ...)``.
+
+    See :func:`edge_mask` for which pixels are edges.
+    """
+    return np.asarray(region, dtype=bool) | edge_mask(gradient, threshold, roi)
 
 
 def fill_holes(mask: np.ndarray, max_size: int = 256) -> np.ndarray:
