@@ -482,25 +482,33 @@ def sobel_magnitude(x: np.ndarray) -> np.ndarray:
 
 
 def _sobel_derivatives(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``scipy.ndimage.sobel(x, axis=0)`` and ``(x, axis=1)`` of a ``float32`` map, bit for bit."""
+    """``scipy.ndimage.sobel(x, axis=0)`` and ``(x, axis=1)`` of a ``float32`` map, bit for bit.
+
+    Each is a ``[-1, 0, 1]`` difference, rounded to ``float32``, then a ``[1, 2, 1]``
+    smoothing, ``(d[i-1] + d[i+1]) + 2 d[i]`` in ``float64`` rounded once, as scipy computes
+    them. Both run on the flattened, one-pixel padded map, where every neighbour along a row is
+    a fixed offset away: whole contiguous blocks instead of row-by-row strided slices (about a
+    third faster). The two junk values per row that this computes across the row ends are
+    dropped at the end.
+    """
+    rows, cols = x.shape
+    width = cols + 2
     # "reflect" in scipy.ndimage is OpenCV's BORDER_REFLECT (the edge pixel is repeated)
     p = cv2.copyMakeBorder(x, 1, 1, 1, 1, cv2.BORDER_REFLECT)
-    return _smooth_121(p[2:] - p[:-2], axis=1), _smooth_121(p[:, 2:] - p[:, :-2], axis=0)
-
-
-def _smooth_121(d: np.ndarray, axis: int) -> np.ndarray:
-    """``[1, 2, 1]`` smoothing of a ``float32`` map padded by one along ``axis``, as ``float32``.
-
-    ``(d[i-1] + d[i+1]) + 2 d[i]`` in ``float64``, rounded once, as scipy does.
-    """
-    d = d.astype(np.float64)
-    if axis == 0:
-        a, b, c = d[:-2], d[1:-1], d[2:]
-    else:
-        a, b, c = d[:, :-2], d[:, 1:-1], d[:, 2:]
-    s = a + c
-    s += b * 2.0
-    return s.astype(np.float32)
+    flat = p.ravel()
+    # derivative along axis 0 (rows r+1 and r-1), smoothed along axis 1 (offsets 0, 1, 2)
+    d = (p[2:] - p[:-2]).astype(np.float64).ravel()
+    s = np.zeros(rows * width, dtype=np.float64)
+    np.add(d[:-2], d[2:], out=s[:-2])
+    s[:-2] += d[1:-1] * 2.0
+    g_rows = s.reshape(rows, width)[:, :cols].astype(np.float32)
+    # derivative along axis 1 (offsets 2 and 0), smoothed along axis 0 (whole padded rows)
+    d = np.zeros(flat.size, dtype=np.float64)
+    d[:-2] = flat[2:] - flat[:-2]  # float32 differences, stored exactly as float64
+    d = d.reshape(rows + 2, width)
+    s = d[:-2] + d[2:]
+    s += d[1:-1] * 2.0
+    return g_rows, s[:, :cols].astype(np.float32)
 
 
 def region_bounds(
@@ -666,14 +674,11 @@ def _hole_search_box(
     right side, whether that side of the slice is a ring of outside background.
     """
     rows, cols = mask.shape
-    row_any = mask.any(axis=1)
-    if not row_any.any():
+    # OpenCV's bounding box of the nonzero pixels: one vectorised pass
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    if width == 0:
         return None
-    col_any = mask.any(axis=0)
-    top = int(row_any.argmax())
-    bottom = rows - 1 - int(row_any[::-1].argmax())
-    left = int(col_any.argmax())
-    right = cols - 1 - int(col_any[::-1].argmax())
+    bottom, right = top + height - 1, left + width - 1
     bands = (top * cols, (rows - 1 - bottom) * cols, left * rows, (cols - 1 - right) * rows)
     if any(0 < band <= max_size for band in bands):
         return None
