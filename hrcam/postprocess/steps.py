@@ -153,14 +153,6 @@ def local_maxima(x: np.ndarray) -> np.ndarray:
         raise ValueError(f"local_maxima needs a non-empty 2-D map, got shape {x.shape}")
     if x.dtype == bool:
         x = x.view(np.uint8)
-    if x.dtype.kind == "f":
-        # Fast path, one C call: with no pixel (off the minimum) that has an equal neighbour
-        # and no higher one, there is no plateau to resolve, and the maxima are the pixels
-        # above all their neighbours.
-        neighbours = ndi.maximum_filter(x, footprint=_RING, mode="constant", cval=-np.inf)
-        at_min = x == x.min()
-        if not np.any((neighbours == x) & ~at_min):
-            return np.argwhere((neighbours < x) & ~at_min).astype(np.intp).reshape(-1, 2)
     rows, cols = x.shape
     not_max = x == x.min()
     # Each of the four "forward" neighbour directions, as (pixel, neighbour) slice pairs; the
@@ -184,10 +176,6 @@ def local_maxima(x: np.ndarray) -> np.ndarray:
         if int(np.count_nonzero(not_max)) == before:
             break
     return np.argwhere(~not_max).astype(np.intp).reshape(-1, 2)
-
-
-#: The eight neighbours of a pixel (its 3×3 window without the centre).
-_RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
 
 
 def midrange_maxima(x: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -414,20 +402,24 @@ def box_blur(x: np.ndarray, size: int = 5) -> np.ndarray:
     if x.ndim != 2 or size < 2 or min(x.shape) < size or not _sums_are_exact(x, size):
         return ndi.uniform_filter(x, size=size, mode="reflect")
     # OpenCV's vertical box filter on float64 is its fast one: run the second (axis 1) pass
-    # on the transpose.
-    cols = _window_mean(x, size)
-    return cv2.transpose(_window_mean(cv2.transpose(cols), size))
+    # on the transpose. One float64 buffer serves both passes (it stays in cache).
+    buf = x.astype(np.float64)
+    cols = _window_mean(buf, size)
+    buf = buf.reshape(x.shape[::-1])
+    np.copyto(buf, cv2.transpose(cols))
+    return cv2.transpose(_window_mean(buf, size))
 
 
-def _window_mean(x: np.ndarray, size: int) -> np.ndarray:
-    """One pass of :func:`box_blur` along axis 0: exact window sums, divided in ``float64``."""
+def _window_mean(buf: np.ndarray, size: int) -> np.ndarray:
+    """One pass of :func:`box_blur` along axis 0 of a ``float64`` map (overwritten).
+
+    Exact window sums, divided in ``float64`` and rounded to ``float32`` as scipy stores its
+    double line buffer.
+    """
     # BORDER_REFLECT repeats the edge pixel, like scipy's "reflect"; the default anchor (the
     # centre, size // 2) is scipy's origin 0. OpenCV sizes are (width, height).
-    sums = cv2.boxFilter(
-        x.astype(np.float64), -1, (1, size), normalize=False, borderType=cv2.BORDER_REFLECT
-    )
-    # a double division rounded to float32, as scipy stores its double line buffer
-    return np.divide(sums, float(size), out=np.empty(x.shape, dtype=np.float32))
+    cv2.boxFilter(buf, -1, (1, size), dst=buf, normalize=False, borderType=cv2.BORDER_REFLECT)
+    return np.divide(buf, float(size), out=np.empty(buf.shape, dtype=np.float32))
 
 
 def _sums_are_exact(x: np.ndarray, size: int) -> bool:
@@ -496,19 +488,24 @@ def _sobel_derivatives(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # "reflect" in scipy.ndimage is OpenCV's BORDER_REFLECT (the edge pixel is repeated)
     p = cv2.copyMakeBorder(x, 1, 1, 1, 1, cv2.BORDER_REFLECT)
     flat = p.ravel()
-    # derivative along axis 0 (rows r+1 and r-1), smoothed along axis 1 (offsets 0, 1, 2)
-    d = (p[2:] - p[:-2]).astype(np.float64).ravel()
-    s = np.zeros(rows * width, dtype=np.float64)
-    np.add(d[:-2], d[2:], out=s[:-2])
-    s[:-2] += d[1:-1] * 2.0
-    g_rows = s.reshape(rows, width)[:, :cols].astype(np.float32)
-    # derivative along axis 1 (offsets 2 and 0), smoothed along axis 0 (whole padded rows)
+    # Two float64 buffers serve both derivatives (they stay in cache); a float32 subtraction
+    # written into float64 is exact, and doubling in place is exact too.
     d = np.zeros(flat.size, dtype=np.float64)
-    d[:-2] = flat[2:] - flat[:-2]  # float32 differences, stored exactly as float64
-    d = d.reshape(rows + 2, width)
-    s = d[:-2] + d[2:]
-    s += d[1:-1] * 2.0
-    return g_rows, s[:, :cols].astype(np.float32)
+    s = np.zeros(flat.size, dtype=np.float64)
+    # derivative along axis 0 (rows r+1 and r-1), smoothed along axis 1 (offsets 0, 1, 2)
+    n = rows * width
+    np.subtract(flat[2 * width :], flat[:n], out=d[:n], dtype=np.float32)
+    np.add(d[: n - 2], d[2:n], out=s[: n - 2])
+    d[:n] *= 2.0
+    s[: n - 2] += d[1 : n - 1]
+    g_rows = s[:n].reshape(rows, width)[:, :cols].astype(np.float32)
+    # derivative along axis 1 (offsets 2 and 0), smoothed along axis 0 (whole padded rows)
+    np.subtract(flat[2:], flat[:-2], out=d[:-2], dtype=np.float32)
+    d[-2:] = 0.0
+    np.add(d[:n], d[2 * width :], out=s[:n])
+    d *= 2.0
+    s[:n] += d[width : width + n]
+    return g_rows, s[:n].reshape(rows, width)[:, :cols].astype(np.float32)
 
 
 def region_bounds(
