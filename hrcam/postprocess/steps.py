@@ -231,12 +231,29 @@ def map_points(
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if len(points) == 0:
         return np.zeros((0, 2), dtype=np.intp)
-    scale = np.array(to_shape, dtype=np.float64) / np.array(from_shape, dtype=np.float64)
-    mapped = np.rint((points + 0.5) * scale - 0.5).astype(np.intp)
-    mapped = np.clip(mapped, 0, np.array(to_shape, dtype=np.intp) - 1)
+    rows, cols = int(to_shape[0]), int(to_shape[1])
+    scale = (rows / float(from_shape[0]), cols / float(from_shape[1]))
+    if len(points) <= _FEW_POINTS:
+        # A handful of local maxima: plain float arithmetic is the same IEEE double
+        # arithmetic, round() rounds half to even like np.rint, and a sorted set of (row, col)
+        # is row-major order; a dozen numpy calls on tiny arrays cost more.
+        mapped = {
+            tuple(
+                min(max(round((float(v) + 0.5) * k - 0.5), 0), n - 1)
+                for v, k, n in zip(point, scale, (rows, cols), strict=True)
+            )
+            for point in points.tolist()
+        }
+        return np.array(sorted(mapped), dtype=np.intp).reshape(-1, 2)
+    mapped = np.rint((points + 0.5) * np.array(scale) - 0.5).astype(np.intp)
+    mapped = np.clip(mapped, 0, np.array([rows, cols], dtype=np.intp) - 1)
     # unique of flat indices sorts row-major like np.unique(axis=0), without its structured view
-    flat = np.unique(mapped[:, 0] * int(to_shape[1]) + mapped[:, 1])
-    return np.stack(np.divmod(flat, int(to_shape[1])), axis=1).astype(np.intp)
+    flat = np.unique(mapped[:, 0] * cols + mapped[:, 1])
+    return np.stack(np.divmod(flat, cols), axis=1).astype(np.intp)
+
+
+#: Up to this many points, :func:`map_points` maps them in plain Python.
+_FEW_POINTS = 32
 
 
 def top_n_points(x: np.ndarray, n: int) -> np.ndarray:

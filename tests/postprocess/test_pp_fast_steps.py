@@ -117,13 +117,36 @@ def test_merge_blend_equals_the_formula_bit_for_bit(alpha):
     )
 
 
+def _numpy_map_points(pts, from_shape, to_shape):
+    scale = np.array(to_shape, dtype=np.float64) / np.array(from_shape, dtype=np.float64)
+    ref = np.rint((pts + 0.5) * scale - 0.5).astype(np.intp)
+    return np.unique(np.clip(ref, 0, np.array(to_shape) - 1), axis=0).reshape(-1, 2)
+
+
 def test_map_points_sorted_unique_like_numpy_unique():
     rng = np.random.default_rng(5)
     pts = rng.integers(0, 7, size=(40, 2))
     ours = steps.map_points(pts, (7, 7), (20, 30))
-    scale = np.array([20 / 7, 30 / 7])
-    ref = np.clip(np.rint((pts + 0.5) * scale - 0.5).astype(np.intp), 0, [19, 29])
-    np.testing.assert_array_equal(ours, np.unique(ref, axis=0))
+    np.testing.assert_array_equal(ours, _numpy_map_points(pts, (7, 7), (20, 30)))
+
+
+def test_map_points_of_a_few_points_equal_the_numpy_formula():
+    # few points take a plain-Python path; scales like 3/2 put centres exactly on .5 (rint
+    # rounds half to even), and duplicates, clipping and odd shapes all occur
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        from_shape = tuple(int(v) for v in rng.integers(1, 15, size=2))
+        to_shape = tuple(
+            int(f * k) + int(e)
+            for f, k, e in zip(
+                from_shape, rng.integers(1, 5, 2), rng.integers(0, 3, 2), strict=True
+            )
+        )
+        pts = rng.integers(0, from_shape, size=(int(rng.integers(1, 33)), 2))
+        ours = steps.map_points(pts, from_shape, to_shape)
+        assert ours.dtype == np.intp
+        np.testing.assert_array_equal(ours, _numpy_map_points(pts, from_shape, to_shape))
+    assert steps.map_points(np.array([[0, 0], [1, 1]]), (2, 2), (3, 3)).tolist() == [[0, 0], [2, 2]]
 
 
 def _sorted_stat(values, k):

@@ -49,6 +49,16 @@ def oracle_top_n(x, n):
     return np.stack(np.unravel_index(idx, x.shape), axis=1).astype(np.intp)
 
 
+def oracle_map_points(points, from_shape, to_shape):
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) == 0:
+        return np.zeros((0, 2), dtype=np.intp)
+    scale = np.array(to_shape, dtype=np.float64) / np.array(from_shape, dtype=np.float64)
+    mapped = np.rint((points + 0.5) * scale - 0.5).astype(np.intp)
+    mapped = np.clip(mapped, 0, np.array(to_shape, dtype=np.intp) - 1)
+    return np.unique(mapped, axis=0).astype(np.intp)
+
+
 def oracle_sobel(x):
     g0, g1 = ndi.sobel(x, axis=0), ndi.sobel(x, axis=1)  # float32, like the old code
     grad = g0 * g0
@@ -90,7 +100,7 @@ def oracle_refine(low, high, cfg):
             focal_low = np.argwhere(sk_local_maxima(low_n, allow_borders=True)).astype(np.intp)
         if cfg.focal_mode == "local_maxima_midrange":
             focal_low = steps.midrange_maxima(low_n, focal_low)
-        focal = steps.map_points(focal_low, low.shape, high.shape)
+        focal = oracle_map_points(focal_low, low.shape, high.shape)
     roi = low_r >= oracle_percentile(low_r, cfg.roi_percentile)
     blurred = ndi.uniform_filter(high_n, size=cfg.blur_size, mode="reflect")
     gradient = oracle_sobel(blurred)
