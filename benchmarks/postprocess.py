@@ -7,6 +7,9 @@ Usage::
 Prints, per preset, the median wall time of one ``refine`` call over ``--pairs`` synthetic
 pairs (7×7 low-res, 224×224 high-res; see ``hrcam.postprocess.synthetic``) and each step's
 share of the summed step medians. The target is <= 2 ms per pair on one core (issue #16).
+
+Wall times include whatever else the machine runs; the median CPU time of the calling thread,
+printed beside it, is the steadier figure on a shared machine (check the load average).
 """
 
 from __future__ import annotations

@@ -655,7 +655,9 @@ def fill_holes(mask: np.ndarray, max_size: int = 256) -> np.ndarray:
     Same result as ``skimage.morphology.remove_small_holes(mask, max_size=max_size)``
     (4-connected; checked in the tests). As in skimage, a small background component touching
     the border counts as a hole too. Written as skimage does it (label the background, count
-    each component's pixels, fill the small ones) without its per-call checks and copies.
+    each component's pixels, fill the small ones) without its per-call checks and copies, with
+    OpenCV's labelling, and only inside the mask's bounding box when that is exact
+    (:func:`_hole_search_box`).
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
