@@ -20,7 +20,12 @@ MAX_ASPECT_MISMATCH = 1.25
 
 
 def as_map(x: object, name: str) -> np.ndarray:
-    """Return ``x`` as a finite 2-D ``float64`` array, or raise ``ValueError`` naming ``name``."""
+    """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``.
+
+    ``float32`` stays ``float32`` and every other dtype becomes ``float64``; both are exact for
+    :func:`hrcam.postprocess.steps.normalize`, which computes in ``float64``. A numpy input
+    already of the returned dtype is returned as is, not copied: callers must not modify it.
+    """
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
         x = x.detach().cpu().numpy()
     try:
@@ -38,11 +43,12 @@ def as_map(x: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D map, got shape {arr.shape}{hint}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64, copy=False)
+    # min and max propagate NaN and see any infinity: one cheap pass each, not an isfinite mask
+    if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         n_nan = int(np.isnan(arr).sum())
-        n_inf = int(bad.sum()) - n_nan
+        n_inf = int(np.isinf(arr).sum())
         raise ValueError(
             f"{name} contains {n_nan} NaN and {n_inf} infinite value(s); "
             "replace them (e.g. numpy.nan_to_num) before refining"
