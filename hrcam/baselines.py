@@ -41,7 +41,9 @@ HRCAM_METHODS: tuple[str, ...] = (
     "refined_reference",
 )
 GRADCAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "layercam", "scorecam")
-ALL_METHODS: tuple[str, ...] = HRCAM_METHODS + GRADCAM_METHODS
+# High-resolution baselines (issue #12), implemented in hrcam.hires_baselines.
+HIRES_METHODS: tuple[str, ...] = ("layercam_fused", "fullgrad", "hirescam", "cam_crf", "cam_guided")
+ALL_METHODS: tuple[str, ...] = HRCAM_METHODS + GRADCAM_METHODS + HIRES_METHODS
 
 LABELS: dict[str, str] = {
     "low_res_cam": "Low-res CAM (bilinear)",
@@ -52,6 +54,11 @@ LABELS: dict[str, str] = {
     "gradcam++": "Grad-CAM++",
     "layercam": "LayerCAM",
     "scorecam": "Score-CAM",
+    "layercam_fused": "LayerCAM (stages fused, max)",
+    "fullgrad": "FullGrad",
+    "hirescam": "HiResCAM (mid-res stage)",
+    "cam_crf": "Low-res CAM + dense CRF",
+    "cam_guided": "Low-res CAM + guided filter",
 }
 """Display names for tables and plots."""
 
@@ -379,6 +386,11 @@ def build_methods(
     own = hrcam_methods(model, [n for n in names if n in HRCAM_METHODS])
     out: dict[str, SaliencyMethod] = {}
     for n in names:
+        if n in HIRES_METHODS:
+            from hrcam.hires_baselines import hires_method
+
+            out[n] = hires_method(model, n)
+            continue
         out[n] = (
             own[n] if n in own else gradcam_method(model.classifier, n, None, score_cam_batch_size)
         )

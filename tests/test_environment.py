@@ -93,3 +93,15 @@ def test_installed_version_matches_pin(name: str) -> None:
     installed = metadata.version(name)
     # Local version labels (torch's "+cu130") name the build, not the release.
     assert installed.split("+")[0] == _requirements_pins()[name]
+
+
+def test_opencv_contrib_matches_the_plain_opencv_and_provides_ximgproc() -> None:
+    """Both OpenCV wheels write ``cv2/``: the same version, and the contrib build on top."""
+    pins = _requirements_pins()
+    assert pins["opencv-contrib-python-headless"] == pins["opencv-python-headless"]
+    import cv2
+
+    assert hasattr(getattr(cv2, "ximgproc", None), "guidedFilter"), (
+        "cv2.ximgproc.guidedFilter is missing: pip install --force-reinstall --no-deps "
+        f"opencv-contrib-python-headless=={pins['opencv-contrib-python-headless']}"
+    )
