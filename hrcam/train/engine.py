@@ -72,6 +72,7 @@ _RESUME_MUST_MATCH = (
     "augment",
     "augment_p",
     "max_train_batches",
+    "consistency_weight",
 )
 
 
