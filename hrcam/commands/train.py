@@ -142,6 +142,14 @@ def register(subparsers: Any) -> None:
         required=True,
         help="checkpoint of a trained classifier (a classifier run's best.pt)",
     )
+    exp.add_argument(
+        "--consistency-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss tying the full-res CAM features, pooled to the low-res grid, to "
+        "the frozen classifier's CAM features (default 0: the paper, reconstruction only)",
+    )
     exp.set_defaults(func=run_train, train_task="expansion")
 
 
@@ -186,6 +194,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         values.update(arch=args.arch, k=args.k, pretrained=args.pretrained)
     else:
         values["classifier_checkpoint"] = args.classifier
+        values["consistency_weight"] = args.consistency_weight
     return TrainConfig(**values)
 
 

@@ -83,6 +83,7 @@ _RESUME_MUST_MATCH = (
     "augment_p",
     "max_train_batches",
     "max_val_batches",
+    "consistency_weight",
 )
 _PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
 # The CLI's names for config fields whose option is not simply --field-name.

@@ -1,8 +1,22 @@
 """Expansion-network training (paper §4.3): MSE reconstruction of the input with the
-classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR."""
+classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR.
+
+Beyond the paper (issue #12.2), an optional *consistency* term ties the expansion network's
+full-resolution k-channel map F (the one the high-res CAM is made of) to the frozen
+classifier's CAM features f: F is average-pooled to f's grid and compared by squared error,
+relative to the features' own energy (so that the weight does not depend on their scale)::
+
+    loss = MSE(reconstruction, input) + W * ||avgpool(F) - f||^2 / ||f||^2
+
+Because a CAM is linear in its features (M_c = sum_k w_k^c f_k), the pooled high-res CAM then
+approximates the low-res CAM for every class at once. The target f is detached and the
+classifier frozen, so predictions and low-res CAMs never change. W = 0 (the default) is the
+paper: the term is not even computed.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +28,29 @@ from hrcam.train.config import TrainConfig
 from hrcam.train.engine import TrainResult, fit
 from hrcam.train.resume import seed_everything
 from hrcam.train.tasks import ImageTask, load_into, open_splits
+
+
+def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
+    """Per image, ``||avgpool(F) - f||^2 / ||f||^2``: the full-resolution k-channel map
+    ``output.hr_features`` average-pooled to the grid of the (detached) CAM features
+    ``output.cam_features``, against them.
+
+    Parameters
+    ----------
+    output
+        An :class:`~hrcam.models.HRCAMOutput`.
+    eps
+        Added to the denominator (an all-zero CAM map).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float32; 0 when the pooled map equals the CAM features, 1 for a zero map.
+    """
+    target = output.cam_features.detach().float()
+    pooled = F.adaptive_avg_pool2d(output.hr_features.float(), target.shape[-2:])
+    error = (pooled - target).pow(2).sum(dim=(1, 2, 3))
+    return error / (target.pow(2).sum(dim=(1, 2, 3)) + eps)
 
 
 class ExpansionTask(ImageTask):
@@ -28,6 +65,21 @@ class ExpansionTask(ImageTask):
     monitor = "val_loss"
     monitor_mode = "min"
 
+    def __init__(
+        self,
+        model: nn.Module,
+        augment: bool = True,
+        augment_p: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+        consistency_weight: float = 0.0,
+    ) -> None:
+        super().__init__(model, augment, augment_p, metadata)
+        if not (consistency_weight >= 0 and math.isfinite(consistency_weight)):
+            raise ValueError(
+                f"consistency_weight must be a finite number >= 0, got {consistency_weight!r}"
+            )
+        self.consistency_weight = float(consistency_weight)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.expansion.parameters() if p.requires_grad]
 
@@ -38,7 +90,10 @@ class ExpansionTask(ImageTask):
         self.model.classifier.eval()
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(output.reconstruction.float(), inputs.float())
+        mse = F.mse_loss(output.reconstruction.float(), inputs.float())
+        if not self.consistency_weight:
+            return mse
+        return mse + self.consistency_weight * consistency_error(output).mean()
 
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
@@ -51,7 +106,12 @@ class ExpansionTask(ImageTask):
         # PSNR on the [0, 1] pixel scale, the usual convention for 8-bit images.
         pix = (denormalize_images(recon) - denormalize_images(target)).pow(2).mean(dim=(1, 2, 3))
         psnr = 10.0 * torch.log10(1.0 / pix.clamp_min(1e-10))
-        return {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
+        sums = {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
+        if self.consistency_weight:
+            consistency = consistency_error(output)
+            sums["loss"] = sums["loss"] + self.consistency_weight * consistency.sum().double()
+            sums["consistency"] = consistency.sum().double()
+        return sums
 
     def save(self, path: Path, extra: dict[str, Any]) -> None:
         from hrcam.models import save_checkpoint
@@ -115,6 +175,9 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
         "task": "expansion",
         "image_size": int(train_set.image_size),
         "classifier_image_size": (source.metadata or {}).get("image_size"),
+        "consistency_weight": float(config.consistency_weight),
     }
-    task = ExpansionTask(model, config.augment, config.augment_p, metadata)
+    task = ExpansionTask(
+        model, config.augment, config.augment_p, metadata, config.consistency_weight
+    )
     return fit(task, train_set, val_set, config)
