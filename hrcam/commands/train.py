@@ -142,6 +142,23 @@ def register(subparsers: Any) -> None:
         required=True,
         help="checkpoint of a trained classifier (a classifier run's best.pt)",
     )
+    loc = exp.add_argument_group("localization during training")
+    loc.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N epochs (and after the last) record PxAP, best-threshold mask IoU and "
+        "fallback rate of the low-res, high-res and refined CAMs on held-out images with "
+        "masks, as loc_* columns of metrics.csv (default 0: off)",
+    )
+    loc.add_argument(
+        "--eval-images",
+        type=int,
+        default=64,
+        metavar="N",
+        help="validation images for --eval-every (default: %(default)s)",
+    )
     exp.set_defaults(func=run_train, train_task="expansion")
 
 
@@ -186,6 +203,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         values.update(arch=args.arch, k=args.k, pretrained=args.pretrained)
     else:
         values["classifier_checkpoint"] = args.classifier
+        values.update(eval_every=args.eval_every, eval_images=args.eval_images)
     return TrainConfig(**values)
 
 
