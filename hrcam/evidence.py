@@ -699,3 +699,225 @@ def _config_dict(cfg: RefineConfig) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(cfg)
+
+
+# -- helpers of the evidence chapter -----------------------------------------------------------
+
+
+def oracle_noise_sweep(
+    cams: CamSet,
+    noises: Sequence[float] = (0.0, 0.15, 0.3, 0.5, 0.7),
+    smoothness: float = 1.0,
+    configs: Mapping[str, RefineConfig | Mapping[str, Any]] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Refined PxAP and fallback rate with the oracle source at several noise shares.
+
+    Returns
+    -------
+    list of dict
+        One row per (noise, config): ``noise``, ``config``, ``pxap``, ``ci_low``,
+        ``ci_high``, ``fallback``, ``difference`` (minus the low-res CAM, paired) with its
+        ``diff_low``/``diff_high`` CI, and ``low_res`` (the low-res CAM's PxAP).
+    """
+    rows = []
+    for noise in noises:
+        study = refine_study(cams, ["oracle"], configs, smoothness, float(noise),
+                             include_raw=False, n_boot=n_boot, seed=seed)  # fmt: skip
+        for name in configs or PRESET_CONFIGS:
+            m = f"{name}@oracle"
+            d = study.difference(m, "pxap")
+            rows.append({
+                "noise": float(noise), "config": name,
+                "pxap": study.value(m, "pxap"), "ci_low": study.value(m, "pxap", "ci_low"),
+                "ci_high": study.value(m, "pxap", "ci_high"),
+                "fallback": study.value(m, "fallback_rate"),
+                "difference": d["difference"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
+                "low_res": study.value("low_res_cam", "pxap"),
+            })  # fmt: skip
+    return rows
+
+
+def subset_difference(
+    study: StudyResult,
+    method: str,
+    metric: str = "pointing",
+    low_res_miss: bool = True,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paper §5, first half: ``method`` minus the low-res CAM on the images where the low-res
+    CAM misses the object (its maximum is off the object) or, with ``low_res_miss=False``,
+    hits it. On the miss subset the refined pointing score is the share of failures rescued.
+
+    Returns
+    -------
+    dict
+        ``n``, ``method_mean``, ``low_res_mean``, ``difference``, ``ci_low``, ``ci_high``.
+    """
+    from hrcam.evaluate import bootstrap_mean_ci
+
+    low = {r["index"]: r for r in study.per_image if r["method"] == "low_res_cam"}
+    recs = [
+        r
+        for r in study.per_image
+        if r["method"] == method and (low[r["index"]]["pointing"] < 0.5) == low_res_miss
+    ]
+    ours = np.array([r[metric] for r in recs], float)
+    base = np.array([low[r["index"]][metric] for r in recs], float)
+    mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed)
+    nan = float("nan")
+    return {"n": len(recs), "method_mean": float(ours.mean()) if recs else nan,
+            "low_res_mean": float(base.mean()) if recs else nan,
+            "difference": mean, "ci_low": lo, "ci_high": hi}  # fmt: skip
+
+
+def failure_examples(
+    study: StudyResult, cams: CamSet, method: str = "paper@expansion"
+) -> list[dict[str, Any]]:
+    """The first image of each failure kind of ``method``, with its full refinement.
+
+    Returns
+    -------
+    list of dict
+        ``kind``, ``image``, ``mask``, ``record`` and ``result``
+        (:class:`~hrcam.postprocess.RefineResult`), in the order of :data:`FAILURE_KINDS`;
+        kinds with no image are left out.
+    """
+    from hrcam.postprocess import refine
+
+    config_name, _, source = method.partition("@")
+    cfg = _resolve(study.config["configs"][config_name])
+    first: dict[str, dict[str, Any]] = {}
+    for r in study.per_image:
+        if r["method"] == method and r.get("kind") and r["kind"] not in first:
+            first[r["kind"]] = r
+    out = []
+    for kind in FAILURE_KINDS:
+        if kind not in first:
+            continue
+        rec = first[kind]
+        i = rec["position"]
+        c = study.config
+        high = high_res_source(
+            source, cams, i, c["seed"], c["oracle_smoothness"], c["oracle_noise"]
+        )
+        res = refine(cams.low_res[i], high, config=cfg)
+        out.append({"kind": kind, "image": cams.images[i], "mask": cams.masks[i],
+                    "record": rec, "result": res})  # fmt: skip
+    return out
+
+
+def classifier_unchanged(
+    classifier_checkpoint: str | os.PathLike,
+    model: HRCAM,
+    dataset: Any,
+    limit: int | None = 256,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Does expansion training leave the classifier alone? Compare logits before and after.
+
+    The classifier checkpoint (before expansion training) and the trained
+    :class:`~hrcam.models.HRCAM`'s classifier see the same validation images.
+
+    Returns
+    -------
+    dict
+        ``num_images``, ``max_abs_logit_diff``, ``prediction_agreement``,
+        ``max_abs_cam_diff`` (low-res CAMs of the predicted class), ``accuracy_before`` and
+        ``accuracy_after``.
+    """
+    import torch
+
+    from hrcam.models import load_checkpoint, low_res_cam, normalize_images
+
+    device = next(model.parameters()).device
+    before = load_checkpoint(classifier_checkpoint, map_location=device).classifier
+    if before is None:
+        raise ValueError(f"{classifier_checkpoint} holds no classifier")
+    before = before.eval()
+    after = model.classifier.eval()
+    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    logit_diff = cam_diff = 0.0
+    agree = correct_before = correct_after = 0
+    for start in range(0, n, batch_size):
+        batch = dataset.get_batch(np.arange(start, min(n, start + batch_size)))
+        x = normalize_images(batch["image"].to(device).float() / 255.0)
+        labels = batch["label"].to(device)
+        with torch.no_grad():
+            a, b = before.forward_features(x), after.forward_features(x)
+            pa, pb = a.logits.argmax(1), b.logits.argmax(1)
+            ca = low_res_cam(a.cam_features, before.fc.weight, pa)
+            cb = low_res_cam(b.cam_features, after.fc.weight, pa)
+        logit_diff = max(logit_diff, float((a.logits - b.logits).abs().max()))
+        cam_diff = max(cam_diff, float((ca - cb).abs().max()))
+        agree += int((pa == pb).sum())
+        correct_before += int((pa == labels).sum())
+        correct_after += int((pb == labels).sum())
+    return {"num_images": n, "max_abs_logit_diff": logit_diff, "max_abs_cam_diff": cam_diff,
+            "prediction_agreement": agree / n, "accuracy_before": correct_before / n,
+            "accuracy_after": correct_after / n}  # fmt: skip
+
+
+def run_variant(
+    variant: str,
+    out_dir: str | os.PathLike,
+    *,
+    image_size: int = 96,
+    num_classes: int = 4,
+    num_train: int = 800,
+    num_val: int = 200,
+    classifier_epochs: int = 4,
+    expansion_epochs: int = 2,
+    batch_size: int = 32,
+    arch: str = "densenet_compact",
+    seed: int = 0,
+    device: str = "auto",
+    eval_images: int | None = None,
+    n_boot: int = 1000,
+    resume: bool = False,
+) -> tuple[StudyResult, dict[str, Any]]:
+    """Generate one synthetic variant, train classifier and expansion network on it, and
+    measure refined minus low-res on its validation split (both presets, expansion source).
+
+    Everything is written under ``out_dir`` (``data/``, ``classifier/``, ``expansion/``,
+    ``study/``). The settings are the same for every variant, so the variants differ only in
+    their data.
+
+    Returns
+    -------
+    (StudyResult, dict)
+        The study and a summary: ``variant``, ``accuracy``, ``val_psnr``, seconds.
+    """
+    import time
+
+    from hrcam.data.store import StoreDataset
+    from hrcam.data.synthetic import generate_synthetic
+    from hrcam.models import load_checkpoint
+    from hrcam.train import train_classifier, train_expansion
+    from hrcam.train.device import resolve_device
+
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    generate_synthetic(out / "data", num_train, num_val, image_size=image_size, seed=seed,
+                       num_classes=num_classes, num_workers=0, variant=variant)  # fmt: skip
+    common = {"data_root": out / "data", "batch_size": batch_size, "seed": seed,
+              "device": device, "progress": False, "resume": resume, "num_workers": 0}  # fmt: skip
+    clf = train_classifier(run_dir=out / "classifier", arch=arch, epochs=classifier_epochs,
+                           **common)  # fmt: skip
+    exp = train_expansion(run_dir=out / "expansion", classifier_checkpoint=clf.best_checkpoint,
+                          epochs=expansion_epochs, **common)  # fmt: skip
+    t1 = time.perf_counter()
+    model = load_checkpoint(exp.best_checkpoint, map_location=resolve_device(device)).model()
+    cams = compute_cams(model, StoreDataset(out / "data", "val"), eval_images, batch_size)
+    study = refine_study(cams, ["expansion"], n_boot=n_boot, seed=seed)
+    study.save(out / "study")
+    summary = {
+        "variant": variant,
+        "accuracy": cams.accuracy,
+        "val_psnr": float(exp.history[-1].get("val_psnr", float("nan"))),
+        "train_seconds": t1 - t0,
+        "study_seconds": time.perf_counter() - t1,
+    }
+    return study, summary

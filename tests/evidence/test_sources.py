@@ -8,7 +8,6 @@ import pytest
 from hrcam.evidence import (
     FAILURE_KINDS,
     SOURCES,
-    CamSet,
     failure_kind,
     high_res_source,
     mask_iou,
@@ -17,39 +16,8 @@ from hrcam.evidence import (
 )
 
 
-def _constructed(n: int = 12, size: int = 64, seed: int = 0) -> CamSet:
-    """Elliptic objects with thin 'legs'; the low-res CAM is a coarse 8x8 blob on the object."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] + 0.5
-    masks, lows, imgs = [], [], []
-    for _ in range(n):
-        cy, cx = rng.uniform(20, 44, size=2)
-        a, b = rng.uniform(8, 14), rng.uniform(5, 8)
-        m = ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2 <= 1
-        m |= (np.abs(x - cx) < 1.0) & (np.abs(y - cy) < b + 10)  # a thin vertical part
-        masks.append(m)
-        gy, gx = (np.mgrid[0:8, 0:8] + 0.5) * (size / 8)
-        lows.append(np.exp(-(((gx - cx) / 12) ** 2 + ((gy - cy) / 12) ** 2)).astype(np.float32))
-        img = rng.integers(0, 255, size=(size, size, 3)).astype(np.uint8)
-        img[m] = 200
-        imgs.append(img)
-    masks = np.stack(masks)
-    from hrcam.data.store import boxes_from_masks
-
-    return CamSet(
-        index=np.arange(n),
-        images=np.stack(imgs),
-        masks=masks,
-        boxes=boxes_from_masks(masks.astype(np.uint8)),
-        labels=np.zeros(n, np.int64),
-        targets=np.zeros(n, np.int64),
-        low_res=np.stack(lows),
-        high_res=rng.random((n, size, size)).astype(np.float32),
-    )
-
-
-def test_oracle_scores_above_noise_on_a_constructed_case():
-    cams = _constructed()
+def test_oracle_scores_above_noise_on_a_constructed_case(constructed):
+    cams = constructed()
     study = refine_study(cams, sources=["noise", "oracle"], n_boot=200)
     # The reference preset grows on the gradient: the oracle's edges beat noise clearly.
     oracle, noise = study.value("reference@oracle", "pxap"), study.value("reference@noise", "pxap")
@@ -70,8 +38,8 @@ def test_oracle_scores_above_noise_on_a_constructed_case():
     assert row["difference"] == pytest.approx(study.value("reference@oracle", "pxap") - low)
 
 
-def test_all_sources_and_per_image_records():
-    cams = _constructed(n=4)
+def test_all_sources_and_per_image_records(constructed):
+    cams = constructed(n=4)
     study = refine_study(cams, sources=["all"], n_boot=50, keep_results=[0])
     assert study.config["sources"] == list(SOURCES)
     refined = [r for r in study.per_image if r["config"] in ("paper", "reference")]
@@ -83,8 +51,8 @@ def test_all_sources_and_per_image_records():
     assert sum(study.kind_counts("paper@expansion").values()) == 4
 
 
-def test_sources_are_deterministic_and_oracle_parameters_act():
-    cams = _constructed(n=2)
+def test_sources_are_deterministic_and_oracle_parameters_act(constructed):
+    cams = constructed(n=2)
     a = high_res_source("noise", cams, 0, seed=1)
     assert np.array_equal(a, high_res_source("noise", cams, 0, seed=1))
     assert not np.array_equal(a, high_res_source("noise", cams, 1, seed=1))
