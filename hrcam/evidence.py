@@ -479,6 +479,7 @@ def refine_study(
     seed: int = 0,
     keep_results: Sequence[int] = (),
     progress: bool = False,
+    box_metrics: bool = True,
 ) -> StudyResult:
     """Run the post-processing on every image for each high-res source and config; score it.
 
@@ -507,6 +508,10 @@ def refine_study(
         :attr:`StudyResult.results` for figures.
     progress
         Show a tqdm bar.
+    box_metrics
+        Also compute MaxBoxAccV2. Its box extraction over the threshold grid costs about
+        45 ms per map on one CPU core, some 30x the rest of the scoring and the
+        post-processing together, so large sweeps switch it off.
 
     Returns
     -------
@@ -545,7 +550,11 @@ def refine_study(
     kept: dict[tuple[int, str], RefineResult] = {}
 
     def add(i: int, method: str, cam: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
-        scores, iou, box_iou = _image_scores(cam, cams.masks[i], cams.boxes[i], grid)
+        if box_metrics:
+            scores, iou, box_iou = _image_scores(cam, cams.masks[i], cams.boxes[i], grid)
+        else:
+            scores, iou = _mask_scores(cam, cams.masks[i], grid)
+            box_iou = np.zeros_like(iou)
         curves[method]["mask_iou"].append(iou)
         curves[method]["box_iou"].append(box_iou)
         config, _, source = method.partition("@")
@@ -584,6 +593,8 @@ def refine_study(
         m: {k: np.array(v).reshape(-1, grid.size) for k, v in c.items()} for m, c in curves.items()
     }
     table = summary_rows(records, packed, methods, n_boot, seed)
+    if not box_metrics:
+        table = [row for row in table if row["metric"] != "max_box_acc_v2"]
     for row in table:
         row["config"], _, row["source"] = row["method"].partition("@")
         row["label"] = _label(row["method"])
@@ -654,7 +665,6 @@ def localization_summary(
     dict
         ``{column: value}`` for :func:`localization_columns`.
     """
-    from hrcam.evaluate import _image_scores
     from hrcam.metrics import DEFAULT_THRESHOLDS
     from hrcam.postprocess import refine
     from hrcam.postprocess.steps import resize_bilinear
@@ -675,7 +685,7 @@ def localization_summary(
             maps[f"refined_{preset}"] = res.refined
             fallback[f"refined_{preset}"].append(bool(res.used_fallback))
         for name, cam in maps.items():
-            scores, iou, _ = _image_scores(cam, cams.masks[i], cams.boxes[i], grid)
+            scores, iou = _mask_scores(cam, cams.masks[i], grid)
             pxap[name].append(scores["pxap"])
             ious[name].append(iou)
     out: dict[str, float] = {}
@@ -687,12 +697,27 @@ def localization_summary(
     return out
 
 
+def _mask_scores(cam: np.ndarray, mask: np.ndarray, grid: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The mask and pointing scores of :func:`hrcam.evaluate._image_scores`, without boxes."""
+    from hrcam import metrics
+
+    iou = metrics.iou_curve(cam, mask, grid)
+    counts = metrics.pixel_counts(cam, mask, grid)
+    scores = {
+        "pointing": metrics.pointing_game(cam, mask),
+        "energy_pointing": metrics.energy_pointing_game(cam, mask),
+        "pxap": metrics.average_precision_from_counts(counts.tp, counts.fp, counts.num_pos),
+        "mask_iou_oracle": float(iou.max()),
+    }
+    return scores, iou
+
+
 def _label(method: str) -> str:
     if method == "low_res_cam":
         return "low-res CAM (bilinear)"
     config, _, source = method.partition("@")
     what = "raw map" if config == "raw" else f"refined, {config}"
-    return f"{what} | {SOURCE_LABELS.get(source, source)}"
+    return f"{what} ({SOURCE_LABELS.get(source, source)})"
 
 
 def _config_dict(cfg: RefineConfig) -> dict[str, Any]:
@@ -724,7 +749,8 @@ def oracle_noise_sweep(
     rows = []
     for noise in noises:
         study = refine_study(cams, ["oracle"], configs, smoothness, float(noise),
-                             include_raw=False, n_boot=n_boot, seed=seed)  # fmt: skip
+                             include_raw=False, n_boot=n_boot, seed=seed,
+                             box_metrics=False)  # fmt: skip
         for name in configs or PRESET_CONFIGS:
             m = f"{name}@oracle"
             d = study.difference(m, "pxap")
@@ -911,7 +937,7 @@ def run_variant(
     t1 = time.perf_counter()
     model = load_checkpoint(exp.best_checkpoint, map_location=resolve_device(device)).model()
     cams = compute_cams(model, StoreDataset(out / "data", "val"), eval_images, batch_size)
-    study = refine_study(cams, ["expansion"], n_boot=n_boot, seed=seed)
+    study = refine_study(cams, ["expansion"], n_boot=n_boot, seed=seed, box_metrics=False)
     study.save(out / "study")
     summary = {
         "variant": variant,
@@ -921,3 +947,60 @@ def run_variant(
         "study_seconds": time.perf_counter() - t1,
     }
     return study, summary
+
+
+def paired_between(
+    study: StudyResult, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Method ``a`` minus method ``b`` on the same images: mean difference and bootstrap CI."""
+    from hrcam.evaluate import bootstrap_mean_ci
+
+    ra = {r["index"]: r[metric] for r in study.per_image if r["method"] == a}
+    rb = {r["index"]: r[metric] for r in study.per_image if r["method"] == b}
+    common = sorted(set(ra) & set(rb))
+    if not common:
+        raise KeyError(f"no images with both {a!r} and {b!r}")
+    diff = np.array([ra[i] - rb[i] for i in common], float)
+    mean, lo, hi = bootstrap_mean_ci(diff, n_boot, seed)
+    return {"n": len(common), "difference": mean, "ci_low": lo, "ci_high": hi}
+
+
+def stage_summary(
+    study: StudyResult, method: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Per-stage means of one refined method: where in the pipeline does it go wrong?
+
+    Returns
+    -------
+    dict
+        ``n``; ``roi_iou`` (mean, low, high): the ROI against the object; ``grown_iou`` and
+        ``filled_iou`` on the images without fallback; ``fallback_<reason>`` shares;
+        ``share_better`` (refined PxAP above the low-res CAM's on the same image) and the
+        per-kind counts of :data:`FAILURE_KINDS`.
+    """
+    from hrcam.evaluate import bootstrap_mean_ci
+
+    recs = [r for r in study.per_image if r["method"] == method]
+    if not recs:
+        raise KeyError(f"no records of {method!r}")
+    grown = [r for r in recs if not r["fallback"]]
+    out: dict[str, Any] = {"n": len(recs), "n_grown": len(grown)}
+    out["roi_iou"] = bootstrap_mean_ci([r["roi_iou"] for r in recs], n_boot, seed)
+    out["grown_iou"] = bootstrap_mean_ci([r["grown_iou"] for r in grown], n_boot, seed)
+    out["filled_iou"] = bootstrap_mean_ci([r["filled_iou"] for r in grown], n_boot, seed)
+    for reason in ("too_small", "too_large"):
+        out[f"fallback_{reason}"] = float(np.mean([r["fallback_reason"] == reason for r in recs]))
+    out["share_better"] = float(np.mean([r["pxap"] > r["low_res_pxap"] for r in recs]))
+    out["kinds"] = study.kind_counts(method)
+    return out
+
+
+def verdict(low: float, high: float, better: str = "better", worse: str = "worse") -> str:
+    """Words for a 95 % CI of a difference: ``better`` above 0, ``worse`` below, else none."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "not measured"
+    if low > 0:
+        return better
+    if high < 0:
+        return worse
+    return "no difference shown (the 95% CI contains 0)"

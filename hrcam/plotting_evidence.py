@@ -236,3 +236,11 @@ def variant_differences(rows: Sequence[Mapping[str, Any]], title: str = "") -> F
     labels = [f"{r['variant']}: {r['config']}" for r in rows]
     return paired_differences(rows, labels, title=title,
                               fallback=[r["fallback"] for r in rows])  # fmt: skip
+
+
+def not_measured(text: str) -> Figure:
+    """A small figure that says what was not measured and why (keeps glued pages building)."""
+    fig, axes = _figure(6.0, 1.2)
+    axes[0, 0].text(0.5, 0.5, text, ha="center", va="center", fontsize=10, wrap=True)
+    axes[0, 0].set_axis_off()
+    return fig
