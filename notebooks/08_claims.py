@@ -17,7 +17,8 @@
 # produced it. Every number on this page is read from the run folder when the page is
 # executed and inserted with `glue`; none is typed. Differences are *paired* (the same
 # validation images, refined minus low-res unless said otherwise) with percentile-bootstrap
-# {glue:text}`ci_level:.0%` confidence intervals in brackets. "Not shown" means this run cannot answer the claim.
+# {glue:text}`ci_level:.0%` confidence intervals in brackets. "Not shown" means this run
+# cannot answer the claim.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -118,13 +119,13 @@ values
 # ## What a careful reviewer would conclude
 #
 # The verdicts above are computed from the intervals, not written by hand: "better" or
-# "worse" only where the whole {glue:text}`ci_level:.0%` interval lies on one side of zero. Read together they say
-# whether, on this data and at this scale, the refined CAM localizes better than the resized
-# low-res CAM, and whether the limit lies in the expansion network (compare it with the image
-# and the oracle as high-res maps) or in the post-processing (the oracle rows and the bounds
-# sweep). The synthetic data are not ImageNet: the paper's claims at ImageNet scale remain
-# untested here, and the `paper` profile (a GPU and a local ILSVRC copy) is the way to test
-# them.
+# "worse" only where the whole {glue:text}`ci_level:.0%` interval lies on one side of zero.
+# Read together they say whether, on this data and at this scale, the refined CAM localizes
+# better than the resized low-res CAM, and whether the limit lies in the expansion network
+# (compare it with the image and the oracle as high-res maps) or in the post-processing (the
+# oracle rows and the bounds sweep). The synthetic data are not ImageNet: the paper's claims
+# at ImageNet scale remain untested here, and the `paper` profile (a GPU and a local ILSVRC
+# copy) is the way to test them.
 
 # %% [markdown]
 # ## What each notebook costs
