@@ -18,7 +18,7 @@ from typing import Any
 from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
 
-__all__ = ["claim_values", "notebook_costs"]
+__all__ = ["claim_values", "notebook_costs", "save_claims"]
 
 PRESETS = ("paper", "reference")
 
@@ -151,3 +151,15 @@ def notebook_costs(run_dir: str | Path) -> dict[str, float]:
     if not path.is_file():
         return {}
     return {k: float(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def save_claims(values: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write the claim values to ``out_dir/claims.json`` (NaN as null) and return the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    safe = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()
+    }
+    path = out / "claims.json"
+    path.write_text(json.dumps(safe, indent=2), encoding="utf-8")
+    return path

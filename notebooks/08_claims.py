@@ -34,12 +34,14 @@ cfg
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam.claims import claim_values, notebook_costs
+from hrcam.claims import claim_values, notebook_costs, save_claims
+from hrcam.profiles import stage_dir
 
 values = claim_values(cfg["run_dir"])
 for key, value in values.items():
     glue(key, Markdown(value) if isinstance(value, str) else value, display=False)
-values
+path = save_claims(values, stage_dir(cfg["run_dir"], "08_claims", create=True))
+print(f"{len(values)} values, also written to {path}")
 
 # %% [markdown]
 # ## The claims
@@ -49,7 +51,7 @@ values
 # {glue:text}`lowres_pxap_hi:.3f`] and best-threshold mask IoU {glue:text}`lowres_iou:.3f`
 # [{glue:text}`lowres_iou_lo:.3f`, {glue:text}`lowres_iou_hi:.3f`]; a map shaped like the
 # object (the oracle, before any post-processing) reaches PxAP {glue:text}`raworacle_pxap:.3f`.
-# Verdict: {glue:md}`crude_verdict`. There is room above the low-res CAM.
+# Verdict: {glue:md}`crude_verdict`.
 # ({doc}`07_evidence`, high-res-source ablation.)
 #
 # **Refined CAMs give object-level detail** (abstract, §3.3, §6). Refined minus low-res PxAP:
@@ -131,7 +133,8 @@ values
 # ## What each notebook costs
 #
 # Wall time of each notebook's last execution by `hrcam book` in this run folder (seconds,
-# on the machine that built this book).
+# on the machine that built this book; this page and the `jupyter-book build` itself, a few
+# seconds each, are not included).
 
 # %%
 costs = notebook_costs(cfg["run_dir"])
