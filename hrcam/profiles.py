@@ -83,6 +83,9 @@ _BASE: dict[str, Any] = {
     "evidence_images": 16,
     "oracle_smoothness": 1.0,  # Gaussian sigma (px) of the mask in the oracle high-res map
     "oracle_noise": 0.3,  # share of uniform noise in the oracle map
+    # Extra held-out images (same generator, another seed) for the §5 subsets: the low-res
+    # CAM rarely misses, so the subset where it does needs many images (0: validation only).
+    "section5_images": 16,
     # Data variants: each gets its own data, classifier and expansion network, all of the same
     # (small) size, so that they differ only in their data.
     "variants": ["default", "thin_parts"],
@@ -112,6 +115,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "road_images": 8,
         "eval_images": 64,
         "evidence_images": 200,
+        "section5_images": 800,
         "variants": ["default", "thin_parts", "plain_background", "small_objects"],
         "variant_num_train": 800,
         "variant_num_val": 200,
@@ -135,6 +139,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval_every": 1,
         "eval_images": 200,
         "evidence_images": 1000,
+        "section5_images": 4000,
         "variants": ["default", "thin_parts", "plain_background", "small_objects"],
         "variant_num_train": 1200,
         "variant_num_val": 500,
@@ -163,6 +168,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval_every": 0,  # ImageNet has no masks: localization cannot be measured
         "eval_images": 500,
         "evidence_images": 5000,
+        "section5_images": 0,  # ImageNet cannot be extended
         # The variants are synthetic (96 px CPU-sized runs), not ImageNet.
         "variants": ["default", "thin_parts", "plain_background", "small_objects"],
         "variant_num_train": 1200,
@@ -221,6 +227,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "evidence_images",
         "oracle_smoothness",
         "oracle_noise",
+        "section5_images",
         "variants",
         "variant_num_train",
         "variant_num_val",

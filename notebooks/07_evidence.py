@@ -40,6 +40,7 @@ batch_size = None
 evidence_images = None
 oracle_smoothness = None
 oracle_noise = None
+section5_images = None
 variants = None
 variant_num_train = None
 variant_num_val = None
@@ -137,9 +138,7 @@ glue("fig-evidence-sources", fig, display=False)
 
 # %%
 t0 = time.perf_counter()
-sweep = evidence.oracle_noise_sweep(
-    cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"]
-)
+sweep = evidence.oracle_noise_sweep(cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"])
 (out_dir / "oracle_sweep.json").write_text(json.dumps(sweep, indent=2))
 timings["oracle_sweep"] = time.perf_counter() - t0
 glue("fig-evidence-oracle", plotting_evidence.oracle_sweep(sweep), display=False)
@@ -257,19 +256,38 @@ for m in stages:
 # maximum is off the object), where a refined pointing score above the low-res one means
 # rescued images. The second is measured by feeding noise as the high-res map: a refined CAM
 # that "regresses to low-res" should score no worse than the low-res CAM.
+#
+# The low-res CAM rarely misses on this data, so this part runs on more images: the
+# validation images above plus `section5_images` new ones rendered by the same generator with
+# another seed (held out from training; only the post-processing's inputs are computed).
 
 # %%
+t0 = time.perf_counter()
+extra = evidence.extra_heldout(
+    stage_dir(cfg["run_dir"], "01_dataset"), out_dir / "section5_data", cfg["section5_images"]
+)
+cams5 = (
+    cams
+    if extra is None
+    else evidence.concat_cams(
+        cams, evidence.compute_cams(model, extra, None, cfg["batch_size"]), offset=len(val)
+    )
+)
+study5 = evidence.refine_study(
+    cams5, sources=["expansion", "noise"], include_raw=False, seed=cfg["seed"], box_metrics=False
+)
 section5 = {}
 for m in ("paper@expansion", "reference@expansion"):
     section5[m] = {
-        "miss": evidence.subset_difference(study, m, "pointing", low_res_miss=True),
-        "miss_pxap": evidence.subset_difference(study, m, "pxap", low_res_miss=True),
+        "miss": evidence.subset_difference(study5, m, "pointing", low_res_miss=True),
+        "miss_pxap": evidence.subset_difference(study5, m, "pxap", low_res_miss=True),
     }
 for m in ("paper@noise", "reference@noise"):
-    section5[m] = {"all_pxap": study.difference(m, "pxap")}
+    section5[m] = {"all_pxap": study5.difference(m, "pxap")}
 (out_dir / "section5.json").write_text(json.dumps(section5, indent=2))
+timings["section5"] = time.perf_counter() - t0
 n_miss = section5["paper@expansion"]["miss"]["n"]
-lines = [f"Low-res CAM misses the object on {n_miss} of {len(cams)} images.", "",
+lines = [f"Low-res CAM misses the object on {n_miss} of {len(cams5)} images.", "",
          "| Test | Preset | n | refined | low-res | difference [95% CI] |",
          "|---|---|---|---|---|---|"]  # fmt: skip
 for m, parts in section5.items():

@@ -81,3 +81,18 @@ def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):
     assert out["max_abs_logit_diff"] == 0.0 and out["prediction_agreement"] == 1.0
     assert out["accuracy_before"] == out["accuracy_after"]
     assert np.isfinite(out["max_abs_cam_diff"])
+
+
+def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
+    from hrcam.data.synthetic import generate_synthetic
+    from hrcam.evidence import concat_cams, extra_heldout
+
+    generate_synthetic(tmp_path / "s", 6, 4, image_size=32, num_classes=3, num_workers=0,
+                       variant="small_objects")  # fmt: skip
+    extra = extra_heldout(tmp_path / "s", tmp_path / "x", 5)
+    assert len(extra) == 5 and extra.image_size == 32 and len(extra.classes) == 3
+    assert extra.info.source["variant"] == "small_objects"
+    assert extra.info.source["seed"] != 0
+    a, b = constructed(n=3), constructed(n=2, seed=1)
+    both = concat_cams(a, b, offset=10)
+    assert len(both) == 5 and list(both.index) == [0, 1, 2, 10, 11]
