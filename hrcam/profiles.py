@@ -88,7 +88,7 @@ _BASE: dict[str, Any] = {
     "section5_images": 16,
     # Data variants: each gets its own data, classifier and expansion network, all of the same
     # (small) size, so that they differ only in their data.
-    "variants": ["default", "thin_parts"],
+    "variants": ["thin_parts"],
     "variant_num_train": 48,
     "variant_num_val": 16,
     "variant_classifier_epochs": 1,
