@@ -120,6 +120,8 @@ print(f"{len(values)} values, also written to {path}")
 # %% [markdown]
 # ## What a careful reviewer would conclude
 #
+# {glue:md}`conclusion`
+#
 # The verdicts above are computed from the intervals, not written by hand: "better" or
 # "worse" only where the whole {glue:text}`ci_level:.0%` interval lies on one side of zero.
 # Read together they say whether, on this data and at this scale, the refined CAM localizes

@@ -59,3 +59,29 @@ def test_claims_page_is_last_and_in_the_toc():
     assert profiles.NOTEBOOKS[-1] == "08_claims"
     toc = (REPO / "_toc.yml").read_text()
     assert "notebooks/08_claims" in toc and "notebooks/07_evidence" in toc
+
+
+def _values(**signs):
+    """Claim values whose CIs have the given signs (+1 above 0, -1 below, 0 across)."""
+    out = {}
+    for key in ("refined_paper_diff", "refined_reference_diff", "exp_image_paper",
+                "exp_image_reference", "oracle_paper_diff", "oracle_reference_diff",
+                "noise_paper_diff", "noise_reference_diff"):  # fmt: skip
+        s = signs.get(key, 0)
+        out[f"{key}_lo"], out[f"{key}_hi"] = {1: (0.01, 0.03), -1: (-0.03, -0.01)}.get(
+            s, (-0.01, 0.01)
+        )
+    return out
+
+
+def test_conclusion_follows_the_intervals():
+    from hrcam.claims import conclusion
+
+    text = conclusion(_values(refined_paper_diff=-1, noise_paper_diff=-1))
+    assert "worse with the `paper` preset" in text
+    assert "not measurably different with the `reference` preset" in text
+    assert "does no better than the image" in text
+    assert "post-processing itself" in text and "holds only partly" in text
+    text = conclusion(_values(oracle_reference_diff=1, exp_image_paper=1))
+    assert "does beat the low-res CAM (`reference`)" in text
+    assert "beats the image's luminance" in text and "robustness claim holds" in text
