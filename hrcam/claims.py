@@ -235,3 +235,23 @@ def conclusion(values: dict[str, Any]) -> str:
         "paper's ImageNet setting, which the paper does not quantify either."
     )
     return " ".join(parts)
+
+
+def summary_rows(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The page's paired differences as rows for :func:`hrcam.plotting_evidence.paired_differences`.
+
+    Returns
+    -------
+    list of dict
+        ``label``, ``difference``, ``ci_low``, ``ci_high`` (PxAP), in the page's order.
+    """
+    items = [(f"refined ({p}) minus low-res", f"refined_{p}_diff") for p in PRESETS]
+    items += [(f"expansion minus image as high-res map ({p})", f"exp_image_{p}") for p in PRESETS]
+    items += [(f"refined with oracle map ({p}) minus low-res", f"oracle_{p}_diff") for p in PRESETS]
+    items += [(f"refined with noise map ({p}) minus low-res", f"noise_{p}_diff") for p in PRESETS]
+    items.append(("paper minus reference preset", "paper_reference"))
+    rows = []
+    for label, key in items:
+        rows.append({"label": label, "difference": values[key], "ci_low": values[f"{key}_lo"],
+                     "ci_high": values[f"{key}_hi"]})  # fmt: skip
+    return rows

@@ -43,6 +43,23 @@ for key, value in values.items():
 path = save_claims(values, stage_dir(cfg["run_dir"], "08_claims", create=True))
 print(f"{len(values)} values, also written to {path}")
 
+# %%
+from hrcam import plotting_evidence
+from hrcam.claims import summary_rows
+
+fig = plotting_evidence.paired_differences(
+    summary_rows(values), title=f"{values['n_images']} validation images"
+)
+glue("fig-claims-summary", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig-claims-summary
+# :name: fig-claims-summary
+#
+# The evidence at a glance: the paired PxAP differences this page cites, with their
+# intervals (green: above zero, red: below, grey: zero inside the interval).
+# ```
+
 # %% [markdown]
 # ## The claims
 #
