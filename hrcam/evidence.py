@@ -407,7 +407,9 @@ class StudyResult:
                 counts[r["kind"]] += 1
         return counts
 
-    def to_markdown(self, metrics: Sequence[str] = ("pxap", "mask_iou", "fallback_rate")) -> str:
+    def to_markdown(
+        self, metrics: Sequence[str] = ("pxap", "mask_iou", "max_box_acc_v2", "fallback_rate")
+    ) -> str:
         """Markdown table: each method's means with CIs, and its paired PxAP difference."""
         from hrcam.evaluate import CI_METHOD, METRIC_LABELS
 
