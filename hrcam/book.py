@@ -287,6 +287,15 @@ def find_root(start: str | Path | None = None) -> Path:
     )
 
 
+def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
+    """``run_dir/timings.json``: seconds of each notebook's last run, so that a notebook (the
+    claims page) can say what each one costs."""
+    timings = {
+        k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
+    }
+    (run_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+
+
 def run_book(
     profile: str = profiles.DEFAULT_PROFILE,
     run_dir: str | Path | None = None,
@@ -443,6 +452,7 @@ def run_book(
         manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
         # Execute into the run folder first: a failing notebook must never become a page.
         scratch = run_dir / "_notebooks" / f"{stem}.ipynb"
+        _write_timings(run_dir, manifest)
         start = time.perf_counter()
         run_notebook(src, scratch, params, cwd=run_dir, progress=progress)
         seconds = time.perf_counter() - start

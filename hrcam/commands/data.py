@@ -58,6 +58,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--num-val", type=non_negative_int, default=2_000, help="(2000)")
     p.add_argument("--num-classes", type=positive_int, default=8, help="2..12 (8)")
     p.add_argument("--seed", type=int, default=0, help="(0)")
+    from hrcam.data.synthetic import VARIANTS
+
+    p.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        default="default",
+        help="what the set varies: "
+        + "; ".join(f"{name}: {text}" for name, text in VARIANTS.items()).replace("%", "%%")
+        + " (default: default)",
+    )
     p.set_defaults(func=_synthetic)
 
     p = sub.add_parser(
@@ -116,11 +126,13 @@ def _synthetic(args: argparse.Namespace) -> int:
         num_val=args.num_val,
         seed=args.seed,
         num_classes=args.num_classes,
+        variant=args.variant,
         **_store_options(args),
     )
     n = sum(info.count(s) for s in info.splits)
     dt = time.perf_counter() - t0
-    print(f"wrote {n} images ({info.num_classes} classes) to {info.root} in {dt:.1f} s")
+    variant = "" if args.variant == "default" else f", variant {args.variant}"
+    print(f"wrote {n} images ({info.num_classes} classes{variant}) to {info.root} in {dt:.1f} s")
     return 0
 
 

@@ -19,6 +19,10 @@ check this with a classifier on background-only crops.
 Each image comes with its exact object mask (the pixels where the object was painted, on
 top of everything else) and the mask's tight box.
 
+Variants (``variant=``) change one thing the paper's pipeline depends on and keep the rest,
+classes included (see :data:`VARIANTS`); ``"default"`` is the set described above, byte for
+byte the same as before variants existed.
+
 Randomness: shard ``k`` of split ``s`` uses ``np.random.SeedSequence([seed, s, k])``, so the
 result does not depend on the number of worker processes.
 """
@@ -38,6 +42,7 @@ from hrcam.parallel import worker_pool
 
 __all__ = [
     "SYNTHETIC_VERSION",
+    "VARIANTS",
     "generate_synthetic",
     "render_synthetic",
     "synthetic_class_specs",
@@ -67,6 +72,17 @@ _CLASS_ORDER = [
 ]
 MAX_CLASSES = len(_CLASS_ORDER)
 _MAX_DISTRACTORS = 7
+
+VARIANTS: dict[str, str] = {
+    "default": "the built-in set: short legs, cluttered background, body 13-26 % of the image",
+    "thin_parts": "long thin legs (about 1 px at 96 px), two antennae and a tail: object "
+    "parts that a bilinearly resized CAM blob cannot cover",
+    "plain_background": "no distractors and no grating: a smooth colour field with pixel "
+    "noise behind the object",
+    "small_objects": "bodies half the default size (6.5-13 % of the image): each object "
+    "spans fewer cells of the CAM grid",
+}
+"""Named variants of the synthetic set (``hrcam data synthetic --variant NAME``)."""
 
 
 def synthetic_class_specs(num_classes: int = 8) -> list[dict[str, Any]]:
@@ -115,6 +131,7 @@ def render_synthetic(
     image_size: int = 128,
     num_classes: int = 8,
     return_background: bool = False,
+    variant: str = "default",
 ) -> dict[str, np.ndarray]:
     """Render one batch of synthetic images for the given labels.
 
@@ -130,6 +147,8 @@ def render_synthetic(
         Number of classes of the set (defines the class attributes).
     return_background : bool
         Also return ``backgrounds``: the same scenes rendered without the object.
+    variant : str
+        A key of :data:`VARIANTS`.
 
     Returns
     -------
@@ -137,6 +156,7 @@ def render_synthetic(
         ``images`` (B,S,S,3) uint8, ``masks`` (B,S,S) uint8, ``boxes`` (B,4) int64 and, if
         asked, ``backgrounds`` (B,S,S,3) uint8.
     """
+    _check_variant(variant)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     specs = synthetic_class_specs(num_classes)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -211,6 +231,8 @@ def render_synthetic(
     aspect = (aspect_rng[:, 0] + t[0] * (aspect_rng[:, 1] - aspect_rng[:, 0]))[:, None, None]
     pper = ((period_rng[:, 0] + t[1] * (period_rng[:, 1] - period_rng[:, 0])) * k)[:, None, None]
     a = col(0.13, 0.26) * s
+    if variant == "small_objects":
+        a = a * f32(0.5)
     bb = a / aspect
     cx, cy, phi = col(0.18, 0.82) * s, col(0.18, 0.82) * s, col(0, 2 * np.pi)
     dx, dy = x - cx, y - cy
@@ -222,7 +244,22 @@ def render_synthetic(
     head = (u - (a + 0.45 * rh)) ** 2 + v * v <= rh * rh
     leg_w = np.maximum(0.9 * k, 0.05 * bb)
     legs = np.abs(v) < bb + 0.32 * a
-    legs &= (np.abs(u + 0.45 * a) < leg_w) | (np.abs(u) < leg_w) | (np.abs(u - 0.45 * a) < leg_w)
+    if variant == "thin_parts":
+        # Long legs about 1.5 px wide at 128 px, two antennae and a tail. Their draws happen
+        # for every image whatever the label, like every other draw.
+        leg_w = np.full_like(bb, 0.75 * k)
+        spread, reach = col(0.35, 0.75), col(0.5, 0.8) * a
+        tail_len = col(0.35, 0.6) * a
+        legs = np.abs(v) < bb + 0.75 * a
+    bands = (np.abs(u + 0.45 * a) < leg_w) | (np.abs(u) < leg_w) | (np.abs(u - 0.45 * a) < leg_w)
+    legs &= bands
+    if variant == "thin_parts":
+        hu = u - (a + 0.9 * rh)  # coordinates from the front of the head
+        for sign in (-1.0, 1.0):
+            along = hu * np.cos(spread) + sign * v * np.sin(spread)
+            across = sign * v * np.cos(spread) - hu * np.sin(spread)
+            legs |= (along >= 0) & (along < reach) & (np.abs(across) < leg_w)
+        legs |= (u < -a + 0.5 * k) & (u > -a - tail_len) & (np.abs(v) < leg_w)
     mask = body | head | legs
     base = rng.uniform(0.35, 0.95, size=(b, 3)).astype(f32)
     dark = base * rng.uniform(0.15, 0.4, size=(b, 1)).astype(f32)
@@ -239,6 +276,9 @@ def render_synthetic(
 
     # --- composite, channel by channel (boolean writes on 3-D arrays are cheap) -----------
     bg = np.ascontiguousarray(np.matmul(np.matmul(up, coarse.transpose(3, 0, 1, 2)), up.T))
+    if variant == "plain_background":
+        contrast = np.zeros_like(contrast)
+        top = np.full_like(top, -1)  # drawn as usual, then not painted
     bg *= 1 + contrast * grating
     painted = top >= 0
     code = (np.maximum(top, 0).astype(np.intp) * 2 + top_tex).reshape(b, -1)
@@ -266,6 +306,11 @@ def render_synthetic(
     return out
 
 
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown synthetic variant {variant!r}; choose from {list(VARIANTS)}")
+
+
 def _to_uint8(img: np.ndarray) -> np.ndarray:
     """(3,B,S,S) float in [0,1] -> (B,S,S,3) uint8."""
     img = np.clip(img, 0, 1, out=img) if img.flags.writeable else np.clip(img, 0, 1)
@@ -284,7 +329,13 @@ def _render_shard(task: dict[str, Any]) -> int:
     # balanced labels, shuffled within the shard
     labels = rng.permutation(np.arange(count) % num_classes)
     chunks = [
-        render_synthetic(labels[i : i + 128], rng, task["image_size"], num_classes)
+        render_synthetic(
+            labels[i : i + 128],
+            rng,
+            task["image_size"],
+            num_classes,
+            variant=task.get("variant", "default"),
+        )
         for i in range(0, count, 128)
     ]
     return writer.write_shard(
@@ -307,6 +358,7 @@ def generate_synthetic(
     shard_size: int = 1024,
     num_workers: int | None = None,
     progress: bool = False,
+    variant: str = "default",
 ) -> StoreInfo:
     """Generate the built-in synthetic set as a store (see :mod:`hrcam.data.store`).
 
@@ -329,11 +381,14 @@ def generate_synthetic(
         Processes (default: all CPUs). 0 or 1 renders in this process.
     progress : bool
         Show a tqdm progress bar.
+    variant : str
+        A key of :data:`VARIANTS`; ``"default"`` writes exactly the store it always did.
 
     Returns
     -------
     StoreInfo
     """
+    _check_variant(variant)
     for name, value in (("num_train", num_train), ("num_val", num_val)):
         if int(value) < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
@@ -352,6 +407,8 @@ def generate_synthetic(
         "shard_size": int(shard_size),
         "class_specs": synthetic_class_specs(num_classes),
     }
+    if variant != "default":  # the default store's metadata stays as it always was
+        source["variant"] = variant
     writer_kw = {
         "root": str(out_dir),
         "image_size": int(image_size),
@@ -396,6 +453,7 @@ def generate_synthetic(
                     "seed": int(seed),
                     "num_classes": int(num_classes),
                     "image_size": int(image_size),
+                    "variant": variant,
                 }
             )
     from tqdm import tqdm

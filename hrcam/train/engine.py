@@ -161,6 +161,14 @@ class TrainTask:
         """Turn summed validation quantities over ``count`` images into ``val_*`` metrics."""
         return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
 
+    def epoch_metrics(self, epoch: int, last: bool) -> dict[str, float]:
+        """Extra per-epoch columns for ``metrics.csv`` after validation (none by default).
+
+        ``epoch`` counts from 1; ``last`` is true for the run's final epoch. Every epoch
+        should return the same keys (``nan`` where nothing was measured).
+        """
+        return {}
+
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, path: Path, extra: dict[str, Any]) -> None:
         """Write the model and ``extra`` (plain data) to ``path`` atomically."""
@@ -770,10 +778,12 @@ def _fit(
         if scheduler is not None:
             scheduler.step(val_metrics["val_loss"])
         state.epoch_time += time.perf_counter() - epoch_start
+        extra_metrics = task.epoch_metrics(state.epoch + 1, state.epoch + 1 == config.epochs)
         row: dict[str, Any] = {
             "epoch": state.epoch + 1,
             "train_loss": train_loss,
             **val_metrics,
+            **extra_metrics,
             "lr": lr,
             "global_step": state.global_step,
             "train_img_per_s": seen_all / train_time if train_time > 0 else float("nan"),
