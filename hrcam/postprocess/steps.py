@@ -347,7 +347,7 @@ def _percentiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
     plan = []
     for q in qs:
         pos = (n - 1) * float(q) / 100.0
-        lo = int(np.floor(pos))
+        lo = math.floor(pos)
         plan.append((pos, lo, min(lo + 1, n - 1)))
     ranks = sorted({rank for _, lo, hi in plan for rank in (lo, hi)})
     stat = dict(zip(ranks, _order_stats(flat, ranks), strict=True))
