@@ -451,7 +451,9 @@ def _sums_are_exact(x: np.ndarray, size: int) -> bool:
     the second pass too: ``2**-24`` for the 5×5 blur, which normalised CAMs meet unless they
     hold values within ~1e-7 of zero.
     """
-    if float(x.min()) < 0.0 or float(x.max()) > 1.0:
+    # written so that NaN fails too: scipy's running sum smears a NaN along the rest of its
+    # line, OpenCV's sums do not
+    if not (float(x.min()) >= 0.0 and float(x.max()) <= 1.0):
         return False
     tiny = 2.0 ** (math.ceil(math.log2(size + 1)) + math.ceil(math.log2(size)) - 30)
     return int(np.count_nonzero(x < tiny)) == int(np.count_nonzero(x == 0))
