@@ -453,9 +453,10 @@ def _sums_are_exact(x: np.ndarray, size: int) -> bool:
     """
     # written so that NaN fails too: scipy's running sum smears a NaN along the rest of its
     # line, OpenCV's sums do not
-    if not (float(x.min()) >= 0.0 and float(x.max()) <= 1.0):
+    if not float(x.max()) <= 1.0:
         return False
     tiny = 2.0 ** (math.ceil(math.log2(size + 1)) + math.ceil(math.log2(size)) - 30)
+    # every value below `tiny` must be a zero; negative values (and -inf) fail here as well
     return int(np.count_nonzero(x < tiny)) == int(np.count_nonzero(x == 0))
 
 
@@ -509,8 +510,9 @@ def _sobel_derivatives(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = p.ravel()
     # Two float64 buffers serve both derivatives (they stay in cache); a float32 subtraction
     # written into float64 is exact, and doubling in place is exact too.
-    d = np.zeros(flat.size, dtype=np.float64)
-    s = np.zeros(flat.size, dtype=np.float64)
+    # (every element read below is written first)
+    d = np.empty(flat.size, dtype=np.float64)
+    s = np.empty(flat.size, dtype=np.float64)
     # derivative along axis 0 (rows r+1 and r-1), smoothed along axis 1 (offsets 0, 1, 2)
     n = rows * width
     np.subtract(flat[2 * width :], flat[:n], out=d[:n], dtype=np.float32)
