@@ -369,11 +369,11 @@ def _order_stats(flat: np.ndarray, ranks: Sequence[int]) -> list[float]:
     """The exact values ``numpy.sort(flat)[k]`` for each ``k`` in ``ranks`` (sorted, finite data).
 
     An order statistic is a value, not a position, so every exact method gives the same number.
-    On a large array whose wanted ranks lie close together, a sorted strided sample brackets
-    them: with ``t_lo <= t_hi`` taken from the sample, ``below`` values are ``< t_lo`` and
-    ``cand`` holds every value in ``[t_lo, t_hi]``, so for ``below <= k < below + cand.size``
-    the ``k``-th smallest of ``flat`` is the ``(k - below)``-th smallest of ``cand``. That is a
-    few cheap passes plus a partition of a few thousand values instead of 50k. When the sample
+    On a large array whose wanted ranks lie close together, a strided sample brackets them:
+    with ``t_lo <= t_hi`` taken from the sample, ``below`` values are ``< t_lo`` and ``cand``
+    holds every value in ``[t_lo, t_hi]``, so for ``below <= k < below + cand.size`` the
+    ``k``-th smallest of ``flat`` is the ``(k - below)``-th smallest of ``cand``. That is a few
+    cheap passes plus a partition of a few thousand values instead of 50k. When the sample
     misjudged the bracket (checked, never assumed) the whole array is partitioned.
     """
     n = flat.size
@@ -421,9 +421,9 @@ def box_blur(x: np.ndarray, size: int = 5) -> np.ndarray:
     # OpenCV's vertical box filter on float64 is its fast one: run the second (axis 1) pass
     # on the transpose. One float64 buffer serves both passes (it stays in cache).
     buf = x.astype(np.float64)
-    cols = _window_mean(buf, size)
+    first = _window_mean(buf, size)  # axis 0
     buf = buf.reshape(x.shape[::-1])
-    np.copyto(buf, cv2.transpose(cols))
+    np.copyto(buf, cv2.transpose(first))
     return cv2.transpose(_window_mean(buf, size))
 
 
