@@ -347,7 +347,7 @@ def _percentiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
     plan = []
     for q in qs:
         pos = (n - 1) * float(q) / 100.0
-        lo = int(np.floor(pos))
+        lo = math.floor(pos)
         plan.append((pos, lo, min(lo + 1, n - 1)))
     ranks = sorted({rank for _, lo, hi in plan for rank in (lo, hi)})
     stat = dict(zip(ranks, _order_stats(flat, ranks), strict=True))
@@ -369,11 +369,11 @@ def _order_stats(flat: np.ndarray, ranks: Sequence[int]) -> list[float]:
     """The exact values ``numpy.sort(flat)[k]`` for each ``k`` in ``ranks`` (sorted, finite data).
 
     An order statistic is a value, not a position, so every exact method gives the same number.
-    On a large array whose wanted ranks lie close together, a sorted strided sample brackets
-    them: with ``t_lo <= t_hi`` taken from the sample, ``below`` values are ``< t_lo`` and
-    ``cand`` holds every value in ``[t_lo, t_hi]``, so for ``below <= k < below + cand.size``
-    the ``k``-th smallest of ``flat`` is the ``(k - below)``-th smallest of ``cand``. That is a
-    few cheap passes plus a partition of a few thousand values instead of 50k. When the sample
+    On a large array whose wanted ranks lie close together, a strided sample brackets them:
+    with ``t_lo <= t_hi`` taken from the sample, ``below`` values are ``< t_lo`` and ``cand``
+    holds every value in ``[t_lo, t_hi]``, so for ``below <= k < below + cand.size`` the
+    ``k``-th smallest of ``flat`` is the ``(k - below)``-th smallest of ``cand``. That is a few
+    cheap passes plus a partition of a few thousand values instead of 50k. When the sample
     misjudged the bracket (checked, never assumed) the whole array is partitioned.
     """
     n = flat.size
@@ -421,9 +421,9 @@ def box_blur(x: np.ndarray, size: int = 5) -> np.ndarray:
     # OpenCV's vertical box filter on float64 is its fast one: run the second (axis 1) pass
     # on the transpose. One float64 buffer serves both passes (it stays in cache).
     buf = x.astype(np.float64)
-    cols = _window_mean(buf, size)
+    first = _window_mean(buf, size)  # axis 0
     buf = buf.reshape(x.shape[::-1])
-    np.copyto(buf, cv2.transpose(cols))
+    np.copyto(buf, cv2.transpose(first))
     return cv2.transpose(_window_mean(buf, size))
 
 
@@ -451,9 +451,12 @@ def _sums_are_exact(x: np.ndarray, size: int) -> bool:
     the second pass too: ``2**-24`` for the 5×5 blur, which normalised CAMs meet unless they
     hold values within ~1e-7 of zero.
     """
-    if float(x.min()) < 0.0 or float(x.max()) > 1.0:
+    # written so that NaN fails too: scipy's running sum smears a NaN along the rest of its
+    # line, OpenCV's sums do not
+    if not float(x.max()) <= 1.0:
         return False
     tiny = 2.0 ** (math.ceil(math.log2(size + 1)) + math.ceil(math.log2(size)) - 30)
+    # every value below `tiny` must be a zero; negative values (and -inf) fail here as well
     return int(np.count_nonzero(x < tiny)) == int(np.count_nonzero(x == 0))
 
 
@@ -507,8 +510,9 @@ def _sobel_derivatives(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = p.ravel()
     # Two float64 buffers serve both derivatives (they stay in cache); a float32 subtraction
     # written into float64 is exact, and doubling in place is exact too.
-    d = np.zeros(flat.size, dtype=np.float64)
-    s = np.zeros(flat.size, dtype=np.float64)
+    # (every element read below is written first)
+    d = np.empty(flat.size, dtype=np.float64)
+    s = np.empty(flat.size, dtype=np.float64)
     # derivative along axis 0 (rows r+1 and r-1), smoothed along axis 1 (offsets 0, 1, 2)
     n = rows * width
     np.subtract(flat[2 * width :], flat[:n], out=d[:n], dtype=np.float32)

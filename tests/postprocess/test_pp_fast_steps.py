@@ -243,6 +243,13 @@ def test_box_blur_takes_the_opencv_path_on_normalised_maps():
     assert steps._sums_are_exact(x, 5)
     assert not steps._sums_are_exact(x * np.float32(1e-8), 5)
     assert not steps._sums_are_exact(x - np.float32(0.5), 5)
+    for bad in (np.nan, np.inf):
+        y = x.copy()
+        y[50, 60] = bad
+        assert not steps._sums_are_exact(y, 5)
+        # scipy's own result, non-finite values spread the way its running sum spreads them
+        ref = ndi.uniform_filter(y, size=5, mode="reflect")
+        assert steps.box_blur(y, 5).tobytes() == ref.tobytes()
 
 
 def test_sobel_magnitude_equals_the_scipy_formula_bit_for_bit():
