@@ -88,6 +88,12 @@ def _refine_worker_init(parent: int | None) -> None:
     import SimpleITK as sitk
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # the blur and hole filling use OpenCV too
+    except ImportError:
+        pass
 
 
 def _refine_chunk(
