@@ -130,24 +130,9 @@ def test_sigkill_of_the_parent_leaves_no_worker_behind(tmp_path):
         for i in range(150):
             pixels = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / "train" / wnid / f"{i}.JPEG")
-    cmd = [
-        sys.executable,
-        "-m",
-        "hrcam",
-        "data",
-        "imagenet",
-        "--root",
-        str(root),
-        "--out",
-        str(tmp_path / "o"),
-        "--image-size",
-        "64",
-        "--shard-size",
-        "4",
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
+    options = ["--image-size", "64", "--shard-size", "4", "--workers", "2", "--no-progress"]
+    cmd = [sys.executable, "-m", "hrcam", "data", "imagenet", "--root", str(root), "--out",
+           str(tmp_path / "o"), *options]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, workers = time.monotonic() + 60, []
