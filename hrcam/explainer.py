@@ -148,10 +148,11 @@ class Explainer:
         """
         import torch
 
-        from hrcam.models import high_res_cam, low_res_cam, normalize_images
+        from hrcam.models import high_res_cam, input_stats, low_res_cam, normalize_images
         from hrcam.postprocess import refine
 
-        x_all = normalize_images(images)
+        mean, std = input_stats(self.model)
+        x_all = normalize_images(images, mean=mean, std=std)
         batch = x_all.shape[0]
         if classes is not None:
             index = torch.as_tensor(classes)
@@ -163,6 +164,7 @@ class Explainer:
                 )
         device = self.device
         fc_weight = self.model.classifier.fc.weight
+        hr_weight = self.model.high_res_weight  # fc_weight, or fused for a wrapped model
         autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16)
             if self.amp
@@ -179,7 +181,7 @@ class Explainer:
             predicted = probs.argmax(dim=1)
             labels = predicted if classes is None else index[start : start + len(x)].to(device)
             low = low_res_cam(out.cam_features, fc_weight, labels).cpu().numpy()
-            high = high_res_cam(out.hr_features, fc_weight, labels).cpu().numpy()
+            high = high_res_cam(out.hr_features, hr_weight, labels).cpu().numpy()
             chosen = probs.gather(1, labels.long().view(-1, 1)).squeeze(1).cpu()
             for i in range(len(x)):
                 results.append(

@@ -43,13 +43,21 @@ class ExpansionTask(ImageTask):
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        from hrcam.models import denormalize_images
+        from hrcam.models import denormalize_images, input_stats
 
+        mean, std = input_stats(self.model)
         recon = output.reconstruction.float()
         target = inputs.float()
         mse = (recon - target).pow(2).mean(dim=(1, 2, 3))
         # PSNR on the [0, 1] pixel scale, the usual convention for 8-bit images.
-        pix = (denormalize_images(recon) - denormalize_images(target)).pow(2).mean(dim=(1, 2, 3))
+        pix = (
+            (
+                denormalize_images(recon, mean=mean, std=std)
+                - denormalize_images(target, mean=mean, std=std)
+            )
+            .pow(2)
+            .mean(dim=(1, 2, 3))
+        )
         psnr = 10.0 * torch.log10(1.0 / pix.clamp_min(1e-10))
         return {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
 
