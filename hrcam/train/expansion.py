@@ -77,6 +77,35 @@ class ExpansionTask(ImageTask):
         return dict(checkpoint.extra or {})
 
 
+def _is_zoo_spec(spec: str) -> bool:
+    from hrcam.models.wrap import ZOOS
+
+    zoo, sep, name = spec.partition(":")
+    return bool(sep and name) and zoo in ZOOS and not Path(spec).exists()
+
+
+class _ZooSource:
+    """What ``load_checkpoint`` would give, for a classifier named ``timm:NAME``."""
+
+    def __init__(self, classifier: Any) -> None:
+        self.classifier = classifier
+        self.metadata = {
+            "class_names": classifier.config.get("class_names"),
+            "image_size": None,
+        }
+
+
+def _zoo_source(spec: str, weights: str | None) -> _ZooSource:
+    from hrcam.models.wrap import build_wrapped
+
+    if weights is None:
+        raise ValueError(
+            f"--classifier {spec} needs --weights FILE: a local state dict of that model "
+            "(hrcam downloads nothing); without it the classifier would be random"
+        )
+    return _ZooSource(build_wrapped(spec, weights))
+
+
 def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
     """Train the expansion network on top of a trained, frozen classifier.
 
@@ -103,13 +132,20 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
 
     train_set, val_set = open_splits(config.data_root)
-    source = load_checkpoint(config.classifier_checkpoint)
+    spec = str(config.classifier_checkpoint)
+    if _is_zoo_spec(spec):
+        # A pretrained timm/torchvision classifier by name, with local weights (--weights):
+        # the expansion network is trained unsupervised, so the store's labels do not matter.
+        source = _zoo_source(spec, config.pretrained)
+    else:
+        source = load_checkpoint(config.classifier_checkpoint)
     classifier = source.classifier
     if classifier is None:
         raise ValueError(
             f"classifier_checkpoint {config.classifier_checkpoint} holds no classifier"
         )
-    if classifier.num_classes != len(train_set.classes):
+    wrapped = "zoo" in classifier.config
+    if not wrapped and classifier.num_classes != len(train_set.classes):
         raise ValueError(
             f"classifier_checkpoint has {classifier.num_classes} classes but the store at "
             f"{config.data_root} has {len(train_set.classes)}; train the classifier on this store"
