@@ -310,6 +310,7 @@ def explain_images(
     progress: bool = True,
     max_pixels: int | None = None,
     overwrite: bool = False,
+    allowed_classes: Sequence[int] | None = None,
 ) -> ExplainReport:
     """Write the refined CAM (PNG, ``.npy``) and a Fig.-4 panel for every image in ``paths``.
 
@@ -343,6 +344,8 @@ def explain_images(
     overwrite
         Replace output files that already exist. Outputs that would replace an input are
         refused regardless.
+    allowed_classes
+        Predict only among these classes (see :class:`hrcam.explainer.Explainer`).
 
     Returns
     -------
@@ -402,7 +405,9 @@ def explain_images(
         raise ValueError(f"classes must lie in [0, {num_classes}), got {sorted(set(wanted))}")
     out = ensure_output_dir(out_dir, "output folder")
     planned = plan_outputs(paths, out, overwrite=overwrite)
-    explainer = Explainer(model, preset=preset, device=device, batch_size=batch_size)
+    explainer = Explainer(
+        model, preset=preset, device=device, batch_size=batch_size, allowed_classes=allowed_classes
+    )
     report = ExplainReport()
     bar = tqdm(total=len(paths), desc="explain", unit="img", disable=not progress)
     for start in range(0, len(paths), batch_size):

@@ -186,6 +186,8 @@ def save_checkpoint(
                 f"metadata['image_size']={meta['image_size']!r} contradicts the expansion "
                 f"network, built for {built_for!r} px inputs"
             )
+    if meta["class_names"] is None:  # a wrapped model carries its own (ImageNet's)
+        meta["class_names"] = classifier.config.get("class_names")
     names = meta["class_names"]
     if names is not None:
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
