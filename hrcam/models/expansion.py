@@ -460,8 +460,9 @@ def build_expansion(
     """
     if rank is None and classifier.k > _MAX_FULL_RES_CHANNELS:
         rank = _DEFAULT_RANK
-    if rank is not None and (not isinstance(rank, int) or not 1 <= rank <= classifier.k):
-        raise ValueError(f"rank must be an integer in [1, {classifier.k}], got {rank!r}")
+    most = min(classifier.k, classifier.num_classes)  # the FC weights' rank at most
+    if rank is not None and (not isinstance(rank, int) or not 1 <= rank <= most):
+        raise ValueError(f"rank must be an integer in [1, {most}], got {rank!r}")
     if not isinstance(image_size, int) or image_size < 1 or image_size % classifier.stride:
         raise ValueError(
             f"image_size={image_size!r} must be a positive multiple of the backbone stride "
