@@ -451,16 +451,18 @@ def build_expansion(
         Channels r of the full-resolution map when the classifier's CAM features are wider
         (see ``cam_basis`` of :class:`ExpansionNetwork`): the virtual K-channel map is
         confined to the r directions of feature space that the FC weights weigh most (the
-        top-r right singular vectors of ``classifier.fc.weight``). Default: 16 when the
-        classifier has more than 64 CAM channels, else none (the paper's construction).
+        top-r right singular vectors of ``classifier.fc.weight``; with r >= its rank, e.g.
+        r = num_classes, every class map is exactly what the virtual K-channel map gives).
+        Default: min(16, num_classes) when the classifier has more than 64 CAM channels, else
+        none (the paper's construction).
 
     Returns
     -------
     ExpansionNetwork
     """
-    if rank is None and classifier.k > _MAX_FULL_RES_CHANNELS:
-        rank = _DEFAULT_RANK
     most = min(classifier.k, classifier.num_classes)  # the FC weights' rank at most
+    if rank is None and classifier.k > _MAX_FULL_RES_CHANNELS:
+        rank = min(_DEFAULT_RANK, most)  # with num_classes <= 16 nothing of W is lost
     if rank is not None and (not isinstance(rank, int) or not 1 <= rank <= most):
         raise ValueError(f"rank must be an integer in [1, {most}], got {rank!r}")
     if not isinstance(image_size, int) or image_size < 1 or image_size % classifier.stride:
