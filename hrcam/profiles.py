@@ -72,6 +72,13 @@ _BASE: dict[str, Any] = {
     "slow_metric_images": 2,
     # ROAD costs 8 sparse linear solves per image and method (~0.1 s each at 96 px): cap it.
     "road_images": 1,
+    # A pretrained ImageNet classifier on real photos (notebook 08): the expansion network for
+    # EfficientNet-Lite0 is trained on random crops of the photos bundled in skimage/sklearn/
+    # matplotlib (crops per photo, crop side, epochs, batch); the figures are at 224 px.
+    "photo_crops": 4,
+    "photo_image_size": 64,
+    "photo_epochs": 1,
+    "photo_batch_size": 8,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -92,6 +99,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_eval_images": 100,
         "slow_metric_images": 8,
         "road_images": 8,
+        "photo_crops": 24,
+        "photo_image_size": 96,
+        "photo_epochs": 2,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -112,6 +122,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_eval_images": 5000,
         "slow_metric_images": 500,
         "road_images": 100,
+        "photo_crops": 500,
+        "photo_image_size": 224,
+        "photo_epochs": 20,
+        "photo_batch_size": 16,
     },
 }
 
@@ -155,6 +169,14 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "road_images",
     ),
     "06_paper_vs_reference": ("device", "max_eval_images", "batch_size"),
+    "08_real_photos": (
+        "seed",
+        "device",
+        "photo_crops",
+        "photo_image_size",
+        "photo_epochs",
+        "photo_batch_size",
+    ),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
 
@@ -167,6 +189,7 @@ STAGE_DIRS: dict[str, str] = {
     "04_postprocess": "postprocess",
     "05_evaluation": "evaluation",
     "06_paper_vs_reference": "presets",
+    "08_real_photos": "photos",
 }
 
 _IMPLICIT = ("profile", "run_dir")

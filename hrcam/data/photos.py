@@ -24,6 +24,7 @@ __all__ = [
     "build_photo_store",
     "load_photo",
     "random_crops",
+    "square_photo",
 ]
 
 #: Where each photo comes from (package and file).
@@ -75,6 +76,18 @@ def load_photo(name: str) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3].astype(np.uint8))
+
+
+def square_photo(name: str, size: int = 224) -> np.ndarray:
+    """A bundled photo, centre-cropped to a square and resized to ``size`` px (uint8 HWC)."""
+    from PIL import Image
+
+    image = load_photo(name)
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = Image.fromarray(image[top : top + side, left : left + side])
+    return np.asarray(crop.resize((size, size), Image.Resampling.BICUBIC))
 
 
 def random_crops(
