@@ -99,7 +99,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_eval_images": 100,
         "slow_metric_images": 8,
         "road_images": 8,
-        "photo_crops": 24,
+        "photo_crops": 12,
         "photo_image_size": 96,
         "photo_epochs": 2,
     },
