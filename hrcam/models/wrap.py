@@ -102,7 +102,10 @@ class WrappedClassifier(CAMClassifier):
     ) -> None:
         nn.Module.__init__(self)  # not CAMClassifier.__init__: the head is the model's own
         self.extractor = extractor
-        self.cam_conv = nn.Identity()  # the CAM features are the final map itself
+        # The CAM features are the final map itself. The identities stand where hrcam's own
+        # head has its 1x1 conv and ReLU, so hooks on them (Grad-CAM, torchcam) see that map.
+        self.cam_conv = nn.Identity()
+        self.cam_relu = nn.Identity()
         self.fc = fc
         self.stride = int(stride)
         self.input_mean = tuple(float(v) for v in input_mean)
@@ -113,6 +116,7 @@ class WrappedClassifier(CAMClassifier):
         """Logits, CAM features (the final map) and skips of a batch in the model's input."""
         check_images(x, self.stride)
         skips, final = self.extractor(x)
+        final = self.cam_relu(self.cam_conv(final))
         logits = self.fc(final.mean(dim=(2, 3)))
         return ClassifierOutput(logits, final, [*skips, final])
 
