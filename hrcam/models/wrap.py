@@ -122,30 +122,34 @@ class WrappedClassifier(CAMClassifier):
 
 
 class _HookExtractor(nn.Module):
-    """Skips by forward hooks on named modules, final map from ``model.forward_features``."""
+    """Skips by forward hooks on named modules, final map from ``model.forward_features``.
+
+    The hooks live only for the duration of one forward pass, so a deep copy of the module
+    (or a pickled one) carries none that would write into the original.
+    """
 
     def __init__(self, model: nn.Module, taps: Sequence[str]) -> None:
         super().__init__()
         self.model = model
         self.taps = list(taps)
-        self._store: dict[str, torch.Tensor] = {}
-        modules = dict(model.named_modules())
-        for name in self.taps:
-            modules[name].register_forward_hook(self._hook(name))
-
-    def _hook(self, name: str) -> Callable[..., None]:
-        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-            self._store[name] = output
-
-        return hook
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        self._store = {}
+        store: dict[str, torch.Tensor] = {}
+        modules = dict(self.model.named_modules())
+
+        def hook_for(name: str) -> Callable[..., None]:
+            def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+                store[name] = output
+
+            return hook
+
+        handles = [modules[name].register_forward_hook(hook_for(name)) for name in self.taps]
         try:
             final = self.model.forward_features(x)
-            return [self._store[name] for name in self.taps], final
         finally:
-            self._store = {}
+            for handle in handles:
+                handle.remove()
+        return [store[name] for name in self.taps], final
 
 
 class _GraphExtractor(nn.Module):

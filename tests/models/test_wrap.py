@@ -100,6 +100,11 @@ def test_timm_logits_and_low_res_cam_equal_native():
     taps = [info["module"] for info in model.feature_info if info["reduction"] < 32]
     assert clf.config["taps"] == taps  # from timm's feature_info
     assert clf.input_mean == tuple(model.pretrained_cfg["mean"])
+    import copy
+
+    twin = copy.deepcopy(clf)  # hooks are per pass: a copy taps its own modules
+    with torch.no_grad():
+        assert torch.equal(twin.forward_features(x).skips[1], out.skips[1])
 
 
 def test_own_normalisation_is_kept_and_used():
