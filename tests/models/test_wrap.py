@@ -261,3 +261,16 @@ def test_real_lite0_weights_classify_chelsea_as_a_cat():
     assert torch.allclose(out.logits, package, atol=1e-5)
     assert 281 <= int(out.logits.argmax()) <= 285  # tabby, tiger, Persian, Siamese, Egyptian cat
     assert out.cam_features.shape == (1, 1280, 7, 7)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0"])
+def test_other_torchvision_families(name):
+    torch.manual_seed(5)
+    model = torchvision.models.get_model(name, weights=None, num_classes=6).eval()
+    clf = wrap_classifier(model, zoo="torchvision", name=name)
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        out = clf.forward_features(x)
+        assert torch.allclose(out.logits, model(x), atol=1e-5)
+    assert clf.k == 1280 and len(clf.config["taps"]) == 4  # strides 2, 4, 8, 16
+    assert [s.shape[-1] for s in out.skips] == [32, 16, 8, 4, 2]
