@@ -138,7 +138,7 @@ def _pixel_space_class() -> type:
     import torch
     from torch import nn
 
-    from hrcam.models import IMAGENET_MEAN, IMAGENET_STD
+    from hrcam.models import input_stats
 
     class _PixelSpaceClassifier(nn.Module):
         """``images in [0, 1] -> logits``: normalisation inside, so perturbation metrics
@@ -156,8 +156,9 @@ def _pixel_space_class() -> type:
                 x = x.detach().requires_grad_(True)
             # Same arithmetic as hrcam.models.normalize_images, minus its range check, which
             # would read values out of a tensor that is part of the autograd graph.
-            mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-            std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+            stats = input_stats(self.classifier)  # ImageNet's, or a wrapped model's own
+            mean = torch.tensor(stats[0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+            std = torch.tensor(stats[1], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
             return self.classifier((x.clamp(0.0, 1.0) - mean) / std)
 
     return _PixelSpaceClassifier
@@ -185,14 +186,15 @@ def pixel_space_model(classifier: CAMClassifier | nn.Module) -> nn.Module:
 def _hrcam_forward(model: HRCAM, images: torch.Tensor, targets: Sequence[int], full: bool):
     import torch
 
-    from hrcam.models import high_res_cam, low_res_cam, normalize_images
+    from hrcam.models import high_res_cam, input_stats, low_res_cam, normalize_images
 
     clf = model.classifier
-    x = normalize_images(images.clamp(0.0, 1.0))
+    mean, std = input_stats(clf)  # a wrapped model's own normalisation
+    x = normalize_images(images.clamp(0.0, 1.0), mean=mean, std=std)
     with torch.no_grad():
         if full:
             out = model(x)
-            high = high_res_cam(out.hr_features, clf.fc.weight, list(targets))
+            high = high_res_cam(out.hr_features, model.high_res_weight, list(targets))
         else:
             out = clf.forward_features(x)
             high = None

@@ -311,6 +311,7 @@ def explain_images(
     max_pixels: int | None = None,
     overwrite: bool = False,
     workers: int | None = None,
+    allowed_classes: Sequence[int] | None = None,
 ) -> ExplainReport:
     """Write the refined CAM (PNG, ``.npy``) and a Fig.-4 panel for every image in ``paths``.
 
@@ -347,6 +348,8 @@ def explain_images(
     workers
         Processes that post-process the maps (:class:`hrcam.parallel.RefinePool`); ``None``
         means every available core.
+    allowed_classes
+        Predict only among these classes (see :class:`hrcam.explainer.Explainer`).
 
     Returns
     -------
@@ -407,7 +410,12 @@ def explain_images(
     out = ensure_output_dir(out_dir, "output folder")
     planned = plan_outputs(paths, out, overwrite=overwrite)
     explainer = Explainer(
-        model, preset=preset, device=device, batch_size=batch_size, workers=workers
+        model,
+        preset=preset,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        allowed_classes=allowed_classes,
     )
     report = ExplainReport()
     bar = tqdm(total=len(paths), desc="explain", unit="img", disable=not progress)

@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace output files that already exist (outputs never replace an input image)",
     )
+    parser.add_argument(
+        "--imagenet-animals",
+        action="store_true",
+        help="predict only among the paper's 398 ImageNet animal classes (ImageNet-1k models)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -63,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
     from hrcam.explain import explain_images
 
+    allowed = None
+    if args.imagenet_animals:
+        from hrcam.models.wrap import imagenet_animal_indices
+
+        allowed = imagenet_animal_indices()
     report = explain_images(
         args.images,
         args.checkpoint,
@@ -75,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         overwrite=args.overwrite,
         workers=args.workers,
+        allowed_classes=allowed,
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"

@@ -30,7 +30,9 @@ class TrainConfig:
         Output folder: ``metrics.csv``, ``metrics.json``, ``best.pt``, ``last.pt``.
     arch, k, pretrained
         Classifier architecture and CAM-head width, passed to ``build_classifier``;
-        ``pretrained`` is an optional local state-dict path (classifier task only).
+        ``pretrained`` is an optional local state-dict path: the classifier task's backbone
+        weights, or, for the expansion task with ``classifier_checkpoint="timm:NAME"`` /
+        ``"torchvision:NAME"``, that pretrained model's weights.
     classifier_checkpoint
         Trained classifier (a ``best.pt``/``last.pt`` of a classifier run); required for the
         expansion task.

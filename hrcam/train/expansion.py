@@ -117,13 +117,21 @@ class ExpansionTask(ImageTask):
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        from hrcam.models import denormalize_images
+        from hrcam.models import denormalize_images, input_stats
 
+        mean, std = input_stats(self.model)
         recon = output.reconstruction.float()
         target = inputs.float()
         mse = (recon - target).pow(2).mean(dim=(1, 2, 3))
         # PSNR on the [0, 1] pixel scale, the usual convention for 8-bit images.
-        pix = (denormalize_images(recon) - denormalize_images(target)).pow(2).mean(dim=(1, 2, 3))
+        pix = (
+            (
+                denormalize_images(recon, mean=mean, std=std)
+                - denormalize_images(target, mean=mean, std=std)
+            )
+            .pow(2)
+            .mean(dim=(1, 2, 3))
+        )
         psnr = 10.0 * torch.log10(1.0 / pix.clamp_min(1e-10))
         sums = {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
         if self.consistency_weight:
@@ -146,6 +154,35 @@ class ExpansionTask(ImageTask):
         load_into(self.model.classifier, checkpoint.classifier, "classifier", path)
         load_into(self.model.expansion, checkpoint.expansion, "expansion network", path)
         return dict(checkpoint.extra or {})
+
+
+def _is_zoo_spec(spec: str) -> bool:
+    from hrcam.models.wrap import ZOOS
+
+    zoo, sep, name = spec.partition(":")
+    return bool(sep and name) and zoo in ZOOS and not Path(spec).exists()
+
+
+class _ZooSource:
+    """What ``load_checkpoint`` would give, for a classifier named ``timm:NAME``."""
+
+    def __init__(self, classifier: Any) -> None:
+        self.classifier = classifier
+        self.metadata = {
+            "class_names": classifier.config.get("class_names"),
+            "image_size": None,
+        }
+
+
+def _zoo_source(spec: str, weights: str | None) -> _ZooSource:
+    from hrcam.models.wrap import build_wrapped
+
+    if weights is None:
+        raise ValueError(
+            f"--classifier {spec} needs --weights FILE: a local state dict of that model "
+            "(hrcam downloads nothing); without it the classifier would be random"
+        )
+    return _ZooSource(build_wrapped(spec, weights))
 
 
 def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
@@ -174,13 +211,20 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
 
     train_set, val_set = open_splits(config.data_root)
-    source = load_checkpoint(config.classifier_checkpoint)
+    spec = str(config.classifier_checkpoint)
+    if _is_zoo_spec(spec):
+        # A pretrained timm/torchvision classifier by name, with local weights (--weights):
+        # the expansion network is trained unsupervised, so the store's labels do not matter.
+        source = _zoo_source(spec, config.pretrained)
+    else:
+        source = load_checkpoint(config.classifier_checkpoint)
     classifier = source.classifier
     if classifier is None:
         raise ValueError(
             f"classifier_checkpoint {config.classifier_checkpoint} holds no classifier"
         )
-    if classifier.num_classes != len(train_set.classes):
+    wrapped = "zoo" in classifier.config
+    if not wrapped and classifier.num_classes != len(train_set.classes):
         raise ValueError(
             f"classifier_checkpoint has {classifier.num_classes} classes but the store at "
             f"{config.data_root} has {len(train_set.classes)}; train the classifier on this store"
