@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hrcam import profiles
+from hrcam.atomic import atomic_write
 from hrcam.errors import HrcamError
 
 __all__ = [
@@ -293,7 +294,8 @@ def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
     timings = {
         k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
     }
-    (run_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+    text = json.dumps(timings, indent=2)
+    atomic_write(run_dir / "timings.json", lambda f: f.write(text), text=True)
 
 
 def run_book(
@@ -361,7 +363,15 @@ def run_book(
 
     profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
     if notebooks_dir is None or book_dir is None:
-        root = Path(root).resolve() if root is not None else find_root()
+        if root is not None:
+            root = Path(root).resolve()
+            if not ((root / "notebooks").is_dir() and (root / "book").is_dir()):
+                raise BookError(
+                    f"--root {str(root)!r} is not an hrcam checkout (it needs notebooks/ and "
+                    "book/ folders)"
+                )
+        else:
+            root = find_root()
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     book_dir = Path(book_dir or root / "book")
     run_dir = Path(run_dir or (root or Path.cwd()) / "runs" / profile).resolve()

@@ -35,11 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--preset", default="paper", choices=("paper", "reference"), help="post-processing preset"
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help="images per batch (default 8)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help="skip images with more pixels than this, read from the header before decoding "
         f"(default {DEFAULT_MAX_PIXELS:,})",

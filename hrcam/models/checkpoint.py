@@ -14,6 +14,7 @@ with ``torch.load(weights_only=True)``: opening a checkpoint never runs pickled 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +242,10 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     _check_device(map_location)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4 in the checkpoint": the error below says more
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         text = str(exc)
         if "GLOBAL" in text:

@@ -225,7 +225,9 @@ class TrainResult:
     def summary(self) -> str:
         """A few lines for the end of a CLI run or a notebook cell."""
         lines = [f"{self.task} training on {self.device}: {len(self.history)} epoch(s)"]
-        if self.resumed_from is not None:
+        if self.resumed_from is not None and self.resumed_from == (len(self.history), 0):
+            lines[0] += ", already complete (nothing to train)"
+        elif self.resumed_from is not None:
             lines[0] += (
                 f", resumed at epoch {self.resumed_from[0] + 1} batch {self.resumed_from[1]}"
             )

@@ -68,9 +68,9 @@ def test_rerun_with_other_settings_names_what_differs(tmp_path, run_cli):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--image-size", "100000", "--num-train", "10"), "GiB of disk"),
-        (("--num-train", "100000000000"), "GiB of disk"),
-        (("--image-size", "20000", "--num-train", "1", "--num-val", "0"), "GiB"),
+        (("--image-size", "100000", "--num-train", "10"), "TiB of disk"),
+        (("--num-train", "100000000000"), "TiB of disk"),
+        (("--image-size", "20000", "--num-train", "1", "--num-val", "0"), "GiB of memory"),
     ],
 )
 def test_impossible_sizes_are_refused_up_front(tmp_path, run_cli, extra, message):
@@ -166,3 +166,16 @@ def test_shard_markers_are_written_atomically_with_fsync(tmp_path, monkeypatch):
     assert len(synced) == 3  # images, labels, marker
     assert json.loads(w.marker_path("train", 0).read_text())["count"] == 2
     assert not list((tmp_path / "s").rglob("*.tmp"))
+
+
+def test_new_files_get_the_umask_mode_not_owner_only(tmp_path, run_cli):
+    import stat
+
+    out = tmp_path / "syn"
+    old = os.umask(0o022)
+    try:
+        run_cli(*SYN, "--out", out, "--num-train", "4", "--num-val", "0")
+    finally:
+        os.umask(old)
+    for path in (out / "meta.json", out / "train" / "images-00000.npy"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
