@@ -1,12 +1,15 @@
 """Named parameter profiles for the notebooks and the ``hrcam book`` runner.
 
-This module is the single place that says how big a run is. Three profiles exist:
+This module is the single place that says how big a run is. Four profiles exist:
 
 ``smoke``
     Seconds per notebook; used by the test-suite.
 ``demo``
     The default: the built-in synthetic dataset on a CPU; the whole book (all notebooks plus
     ``jupyter-book build``) in about 15 minutes on a 2-core machine.
+``study``
+    The demo's data and models, larger, and the evidence chapter (notebook 07) on many more
+    images and bigger variant runs: about an hour on a 2-core CPU.
 ``paper``
     The paper's settings: ImageNet animals (398 classes) at 224 px, DenseNet-121, 50 + 50
     epochs with adadelta, on a GPU.
@@ -33,6 +36,7 @@ __all__ = [
     "PROFILES",
     "STAGE_DIRS",
     "check_overrides",
+    "check_types",
     "notebook_config",
     "parameter_names",
     "resolve",
@@ -60,6 +64,10 @@ _BASE: dict[str, Any] = {
     "augment": True,
     # Expansion network (notebook 03).
     "expansion_epochs": 1,
+    # Localization of low-res, high-res and refined CAMs every N epochs of expansion training
+    # (0: off), on the first eval_images validation images (loc_* columns of metrics.csv).
+    "eval_every": 1,
+    "eval_images": 16,
     # Continue training from the stage's last.pt (02/03). `hrcam book` sets it by itself when
     # the previous attempt with the same inputs was interrupted; False starts afresh.
     "resume": False,
@@ -71,6 +79,21 @@ _BASE: dict[str, Any] = {
     "slow_metric_images": 2,
     # ROAD costs 8 sparse linear solves per image and method (~0.1 s each at 96 px): cap it.
     "road_images": 1,
+    # Evidence chapter (notebook 07): the source ablation, the bounds sweep and the failure
+    # analysis run on the first evidence_images validation images (post-processing only, cheap).
+    "evidence_images": 16,
+    "oracle_smoothness": 1.0,  # Gaussian sigma (px) of the mask in the oracle high-res map
+    "oracle_noise": 0.3,  # share of uniform noise in the oracle map
+    # Extra held-out images (same generator, another seed) for the §5 subsets: the low-res
+    # CAM rarely misses, so the subset where it does needs many images (0: validation only).
+    "section5_images": 16,
+    # Data variants: each gets its own data, classifier and expansion network, all of the same
+    # (small) size, so that they differ only in their data.
+    "variants": ["thin_parts"],
+    "variant_num_train": 48,
+    "variant_num_val": 16,
+    "variant_classifier_epochs": 1,
+    "variant_expansion_epochs": 1,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -91,6 +114,38 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_eval_images": 100,
         "slow_metric_images": 8,
         "road_images": 8,
+        "eval_images": 64,
+        "evidence_images": 200,
+        "section5_images": 800,
+        "variants": ["default", "thin_parts", "plain_background", "small_objects"],
+        "variant_num_train": 800,
+        "variant_num_val": 200,
+        "variant_classifier_epochs": 5,
+        "variant_expansion_epochs": 1,
+    },
+    # CPU, about an hour on 2 cores: the demo with more data, longer training and the
+    # evidence chapter on 1000 validation images and variants trained like the demo's model.
+    "study": {
+        **_BASE,
+        "image_size": 96,
+        "num_train": 3000,
+        "num_val": 1000,
+        "classifier_epochs": 8,
+        "expansion_epochs": 6,
+        "batch_size": 32,
+        "num_examples": 4,
+        "max_eval_images": 500,
+        "slow_metric_images": 16,
+        "road_images": 16,
+        "eval_every": 1,
+        "eval_images": 200,
+        "evidence_images": 1000,
+        "section5_images": 4000,
+        "variants": ["default", "thin_parts", "plain_background", "small_objects"],
+        "variant_num_train": 1200,
+        "variant_num_val": 500,
+        "variant_classifier_epochs": 6,
+        "variant_expansion_epochs": 3,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -111,6 +166,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_eval_images": 5000,
         "slow_metric_images": 500,
         "road_images": 100,
+        "eval_every": 0,  # ImageNet has no masks: localization cannot be measured
+        "eval_images": 500,
+        "evidence_images": 5000,
+        "section5_images": 0,  # ImageNet cannot be extended
+        # The variants are synthetic (96 px CPU-sized runs), not ImageNet.
+        "variants": ["default", "thin_parts", "plain_background", "small_objects"],
+        "variant_num_train": 1200,
+        "variant_num_val": 500,
+        "variant_classifier_epochs": 6,
+        "variant_expansion_epochs": 3,
     },
 }
 
@@ -144,6 +209,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "batch_size",
         "augment",
         "resume",
+        "eval_every",
+        "eval_images",
     ),
     "04_postprocess": ("device", "sample_index", "num_examples"),
     "05_evaluation": (
@@ -154,6 +221,21 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "road_images",
     ),
     "06_paper_vs_reference": ("device", "max_eval_images", "batch_size"),
+    "07_evidence": (
+        "seed",
+        "device",
+        "batch_size",
+        "evidence_images",
+        "oracle_smoothness",
+        "oracle_noise",
+        "section5_images",
+        "variants",
+        "variant_num_train",
+        "variant_num_val",
+        "variant_classifier_epochs",
+        "variant_expansion_epochs",
+    ),
+    "08_claims": (),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
 
@@ -166,6 +248,8 @@ STAGE_DIRS: dict[str, str] = {
     "04_postprocess": "postprocess",
     "05_evaluation": "evaluation",
     "06_paper_vs_reference": "presets",
+    "07_evidence": "evidence",
+    "08_claims": "claims",
 }
 
 _IMPLICIT = ("profile", "run_dir")
@@ -221,6 +305,39 @@ def check_overrides(overrides: Mapping[str, Any], allowed: tuple[str, ...] | Non
             f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
             f"{', '.join(sorted(allowed))}"
         )
+
+
+def _type_name(t: type) -> str:
+    return {type(None): "null", bool: "true/false", int: "integer", float: "number",
+            str: "text", list: "list", dict: "mapping"}.get(t, t.__name__)  # fmt: skip
+
+
+def check_types(overrides: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if an override's type differs from what the profiles use for it.
+
+    The accepted types of a parameter are those of its values across all profiles (an
+    integer is accepted where a number is, never a boolean where an integer is). So
+    ``augment="flase"`` or ``classifier_epochs="abc"`` fail here, before any notebook runs,
+    instead of being saved as text or failing an hour into a run.
+
+    Parameters
+    ----------
+    overrides
+        Parameter names and parsed values (names no profile defines are not checked).
+    """
+    bad = []
+    for name, value in overrides.items():
+        seen = {type(p[name]) for p in PROFILES.values() if name in p}
+        if not seen or seen == {type(None)}:
+            continue
+        ok = type(value) in seen or (
+            isinstance(value, int) and not isinstance(value, bool) and float in seen
+        )
+        if not ok:
+            expected = " or ".join(sorted(_type_name(t) for t in seen))
+            bad.append(f"{name}={value!r} (expected {expected})")
+    if bad:
+        raise ValueError(f"parameter(s) of the wrong type: {'; '.join(bad)}")
 
 
 def resolve(profile: str = DEFAULT_PROFILE, notebook: str | None = None, **overrides: Any) -> dict:

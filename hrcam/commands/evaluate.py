@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.errors import CLIError
+from hrcam.commands import positive_int
+from hrcam.errors import CLIError, ensure_output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,9 +76,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + " ".join(f"{p:g}" for p in ROAD_PERCENTILES)
         + ")",
     )
+    from hrcam.evidence import SOURCES
+
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        default=None,
+        choices=[*SOURCES, "all"],
+        metavar="SOURCE",
+        help="also run the high-res-source ablation: the same post-processing with the "
+        f"high-res map taken from each SOURCE ({', '.join(SOURCES)}, or all); written to "
+        "OUT/sources/",
+    )
+    parser.add_argument(
+        "--oracle-smoothness",
+        type=float,
+        default=1.0,
+        help="oracle source: Gaussian blur sigma of the ground-truth mask in pixels (1.0)",
+    )
+    parser.add_argument(
+        "--oracle-noise",
+        type=float,
+        default=0.3,
+        help="oracle source: share of uniform noise in [0, 1] (0.3)",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes that post-process the refined CAMs (default: every available core)",
+    )
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -90,6 +121,17 @@ def run(args: argparse.Namespace) -> int:
     for name in ("checkpoint", "data"):
         if not Path(getattr(args, name)).exists():
             raise CLIError(f"--{name} {getattr(args, name)!r} does not exist")
+    if args.sources is not None:
+        if "all" in args.sources and len(args.sources) > 1:
+            raise CLIError("--sources all cannot be combined with other sources")
+        if len(set(args.sources)) != len(args.sources):
+            raise CLIError(f"--sources must not repeat, got {' '.join(args.sources)}")
+        if args.oracle_smoothness < 0:
+            raise CLIError(f"--oracle-smoothness must be >= 0, got {args.oracle_smoothness}")
+        if not 0.0 <= args.oracle_noise <= 1.0:
+            raise CLIError(f"--oracle-noise must be in [0, 1], got {args.oracle_noise}")
+    # Fail on a bad output folder now, not after the whole evaluation has run.
+    ensure_output_dir(args.out, "--out")
     result = evaluate_checkpoint(
         args.checkpoint,
         args.data,
@@ -107,8 +149,35 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.bootstrap,
         seed=args.seed,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     paths = result.save(args.out)
     print(result.to_markdown())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if args.sources is not None:
+        _run_sources(args)
     return 0
+
+
+def _run_sources(args: argparse.Namespace) -> None:
+    """The high-res-source ablation of ``--sources`` into ``OUT/sources``."""
+    from hrcam.evaluate import evaluate_sources, load_for_evaluation
+
+    model, dataset = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
+    study = evaluate_sources(
+        model,
+        dataset,
+        sources=args.sources,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        target=args.target,
+        oracle_smoothness=args.oracle_smoothness,
+        oracle_noise=args.oracle_noise,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    paths = study.save(Path(args.out) / "sources")
+    print("\n## High-res-source ablation\n")
+    print(study.to_markdown())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -150,6 +150,23 @@ def register(subparsers: Any) -> None:
         help="weight of a loss tying the full-res CAM features, pooled to the low-res grid, to "
         "the frozen classifier's CAM features (default 0: the paper, reconstruction only)",
     )
+    loc = exp.add_argument_group("localization during training")
+    loc.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N epochs (and after the last) record PxAP, best-threshold mask IoU and "
+        "fallback rate of the low-res, high-res and refined CAMs on held-out images with "
+        "masks, as loc_* columns of metrics.csv (default 0: off)",
+    )
+    loc.add_argument(
+        "--eval-images",
+        type=int,
+        default=64,
+        metavar="N",
+        help="validation images for --eval-every (default: %(default)s)",
+    )
     exp.set_defaults(func=run_train, train_task="expansion")
 
 
@@ -195,6 +212,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     else:
         values["classifier_checkpoint"] = args.classifier
         values["consistency_weight"] = args.consistency_weight
+        values.update(eval_every=args.eval_every, eval_images=args.eval_images)
     return TrainConfig(**values)
 
 
@@ -202,9 +220,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Run one training task and print its summary (rank 0 only under torchrun)."""
     import os
 
+    from hrcam.errors import ensure_output_dir
     from hrcam.train import train_classifier, train_expansion
 
     config = config_from_args(args)
+    ensure_output_dir(config.run_dir, "--run-dir", create=False)
     train = train_classifier if config.task == "classifier" else train_expansion
     result = train(config)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -19,6 +19,10 @@ check this with a classifier on background-only crops.
 Each image comes with its exact object mask (the pixels where the object was painted, on
 top of everything else) and the mask's tight box.
 
+Variants (``variant=``) change one thing the paper's pipeline depends on and keep the rest,
+classes included (see :data:`VARIANTS`); ``"default"`` is the set described above, byte for
+byte the same as before variants existed.
+
 Randomness: shard ``k`` of split ``s`` uses ``np.random.SeedSequence([seed, s, k])``, so the
 result does not depend on the number of worker processes.
 """
@@ -26,17 +30,19 @@ result does not depend on the number of worker processes.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks
+from hrcam.parallel import worker_pool
 
 __all__ = [
     "SYNTHETIC_VERSION",
+    "VARIANTS",
     "generate_synthetic",
     "render_synthetic",
     "synthetic_class_specs",
@@ -66,6 +72,17 @@ _CLASS_ORDER = [
 ]
 MAX_CLASSES = len(_CLASS_ORDER)
 _MAX_DISTRACTORS = 7
+
+VARIANTS: dict[str, str] = {
+    "default": "the built-in set: short legs, cluttered background, body 13-26 % of the image",
+    "thin_parts": "long thin legs (about 1 px at 96 px), two antennae and a tail: object "
+    "parts that a bilinearly resized CAM blob cannot cover",
+    "plain_background": "no distractors and no grating: a smooth colour field with pixel "
+    "noise behind the object",
+    "small_objects": "bodies half the default size (6.5-13 % of the image): each object "
+    "spans fewer cells of the CAM grid",
+}
+"""Named variants of the synthetic set (``hrcam data synthetic --variant NAME``)."""
 
 
 def synthetic_class_specs(num_classes: int = 8) -> list[dict[str, Any]]:
@@ -114,6 +131,7 @@ def render_synthetic(
     image_size: int = 128,
     num_classes: int = 8,
     return_background: bool = False,
+    variant: str = "default",
 ) -> dict[str, np.ndarray]:
     """Render one batch of synthetic images for the given labels.
 
@@ -129,6 +147,8 @@ def render_synthetic(
         Number of classes of the set (defines the class attributes).
     return_background : bool
         Also return ``backgrounds``: the same scenes rendered without the object.
+    variant : str
+        A key of :data:`VARIANTS`.
 
     Returns
     -------
@@ -136,6 +156,7 @@ def render_synthetic(
         ``images`` (B,S,S,3) uint8, ``masks`` (B,S,S) uint8, ``boxes`` (B,4) int64 and, if
         asked, ``backgrounds`` (B,S,S,3) uint8.
     """
+    _check_variant(variant)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     specs = synthetic_class_specs(num_classes)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -210,6 +231,8 @@ def render_synthetic(
     aspect = (aspect_rng[:, 0] + t[0] * (aspect_rng[:, 1] - aspect_rng[:, 0]))[:, None, None]
     pper = ((period_rng[:, 0] + t[1] * (period_rng[:, 1] - period_rng[:, 0])) * k)[:, None, None]
     a = col(0.13, 0.26) * s
+    if variant == "small_objects":
+        a = a * f32(0.5)
     bb = a / aspect
     cx, cy, phi = col(0.18, 0.82) * s, col(0.18, 0.82) * s, col(0, 2 * np.pi)
     dx, dy = x - cx, y - cy
@@ -221,7 +244,22 @@ def render_synthetic(
     head = (u - (a + 0.45 * rh)) ** 2 + v * v <= rh * rh
     leg_w = np.maximum(0.9 * k, 0.05 * bb)
     legs = np.abs(v) < bb + 0.32 * a
-    legs &= (np.abs(u + 0.45 * a) < leg_w) | (np.abs(u) < leg_w) | (np.abs(u - 0.45 * a) < leg_w)
+    if variant == "thin_parts":
+        # Long legs about 1.5 px wide at 128 px, two antennae and a tail. Their draws happen
+        # for every image whatever the label, like every other draw.
+        leg_w = np.full_like(bb, 0.75 * k)
+        spread, reach = col(0.35, 0.75), col(0.5, 0.8) * a
+        tail_len = col(0.35, 0.6) * a
+        legs = np.abs(v) < bb + 0.75 * a
+    bands = (np.abs(u + 0.45 * a) < leg_w) | (np.abs(u) < leg_w) | (np.abs(u - 0.45 * a) < leg_w)
+    legs &= bands
+    if variant == "thin_parts":
+        hu = u - (a + 0.9 * rh)  # coordinates from the front of the head
+        for sign in (-1.0, 1.0):
+            along = hu * np.cos(spread) + sign * v * np.sin(spread)
+            across = sign * v * np.cos(spread) - hu * np.sin(spread)
+            legs |= (along >= 0) & (along < reach) & (np.abs(across) < leg_w)
+        legs |= (u < -a + 0.5 * k) & (u > -a - tail_len) & (np.abs(v) < leg_w)
     mask = body | head | legs
     base = rng.uniform(0.35, 0.95, size=(b, 3)).astype(f32)
     dark = base * rng.uniform(0.15, 0.4, size=(b, 1)).astype(f32)
@@ -238,6 +276,9 @@ def render_synthetic(
 
     # --- composite, channel by channel (boolean writes on 3-D arrays are cheap) -----------
     bg = np.ascontiguousarray(np.matmul(np.matmul(up, coarse.transpose(3, 0, 1, 2)), up.T))
+    if variant == "plain_background":
+        contrast = np.zeros_like(contrast)
+        top = np.full_like(top, -1)  # drawn as usual, then not painted
     bg *= 1 + contrast * grating
     painted = top >= 0
     code = (np.maximum(top, 0).astype(np.intp) * 2 + top_tex).reshape(b, -1)
@@ -265,6 +306,11 @@ def render_synthetic(
     return out
 
 
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown synthetic variant {variant!r}; choose from {list(VARIANTS)}")
+
+
 def _to_uint8(img: np.ndarray) -> np.ndarray:
     """(3,B,S,S) float in [0,1] -> (B,S,S,3) uint8."""
     img = np.clip(img, 0, 1, out=img) if img.flags.writeable else np.clip(img, 0, 1)
@@ -283,7 +329,13 @@ def _render_shard(task: dict[str, Any]) -> int:
     # balanced labels, shuffled within the shard
     labels = rng.permutation(np.arange(count) % num_classes)
     chunks = [
-        render_synthetic(labels[i : i + 128], rng, task["image_size"], num_classes)
+        render_synthetic(
+            labels[i : i + 128],
+            rng,
+            task["image_size"],
+            num_classes,
+            variant=task.get("variant", "default"),
+        )
         for i in range(0, count, 128)
     ]
     return writer.write_shard(
@@ -306,6 +358,7 @@ def generate_synthetic(
     shard_size: int = 1024,
     num_workers: int | None = None,
     progress: bool = False,
+    variant: str = "default",
 ) -> StoreInfo:
     """Generate the built-in synthetic set as a store (see :mod:`hrcam.data.store`).
 
@@ -328,11 +381,14 @@ def generate_synthetic(
         Processes (default: all CPUs). 0 or 1 renders in this process.
     progress : bool
         Show a tqdm progress bar.
+    variant : str
+        A key of :data:`VARIANTS`; ``"default"`` writes exactly the store it always did.
 
     Returns
     -------
     StoreInfo
     """
+    _check_variant(variant)
     for name, value in (("num_train", num_train), ("num_val", num_val)):
         if int(value) < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
@@ -351,6 +407,8 @@ def generate_synthetic(
         "shard_size": int(shard_size),
         "class_specs": synthetic_class_specs(num_classes),
     }
+    if variant != "default":  # the default store's metadata stays as it always was
+        source["variant"] = variant
     writer_kw = {
         "root": str(out_dir),
         "image_size": int(image_size),
@@ -358,15 +416,32 @@ def generate_synthetic(
         "has_masks": True,
         "source": source,
     }
-    writer = StoreWriter(**writer_kw)
+    workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
+    totals = {"train": int(num_train), "val": int(num_val)}
+    check_synthetic_budget(
+        out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)
+    )
     _check_resume(Path(out_dir), source, int(image_size))
+    writer = StoreWriter(**writer_kw)
     tasks, num_shards = [], {}
-    for split, total in (("train", int(num_train)), ("val", int(num_val))):
-        if total == 0:
+    counts = {
+        split: [min(shard_size, total - i * shard_size) for i in range(-(-total // shard_size))]
+        for split, total in totals.items()
+    }
+    # A rerun with other --num-train/--num-val: shards of another size or beyond the new
+    # count are stale (a shard is a pure function of seed, split, index and count).
+    stale = writer.remove_stale_shards(counts)
+    if stale:
+        print(
+            f"hrcam: {out_dir}: replacing {len(stale)} shard(s) of an earlier run with other "
+            f"image counts ({', '.join(stale[:4])}{' ...' if len(stale) > 4 else ''})",
+            file=sys.stderr,
+        )
+    for split, sizes in counts.items():
+        if not sizes:
             continue
-        num_shards[split] = -(-total // shard_size)
-        for index in range(num_shards[split]):
-            count = min(shard_size, total - index * shard_size)
+        num_shards[split] = len(sizes)
+        for index, count in enumerate(sizes):
             if writer.shard_done(split, index):
                 continue
             tasks.append(
@@ -378,9 +453,9 @@ def generate_synthetic(
                     "seed": int(seed),
                     "num_classes": int(num_classes),
                     "image_size": int(image_size),
+                    "variant": variant,
                 }
             )
-    workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
     from tqdm import tqdm
 
     bar = tqdm(total=sum(t["count"] for t in tasks), disable=not progress, unit="img")
@@ -388,11 +463,77 @@ def generate_synthetic(
         for task in tasks:
             bar.update(_render_shard(task))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        with worker_pool(min(workers, len(tasks))) as pool:
             for n in pool.map(_render_shard, tasks):
                 bar.update(n)
     bar.close()
     return writer.finalize(num_shards)
+
+
+_RENDER_BYTES_PER_PIXEL = 110  # float working memory of render_synthetic, measured: ~100
+
+
+def synthetic_size_estimate(
+    num_images: int, image_size: int, shard_size: int, workers: int
+) -> tuple[int, int]:
+    """(disk bytes, peak memory bytes) that :func:`generate_synthetic` will need.
+
+    Disk: per image, 3 bytes a pixel of RGB and 1 of mask, plus its label and box. Memory:
+    each worker renders 128 images at a time in float (~100 bytes a pixel, measured) and holds
+    one shard of uint8 images and masks.
+    """
+    px = int(image_size) ** 2
+    disk = int(num_images) * (4 * px + 40)
+    chunk = min(128, int(shard_size), max(int(num_images), 1))
+    per_worker = chunk * px * _RENDER_BYTES_PER_PIXEL + min(int(shard_size), num_images) * px * 8
+    return disk, per_worker * max(1, int(workers))
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_synthetic_budget(
+    out_dir: str | os.PathLike[str],
+    num_images: int,
+    image_size: int,
+    shard_size: int,
+    workers: int,
+) -> None:
+    """Refuse, before anything is written, a store that the disk or memory cannot hold.
+
+    Raises
+    ------
+    ValueError
+        With the estimated need and what is available, and the options to lower.
+    """
+    import shutil
+
+    disk, memory = synthetic_size_estimate(num_images, image_size, shard_size, workers)
+    existing = Path(out_dir).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    gib = 2.0**30
+    if disk > free:
+        raise ValueError(
+            f"{num_images} images of {image_size}x{image_size} px need about "
+            f"{disk / gib:,.1f} GiB of disk, but {existing} has {free / gib:,.1f} GiB free; "
+            "lower --num-train/--num-val or --image-size, or choose another --out"
+        )
+    available = _available_memory()
+    if available is not None and memory > available:
+        raise ValueError(
+            f"rendering {image_size}x{image_size} px images needs about {memory / gib:,.1f} GiB "
+            f"of memory ({workers} worker(s)), but {available / gib:,.1f} GiB is available; "
+            "lower --image-size, --shard-size or --workers"
+        )
 
 
 def _check_resume(root: Path, source: dict[str, Any], image_size: int) -> None:
@@ -403,7 +544,16 @@ def _check_resume(root: Path, source: dict[str, Any], image_size: int) -> None:
     if not meta.is_file():
         return
     old = json.loads(meta.read_text())
-    if old.get("source") != json.loads(json.dumps(source)) or old.get("image_size") != image_size:
+    if old.get("image_size") != image_size:
         raise ValueError(
-            f"{root} already holds a store with other settings; choose a new --out or delete it"
+            f"{root} already holds a store of {old.get('image_size')} px images, not "
+            f"{image_size}; choose a new --out or delete it"
+        )
+    new = json.loads(json.dumps(source))
+    changed = sorted(k for k in set(new) | set(old.get("source", {}))
+                     if old.get("source", {}).get(k) != new.get(k))  # fmt: skip
+    if changed:
+        raise ValueError(
+            f"{root} already holds a store with other settings ({', '.join(changed)}); "
+            "choose a new --out or delete it"
         )

@@ -67,6 +67,11 @@ class TrainConfig:
         Expansion task only: weight W of the consistency loss that ties the pooled
         full-resolution CAM features to the classifier's (:mod:`hrcam.train.expansion`);
         0 (default) is the paper's reconstruction-only training.
+    eval_every, eval_images
+        Expansion task: every ``eval_every`` epochs (and after the last one) measure the
+        localization of the low-res, high-res and both refined CAMs on the first
+        ``eval_images`` validation images with masks (``loc_*`` columns of ``metrics.csv``;
+        ``nan`` in the other epochs). 0 switches it off.
     """
 
     task: Task = "classifier"
@@ -100,6 +105,8 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     consistency_weight: float = 0.0
+    eval_every: int = 0
+    eval_images: int = 64
 
     def __post_init__(self) -> None:
         self.validate()
@@ -126,6 +133,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0 or None, got {self.num_workers!r}")
+        for name in ("eval_every", "eval_images"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -65,6 +65,12 @@ class ExpansionTask(ImageTask):
     monitor = "val_loss"
     monitor_mode = "min"
 
+    #: Held-out split with masks and schedule of the localization columns (see
+    #: :meth:`epoch_metrics`); set by :func:`train_expansion` from ``eval_every``.
+    localization_set: Any = None
+    eval_every: int = 0
+    eval_images: int = 64
+
     def __init__(
         self,
         model: nn.Module,
@@ -82,6 +88,19 @@ class ExpansionTask(ImageTask):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.expansion.parameters() if p.requires_grad]
+
+    def epoch_metrics(self, epoch: int, last: bool) -> dict[str, float]:
+        """``loc_*`` columns: localization of the four maps every ``eval_every`` epochs."""
+        if not self.eval_every or self.localization_set is None:
+            return {}
+        from hrcam.evidence import localization_columns, localization_summary
+
+        if epoch % self.eval_every and not last:
+            return dict.fromkeys(localization_columns(), float("nan"))
+        try:
+            return localization_summary(self.model, self.localization_set, self.eval_images)
+        finally:
+            self.set_train_mode()
 
     def set_train_mode(self) -> None:
         self.model.train()
@@ -169,9 +188,23 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     seed_everything(config.seed)
     expansion = build_expansion(classifier, image_size=int(train_set.image_size))
     model = HRCAM(classifier, expansion)
-    metadata = {**dict(source.metadata or {}), "task": "expansion"}
-    metadata["consistency_weight"] = float(config.consistency_weight)
+    # The expansion network's input size, not the classifier's: explaining uses it.
+    metadata = {
+        **dict(source.metadata or {}),
+        "task": "expansion",
+        "image_size": int(train_set.image_size),
+        "classifier_image_size": (source.metadata or {}).get("image_size"),
+        "consistency_weight": float(config.consistency_weight),
+    }
     task = ExpansionTask(
         model, config.augment, config.augment_p, metadata, config.consistency_weight
     )
+    if config.eval_every:
+        if not val_set.has_masks:
+            raise ValueError(
+                f"eval_every needs ground-truth masks, and the store at {config.data_root} has "
+                "none; use a store with masks (hrcam data synthetic ...) or eval_every=0"
+            )
+        task.localization_set = val_set
+        task.eval_every, task.eval_images = config.eval_every, config.eval_images
     return fit(task, train_set, val_set, config)

@@ -91,3 +91,22 @@ def test_argument_validation(capsys):
         main(["data", "synthetic", "--out", "x", "--num-train", "-3"])
     assert exit_.value.code == 2
     assert "expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_synthetic_variants_are_choices(tmp_path, capsys):
+    from hrcam.data.synthetic import VARIANTS
+
+    with pytest.raises(SystemExit):
+        main(["data", "synthetic", "--help"])
+    help_text = capsys.readouterr().out
+    assert len(VARIANTS) >= 4
+    for name in VARIANTS:
+        assert name in help_text
+    argv = ["data", "synthetic", "--out", str(tmp_path / "t"), "--num-train", "8", "--num-val",
+            "4", "--image-size", "48", "--workers", "0", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--variant", "thin_parts"]) == 0
+    assert "variant thin_parts" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--variant", "stripy"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

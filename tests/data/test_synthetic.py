@@ -9,6 +9,7 @@ import pytest
 
 from hrcam.data.store import StoreDataset, boxes_from_masks
 from hrcam.data.synthetic import (
+    VARIANTS,
     generate_synthetic,
     render_synthetic,
     synthetic_class_specs,
@@ -51,9 +52,10 @@ def test_resume_keeps_finished_shards_and_refuses_other_settings(tmp_path):
         generate_synthetic(tmp_path / "s", 130, 0, image_size=48, seed=2, shard_size=64)
 
 
-def test_masks_are_exact_and_boxes_tight():
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_masks_are_exact_and_boxes_tight(variant):
     rng = np.random.default_rng(0)
-    out = render_synthetic(np.arange(32) % 8, rng, 96, return_background=True)
+    out = render_synthetic(np.arange(32) % 8, rng, 96, return_background=True, variant=variant)
     img, bg, m = out["images"], out["backgrounds"], out["masks"].astype(bool)
     # outside the mask the image is exactly the background: the mask covers every object pixel
     assert np.array_equal(img[~m], bg[~m])
@@ -62,7 +64,49 @@ def test_masks_are_exact_and_boxes_tight():
     assert changed[m].mean() > 0.95
     assert np.array_equal(out["boxes"], boxes_from_masks(out["masks"]))
     area = m.mean(axis=(1, 2))
-    assert area.min() > 0.01 and area.max() < 0.5
+    assert area.min() > (0.002 if variant == "small_objects" else 0.01) and area.max() < 0.5
+
+
+def test_variants_change_what_they_name():
+    labels = np.arange(48) % 8
+
+    def render(variant):
+        return render_synthetic(labels, np.random.default_rng(2), 96, variant=variant)
+
+    default, small = render("default"), render("small_objects")
+    assert small["masks"].mean() < 0.5 * default["masks"].mean()
+    # thin parts: a larger share of the mask is thin (removed by a 3x3 opening)
+    from scipy.ndimage import binary_opening
+
+    def thin_share(masks):
+        m = masks.astype(bool)
+        opened = np.stack([binary_opening(x, np.ones((3, 3))) for x in m])
+        return (m & ~opened).sum() / m.sum()
+
+    assert thin_share(render("thin_parts")["masks"]) > 2 * thin_share(default["masks"])
+    # plain background: much less high-frequency energy outside the object
+    plain = render("plain_background")
+
+    def bg_roughness(out):
+        g = out["images"].astype(float).mean(-1)
+        d = np.abs(np.diff(g, axis=2))[~out["masks"][:, :, 1:].astype(bool)]
+        return d.mean()
+
+    assert bg_roughness(plain) < 0.5 * bg_roughness(default)
+    with pytest.raises(ValueError, match="unknown synthetic variant"):
+        render("striped_background")
+
+
+def test_variant_is_recorded_and_default_store_unchanged(tmp_path):
+    import json
+
+    generate_synthetic(tmp_path / "d", 20, 4, image_size=48, num_workers=0)
+    generate_synthetic(tmp_path / "t", 20, 4, image_size=48, num_workers=0, variant="thin_parts")
+    assert "variant" not in json.loads((tmp_path / "d" / "meta.json").read_text())["source"]
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())
+    assert meta["source"]["variant"] == "thin_parts"
+    with pytest.raises(ValueError, match="other settings"):
+        generate_synthetic(tmp_path / "t", 20, 4, image_size=48, num_workers=0)
 
 
 def test_objects_vary_in_size_and_position():
@@ -118,13 +162,14 @@ def _cv_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-def test_background_carries_no_label_but_object_does():
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_background_carries_no_label_but_object_does(variant):
     """Same features, same classifier: chance on background, well above chance on objects."""
     n, size, p = 1200, 80, 20
     rng = np.random.default_rng(7)
     labels = rng.permutation(np.arange(n) % 8)
     parts = [
-        render_synthetic(labels[i : i + 200], rng, size, return_background=True)
+        render_synthetic(labels[i : i + 200], rng, size, return_background=True, variant=variant)
         for i in range(0, n, 200)
     ]
     imgs = np.concatenate([q["images"] for q in parts])
@@ -165,4 +210,6 @@ def test_background_carries_no_label_but_object_does():
     assert bkg_acc < limit, (bkg_acc, limit)
     assert scene_acc < chance + 4 * np.sqrt(chance * (1 - chance) / n), scene_acc
     assert obj_acc > 0.4, obj_acc  # the same features do see the class on the object
-    print(f"object {obj_acc:.3f}, background crops {bkg_acc:.3f}, scenes {scene_acc:.3f}")
+    print(
+        f"{variant}: object {obj_acc:.3f}, background crops {bkg_acc:.3f}, scenes {scene_acc:.3f}"
+    )

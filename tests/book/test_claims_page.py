@@ -1,0 +1,87 @@
+"""The claims page ("What the evidence says") types no number: every value is glued."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+
+from hrcam import profiles
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "notebooks" / "08_claims.py"
+
+# Roles ({glue:text}`key:.3f`, {doc}`07_evidence`), inline code, section signs (§5) and links
+# may contain digits; nothing else in the prose may.
+_ALLOWED = [
+    re.compile(r"\{[a-z:]+\}`[^`]*`"),
+    re.compile(r"`[^`]*`"),
+    re.compile(r"§\d+(\.\d+)*"),
+    re.compile(r"https?://\S+|github\.com/\S+"),
+]
+
+
+def _prose(text: str) -> str:
+    for pattern in _ALLOWED:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def test_claims_page_holds_no_hard_coded_numbers():
+    nb = jupytext.read(PAGE)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert markdown, "the claims page has no prose"
+    for source in markdown:
+        digits = re.findall(r"[^\n]*\d[^\n]*", _prose(source))
+        assert not digits, f"typed numbers on the claims page: {digits}"
+    # ...and it does cite numbers: many glue roles
+    roles = re.findall(r"\{glue:(?:text|md)\}`([^`:]+)", "\n".join(markdown))
+    assert len(set(roles)) > 30
+
+
+def test_prose_filter_catches_numbers():
+    assert re.search(r"\d", _prose("PxAP 0.82 {glue:text}`x:.3f`"))
+    assert not re.search(r"\d", _prose("see {doc}`07_evidence` and §5, {glue:text}`k:.1%`"))
+
+
+def test_every_claim_links_its_section():
+    text = "\n".join(c.source for c in jupytext.read(PAGE).cells if c.cell_type == "markdown")
+    claims = [p for p in text.split("\n\n") if p.startswith("**")]
+    assert len(claims) >= 6
+    for claim in claims:
+        if "Not shown" in claim:
+            continue
+        assert "{doc}`" in claim, claim[:80]
+
+
+def test_claims_page_is_last_and_in_the_toc():
+    assert profiles.NOTEBOOKS[-1] == "08_claims"
+    toc = (REPO / "_toc.yml").read_text()
+    assert "notebooks/08_claims" in toc and "notebooks/07_evidence" in toc
+
+
+def _values(**signs):
+    """Claim values whose CIs have the given signs (+1 above 0, -1 below, 0 across)."""
+    out = {}
+    for key in ("refined_paper_diff", "refined_reference_diff", "exp_image_paper",
+                "exp_image_reference", "oracle_paper_diff", "oracle_reference_diff",
+                "noise_paper_diff", "noise_reference_diff"):  # fmt: skip
+        s = signs.get(key, 0)
+        out[f"{key}_lo"], out[f"{key}_hi"] = {1: (0.01, 0.03), -1: (-0.03, -0.01)}.get(
+            s, (-0.01, 0.01)
+        )
+    return out
+
+
+def test_conclusion_follows_the_intervals():
+    from hrcam.claims import conclusion
+
+    text = conclusion(_values(refined_paper_diff=-1, noise_paper_diff=-1))
+    assert "worse with the `paper` preset" in text
+    assert "not measurably different with the `reference` preset" in text
+    assert "does no better than the image" in text
+    assert "post-processing itself" in text and "holds only partly" in text
+    text = conclusion(_values(oracle_reference_diff=1, exp_image_paper=1))
+    assert "does beat the low-res CAM (`reference`)" in text
+    assert "beats the image's luminance" in text and "robustness claim holds" in text

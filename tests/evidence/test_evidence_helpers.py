@@ -1,0 +1,98 @@
+"""Helpers of the evidence chapter: oracle sweep, §5 subsets, failure examples, figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hrcam import plotting_evidence
+from hrcam.evidence import (
+    BOUNDS_SWEEP,
+    FAILURE_KINDS,
+    classifier_unchanged,
+    failure_examples,
+    oracle_noise_sweep,
+    refine_study,
+    subset_difference,
+)
+
+
+@pytest.fixture
+def cams(constructed):
+    return constructed(n=10)
+
+
+def test_oracle_sweep_rows_and_figure(cams):
+    rows = oracle_noise_sweep(cams, noises=(0.0, 0.5), n_boot=50)
+    assert [(r["noise"], r["config"]) for r in rows] == [
+        (0.0, "paper"), (0.0, "reference"), (0.5, "paper"), (0.5, "reference"),
+    ]  # fmt: skip
+    for r in rows:
+        assert r["ci_low"] <= r["pxap"] <= r["ci_high"] and 0 <= r["fallback"] <= 1
+    plotting_evidence.oracle_sweep(rows)
+
+
+def test_bounds_sweep_keeps_the_presets_as_they_are(cams):
+    from hrcam.evidence import _resolve
+    from hrcam.postprocess import PRESETS
+
+    assert _resolve(BOUNDS_SWEEP["paper (Q1-Q3 of high-res)"]) == PRESETS["paper"]
+    assert _resolve(BOUNDS_SWEEP["reference (Q1-Q3 of gradient)"]) == PRESETS["reference"]
+    study = refine_study(cams, ["expansion"], BOUNDS_SWEEP, include_raw=False, n_boot=50)
+    no_limits = [r for r in study.per_image if r["config"] == "paper, no size limits"]
+    assert not any(r["fallback"] for r in no_limits)
+    rows = [study.difference(f"{name}@expansion") for name in BOUNDS_SWEEP]
+    plotting_evidence.paired_differences(
+        rows, list(BOUNDS_SWEEP),
+        fallback=[study.value(f"{n}@expansion", "fallback_rate") for n in BOUNDS_SWEEP],
+    )  # fmt: skip
+
+
+def test_subset_difference_and_failure_examples(cams):
+    study = refine_study(cams, ["expansion", "oracle"], n_boot=50)
+    miss = subset_difference(study, "paper@oracle", low_res_miss=True, n_boot=50)
+    hit = subset_difference(study, "paper@oracle", low_res_miss=False, n_boot=50)
+    assert miss["n"] + hit["n"] == len(cams)
+    examples = failure_examples(study, cams, "reference@oracle")
+    kinds = [e["kind"] for e in examples]
+    assert kinds == [k for k in FAILURE_KINDS if k in kinds] and kinds
+    for e in examples:
+        assert e["result"].refined.shape == cams.masks[0].shape
+    plotting_evidence.failure_examples(examples)
+    counts = {m: study.kind_counts(m) for m in ("paper@oracle", "reference@oracle")}
+    plotting_evidence.kind_counts(counts)
+
+
+def test_localization_plot_needs_loc_columns():
+    rows = [{"epoch": 1, "loc_low_res_pxap": float("nan")}]
+    with pytest.raises(ValueError, match="eval_every"):
+        plotting_evidence.localization_over_epochs(rows)
+
+
+def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):
+    from hrcam.data.store import StoreDataset
+    from hrcam.models import load_checkpoint, save_checkpoint
+
+    ckpt, store = tiny_run
+    model = load_checkpoint(ckpt).model().eval()
+    clf = save_checkpoint(tmp_path / "clf.pt", model.classifier, metadata={"image_size": 32})
+    out = classifier_unchanged(clf, model, StoreDataset(store, "val"), limit=5, batch_size=2)
+    assert out["num_images"] == 5
+    assert out["max_abs_logit_diff"] == 0.0 and out["prediction_agreement"] == 1.0
+    assert out["accuracy_before"] == out["accuracy_after"]
+    assert np.isfinite(out["max_abs_cam_diff"])
+
+
+def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
+    from hrcam.data.synthetic import generate_synthetic
+    from hrcam.evidence import concat_cams, extra_heldout
+
+    generate_synthetic(tmp_path / "s", 6, 4, image_size=32, num_classes=3, num_workers=0,
+                       variant="small_objects")  # fmt: skip
+    extra = extra_heldout(tmp_path / "s", tmp_path / "x", 5)
+    assert len(extra) == 5 and extra.image_size == 32 and len(extra.classes) == 3
+    assert extra.info.source["variant"] == "small_objects"
+    assert extra.info.source["seed"] != 0
+    a, b = constructed(n=3), constructed(n=2, seed=1)
+    both = concat_cams(a, b, offset=10)
+    assert len(both) == 5 and list(both.index) == [0, 1, 2, 10, 11]
