@@ -53,13 +53,15 @@ def metric_bars(
     fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * len(metrics)), 3.8))
     width = 0.8 / len(result.methods)
     x = np.arange(len(metrics))
+    # Past ten methods the default cycle would repeat colours: use 20 distinct ones.
+    palette = plt.get_cmap("tab10" if len(result.methods) <= 10 else "tab20").colors
     for i, method in enumerate(result.methods):
         found = [rows.get((method, m)) for m in metrics]
         mean = np.array([r["mean"] if r else np.nan for r in found])
         low = np.array([r["mean"] - r["ci_low"] if r else 0.0 for r in found])
         high = np.array([r["ci_high"] - r["mean"] if r else 0.0 for r in found])
         ax.bar(x + (i + 0.5) * width - 0.4, mean, width, yerr=[low, high], capsize=2,
-               label=LABELS.get(method, method))  # fmt: skip
+               label=LABELS.get(method, method), color=palette[i % len(palette)])  # fmt: skip
     names = [METRIC_LABELS.get(m, m) + (" ↓" if m in LOWER_IS_BETTER else "") for m in metrics]
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylim(0, 1.05)
