@@ -50,11 +50,9 @@ def lite0_weights_path() -> Path:
 
 
 def _timm_model() -> torch.nn.Module:
-    try:
-        import timm
-    except ImportError as exc:
-        raise HrcamError("timm is not installed: pip install timm") from exc
-    return timm.create_model(TIMM_NAME, pretrained=False)  # never downloads
+    from hrcam.models.wrap import import_timm
+
+    return import_timm().create_model(TIMM_NAME, pretrained=False)  # never downloads
 
 
 def lite0_timm_state_dict(path: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:

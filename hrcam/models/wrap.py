@@ -503,13 +503,28 @@ def parse_zoo_name(spec: str) -> tuple[str, str]:
     return zoo, name
 
 
+def import_timm() -> Any:
+    """``import timm``, or an :class:`HrcamError` saying how to install it.
+
+    timm imports huggingface_hub, which imports ``tqdm.auto``; in a Jupyter kernel without
+    ipywidgets that prints a TqdmWarning into the book, so it is silenced here.
+    """
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import huggingface_hub.file_download  # noqa: F401  (the tqdm.auto import)
+            import timm
+    except ImportError as exc:
+        raise HrcamError("timm is not installed: pip install timm") from exc
+    return timm
+
+
 def _native_model(zoo: str, name: str, num_classes: int | None) -> nn.Module:
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     if zoo == "timm":
-        try:
-            import timm
-        except ImportError as exc:
-            raise HrcamError("timm is not installed: pip install timm") from exc
+        timm = import_timm()
         if not timm.is_model(name):
             raise HrcamError(f"timm has no model {name!r} (see timm.list_models())")
         return timm.create_model(name, pretrained=False, **kwargs)  # never downloads
