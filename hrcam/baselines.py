@@ -211,11 +211,13 @@ def _high_res_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Method
     return fn
 
 
-def _refined_fn(model: HRCAM, preset: str) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
+def _refined_fn(
+    model: HRCAM, preset: str, workers: int | None = None
+) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
     from hrcam.explainer import Explainer
 
     # The refined CAM is exactly what the Explainer produces: one code path for both.
-    explainer = Explainer(model, preset=preset)
+    explainer = Explainer(model, preset=preset, workers=workers)
 
     def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
         explanations = explainer.explain(images.clamp(0.0, 1.0), classes=list(targets))
@@ -227,7 +229,9 @@ def _refined_fn(model: HRCAM, preset: str) -> Callable[[torch.Tensor, Sequence[i
     return fn
 
 
-def hrcam_methods(model: HRCAM, names: Iterable[str] = HRCAM_METHODS) -> dict[str, SaliencyMethod]:
+def hrcam_methods(
+    model: HRCAM, names: Iterable[str] = HRCAM_METHODS, workers: int | None = None
+) -> dict[str, SaliencyMethod]:
     """hrcam's maps as :class:`SaliencyMethod` adapters.
 
     Each adapter runs its own forward pass, so its measured runtime is what a user of that
@@ -240,6 +244,8 @@ def hrcam_methods(model: HRCAM, names: Iterable[str] = HRCAM_METHODS) -> dict[st
         An :class:`hrcam.models.HRCAM` (classifier + trained expansion network).
     names
         Subset of :data:`HRCAM_METHODS`.
+    workers
+        Post-processing processes of the refined CAMs (see :class:`hrcam.explainer.Explainer`).
 
     Returns
     -------
@@ -249,9 +255,11 @@ def hrcam_methods(model: HRCAM, names: Iterable[str] = HRCAM_METHODS) -> dict[st
     makers: dict[str, Callable[[], SaliencyMethod]] = {
         "low_res_cam": lambda: SaliencyMethod("low_res_cam", _low_res_fn(model), 1.0),
         "high_res_cam": lambda: SaliencyMethod("high_res_cam", _high_res_fn(model), 1.0),
-        "refined_paper": lambda: SaliencyMethod("refined_paper", _refined_fn(model, "paper"), 1.0),
+        "refined_paper": lambda: SaliencyMethod(
+            "refined_paper", _refined_fn(model, "paper", workers), 1.0
+        ),
         "refined_reference": lambda: SaliencyMethod(
-            "refined_reference", _refined_fn(model, "reference"), 1.0
+            "refined_reference", _refined_fn(model, "reference", workers), 1.0
         ),
     }
     out = {}
@@ -341,6 +349,7 @@ def build_methods(
     model: HRCAM,
     names: Iterable[str] = ALL_METHODS,
     score_cam_batch_size: int = 32,
+    workers: int | None = None,
 ) -> dict[str, SaliencyMethod]:
     """All requested methods on one model, in the order given.
 
@@ -352,6 +361,8 @@ def build_methods(
         Any of :data:`ALL_METHODS`.
     score_cam_batch_size
         See :func:`gradcam_method`.
+    workers
+        Post-processing processes of the refined CAMs; ``None``: every available core.
 
     Returns
     -------
@@ -364,7 +375,7 @@ def build_methods(
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(ALL_METHODS)}")
     if len(set(names)) != len(names):
         raise ValueError(f"methods must not repeat, got {names}")
-    own = hrcam_methods(model, [n for n in names if n in HRCAM_METHODS])
+    own = hrcam_methods(model, [n for n in names if n in HRCAM_METHODS], workers=workers)
     out: dict[str, SaliencyMethod] = {}
     for n in names:
         out[n] = (

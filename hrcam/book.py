@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hrcam import profiles
-from hrcam.errors import CLIError
+from hrcam.errors import HrcamError
 
 __all__ = [
     "BookError",
@@ -40,13 +40,12 @@ __all__ = [
     "run_notebook",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_NAME = ".hrcam-manifest.json"
 # Files above this size are fingerprinted by size and mtime rather than read in full.
 _HASH_FULL_LIMIT = 64 * 2**20
 
 
-class BookError(CLIError):
+class BookError(HrcamError):
     """A notebook or the book build failed; the message says where and why."""
 
 
@@ -275,11 +274,34 @@ def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
     (run_dir / "timings.json").write_text(json.dumps(timings, indent=2))
 
 
+def find_root(start: str | Path | None = None) -> Path:
+    """The hrcam checkout that holds ``start`` (default: the current folder).
+
+    A checkout is a folder with ``notebooks/`` and ``book/``; ``start`` or the nearest folder
+    above it that has both. ``hrcam book`` builds the book of that checkout, never the one the
+    ``hrcam`` package happens to be installed from.
+
+    Raises
+    ------
+    BookError
+        No such folder at or above ``start``.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "book").is_dir():
+            return folder
+    raise BookError(
+        f"{here} is not inside an hrcam checkout (a folder with notebooks/ and book/); run "
+        "`hrcam book` there, or pass --root"
+    )
+
+
 def run_book(
     profile: str = profiles.DEFAULT_PROFILE,
     run_dir: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
+    root: str | Path | None = None,
     force: bool = False,
     notebooks_dir: str | Path | None = None,
     book_dir: str | Path | None = None,
@@ -295,14 +317,17 @@ def run_book(
     profile
         A name from :data:`hrcam.profiles.PROFILES`.
     run_dir
-        The run folder that the notebooks share (default ``runs/<profile>``).
+        The run folder that the notebooks share (default ``ROOT/runs/<profile>``).
     overrides
         Parameter values replacing the profile's (strings are parsed as YAML scalars). Each is
         passed to every notebook that declares it; a name no notebook declares is an error.
+    root
+        The checkout whose notebooks and book are used (default: :func:`find_root` of the
+        current folder).
     force
         Rerun every notebook even when unchanged.
     notebooks_dir, book_dir
-        Sources and book folder (default: ``notebooks/`` and ``book/`` of the repository).
+        Sources and book folder (default: ``ROOT/notebooks`` and ``ROOT/book``).
     only
         Run only these notebook stems (e.g. ``["04_postprocess"]``); the rest are untouched.
     build
@@ -320,16 +345,28 @@ def run_book(
     Raises
     ------
     ValueError
-        Unknown profile or parameter name (checked before anything runs).
+        Unknown profile, parameter name or a parameter of the wrong type (checked before
+        anything runs).
     BookError
         A notebook or the build failed.
     """
-    import jupytext
+    try:
+        import jupytext
+        import papermill  # noqa: F401  (checked here, used by run_notebook)
+    except ModuleNotFoundError as exc:
+        raise BookError(
+            f"the book needs the 'book' extra ({exc.name} is not installed): "
+            "pip install 'hrcam[book]'"
+        ) from None
 
     profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
-    notebooks_dir = Path(notebooks_dir or REPO_ROOT / "notebooks")
-    book_dir = Path(book_dir or REPO_ROOT / "book")
-    run_dir = Path(run_dir or Path("runs") / profile).resolve()
+    if notebooks_dir is None or book_dir is None:
+        root = Path(root).resolve() if root is not None else find_root()
+    notebooks_dir = Path(notebooks_dir or root / "notebooks")
+    book_dir = Path(book_dir or root / "book")
+    run_dir = Path(run_dir or (root or Path.cwd()) / "runs" / profile).resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BookError(f"--run-dir {str(run_dir)!r} is a file, not a folder; choose a folder")
     overrides = {k: _parse_value(v) for k, v in (overrides or {}).items()}
 
     sources = find_notebooks(notebooks_dir)
@@ -348,6 +385,7 @@ def run_book(
             f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
             f"known parameters: {', '.join(sorted(everywhere))}"
         )
+    profiles.check_types(overrides)
     if only is not None:
         missing = sorted(set(only) - set(declared))
         if missing:

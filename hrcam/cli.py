@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hrcam._version import __version__
 from hrcam.commands import COMMAND_MODULES
-from hrcam.errors import CLIError
+from hrcam.errors import HrcamError, describe_os_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = args.func(args)
-    except (CLIError, FileNotFoundError, ValueError) as exc:
+    except (HrcamError, ValueError) as exc:
         # Expected, user-facing failures: say what is wrong, no traceback.
         print(f"hrcam: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Filesystem trouble (a file where a folder should be, permissions, a full disk):
+        # one line naming the path and what to do.
+        print(f"hrcam: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hrcam: interrupted", file=sys.stderr)

@@ -415,6 +415,7 @@ def evaluate(
     seed: int = 0,
     keep_examples: int = 32,
     progress: bool = True,
+    workers: int | None = None,
 ) -> EvaluationResult:
     """Score every method on the first ``limit`` images of ``dataset``.
 
@@ -458,6 +459,9 @@ def evaluate(
         Keep images and maps of the first this many images for example plots.
     progress
         Show a tqdm progress bar.
+    workers
+        Processes that post-process the refined CAMs; ``None``: every available core.
+        Results are identical for any number.
 
     Returns
     -------
@@ -497,7 +501,7 @@ def evaluate(
     names = list(methods)
     if "scorecam" in names and score_cam_limit == 0:
         names.remove("scorecam")
-    method_fns = build_methods(model, names)
+    method_fns = build_methods(model, names, workers=workers)
     model = model.eval()
     device = next(model.parameters()).device
     classifier = pixel_space_model(model.classifier)
@@ -875,21 +879,5 @@ def evaluate_checkpoint(
     **kwargs
         Passed to :func:`evaluate`.
     """
-    from hrcam.data.store import StoreDataset
-    from hrcam.models import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint, map_location=device)
-    model = ckpt.model().eval()
-    dataset = StoreDataset(data, split=split)
-    if not dataset.has_masks:
-        raise ValueError(
-            f"store {str(data)!r} has no ground-truth masks; localization cannot be measured "
-            "(use the built-in synthetic data set)"
-        )
-    size = ckpt.metadata.get("image_size")
-    if size and dataset.image_size != size:
-        raise ValueError(
-            f"the checkpoint was trained at {size} px but the store holds {dataset.image_size} "
-            "px images; evaluate on a store of the same size"
-        )
+    model, dataset = load_for_evaluation(checkpoint, data, split, device)
     return evaluate(model, dataset, **kwargs)

@@ -24,10 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam.atomic import atomic_write
+from hrcam.errors import HrcamError, ensure_output_dir
+
 if TYPE_CHECKING:
     from PIL import Image
 
     from hrcam.models import HRCAM
+
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Default pixel cap of :func:`explain_images` (a 50-Mpx photo; ImageNet's largest is ~40)."""
+
+_PANEL_MIN_RATIO, _PANEL_MAX_RATIO = 0.25, 4.0  # panel height/width bounds
+_PANEL_MAX_SIDE = 1024  # pixels drawn per panel image, at most, on either side
 
 
 @dataclass
@@ -69,32 +79,37 @@ class ExplainReport:
         }
 
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open any Pillow-readable image as RGB; transparency is composited onto white.
+def load_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+    """Open any Pillow-readable image as RGB, through :func:`hrcam.data.imageio.decode_image`.
+
+    Transparency is composited onto white, 16-bit, 32-bit and float images are rescaled from
+    their own range (not clipped at 255), and the EXIF orientation is applied, exactly as the
+    dataset builders do.
+
+    Parameters
+    ----------
+    path
+        Image file.
+    max_pixels
+        Refuse images with more pixels than this (read from the header, before decoding);
+        default :data:`DEFAULT_MAX_PIXELS`.
 
     Raises
     ------
     ValueError
-        The file is missing, not an image, or cannot be decoded (the message says which).
+        The file is missing, a folder, not an image, too large, or cannot be decoded (the
+        message says which).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image
 
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"no such file: {p}")
+    from hrcam.data.imageio import decode_image
+
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     try:
-        with Image.open(p) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)  # camera photos: honour the orientation tag
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(white, rgba).convert("RGB")
-            return img.convert("RGB")
-    except UnidentifiedImageError:
-        raise ValueError(f"not an image Pillow can read: {p}") from None
-    except (OSError, SyntaxError) as exc:  # truncated or corrupt data
-        raise ValueError(f"cannot decode {p}: {exc}") from None
+        rgb = decode_image(path, size=None, max_pixels=limit)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: {path}") from None
+    return Image.fromarray(rgb)
 
 
 def resize_map(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -131,6 +146,33 @@ def _resolve_classes(
     return out
 
 
+def panel_figsize(height: int, width: int) -> tuple[float, float]:
+    """Figure size (inches) of a two-image panel, bounded in both directions.
+
+    The panel is 8 inches wide; its height follows the image's aspect ratio, clamped to
+    [1/4, 4] so that a 2000x1 strip gives a 16.6-inch panel, not an 8000-inch one.
+    """
+    ratio = min(max(height / max(width, 1), _PANEL_MIN_RATIO), _PANEL_MAX_RATIO)
+    return 8.0, 4.0 * ratio + 0.6
+
+
+def _thumbnail(rgb: np.ndarray, refined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink what the panel draws to at most ``_PANEL_MAX_SIDE`` pixels a side.
+
+    The panel is rendered at about 800 px wide, so drawing a 40-Mpx photo at full size only
+    costs memory and time.
+    """
+    from PIL import Image
+
+    h, w = refined.shape
+    scale = _PANEL_MAX_SIDE / max(h, w)
+    if scale >= 1.0:
+        return rgb, refined
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    return small, resize_map(refined, (size[1], size[0]))
+
+
 def _panel(
     rgb: np.ndarray, refined: np.ndarray, keep_percent: float, title: str, path: Path
 ) -> None:
@@ -139,9 +181,10 @@ def _panel(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    rgb, refined = _thumbnail(rgb, refined)
     keep = refined >= np.percentile(refined, 100.0 - keep_percent)
     h, w = refined.shape
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0 * h / max(w, 1) + 0.6))
+    fig, axes = plt.subplots(1, 2, figsize=panel_figsize(h, w))
     axes[0].imshow(rgb)
     axes[0].imshow(refined, cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
     axes[0].set_title("Refined CAM", fontsize=10)
@@ -149,10 +192,13 @@ def _panel(
     axes[1].set_title(f"Image masked by the top {keep_percent:g}%", fontsize=10)
     for ax in axes:
         ax.axis("off")
+        ax.set_aspect("auto" if not _PANEL_MIN_RATIO <= h / w <= _PANEL_MAX_RATIO else "equal")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def _square(rgb: np.ndarray, side: int) -> np.ndarray:
@@ -163,15 +209,93 @@ def _square(rgb: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def _unique_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems, with ``-2``, ``-3`` ... added where two inputs share one."""
-    seen: dict[str, int] = {}
+OUTPUT_SUFFIXES: tuple[str, ...] = ("_refined.png", "_refined.npy", "_panel.png")
+"""The files written per image: ``STEM`` + each suffix."""
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
+)
+"""File endings taken from a folder given as an input (other files there are ignored)."""
+
+
+def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The image files named by ``paths``: files as given, folders by their image files.
+
+    A folder contributes its files whose ending is in :data:`IMAGE_SUFFIXES`, sorted by name
+    (not recursive). Anything else (a missing path, a broken file) is kept, so that it is
+    reported and skipped like any unreadable input.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(
+                sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """One output stem per input, no two alike, and none equal to another input's own stem.
+
+    The first input with a stem keeps it; later ones get ``-2``, ``-3`` ... with a number that
+    no input's stem already uses, so ``good.jpg good.png good-2.jpg`` gives ``good``,
+    ``good-3`` and ``good-2`` (three outputs, no collision).
+    """
+    natural = [p.stem or "image" for p in paths]
+    reserved = set(natural)
+    taken: set[str] = set()
     stems = []
-    for p in paths:
-        stem = p.stem or "image"
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    for stem in natural:
+        candidate, n = stem, 1
+        while candidate in taken or (candidate != stem and candidate in reserved):
+            n += 1
+            candidate = f"{stem}-{n}"
+        taken.add(candidate)
+        stems.append(candidate)
     return stems
+
+
+def plan_outputs(
+    paths: Sequence[Path], out_dir: Path, overwrite: bool = False
+) -> list[tuple[Path, Path, Path]]:
+    """The (refined PNG, refined .npy, panel) paths of each input, checked before any work.
+
+    Raises
+    ------
+    HrcamError
+        An output would replace one of the inputs (never allowed), or would replace an
+        existing file and ``overwrite`` is false; the message lists the files.
+    """
+    from hrcam.errors import HrcamError
+
+    planned = [
+        tuple(out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES)
+        for stem in unique_stems(paths)
+    ]
+    inputs = {_same_file_key(p) for p in paths if p.exists()}
+    clash = [str(f) for files in planned for f in files if _same_file_key(f) in inputs]
+    if clash:
+        raise HrcamError(
+            f"explaining would overwrite input image(s) {clash[:3]} with output maps; "
+            "choose another output folder (-o)"
+        )
+    existing = [str(f) for files in planned for f in files if f.exists()]
+    report = out_dir / "report.json"
+    if report.exists():
+        existing.append(str(report))
+    if existing and not overwrite:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise HrcamError(
+            f"output file(s) already exist: {', '.join(existing[:3])}{more}; pass "
+            "overwrite=True (--overwrite) to replace them, or choose another output folder"
+        )
+    return planned  # type: ignore[return-value]
+
+
+def _same_file_key(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
 
 
 def explain_images(
@@ -184,13 +308,18 @@ def explain_images(
     image_size: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    max_pixels: int | None = None,
+    overwrite: bool = False,
+    workers: int | None = None,
 ) -> ExplainReport:
     """Write the refined CAM (PNG, ``.npy``) and a Fig.-4 panel for every image in ``paths``.
 
     Parameters
     ----------
     paths
-        Image files in any format and size Pillow reads (grayscale and RGBA included).
+        Image files in any format Pillow reads (grayscale, RGBA, 16-bit and float included),
+        or folders, whose image files are taken (see :func:`expand_inputs`). Images are read
+        one batch at a time, so memory stays flat over many files.
     checkpoint
         An ``hrcam`` checkpoint file (with a trained expansion network), or an
         :class:`hrcam.models.HRCAM` model (then ``image_size`` is required).
@@ -209,24 +338,48 @@ def explain_images(
         Torch device.
     progress
         Show a tqdm progress bar.
+    max_pixels
+        Images with more pixels are skipped with a reason (checked from the file header,
+        before decoding); default :data:`DEFAULT_MAX_PIXELS`.
+    overwrite
+        Replace output files that already exist. Outputs that would replace an input are
+        refused regardless.
+    workers
+        Processes that post-process the maps (:class:`hrcam.parallel.RefinePool`); ``None``
+        means every available core.
 
     Returns
     -------
     ExplainReport
         The files written per image and the images skipped with the reason. Also saved as
         ``out_dir/report.json``.
+
+    Raises
+    ------
+    HrcamError
+        Bad arguments, or outputs that would replace existing files (see
+        :func:`plan_outputs`); nothing is written then.
     """
     import torch
     from tqdm import tqdm
 
     from hrcam.explainer import Explainer
     from hrcam.models import HRCAM, load_checkpoint
+    from hrcam.train.device import resolve_device
 
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    paths = [Path(p) for p in paths]
+    given = list(paths)
+    paths = expand_inputs(given)
     if not paths:
-        raise ValueError("paths is empty: give at least one image file")
+        raise HrcamError(
+            "no image files to explain: give image files, or folders holding "
+            f"{'/'.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))} files"
+            + (f" (got {', '.join(map(str, given[:3]))})" if given else "")
+        )
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise HrcamError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     names: list[str] | None = None
@@ -235,7 +388,7 @@ def explain_images(
         if image_size is None:
             raise ValueError("image_size is required when passing a model instead of a checkpoint")
     else:
-        ckpt = load_checkpoint(checkpoint, map_location=device)
+        ckpt = load_checkpoint(checkpoint, map_location=resolve_device(device))
         model = ckpt.model()
         names = ckpt.metadata.get("class_names")
         image_size = image_size or ckpt.metadata.get("image_size")
@@ -251,10 +404,11 @@ def explain_images(
     num_classes = model.classifier.num_classes
     if wanted is not None and any(not 0 <= c < num_classes for c in wanted):
         raise ValueError(f"classes must lie in [0, {num_classes}), got {sorted(set(wanted))}")
-    explainer = Explainer(model, preset=preset, device=device, batch_size=batch_size)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stems = _unique_stems(paths)
+    out = ensure_output_dir(out_dir, "output folder")
+    planned = plan_outputs(paths, out, overwrite=overwrite)
+    explainer = Explainer(
+        model, preset=preset, device=device, batch_size=batch_size, workers=workers
+    )
     report = ExplainReport()
     bar = tqdm(total=len(paths), desc="explain", unit="img", disable=not progress)
     for start in range(0, len(paths), batch_size):
@@ -262,7 +416,7 @@ def explain_images(
         loaded: list[tuple[int, np.ndarray]] = []
         for i in chunk:
             try:
-                img = load_rgb(paths[i])
+                img = load_rgb(paths[i], max_pixels=limit)
             except ValueError as exc:
                 report.skipped.append(SkippedImage(str(paths[i]), str(exc)))
                 continue
@@ -273,24 +427,30 @@ def explain_images(
             chosen = None if wanted is None else [wanted[i] for i, _ in loaded]
             explanations = explainer.explain(images, chosen)
             for (i, rgb), expl in zip(loaded, explanations, strict=True):
-                report.written.append(_write_outputs(paths[i], stems[i], rgb, expl, names, out))
+                report.written.append(_write_outputs(paths[i], planned[i], rgb, expl, names))
         bar.update(len(chunk))
     bar.close()
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    text = json.dumps(report.to_dict(), indent=2)
+    atomic_write(out / "report.json", lambda f: f.write(text), text=True)
     return report
 
 
 def _write_outputs(
-    path: Path, stem: str, rgb: np.ndarray, expl: Any, names: list[str] | None, out: Path
+    path: Path,
+    files: tuple[Path, Path, Path],
+    rgb: np.ndarray,
+    expl: Any,
+    names: list[str] | None,
 ) -> ExplainedImage:
     from PIL import Image
 
     size = rgb.shape[:2]
     refined = resize_map(expl.refinement.refined, size)
-    png, npy, panel = (out / f"{stem}_refined.png", out / f"{stem}_refined.npy",
-                       out / f"{stem}_panel.png")  # fmt: skip
-    Image.fromarray(np.round(refined * 255.0).astype(np.uint8), mode="L").save(png)
-    np.save(npy, refined)
+    png, npy, panel = files
+    # Temp file + rename, so an interrupted run never leaves a half-written map behind.
+    atomic_write(png, lambda f: Image.fromarray(
+        np.round(refined * 255.0).astype(np.uint8), mode="L").save(f, format="PNG"))  # fmt: skip
+    atomic_write(npy, lambda f: np.save(f, refined))
     class_name = names[expl.label] if names and 0 <= expl.label < len(names) else None
     title = f"{path.name}: {class_name or f'class {expl.label}'} (p={expl.probability:.2f})"
     if expl.refinement.used_fallback:

@@ -36,6 +36,7 @@ __all__ = [
     "PROFILES",
     "STAGE_DIRS",
     "check_overrides",
+    "check_types",
     "notebook_config",
     "parameter_names",
     "resolve",
@@ -304,6 +305,39 @@ def check_overrides(overrides: Mapping[str, Any], allowed: tuple[str, ...] | Non
             f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
             f"{', '.join(sorted(allowed))}"
         )
+
+
+def _type_name(t: type) -> str:
+    return {type(None): "null", bool: "true/false", int: "integer", float: "number",
+            str: "text", list: "list", dict: "mapping"}.get(t, t.__name__)  # fmt: skip
+
+
+def check_types(overrides: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if an override's type differs from what the profiles use for it.
+
+    The accepted types of a parameter are those of its values across all profiles (an
+    integer is accepted where a number is, never a boolean where an integer is). So
+    ``augment="flase"`` or ``classifier_epochs="abc"`` fail here, before any notebook runs,
+    instead of being saved as text or failing an hour into a run.
+
+    Parameters
+    ----------
+    overrides
+        Parameter names and parsed values (names no profile defines are not checked).
+    """
+    bad = []
+    for name, value in overrides.items():
+        seen = {type(p[name]) for p in PROFILES.values() if name in p}
+        if not seen or seen == {type(None)}:
+            continue
+        ok = type(value) in seen or (
+            isinstance(value, int) and not isinstance(value, bool) and float in seen
+        )
+        if not ok:
+            expected = " or ".join(sorted(_type_name(t) for t in seen))
+            bad.append(f"{name}={value!r} (expected {expected})")
+    if bad:
+        raise ValueError(f"parameter(s) of the wrong type: {'; '.join(bad)}")
 
 
 def resolve(profile: str = DEFAULT_PROFILE, notebook: str | None = None, **overrides: Any) -> dict:

@@ -56,3 +56,13 @@ def test_user_errors_are_printed_without_traceback(
 def test_postprocess_import_is_cheap_and_works() -> None:
     # The done-criterion, run as a user would.
     subprocess.run([sys.executable, "-c", "from hrcam.postprocess import refine"], check=True)
+
+
+def test_help_imports_no_torch() -> None:
+    # Every `hrcam ... --help` builds this parser; torch would cost ~2 s and 600 MB.
+    code = (
+        "import sys; from hrcam.cli import build_parser; build_parser(); "
+        "import hrcam.train.config, hrcam.explain; "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -60,13 +60,15 @@ def test_environment_yml_installs_hrcam_and_python_311() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "-e ." in pip_section
+    assert "-e .[book]" in pip_section  # the library plus the book stack
 
 
 def test_every_pyproject_dependency_is_pinned_within_its_range() -> None:
     project = _pyproject()["project"]
     pins = _requirements_pins()
-    declared = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    declared = list(project["dependencies"]) + [
+        s for extra in project["optional-dependencies"].values() for s in extra
+    ]
     for spec in declared:
         req = Requirement(spec)
         name = canonicalize_name(req.name)
@@ -80,7 +82,8 @@ def test_every_pin_is_a_declared_dependency_or_build_tool() -> None:
     project = _pyproject()["project"]
     declared = {
         canonicalize_name(Requirement(s).name)
-        for s in list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+        for s in list(project["dependencies"])
+        + [s for extra in project["optional-dependencies"].values() for s in extra]
     }
     build = {
         canonicalize_name(Requirement(s).name) for s in _pyproject()["build-system"]["requires"]
@@ -93,3 +96,13 @@ def test_installed_version_matches_pin(name: str) -> None:
     installed = metadata.version(name)
     # Local version labels (torch's "+cu130") name the build, not the release.
     assert installed.split("+")[0] == _requirements_pins()[name]
+
+
+def test_the_book_stack_is_an_extra_not_a_core_dependency() -> None:
+    project = _pyproject()["project"]
+    core = {canonicalize_name(Requirement(s).name) for s in project["dependencies"]}
+    book = {
+        canonicalize_name(Requirement(s).name) for s in project["optional-dependencies"]["book"]
+    }
+    assert {"jupyter-book", "papermill", "jupytext", "ipykernel"} <= book
+    assert not core & book

@@ -25,7 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"parameter profile (default: {DEFAULT_PROFILE})",
     )
     parser.add_argument(
-        "--run-dir", default=None, help="run folder shared by the notebooks (default: runs/PROFILE)"
+        "--run-dir",
+        default=None,
+        help="run folder shared by the notebooks (default: ROOT/runs/PROFILE)",
+    )
+    parser.add_argument(
+        "--root",
+        default=None,
+        help="the hrcam checkout to build (default: the one holding the current folder)",
     )
     parser.add_argument(
         "-p",
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         run_dir=args.run_dir,
         overrides=dict(args.parameter),
+        root=args.root,
         force=args.force,
         only=args.notebook,
         build=not args.no_build,

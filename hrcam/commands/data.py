@@ -5,42 +5,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hrcam.errors import CLIError
-
-
-def _int_at_least(minimum: int, expected: str) -> Any:
-    """An argparse ``type`` accepting integers >= ``minimum``; ``expected`` names the range."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
-        return value
-
-    return parse
-
-
-_positive = _int_at_least(1, "a positive integer")
-_non_negative = _int_at_least(0, "an integer >= 0")
+from hrcam.commands import non_negative_int, positive_int
+from hrcam.errors import CLIError, ensure_output_dir
 
 
 def _common(p: argparse.ArgumentParser, image_size: int) -> None:
     p.add_argument("--out", required=True, help="output store directory (created)")
     p.add_argument(
-        "--image-size", type=_positive, default=image_size, help=f"side in pixels ({image_size})"
+        "--image-size", type=positive_int, default=image_size, help=f"side in pixels ({image_size})"
     )
-    p.add_argument("--shard-size", type=_positive, default=1024, help="images per shard (1024)")
+    p.add_argument("--shard-size", type=positive_int, default=1024, help="images per shard (1024)")
     p.add_argument(
-        "--workers", type=_non_negative, default=None, help="worker processes (all CPUs)"
+        "--workers", type=non_negative_int, default=None, help="worker processes (all CPUs)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _store_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The store builders' keyword arguments for the options that :func:`_common` adds."""
+    """The store builders' keyword arguments for the options that :func:`_common` adds.
+
+    Also checks ``--out`` first: a file in the way or an unwritable folder fails now, with the
+    path named, before any image is read.
+    """
+    ensure_output_dir(args.out, "--out", create=False)
     return {
         "image_size": args.image_size,
         "shard_size": args.shard_size,
@@ -67,9 +54,9 @@ def register(subparsers: Any) -> None:
         "pattern, pattern period and build, on cluttered backgrounds, with exact masks.",
     )
     _common(p, 128)
-    p.add_argument("--num-train", type=_non_negative, default=10_000, help="(10000)")
-    p.add_argument("--num-val", type=_non_negative, default=2_000, help="(2000)")
-    p.add_argument("--num-classes", type=_positive, default=8, help="2..12 (8)")
+    p.add_argument("--num-train", type=non_negative_int, default=10_000, help="(10000)")
+    p.add_argument("--num-val", type=non_negative_int, default=2_000, help="(2000)")
+    p.add_argument("--num-classes", type=positive_int, default=8, help="2..12 (8)")
     p.add_argument("--seed", type=int, default=0, help="(0)")
     from hrcam.data.synthetic import VARIANTS
 
@@ -96,7 +83,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
     p.add_argument("--devkit", default=None, help="ILSVRC2012_devkit_t12 folder (flat val/)")
     p.add_argument("--val-labels", default=None, help="'<file> <wnid>' lines (flat val/)")
-    p.add_argument("--limit-per-class", type=_positive, default=None, help="quick subsets")
+    p.add_argument("--limit-per-class", type=positive_int, default=None, help="quick subsets")
     p.set_defaults(func=_imagenet)
 
     p = sub.add_parser(
@@ -197,9 +184,10 @@ def _imagenette(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from hrcam.data.store import open_store
+    from hrcam.data.store import check_store, open_store
 
     info = open_store(args.store)
+    check_store(info)  # a missing or truncated shard is an error, not a healthy-looking store
     print(f"store {info.root}: {info.source.get('dataset', '?')}, {info.image_size} px")
     print(f"classes ({info.num_classes}): {', '.join(info.classes[:12])}")
     print(f"masks: {'yes' if info.has_masks else 'no'}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrcam.errors import CLIError
+from hrcam.commands import positive_int
+from hrcam.errors import CLIError, ensure_output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes that post-process the refined CAMs (default: every available core)",
+    )
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -123,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--oracle-smoothness must be >= 0, got {args.oracle_smoothness}")
         if not 0.0 <= args.oracle_noise <= 1.0:
             raise CLIError(f"--oracle-noise must be in [0, 1], got {args.oracle_noise}")
+    # Fail on a bad output folder now, not after the whole evaluation has run.
+    ensure_output_dir(args.out, "--out")
     result = evaluate_checkpoint(
         args.checkpoint,
         args.data,
@@ -140,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.bootstrap,
         seed=args.seed,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     paths = result.save(args.out)
     print(result.to_markdown())

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hrcam.commands import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` sub-command."""
+    from hrcam.explain import DEFAULT_MAX_PIXELS  # no torch at import time
+
     parser = subparsers.add_parser(
         "explain",
         help="refined CAMs (PNG, .npy) and Fig.-4 panels for image files",
@@ -15,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Each is resized for the model; the maps are written at its original resolution. A "
         "file that cannot be read is reported and skipped; the others are still written.",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, or folders of image files"
+    )
     parser.add_argument(
         "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
     )
@@ -31,6 +37,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="skip images with more pixels than this, read from the header before decoding "
+        f"(default {DEFAULT_MAX_PIXELS:,})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes that post-process the maps (default: every available core)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that already exist (outputs never replace an input image)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -48,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=not args.no_progress,
+        max_pixels=args.max_pixels,
+        overwrite=args.overwrite,
+        workers=args.workers,
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"

@@ -211,9 +211,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Run one training task and print its summary (rank 0 only under torchrun)."""
     import os
 
+    from hrcam.errors import ensure_output_dir
     from hrcam.train import train_classifier, train_expansion
 
     config = config_from_args(args)
+    ensure_output_dir(config.run_dir, "--run-dir", create=False)
     train = train_classifier if config.task == "classifier" else train_expansion
     result = train(config)
     if int(os.environ.get("RANK", "0")) == 0:

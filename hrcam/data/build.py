@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +24,7 @@ import numpy as np
 
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, decode_label_map
 from hrcam.data.store import StoreInfo, StoreWriter
+from hrcam.parallel import worker_pool
 
 __all__ = ["BuildReport", "Item", "build_store_from_items"]
 
@@ -261,7 +262,7 @@ def build_store_from_items(
             bar.update(res["attempted"])
             bar.set_postfix(unreadable=n_bad)
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        with worker_pool(min(workers, len(tasks))) as pool:
             futures = [pool.submit(_build_shard, t) for t in tasks]
             for fut in as_completed(futures):
                 res = fut.result()

@@ -7,6 +7,7 @@ What is converted (and how):
 * alpha channels (``RGBA``, ``LA``, ``PA``) are composited onto white;
 * 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit from
   their own range of values (Pillow's ``convert`` would clip them at 255);
+* the EXIF orientation tag of camera photos is applied (the picture is turned upright);
 * tiny images (even 1x1) are simply resized up; big JPEGs are decoded at a reduced scale
   (``draft``) before resizing.
 
@@ -40,6 +41,10 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise ImageDecodeError("is a folder, not an image file")
+    if not path.exists():
+        raise ImageDecodeError("cannot read file: no such file")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -52,6 +57,11 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
             img = Image.open(path)
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("not an image (format not recognised)") from exc
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own pixel limit
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageDecodeError(
+            f"image too large (over {min(limit, max_pixels):,} pixels, Pillow's safety limit)"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"unreadable or truncated image header ({exc})") from exc
     w, h = img.size
@@ -59,7 +69,7 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
         raise ImageDecodeError(f"image has no pixels ({w}x{h})")
     if w * h > max_pixels:
         img.close()
-        raise ImageDecodeError(f"image too large ({w}x{h} > {max_pixels} pixels)")
+        raise ImageDecodeError(f"image too large ({w}x{h} > {max_pixels:,} pixels)")
     return img
 
 
@@ -86,7 +96,9 @@ def _to_rgb(img):
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (arr.min(), arr.max())
-        if not mode.startswith("I;16") and hi <= 255 and lo >= 0:
+        if mode == "F" and lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0  # a float image in [0, 1], the usual convention
+        elif not mode.startswith("I;16") and hi <= 255 and lo >= 0:
             lo, hi = 0.0, 255.0  # already in 8-bit range
         arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
         gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
@@ -99,6 +111,19 @@ def _to_rgb(img):
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def _exif_upright(img):
+    """The image turned upright by its EXIF orientation tag (itself when it has none)."""
+    from PIL import ImageOps
+
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError):
+        return img  # an unreadable EXIF block is no reason to reject the pixels
+    if orientation in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def decode_image(
@@ -120,7 +145,9 @@ def decode_image(
             img.draft("RGB", (int(size), int(size)))
         _load(img, path)
         try:
-            rgb = _to_rgb(img)
+            # Camera photos: honour the EXIF orientation tag, as `hrcam explain` does, so that
+            # training and inference see the same picture.
+            rgb = _to_rgb(_exif_upright(img))
             if size is not None and rgb.size != (size, size):
                 rgb = rgb.resize((int(size), int(size)), Image.Resampling.BILINEAR)
             arr = np.asarray(rgb, dtype=np.uint8)
@@ -145,6 +172,7 @@ def decode_label_map(
     img = _open(path, max_pixels)
     try:
         _load(img, path)
+        img = _exif_upright(img)
         if img.mode not in ("L", "P", "I", "I;16", "1"):
             img = img.convert("L")
         if size is not None and img.size != (size, size):

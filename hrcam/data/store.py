@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from hrcam.atomic import atomic_write
+
 FORMAT_NAME = "hrcam-store"
 FORMAT_VERSION = 1
 ARRAY_KINDS = ("images", "labels", "masks", "boxes")
@@ -51,6 +53,8 @@ __all__ = [
     "StoreInfo",
     "StoreWriter",
     "boxes_from_masks",
+    "check_store",
+    "open_shard_array",
     "open_store",
 ]
 
@@ -160,16 +164,52 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array))
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.save(fh, np.ascontiguousarray(array)))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write(text), text=True)
+
+
+def open_shard_array(path: Path, count: int | None = None) -> np.ndarray:
+    """Memory-map one shard file, or raise a ``ValueError`` that names it.
+
+    A truncated or damaged file (a copy cut short, a full disk) otherwise surfaces as numpy's
+    bare "mmap length is greater than file size".
+    """
+    try:
+        array = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise ValueError(
+            f"store shard {path} is missing; rebuild the store (delete its folder and rerun "
+            "`hrcam data ...`)"
+        ) from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(
+            f"store shard {path} is damaged or truncated ({exc}); rebuild the store (delete "
+            "its folder and rerun `hrcam data ...`)"
+        ) from None
+    if count is not None and (array.ndim == 0 or array.shape[0] != count):
+        raise ValueError(
+            f"store shard {path} holds {array.shape[:1]} items where meta.json says {count}; "
+            "rebuild the store"
+        )
+    return array
+
+
+def check_store(info: StoreInfo) -> None:
+    """Open every shard file of ``info``'s store and check its length against ``meta.json``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing, truncated or inconsistent shard file.
+    """
+    kinds = ARRAY_KINDS if info.has_masks else ("images", "labels")
+    for split, meta in info.splits.items():
+        for shard in meta["shards"]:
+            for kind in kinds:
+                open_shard_array(info.root / split / f"{kind}-{shard['name']}.npy", shard["count"])
 
 
 def shard_name(index: int) -> str:
@@ -224,6 +264,35 @@ class StoreWriter:
     def shard_done(self, split: str, index: int) -> bool:
         """Whether shard ``index`` of ``split`` was completely written."""
         return self.marker_path(split, index).is_file()
+
+    def remove_stale_shards(self, counts: dict[str, Sequence[int]]) -> list[str]:
+        """Delete finished shards that do not fit ``split -> [count of shard 0, 1, ...]``.
+
+        A shard is stale when its marker records another image count than asked for, when its
+        index lies beyond the split's new length, or when its split is not asked for at all.
+        Returns the removed shards as ``"split/NNNNN"``.
+        """
+        removed = []
+        for marker in sorted(self.root.glob("*/shard-*.json")):
+            split = marker.parent.name
+            try:
+                info = json.loads(marker.read_text())
+                index, count = int(info["name"]), int(info["count"])
+            except (OSError, ValueError, KeyError, TypeError):
+                index, count = -1, -1  # unreadable marker: treat the shard as stale
+            wanted = counts.get(split, ())
+            if 0 <= index < len(wanted) and wanted[index] == count:
+                continue
+            name = marker.stem.removeprefix("shard-")
+            marker.unlink()  # first, so that a crash below leaves an unfinished shard
+            for kind in ARRAY_KINDS:
+                (marker.parent / f"{kind}-{name}.npy").unlink(missing_ok=True)
+            removed.append(f"{split}/{name}")
+            if not any(marker.parent.iterdir()):
+                marker.parent.rmdir()
+        if removed and (self.root / "meta.json").is_file():
+            (self.root / "meta.json").unlink()  # describes shards that are gone
+        return removed
 
     def write_shard(
         self,
@@ -390,8 +459,13 @@ class StoreDataset:
         if self._arrays is None:
             kinds = ARRAY_KINDS if self.has_masks else ("images", "labels")
             d = self.root / self.split
+            counts = np.diff(self._offsets)
             self._arrays = {
-                k: [np.load(d / f"{k}-{n}.npy", mmap_mode="r") for n in self._names] for k in kinds
+                k: [
+                    open_shard_array(d / f"{k}-{n}.npy", int(c))
+                    for n, c in zip(self._names, counts, strict=True)
+                ]
+                for k in kinds
             }
         return self._arrays
 

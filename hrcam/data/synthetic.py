@@ -30,14 +30,15 @@ result does not depend on the number of worker processes.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks
+from hrcam.parallel import worker_pool
 
 __all__ = [
     "SYNTHETIC_VERSION",
@@ -415,15 +416,32 @@ def generate_synthetic(
         "has_masks": True,
         "source": source,
     }
-    writer = StoreWriter(**writer_kw)
+    workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
+    totals = {"train": int(num_train), "val": int(num_val)}
+    check_synthetic_budget(
+        out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)
+    )
     _check_resume(Path(out_dir), source, int(image_size))
+    writer = StoreWriter(**writer_kw)
     tasks, num_shards = [], {}
-    for split, total in (("train", int(num_train)), ("val", int(num_val))):
-        if total == 0:
+    counts = {
+        split: [min(shard_size, total - i * shard_size) for i in range(-(-total // shard_size))]
+        for split, total in totals.items()
+    }
+    # A rerun with other --num-train/--num-val: shards of another size or beyond the new
+    # count are stale (a shard is a pure function of seed, split, index and count).
+    stale = writer.remove_stale_shards(counts)
+    if stale:
+        print(
+            f"hrcam: {out_dir}: replacing {len(stale)} shard(s) of an earlier run with other "
+            f"image counts ({', '.join(stale[:4])}{' ...' if len(stale) > 4 else ''})",
+            file=sys.stderr,
+        )
+    for split, sizes in counts.items():
+        if not sizes:
             continue
-        num_shards[split] = -(-total // shard_size)
-        for index in range(num_shards[split]):
-            count = min(shard_size, total - index * shard_size)
+        num_shards[split] = len(sizes)
+        for index, count in enumerate(sizes):
             if writer.shard_done(split, index):
                 continue
             tasks.append(
@@ -438,7 +456,6 @@ def generate_synthetic(
                     "variant": variant,
                 }
             )
-    workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
     from tqdm import tqdm
 
     bar = tqdm(total=sum(t["count"] for t in tasks), disable=not progress, unit="img")
@@ -446,11 +463,77 @@ def generate_synthetic(
         for task in tasks:
             bar.update(_render_shard(task))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        with worker_pool(min(workers, len(tasks))) as pool:
             for n in pool.map(_render_shard, tasks):
                 bar.update(n)
     bar.close()
     return writer.finalize(num_shards)
+
+
+_RENDER_BYTES_PER_PIXEL = 110  # float working memory of render_synthetic, measured: ~100
+
+
+def synthetic_size_estimate(
+    num_images: int, image_size: int, shard_size: int, workers: int
+) -> tuple[int, int]:
+    """(disk bytes, peak memory bytes) that :func:`generate_synthetic` will need.
+
+    Disk: per image, 3 bytes a pixel of RGB and 1 of mask, plus its label and box. Memory:
+    each worker renders 128 images at a time in float (~100 bytes a pixel, measured) and holds
+    one shard of uint8 images and masks.
+    """
+    px = int(image_size) ** 2
+    disk = int(num_images) * (4 * px + 40)
+    chunk = min(128, int(shard_size), max(int(num_images), 1))
+    per_worker = chunk * px * _RENDER_BYTES_PER_PIXEL + min(int(shard_size), num_images) * px * 8
+    return disk, per_worker * max(1, int(workers))
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_synthetic_budget(
+    out_dir: str | os.PathLike[str],
+    num_images: int,
+    image_size: int,
+    shard_size: int,
+    workers: int,
+) -> None:
+    """Refuse, before anything is written, a store that the disk or memory cannot hold.
+
+    Raises
+    ------
+    ValueError
+        With the estimated need and what is available, and the options to lower.
+    """
+    import shutil
+
+    disk, memory = synthetic_size_estimate(num_images, image_size, shard_size, workers)
+    existing = Path(out_dir).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    gib = 2.0**30
+    if disk > free:
+        raise ValueError(
+            f"{num_images} images of {image_size}x{image_size} px need about "
+            f"{disk / gib:,.1f} GiB of disk, but {existing} has {free / gib:,.1f} GiB free; "
+            "lower --num-train/--num-val or --image-size, or choose another --out"
+        )
+    available = _available_memory()
+    if available is not None and memory > available:
+        raise ValueError(
+            f"rendering {image_size}x{image_size} px images needs about {memory / gib:,.1f} GiB "
+            f"of memory ({workers} worker(s)), but {available / gib:,.1f} GiB is available; "
+            "lower --image-size, --shard-size or --workers"
+        )
 
 
 def _check_resume(root: Path, source: dict[str, Any], image_size: int) -> None:
@@ -461,7 +544,16 @@ def _check_resume(root: Path, source: dict[str, Any], image_size: int) -> None:
     if not meta.is_file():
         return
     old = json.loads(meta.read_text())
-    if old.get("source") != json.loads(json.dumps(source)) or old.get("image_size") != image_size:
+    if old.get("image_size") != image_size:
         raise ValueError(
-            f"{root} already holds a store with other settings; choose a new --out or delete it"
+            f"{root} already holds a store of {old.get('image_size')} px images, not "
+            f"{image_size}; choose a new --out or delete it"
+        )
+    new = json.loads(json.dumps(source))
+    changed = sorted(k for k in set(new) | set(old.get("source", {}))
+                     if old.get("source", {}).get(k) != new.get(k))  # fmt: skip
+    if changed:
+        raise ValueError(
+            f"{root} already holds a store with other settings ({', '.join(changed)}); "
+            "choose a new --out or delete it"
         )

@@ -177,8 +177,15 @@ def save_checkpoint(
                 f"metadata[{key!r}]={metadata[key]!r} contradicts the model's {derived[key]!r}"
             )
     meta: dict[str, Any] = {"image_size": None, "class_names": None, **metadata, **derived}
-    if meta["image_size"] is None and expansion is not None:
-        meta["image_size"] = expansion.config.get("image_size")
+    if expansion is not None:
+        built_for = expansion.config.get("image_size")
+        if meta["image_size"] is None:
+            meta["image_size"] = built_for
+        elif built_for is not None and meta["image_size"] != built_for:
+            raise ValueError(
+                f"metadata['image_size']={meta['image_size']!r} contradicts the expansion "
+                f"network, built for {built_for!r} px inputs"
+            )
     names = meta["class_names"]
     if names is not None:
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
@@ -206,12 +213,53 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
+def _check_device(map_location: Any) -> None:
+    """Refuse a device this machine lacks before reading, so the file is not blamed for it."""
+    if not isinstance(map_location, str | torch.device):
+        return  # a mapping or a callable: torch.load's business
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"unknown device {str(map_location)!r}; use 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {str(map_location)!r} was asked for but CUDA is not available on this "
+            "machine; use --device cpu"
+        )
+    if device.type not in ("cpu", "cuda", "meta"):
+        raise ValueError(f"device {str(map_location)!r} is not supported; use 'cpu' or 'cuda'")
+
+
 def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; give the .pt file in it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    _check_device(map_location)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
+        text = str(exc)
+        if "GLOBAL" in text:
+            # A pickle that names Python objects. torch's message suggests weights_only=False,
+            # which would run them: never repeat that advice.
+            raise CheckpointError(
+                f"{path}: refused: the file ({path.stat().st_size} bytes) holds pickled Python "
+                "objects other than tensors and plain data, so loading it could run code. "
+                "hrcam never writes such files: it is not an hrcam checkpoint, or it was "
+                "altered. Use a checkpoint written by hrcam"
+            ) from None
+        if "weights only load failed" in text.lower():
+            # Keep torch's specific reason (e.g. "Unsupported operand 241"), not its advice.
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            exc = RuntimeError(
+                next(
+                    (ln for ln in lines[1:] if "weights_only" not in ln and "torch.load" not in ln),
+                    "not a torch.save archive",
+                )
+            )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: expected an hrcam checkpoint (a torch.save zip archive), found a damaged, "
@@ -299,6 +347,11 @@ def load_checkpoint(
     path = Path(path)
     payload = _read_payload(path, map_location)
     meta = dict(payload["metadata"])
+    built_for = (meta.get("expansion_config") or {}).get("image_size")
+    if payload["expansion"] is not None and built_for is not None:
+        # Checkpoints of hrcam <= 0.x could record the classifier's size here; the expansion
+        # network's own input size is the one explaining needs.
+        meta["image_size"] = built_for
     if expected_arch is not None and meta["arch"] != expected_arch:
         raise CheckpointError(
             f"{path}: expected architecture {expected_arch!r}, found {meta['arch']!r}"

@@ -60,19 +60,45 @@ KILL_ENV = "HRCAM_TEST_KILL_AFTER_STEP"
 
 STATE_FORMAT = "hrcam-train-state/1"
 
-# Config fields that change the training trajectory: a resume with other values would not
-# continue the same run, so it is refused. (``epochs`` may grow: that extends a run.)
+# Config fields that change the training trajectory or its inputs: a resume with other values
+# would not continue the same run (the optimizer state would even keep the old lr), so it is
+# refused, naming the option. (``epochs`` may grow: that extends a run.)
 _RESUME_MUST_MATCH = (
     "task",
+    "data_root",
+    "classifier_checkpoint",
+    "pretrained",
     "arch",
     "k",
     "batch_size",
     "seed",
     "optimizer",
+    "lr",
+    "weight_decay",
+    "scheduler",
+    "plateau_factor",
+    "plateau_patience",
+    "min_lr",
     "augment",
     "augment_p",
     "max_train_batches",
+    "max_val_batches",
 )
+_PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
+# The CLI's names for config fields whose option is not simply --field-name.
+_OPTION_NAMES = {"data_root": "--data", "classifier_checkpoint": "--classifier"}
+
+
+def _option(key: str) -> str:
+    """``"lr (--lr)"``: a config field with the command-line option that sets it."""
+    return f"{key} ({_OPTION_NAMES.get(key, '--' + key.replace('_', '-'))})"
+
+
+def _same_setting(key: str, old: Any, new: Any) -> bool:
+    if key in _PATH_FIELDS and old is not None and new is not None:
+        # The same file, however it is spelled (relative, absolute, through a symlink).
+        return os.path.realpath(str(old)) == os.path.realpath(str(new))
+    return old == new
 
 
 class TrainTask:
@@ -452,13 +478,27 @@ def _is_better(value: float, best: float | None, mode: str) -> bool:
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, world_size: int) -> None:
     saved_config = saved.get("config", {})
     current = config.to_dict()
-    for key in _RESUME_MUST_MATCH:
-        if key in saved_config and saved_config[key] != current[key]:
-            raise ValueError(
-                f"cannot resume: the checkpoint was trained with {key}={saved_config[key]!r} "
-                f"but this run asks for {key}={current[key]!r}; use the same value or a new "
-                "run_dir"
-            )
+    changed = [
+        key
+        for key in _RESUME_MUST_MATCH
+        if key in saved_config and not _same_setting(key, saved_config[key], current[key])
+    ]
+    if changed:
+        what = "; ".join(
+            f"{_option(k)} was {saved_config[k]!r}, now {current[k]!r}" for k in changed
+        )
+        raise ValueError(
+            f"cannot resume {config.run_dir}: this run changes what it was trained with: {what}. "
+            "Use the same values to continue it, a new run folder (--run-dir), or --no-resume "
+            "to start afresh"
+        )
+    done = int(saved.get("epoch", 0))
+    if config.epochs < done or (config.epochs == done and int(saved.get("batch", 0)) > 0):
+        raise ValueError(
+            f"cannot resume {config.run_dir}: it has already trained {done} epoch(s) and "
+            f"--epochs is {config.epochs}; give --epochs {done} or more to continue it (the "
+            "finished checkpoints stay as they are), or use a new run folder"
+        )
     if saved.get("world_size", 1) != world_size:
         raise ValueError(
             f"cannot resume: the checkpoint was written by {saved.get('world_size')} process(es) "

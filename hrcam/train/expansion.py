@@ -128,7 +128,13 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     seed_everything(config.seed)
     expansion = build_expansion(classifier, image_size=int(train_set.image_size))
     model = HRCAM(classifier, expansion)
-    metadata = {**dict(source.metadata or {}), "task": "expansion"}
+    # The expansion network's input size, not the classifier's: explaining uses it.
+    metadata = {
+        **dict(source.metadata or {}),
+        "task": "expansion",
+        "image_size": int(train_set.image_size),
+        "classifier_image_size": (source.metadata or {}).get("image_size"),
+    }
     task = ExpansionTask(model, config.augment, config.augment_p, metadata)
     if config.eval_every:
         if not val_set.has_masks:
