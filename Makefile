@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# Both OpenCV wheels write cv2/: the contrib build (cv2.ximgproc) must be the one on disk.
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall \
+	  $$(grep '^opencv-contrib-python-headless==' requirements.txt)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -6,7 +6,10 @@ Usage::
 
 Prints, per preset, the median wall time of one ``refine`` call over ``--pairs`` synthetic
 pairs (7×7 low-res, 224×224 high-res; see ``hrcam.postprocess.synthetic``) and each step's
-share of the summed step medians. The target is <= 5 ms per pair on one core.
+share of the summed step medians. The target is <= 2 ms per pair on one core (issue #16).
+
+Wall times include whatever else the machine runs; the median CPU time of the calling thread,
+printed beside it, is the steadier figure on a shared machine (check the load average).
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
 from hrcam.postprocess import PRESETS, refine  # noqa: E402
 from hrcam.postprocess.synthetic import synthetic_pair  # noqa: E402
+
+#: Issue #16's goal for one 224×224 pair on one thread.
+TARGET_S = 0.002
 
 
 def bench(
@@ -65,6 +72,7 @@ def main() -> None:
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    cv2.setNumThreads(1)  # OpenCV runs the box filter and the hole labelling
 
     pairs = [synthetic_pair(seed)[:2] for seed in range(args.pairs)]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -75,7 +83,7 @@ def main() -> None:
     for preset in args.preset:
         total, cpu, steps = bench(pairs, preset)
         step_sum = sum(steps.values())
-        verdict = "OK" if total <= 0.005 else "over the 5 ms target"
+        verdict = "OK" if total <= TARGET_S else f"over the {TARGET_S * 1e3:g} ms target"
         print(
             f"\npreset {preset!r}: median {total * 1e3:.2f} ms per pair ({verdict}); "
             f"median CPU time {cpu * 1e3:.2f} ms"

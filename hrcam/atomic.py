@@ -15,6 +15,12 @@ from typing import IO, Any
 __all__ = ["atomic_write"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it: set, then restore
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(
     path: str | os.PathLike, write: Callable[[IO[Any]], object], *, text: bool = False
 ) -> Path:
@@ -43,6 +49,8 @@ def atomic_write(
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file owner-only (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -9,11 +9,12 @@ min-max normalised to [0, 1], as float32 numpy arrays.
   with the ``paper`` and ``reference`` post-processing presets.
 * Grad-CAM, Grad-CAM++, LayerCAM and Score-CAM from the ``grad-cam`` package
   (``pytorch_grad_cam``), not reimplemented. Their target layer is the classifier's CAM head
-  (``classifier.cam_conv``): the last convolution before global average pooling, at the
-  resolution of the low-res CAM. On a GAP + FC head, Grad-CAM at that layer is the CAM up to
-  the head's ReLU gating (Selvaraju et al. 2017, §3.1), which is the fair comparison. The head
-  has only ``k`` (16) channels, so Score-CAM costs ``k`` forward passes per image here rather
-  than the ~1000 it needs on DenseNet-121's last block.
+  (``classifier.cam_relu``, the head's ReLU module, whose output is exactly the CAM features
+  f_k) at the resolution of the low-res CAM. On a GAP + FC head the gradient of class c at
+  that layer is w_k^c / (h w) everywhere, so Grad-CAM there *is* relu(CAM), resized
+  (Selvaraju et al. 2017, §3.1; checked in the tests to float32 rounding), which is the fair
+  comparison. The head has only ``k`` (16) channels, so Score-CAM costs ``k`` forward passes
+  per image here rather than the ~1000 it needs on DenseNet-121's last block.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ HRCAM_METHODS: tuple[str, ...] = (
     "refined_reference",
 )
 GRADCAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "layercam", "scorecam")
-ALL_METHODS: tuple[str, ...] = HRCAM_METHODS + GRADCAM_METHODS
+# High-resolution baselines (issue #12), implemented in hrcam.hires_baselines.
+HIRES_METHODS: tuple[str, ...] = ("layercam_fused", "fullgrad", "hirescam", "cam_crf", "cam_guided")
+ALL_METHODS: tuple[str, ...] = HRCAM_METHODS + GRADCAM_METHODS + HIRES_METHODS
 
 LABELS: dict[str, str] = {
     "low_res_cam": "Low-res CAM (bilinear)",
@@ -51,6 +54,11 @@ LABELS: dict[str, str] = {
     "gradcam++": "Grad-CAM++",
     "layercam": "LayerCAM",
     "scorecam": "Score-CAM",
+    "layercam_fused": "LayerCAM (stages fused, max)",
+    "fullgrad": "FullGrad",
+    "hirescam": "HiResCAM (mid-res stage)",
+    "cam_crf": "Low-res CAM + dense CRF",
+    "cam_guided": "Low-res CAM + guided filter",
 }
 """Display names for tables and plots."""
 
@@ -130,7 +138,7 @@ def _pixel_space_class() -> type:
     import torch
     from torch import nn
 
-    from hrcam.models import IMAGENET_MEAN, IMAGENET_STD
+    from hrcam.models import input_stats
 
     class _PixelSpaceClassifier(nn.Module):
         """``images in [0, 1] -> logits``: normalisation inside, so perturbation metrics
@@ -148,8 +156,9 @@ def _pixel_space_class() -> type:
                 x = x.detach().requires_grad_(True)
             # Same arithmetic as hrcam.models.normalize_images, minus its range check, which
             # would read values out of a tensor that is part of the autograd graph.
-            mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-            std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+            stats = input_stats(self.classifier)  # ImageNet's, or a wrapped model's own
+            mean = torch.tensor(stats[0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+            std = torch.tensor(stats[1], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
             return self.classifier((x.clamp(0.0, 1.0) - mean) / std)
 
     return _PixelSpaceClassifier
@@ -177,14 +186,15 @@ def pixel_space_model(classifier: CAMClassifier | nn.Module) -> nn.Module:
 def _hrcam_forward(model: HRCAM, images: torch.Tensor, targets: Sequence[int], full: bool):
     import torch
 
-    from hrcam.models import high_res_cam, low_res_cam, normalize_images
+    from hrcam.models import high_res_cam, input_stats, low_res_cam, normalize_images
 
     clf = model.classifier
-    x = normalize_images(images.clamp(0.0, 1.0))
+    mean, std = input_stats(clf)  # a wrapped model's own normalisation
+    x = normalize_images(images.clamp(0.0, 1.0), mean=mean, std=std)
     with torch.no_grad():
         if full:
             out = model(x)
-            high = high_res_cam(out.hr_features, clf.fc.weight, list(targets))
+            high = high_res_cam(out.hr_features, model.high_res_weight, list(targets))
         else:
             out = clf.forward_features(x)
             high = None
@@ -294,6 +304,15 @@ def _quiet_score_cam() -> Iterator[None]:
         score_cam.tqdm = original
 
 
+def _cam_head_layer(classifier: Any) -> nn.Module | None:
+    """The module whose output is the CAM features: ``cam_relu``, else ``cam_conv``."""
+    for name in ("cam_relu", "cam_conv"):
+        layer = getattr(classifier, name, None)
+        if layer is not None:
+            return layer
+    return None
+
+
 def gradcam_method(
     classifier: CAMClassifier | nn.Module,
     name: str,
@@ -309,7 +328,9 @@ def gradcam_method(
     name
         One of :data:`GRADCAM_METHODS`: ``gradcam``, ``gradcam++``, ``layercam``, ``scorecam``.
     target_layer
-        Layer whose activations are weighted; default ``classifier.cam_conv`` (the CAM head).
+        Layer whose activations are weighted; default ``classifier.cam_relu`` (the CAM head's
+        ReLU, whose output is the CAM features), or ``classifier.cam_conv`` on a classifier
+        built before the head had a ReLU module.
     score_cam_batch_size
         Masked images per forward pass in Score-CAM (grad-cam reads it from the
         ``batch_size`` attribute, not from the constructor).
@@ -320,10 +341,10 @@ def gradcam_method(
     """
     if name not in GRADCAM_METHODS:
         raise ValueError(f"unknown grad-cam method {name!r}; choose from {list(GRADCAM_METHODS)}")
-    layer = target_layer if target_layer is not None else getattr(classifier, "cam_conv", None)
+    layer = target_layer if target_layer is not None else _cam_head_layer(classifier)
     if layer is None:
         raise ValueError(
-            "target_layer is required: the classifier has no cam_conv (CAM head) attribute"
+            "target_layer is required: the classifier has no CAM head (cam_relu or cam_conv)"
         )
     wrapped = pixel_space_model(classifier)
     cam_class = _gradcam_class(name)
@@ -340,7 +361,7 @@ def gradcam_method(
             )
         return MethodMaps(normalize_maps(maps))
 
-    channels = getattr(layer, "out_channels", None)
+    channels = getattr(layer, "out_channels", None) or getattr(classifier, "k", None)
     passes = {"gradcam": 2.5, "gradcam++": 2.5, "layercam": 2.5}.get(name, float(channels or 0))
     return SaliencyMethod(name, fn, passes)
 
@@ -378,6 +399,11 @@ def build_methods(
     own = hrcam_methods(model, [n for n in names if n in HRCAM_METHODS], workers=workers)
     out: dict[str, SaliencyMethod] = {}
     for n in names:
+        if n in HIRES_METHODS:
+            from hrcam.hires_baselines import hires_method
+
+            out[n] = hires_method(model, n)
+            continue
         out[n] = (
             own[n] if n in own else gradcam_method(model.classifier, n, None, score_cam_batch_size)
         )

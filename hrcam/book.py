@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hrcam import profiles
+from hrcam.atomic import atomic_write
 from hrcam.errors import HrcamError
 
 __all__ = [
@@ -265,15 +266,6 @@ def _parse_value(value: Any) -> Any:
         return value
 
 
-def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
-    """``run_dir/timings.json``: seconds of each notebook's last run, so that a notebook (the
-    claims page) can say what each one costs."""
-    timings = {
-        k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
-    }
-    (run_dir / "timings.json").write_text(json.dumps(timings, indent=2))
-
-
 def find_root(start: str | Path | None = None) -> Path:
     """The hrcam checkout that holds ``start`` (default: the current folder).
 
@@ -294,6 +286,16 @@ def find_root(start: str | Path | None = None) -> Path:
         f"{here} is not inside an hrcam checkout (a folder with notebooks/ and book/); run "
         "`hrcam book` there, or pass --root"
     )
+
+
+def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
+    """``run_dir/timings.json``: seconds of each notebook's last run, so that a notebook (the
+    claims page) can say what each one costs."""
+    timings = {
+        k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
+    }
+    text = json.dumps(timings, indent=2)
+    atomic_write(run_dir / "timings.json", lambda f: f.write(text), text=True)
 
 
 def run_book(
@@ -361,7 +363,15 @@ def run_book(
 
     profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
     if notebooks_dir is None or book_dir is None:
-        root = Path(root).resolve() if root is not None else find_root()
+        if root is not None:
+            root = Path(root).resolve()
+            if not ((root / "notebooks").is_dir() and (root / "book").is_dir()):
+                raise BookError(
+                    f"--root {str(root)!r} is not an hrcam checkout (it needs notebooks/ and "
+                    "book/ folders)"
+                )
+        else:
+            root = find_root()
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     book_dir = Path(book_dir or root / "book")
     run_dir = Path(run_dir or (root or Path.cwd()) / "runs" / profile).resolve()

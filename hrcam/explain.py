@@ -105,11 +105,7 @@ def load_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Im
     from hrcam.data.imageio import decode_image
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
-    try:
-        rgb = decode_image(path, size=None, max_pixels=limit)
-    except ValueError as exc:
-        raise ValueError(f"{exc}: {path}") from None
-    return Image.fromarray(rgb)
+    return Image.fromarray(decode_image(path, size=None, max_pixels=limit))
 
 
 def resize_map(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -223,7 +219,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
     A folder contributes its files whose ending is in :data:`IMAGE_SUFFIXES`, sorted by name
     (not recursive). Anything else (a missing path, a broken file) is kept, so that it is
-    reported and skipped like any unreadable input.
+    reported and skipped like any unreadable input. A file named twice is kept once.
     """
     out: list[Path] = []
     for p in map(Path, paths):
@@ -233,7 +229,15 @@ def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
             )
         else:
             out.append(p)
-    return out
+    # The same file named twice (a.png ./a.png, or a folder and a file in it) is explained once.
+    seen: set[str] = set()
+    unique = []
+    for p in out:
+        key = _same_file_key(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:
@@ -241,9 +245,10 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
 
     The first input with a stem keeps it; later ones get ``-2``, ``-3`` ... with a number that
     no input's stem already uses, so ``good.jpg good.png good-2.jpg`` gives ``good``,
-    ``good-3`` and ``good-2`` (three outputs, no collision).
+    ``good-3`` and ``good-2`` (three outputs, no collision). A stem too long for the file
+    system's name limit is cut, with a hash of the whole name added.
     """
-    natural = [p.stem or "image" for p in paths]
+    natural = [_fit_stem(p.stem or "image") for p in paths]
     reserved = set(natural)
     taken: set[str] = set()
     stems = []
@@ -255,6 +260,21 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
         taken.add(candidate)
         stems.append(candidate)
     return stems
+
+
+_MAX_STEM_BYTES = 200  # + "-NN" + "_refined.npy" stays under the usual 255-byte name limit
+
+
+def _fit_stem(stem: str) -> str:
+    """``stem``, or for a very long one its first bytes plus a hash of the whole."""
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= _MAX_STEM_BYTES:
+        return stem
+    import hashlib
+
+    digest = hashlib.sha1(raw).hexdigest()[:10]
+    head = raw[: _MAX_STEM_BYTES - 11].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
 
 
 def plan_outputs(
@@ -288,8 +308,8 @@ def plan_outputs(
     if existing and not overwrite:
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise HrcamError(
-            f"output file(s) already exist: {', '.join(existing[:3])}{more}; pass "
-            "overwrite=True (--overwrite) to replace them, or choose another output folder"
+            f"output file(s) already exist: {', '.join(existing[:3])}{more}; use --overwrite "
+            "(overwrite=True in Python) to replace them, or choose another output folder"
         )
     return planned  # type: ignore[return-value]
 
@@ -311,6 +331,7 @@ def explain_images(
     max_pixels: int | None = None,
     overwrite: bool = False,
     workers: int | None = None,
+    allowed_classes: Sequence[int] | None = None,
 ) -> ExplainReport:
     """Write the refined CAM (PNG, ``.npy``) and a Fig.-4 panel for every image in ``paths``.
 
@@ -347,6 +368,8 @@ def explain_images(
     workers
         Processes that post-process the maps (:class:`hrcam.parallel.RefinePool`); ``None``
         means every available core.
+    allowed_classes
+        Predict only among these classes (see :class:`hrcam.explainer.Explainer`).
 
     Returns
     -------
@@ -407,7 +430,12 @@ def explain_images(
     out = ensure_output_dir(out_dir, "output folder")
     planned = plan_outputs(paths, out, overwrite=overwrite)
     explainer = Explainer(
-        model, preset=preset, device=device, batch_size=batch_size, workers=workers
+        model,
+        preset=preset,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        allowed_classes=allowed_classes,
     )
     report = ExplainReport()
     bar = tqdm(total=len(paths), desc="explain", unit="img", disable=not progress)

@@ -78,6 +78,10 @@ class Explainer:
         Processes that run the post-processing (:class:`hrcam.parallel.RefinePool`); ``None``
         means every core available, ``1`` runs it in this process. Results are identical and
         in order either way. While the workers refine one batch, the networks run the next.
+    allowed_classes
+        Predict only among these class indices (e.g.
+        :func:`hrcam.models.imagenet_animal_indices`, the paper's 398 animal classes, for an
+        ImageNet-1k model). Probabilities stay the softmax over all classes.
     **refine_overrides
         Any :class:`hrcam.postprocess.RefineConfig` field, e.g. ``alpha=0.7``.
 
@@ -100,6 +104,7 @@ class Explainer:
         channels_last: bool = True,
         batch_size: int = 32,
         workers: int | None = None,
+        allowed_classes: Sequence[int] | None = None,
         **refine_overrides: Any,
     ) -> None:
         import torch
@@ -124,6 +129,15 @@ class Explainer:
         self.amp = amp
         self.channels_last = channels_last
         self.batch_size = batch_size
+        self.allowed_classes = None
+        if allowed_classes is not None:
+            allowed = sorted({int(c) for c in allowed_classes})
+            num_classes = model.classifier.num_classes
+            if not allowed or allowed[0] < 0 or allowed[-1] >= num_classes:
+                raise ValueError(
+                    f"allowed_classes must be a non-empty set of indices in [0, {num_classes})"
+                )
+            self.allowed_classes = allowed
         # Reused across explain() calls: at batch 8 on CPU this saves ~5% of the refined-CAM
         # time, at the price of holding the expansion network's largest activations.
         self.buffers = InferenceBuffers()
@@ -155,9 +169,10 @@ class Explainer:
         """
         import torch
 
-        from hrcam.models import high_res_cam, low_res_cam, normalize_images
+        from hrcam.models import high_res_cam, input_stats, low_res_cam, normalize_images
 
-        x_all = normalize_images(images)
+        mean, std = input_stats(self.model)
+        x_all = normalize_images(images, mean=mean, std=std)
         batch = x_all.shape[0]
         if classes is not None:
             index = torch.as_tensor(classes)
@@ -169,6 +184,7 @@ class Explainer:
                 )
         device = self.device
         fc_weight = self.model.classifier.fc.weight
+        hr_weight = self.model.high_res_weight  # fc_weight, or fused for a wrapped model
         autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16)
             if self.amp
@@ -182,10 +198,15 @@ class Explainer:
             with torch.inference_mode(), autocast:
                 out = self.model(x, reconstruct=False, buffers=self.buffers)
             probs = torch.softmax(out.logits.float(), dim=1)
-            predicted = probs.argmax(dim=1)
+            if self.allowed_classes is None:
+                predicted = probs.argmax(dim=1)
+            else:
+                keep = torch.zeros(probs.shape[1], dtype=torch.bool, device=probs.device)
+                keep[self.allowed_classes] = True
+                predicted = probs.masked_fill(~keep, -1.0).argmax(dim=1)
             labels = predicted if classes is None else index[start : start + len(x)].to(device)
             low = low_res_cam(out.cam_features, fc_weight, labels).cpu().numpy()
-            high = high_res_cam(out.hr_features, fc_weight, labels).cpu().numpy()
+            high = high_res_cam(out.hr_features, hr_weight, labels).cpu().numpy()
             chosen = probs.gather(1, labels.long().view(-1, 1)).squeeze(1).cpu()
             # Post-processing starts now, in the workers, while the next batch runs.
             pending = self.pool.submit(list(low), list(high), self.config)

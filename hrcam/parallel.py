@@ -11,10 +11,13 @@ Two rules hold for every pool made here:
   is deterministic, and arrays cross process boundaries bit for bit.
 
 :class:`RefinePool` runs :func:`hrcam.postprocess.refine` on several cores. Its workers are
-forked (on Linux), so they work from any script, even one without an
-``if __name__ == "__main__"`` guard, which ``spawn`` would re-run in every worker. They touch
-neither torch nor BLAS, and ITK's thread pool (SimpleITK) has fork handlers; each worker runs
-SimpleITK on one thread, since the pool already uses every core.
+*spawned* (fresh interpreters), never forked: the parent has typically run OpenCV, ITK and
+torch thread pools by then, and a forked child that touches one of them can wait forever on a
+lock its missing threads held. Spawned workers re-import the main script as ``spawn`` always
+does; a script without an ``if __name__ == "__main__":`` guard makes them fail at start-up,
+and the pool then says so once and refines in this process instead. Workers ignore Ctrl-C
+(the parent handles it) and run OpenCV and SimpleITK on one thread each, since the pool already
+uses every core.
 """
 
 from __future__ import annotations
@@ -25,18 +28,21 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
     from hrcam.postprocess import RefineConfig, RefineResult
 
-__all__ = ["RefinePool", "available_cores", "worker_pool"]
+__all__ = ["PendingRefinement", "RefinePool", "available_cores", "worker_pool"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -85,9 +91,12 @@ def worker_pool(max_workers: int, context: str | None = None) -> ProcessPoolExec
 
 def _refine_worker_init(parent: int | None) -> None:
     _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import cv2
     import SimpleITK as sitk
 
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker
+    cv2.setNumThreads(1)  # one core per worker: the blur and hole filling use OpenCV
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
 def _refine_chunk(
@@ -105,6 +114,17 @@ def resolve_workers(workers: int | None) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
     return workers
+
+
+@dataclass
+class PendingRefinement:
+    """What :meth:`RefinePool.submit` started: the inputs, and the workers' futures (or the
+    results already computed in this process)."""
+
+    pairs: list[tuple[np.ndarray, np.ndarray]]
+    config: RefineConfig
+    futures: list[Future[list[RefineResult]]]
+    results: list[RefineResult] | None
 
 
 class RefinePool:
@@ -131,41 +151,62 @@ class RefinePool:
         self.workers = resolve_workers(workers)
         self._pool: ProcessPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
+        self._broken = False
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            method = "fork" if "fork" in methods else "spawn"
+    def _executor(self) -> ProcessPoolExecutor | None:
+        if self._pool is None and not self._broken:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=multiprocessing.get_context(method),
+                mp_context=multiprocessing.get_context("spawn"),
                 initializer=_refine_worker_init,
-                initargs=(os.getpid() if method == "fork" else None,),
+                initargs=(os.getpid(),),  # spawn starts the workers as our own children
             )
             self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=False)
         return self._pool
 
     def submit(
         self, lows: Sequence[np.ndarray], highs: Sequence[np.ndarray], config: RefineConfig
-    ) -> list[Future[list[RefineResult]]] | list[RefineResult]:
+    ) -> PendingRefinement:
         """Start refining; :meth:`gather` the return value for the results.
 
         Lets the caller overlap post-processing of one batch with the networks on the next.
         """
         pairs = list(zip(lows, highs, strict=True))
-        if self.workers == 1 or len(pairs) < 2:
-            return _refine_chunk(pairs, config)
+        pool = self._executor() if self.workers > 1 and len(pairs) > 1 else None
+        if pool is None:
+            return PendingRefinement(pairs, config, [], _refine_chunk(pairs, config))
         n = min(self.workers, len(pairs))
         bounds = [round(i * len(pairs) / n) for i in range(n + 1)]
-        pool = self._executor()
-        return [pool.submit(_refine_chunk, pairs[a:b], config) for a, b in pairwise(bounds)]
+        try:
+            futures = [pool.submit(_refine_chunk, pairs[a:b], config) for a, b in pairwise(bounds)]
+        except BrokenProcessPool:
+            return PendingRefinement(pairs, config, [], self._fallback(pairs, config))
+        return PendingRefinement(pairs, config, futures, None)
 
-    @staticmethod
-    def gather(pending: list[Any]) -> list[RefineResult]:
+    def gather(self, pending: PendingRefinement) -> list[RefineResult]:
         """The results of :meth:`submit`, in input order."""
-        if not pending or not isinstance(pending[0], Future):
-            return list(pending)
-        return [r for future in pending for r in future.result()]
+        if pending.results is not None:
+            return pending.results
+        try:
+            return [r for future in pending.futures for r in future.result()]
+        except BrokenProcessPool:
+            return self._fallback(pending.pairs, pending.config)
+
+    def _fallback(
+        self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: RefineConfig
+    ) -> list[RefineResult]:
+        """The workers could not start or died: say so once, then refine here."""
+        if not self._broken:
+            warnings.warn(
+                "hrcam: the post-processing workers stopped (a script without an "
+                "`if __name__ == '__main__':` guard stops spawned workers); refining in this "
+                "process from now on (workers=1 avoids this warning)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._broken = True
+            self.close()
+        return _refine_chunk(pairs, config)
 
     def refine(
         self, lows: Sequence[np.ndarray], highs: Sequence[np.ndarray], config: RefineConfig
@@ -178,7 +219,7 @@ class RefinePool:
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=not self._broken, cancel_futures=True)
         self._pool = self._finalizer = None
 
     def __enter__(self) -> RefinePool:

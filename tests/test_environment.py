@@ -106,3 +106,15 @@ def test_the_book_stack_is_an_extra_not_a_core_dependency() -> None:
     }
     assert {"jupyter-book", "papermill", "jupytext", "ipykernel"} <= book
     assert not core & book
+
+
+def test_opencv_contrib_matches_the_plain_opencv_and_provides_ximgproc() -> None:
+    """Both OpenCV wheels write ``cv2/``: the same version, and the contrib build on top."""
+    pins = _requirements_pins()
+    assert pins["opencv-contrib-python-headless"] == pins["opencv-python-headless"]
+    import cv2
+
+    assert hasattr(getattr(cv2, "ximgproc", None), "guidedFilter"), (
+        "cv2.ximgproc.guidedFilter is missing: pip install --force-reinstall --no-deps "
+        f"opencv-contrib-python-headless=={pins['opencv-contrib-python-headless']}"
+    )

@@ -39,7 +39,8 @@ def test_one_worker_and_single_pairs_run_in_process():
     low, high, _ = synthetic_pair(seed=0, shape=(32, 32), low_shape=(4, 4))
     config = resolve_config("paper")
     pool = RefinePool(workers=4)
-    assert isinstance(pool.submit([low], [high], config)[0], type(refine(low, high)))
+    pending = pool.submit([low], [high], config)
+    assert pending.results is not None and not pending.futures
     assert pool._pool is None  # no processes started for one map
     assert RefinePool(workers=1).refine([low] * 3, [high] * 3, config)[2].refined.shape == (32, 32)
 
@@ -67,3 +68,41 @@ def test_explainer_with_workers_equals_one_worker():
     for a, b in zip(one, two, strict=True):
         assert (a.label, a.probability) == (b.label, b.probability)
         _same(a.refinement, b.refinement)
+
+
+@pytest.mark.slow
+def test_pool_after_opencv_and_itk_ran_here_does_not_hang():
+    """Forked workers hung on OpenCV's inherited thread pool; spawned ones start clean."""
+    import concurrent.futures
+
+    pairs = [synthetic_pair(seed=i, shape=(64, 64), low_shape=(4, 4))[:2] for i in range(4)]
+    config = resolve_config("paper")
+    serial = [refine(low, high, config=config) for low, high in pairs]  # warms cv2 and ITK
+    with RefinePool(workers=2) as pool:
+        pending = pool.submit([p[0] for p in pairs], [p[1] for p in pairs], config)
+        done, _ = concurrent.futures.wait(pending.futures, timeout=120)
+        assert len(done) == len(pending.futures), "workers hung"
+        for a, b in zip(serial, pool.gather(pending), strict=True):
+            _same(a, b)
+
+
+@pytest.mark.slow
+def test_dead_workers_fall_back_to_this_process_with_one_warning():
+    import os
+    import signal
+
+    pairs = [synthetic_pair(seed=i, shape=(48, 48), low_shape=(4, 4))[:2] for i in range(4)]
+    lows, highs = [p[0] for p in pairs], [p[1] for p in pairs]
+    config = resolve_config("reference")
+    serial = [refine(low, high, config=config) for low, high in pairs]
+    pool = RefinePool(workers=2)
+    pool.refine(lows, highs, config)  # start the workers
+    for pid in list(pool._pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    with pytest.warns(RuntimeWarning, match="refining in this process"):
+        got = pool.refine(lows, highs, config)
+    for a, b in zip(serial, got, strict=True):
+        _same(a, b)
+    again = pool.refine(lows, highs, config)  # no second warning, still right
+    _same(serial[0], again[0])
+    pool.close()

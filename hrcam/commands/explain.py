@@ -35,11 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--preset", default="paper", choices=("paper", "reference"), help="post-processing preset"
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help="images per batch (default 8)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help="skip images with more pixels than this, read from the header before decoding "
         f"(default {DEFAULT_MAX_PIXELS:,})",
@@ -55,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace output files that already exist (outputs never replace an input image)",
     )
+    parser.add_argument(
+        "--imagenet-animals",
+        action="store_true",
+        help="predict only among the paper's 398 ImageNet animal classes (ImageNet-1k models)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -63,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
     from hrcam.explain import explain_images
 
+    allowed = None
+    if args.imagenet_animals:
+        from hrcam.models.wrap import imagenet_animal_indices
+
+        allowed = imagenet_animal_indices()
     report = explain_images(
         args.images,
         args.checkpoint,
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         overwrite=args.overwrite,
         workers=args.workers,
+        allowed_classes=allowed,
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"

@@ -16,6 +16,8 @@ _EPILOG = """examples:
   hrcam data synthetic --out runs/data
   hrcam train classifier --data runs/data --run-dir runs/clf --epochs 8
   hrcam train expansion --data runs/data --run-dir runs/exp --classifier runs/clf/best.pt
+  hrcam train expansion --data runs/photos --run-dir runs/exp-lite0 \
+      --classifier timm:tf_efficientnet_lite0 --weights lite0.pth
   torchrun --nproc_per_node=4 -m hrcam train classifier --data /data/imagenet-animals \\
       --run-dir runs/clf --arch densenet121 --batch-size 64 --compile
 
@@ -140,7 +142,21 @@ def register(subparsers: Any) -> None:
     exp.add_argument(
         "--classifier",
         required=True,
-        help="checkpoint of a trained classifier (a classifier run's best.pt)",
+        help="checkpoint of a trained classifier (a classifier run's best.pt), or a pretrained "
+        "GAP+linear model by name: timm:NAME or torchvision:NAME (with --weights)",
+    )
+    exp.add_argument(
+        "--weights",
+        default=None,
+        help="local state-dict file of the timm:/torchvision: model named by --classifier",
+    )
+    exp.add_argument(
+        "--consistency-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss tying the full-res CAM features, pooled to the low-res grid, to "
+        "the frozen classifier's CAM features (default 0: the paper, reconstruction only)",
     )
     loc = exp.add_argument_group("localization during training")
     loc.add_argument(
@@ -203,7 +219,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         values.update(arch=args.arch, k=args.k, pretrained=args.pretrained)
     else:
         values["classifier_checkpoint"] = args.classifier
+        values["consistency_weight"] = args.consistency_weight
         values.update(eval_every=args.eval_every, eval_images=args.eval_images)
+        values["pretrained"] = args.weights
     return TrainConfig(**values)
 
 

@@ -10,46 +10,49 @@
 Importing this package does not import torch.
 """
 
-from hrcam.data.augment import (
-    apply_augmentation,
-    augment_batch,
-    paper_augmentation,
-    sample_augmentation_params,
-)
-from hrcam.data.build import BuildReport, Item, build_store_from_items
-from hrcam.data.imageio import ImageDecodeError, decode_image, decode_label_map
-from hrcam.data.imagenet import build_imagenet_animals, imagenet_animal_classes
-from hrcam.data.store import StoreDataset, StoreInfo, StoreWriter, boxes_from_masks, open_store
-from hrcam.data.synthetic import (
-    generate_synthetic,
-    render_synthetic,
-    synthetic_class_specs,
-    synthetic_classes,
-)
-from hrcam.data.torchvision_sets import build_imagenette, build_pets
+import lazy_loader
 
-__all__ = [
-    "BuildReport",
-    "ImageDecodeError",
-    "Item",
-    "StoreDataset",
-    "StoreInfo",
-    "StoreWriter",
-    "apply_augmentation",
-    "augment_batch",
-    "boxes_from_masks",
-    "build_imagenet_animals",
-    "build_imagenette",
-    "build_pets",
-    "build_store_from_items",
-    "decode_image",
-    "decode_label_map",
-    "generate_synthetic",
-    "imagenet_animal_classes",
-    "open_store",
-    "paper_augmentation",
-    "render_synthetic",
-    "sample_augmentation_params",
-    "synthetic_class_specs",
-    "synthetic_classes",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader): importing
+# one submodule, as the CLI's --help does, does not import the others.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "augment": [
+            "apply_augmentation",
+            "augment_batch",
+            "paper_augmentation",
+            "sample_augmentation_params",
+        ],
+        "build": [
+            "BuildReport",
+            "Item",
+            "build_store_from_items",
+        ],
+        "imageio": [
+            "ImageDecodeError",
+            "decode_image",
+            "decode_label_map",
+        ],
+        "imagenet": [
+            "build_imagenet_animals",
+            "imagenet_animal_classes",
+        ],
+        "store": [
+            "StoreDataset",
+            "StoreInfo",
+            "StoreWriter",
+            "boxes_from_masks",
+            "open_store",
+        ],
+        "synthetic": [
+            "generate_synthetic",
+            "render_synthetic",
+            "synthetic_class_specs",
+            "synthetic_classes",
+        ],
+        "torchvision_sets": [
+            "build_imagenette",
+            "build_pets",
+        ],
+    },
+)

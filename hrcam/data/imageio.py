@@ -5,8 +5,10 @@ What is converted (and how):
 * grayscale (``L``, ``LA``, ``1``), palette (``P``, with or without transparency), ``CMYK``
   (ILSVRC-2012 has a few CMYK JPEGs), ``YCbCr``, ``LAB``/``HSV`` -> RGB through Pillow;
 * alpha channels (``RGBA``, ``LA``, ``PA``) are composited onto white;
-* 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit from
-  their own range of values (Pillow's ``convert`` would clip them at 255);
+* 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit
+  (Pillow's ``convert`` would clip them at 255): 16-bit ones from the smallest bit depth of
+  8, 10, 12, 14 or 16 that holds their values (a 12-bit sensor's 0..4095), 32-bit ones from
+  their own range (a float image already in [0, 1] from [0, 1]);
 * the EXIF orientation tag of camera photos is applied (the picture is turned upright);
 * tiny images (even 1x1) are simply resized up; big JPEGs are decoded at a reduced scale
   (``draft``) before resizing.
@@ -45,6 +47,8 @@ def _open(path: str | os.PathLike[str], max_pixels: int):
         raise ImageDecodeError("is a folder, not an image file")
     if not path.exists():
         raise ImageDecodeError("cannot read file: no such file")
+    if not path.is_file():
+        raise ImageDecodeError("not a regular file (a device, FIFO or socket), not an image")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -95,7 +99,13 @@ def _to_rgb(img):
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (arr.min(), arr.max())
+        if mode.startswith("I;16"):
+            # 10-, 12- and 14-bit sensors store their values in 16-bit containers: scale from
+            # the smallest such depth that holds every value, not always from 65535.
+            bits = next(b for b in (8, 10, 12, 14, 16) if arr.max() < 2**b)
+            lo, hi = 0.0, float(2**bits - 1)
+        else:
+            lo, hi = arr.min(), arr.max()
         if mode == "F" and lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0  # a float image in [0, 1], the usual convention
         elif not mode.startswith("I;16") and hi <= 255 and lo >= 0:

@@ -499,6 +499,14 @@ def _available_memory() -> int | None:
     return None
 
 
+def _size(n: float) -> str:
+    """Bytes in the largest unit that keeps a number >= 1 (``"3.2 MiB"``, ``"4.0 GiB"``)."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
 def check_synthetic_budget(
     out_dir: str | os.PathLike[str],
     num_images: int,
@@ -520,19 +528,18 @@ def check_synthetic_budget(
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     free = shutil.disk_usage(existing).free
-    gib = 2.0**30
     if disk > free:
         raise ValueError(
-            f"{num_images} images of {image_size}x{image_size} px need about "
-            f"{disk / gib:,.1f} GiB of disk, but {existing} has {free / gib:,.1f} GiB free; "
-            "lower --num-train/--num-val or --image-size, or choose another --out"
+            f"{num_images} images of {image_size}x{image_size} px need about {_size(disk)} of "
+            f"disk, but {existing} has {_size(free)} free; lower --num-train/--num-val or "
+            "--image-size, or choose another --out"
         )
     available = _available_memory()
     if available is not None and memory > available:
         raise ValueError(
-            f"rendering {image_size}x{image_size} px images needs about {memory / gib:,.1f} GiB "
-            f"of memory ({workers} worker(s)), but {available / gib:,.1f} GiB is available; "
-            "lower --image-size, --shard-size or --workers"
+            f"rendering {image_size}x{image_size} px images needs about {_size(memory)} of "
+            f"memory ({workers} worker(s)), but {_size(available)} is available; lower "
+            "--image-size, --shard-size or --workers"
         )
 
 

@@ -10,58 +10,46 @@ normalises it first, so maps in any range compare fairly.
   insertion AUC, ROAD (grad-cam's implementation).
 """
 
-from hrcam.metrics._validation import DEFAULT_THRESHOLDS, normalize_map
-from hrcam.metrics.boxes import (
-    IOU_THRESHOLDS,
-    MaxBoxAccResult,
-    box_iou,
-    box_iou_curve,
-    boxes_from_binary,
-    max_box_acc,
-)
-from hrcam.metrics.faithfulness import (
-    ROAD_PERCENTILES,
-    ConfidenceChange,
-    DeletionInsertion,
-    RoadScores,
-    confidence_change,
-    deletion_insertion,
-    road,
-    target_probabilities,
-)
-from hrcam.metrics.masks import (
-    PixelCounts,
-    average_precision_from_counts,
-    best_mask_iou,
-    iou_curve,
-    pixel_counts,
-    pxap,
-)
-from hrcam.metrics.pointing import energy_pointing_game, pointing_game
+import lazy_loader
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "IOU_THRESHOLDS",
-    "ROAD_PERCENTILES",
-    "ConfidenceChange",
-    "DeletionInsertion",
-    "MaxBoxAccResult",
-    "PixelCounts",
-    "RoadScores",
-    "average_precision_from_counts",
-    "best_mask_iou",
-    "box_iou",
-    "box_iou_curve",
-    "boxes_from_binary",
-    "confidence_change",
-    "deletion_insertion",
-    "energy_pointing_game",
-    "iou_curve",
-    "max_box_acc",
-    "normalize_map",
-    "pixel_counts",
-    "pointing_game",
-    "pxap",
-    "road",
-    "target_probabilities",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader): importing
+# one submodule, as the CLI's --help does, does not import the others.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_validation": [
+            "DEFAULT_THRESHOLDS",
+            "normalize_map",
+        ],
+        "boxes": [
+            "IOU_THRESHOLDS",
+            "MaxBoxAccResult",
+            "box_iou",
+            "box_iou_curve",
+            "boxes_from_binary",
+            "max_box_acc",
+        ],
+        "faithfulness": [
+            "ROAD_PERCENTILES",
+            "ConfidenceChange",
+            "DeletionInsertion",
+            "RoadScores",
+            "confidence_change",
+            "deletion_insertion",
+            "road",
+            "target_probabilities",
+        ],
+        "masks": [
+            "PixelCounts",
+            "average_precision_from_counts",
+            "best_mask_iou",
+            "iou_curve",
+            "pixel_counts",
+            "pxap",
+        ],
+        "pointing": [
+            "energy_pointing_game",
+            "pointing_game",
+        ],
+    },
+)

@@ -26,7 +26,15 @@ from hrcam.models.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     denormalize_images,
+    input_stats,
     normalize_images,
+)
+from hrcam.models.wrap import (
+    WrappedClassifier,
+    build_wrapped,
+    imagenet_animal_indices,
+    imagenet_class_names,
+    wrap_classifier,
 )
 
 __all__ = [
@@ -44,18 +52,24 @@ __all__ = [
     "ExpansionOutput",
     "HRCAMOutput",
     "InferenceBuffers",
+    "WrappedClassifier",
     "atomic_torch_save",
     "build_backbone",
     "build_classifier",
     "build_expansion",
+    "build_wrapped",
     "check_images",
     "class_activation_map",
     "denormalize_images",
     "freeze",
     "high_res_cam",
+    "imagenet_animal_indices",
+    "imagenet_class_names",
+    "input_stats",
     "load_checkpoint",
     "low_res_cam",
     "normalize_images",
     "predicted_classes",
     "save_checkpoint",
+    "wrap_classifier",
 ]

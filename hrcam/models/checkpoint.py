@@ -14,6 +14,7 @@ with ``torch.load(weights_only=True)``: opening a checkpoint never runs pickled 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,8 @@ def save_checkpoint(
                 f"metadata['image_size']={meta['image_size']!r} contradicts the expansion "
                 f"network, built for {built_for!r} px inputs"
             )
+    if meta["class_names"] is None:  # a wrapped model carries its own (ImageNet's)
+        meta["class_names"] = classifier.config.get("class_names")
     names = meta["class_names"]
     if names is not None:
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
@@ -239,7 +242,10 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     _check_device(map_location)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4 in the checkpoint": the error below says more
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         text = str(exc)
         if "GLOBAL" in text:
@@ -318,6 +324,7 @@ def load_checkpoint(
     expected_arch: str | None = None,
     map_location: str | torch.device = "cpu",
     expected_kind: str | None = None,
+    classifier: CAMClassifier | None = None,
 ) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` and rebuild its models.
 
@@ -331,6 +338,10 @@ def load_checkpoint(
         Device the tensors and rebuilt models end up on.
     expected_kind
         ``"classifier"`` or ``"hrcam"`` if the caller needs one of them.
+    classifier
+        For a checkpoint of your own module wrapped with :func:`hrcam.models.wrap_classifier`
+        (which hrcam cannot rebuild by name): that wrapped module again; the checkpoint's
+        weights are loaded into it.
 
     Returns
     -------
@@ -360,8 +371,16 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: expected a {expected_kind!r} checkpoint, found {meta['kind']!r}"
         )
+    clf_config = meta["classifier_config"]
     try:
-        classifier = build_classifier(**meta["classifier_config"])
+        if classifier is not None:  # a user's own wrapped module, given back to load into
+            pass
+        elif isinstance(clf_config, Mapping) and "zoo" in clf_config:
+            from hrcam.models.wrap import rebuild_wrapped  # a wrapped timm/torchvision model
+
+            classifier = rebuild_wrapped(dict(clf_config))
+        else:
+            classifier = build_classifier(**clf_config)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the classifier: {exc}") from exc
     _load_state(classifier, payload["classifier"], path, "classifier")

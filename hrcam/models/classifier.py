@@ -72,6 +72,10 @@ def check_images(x: Any, stride: int, name: str = "x") -> None:
 class CAMClassifier(nn.Module):
     """Backbone + CAM head: 1×1 conv to ``k`` channels with ReLU, global average pooling, FC.
 
+    The head's modules are ``cam_conv`` (the 1×1 conv, pre-ReLU output), ``cam_relu``
+    (:class:`torch.nn.ReLU`, whose output is exactly the CAM features f_k, so hook-based
+    libraries should target it) and ``fc``.
+
     Parameters
     ----------
     backbone
@@ -94,6 +98,11 @@ class CAMClassifier(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.cam_conv = nn.Conv2d(backbone.out_channels, k, kernel_size=1)
+        # A module, not a function call, so that a forward hook on ``cam_relu`` (grad-cam,
+        # torchcam, captum) sees exactly the CAM features f_k. Not in-place: an in-place ReLU
+        # would overwrite ``cam_conv``'s output under a hook on that layer. It has no
+        # parameters, so state dicts (and old checkpoints) keep the same keys.
+        self.cam_relu = nn.ReLU()
         self.fc = nn.Linear(k, num_classes)
         self.stride = backbone.stride
         self.config: dict[str, Any] = dict(config or {})
@@ -117,7 +126,7 @@ class CAMClassifier(nn.Module):
         """Logits, CAM feature maps and skip features of a normalised batch ``(B, 3, H, W)``."""
         check_images(x, self.stride)
         skips, final = self.backbone(x)
-        cam_features = torch.relu(self.cam_conv(final))
+        cam_features = self.cam_relu(self.cam_conv(final))
         logits = self.fc(cam_features.mean(dim=(2, 3)))
         return ClassifierOutput(logits, cam_features, [*skips, final])
 

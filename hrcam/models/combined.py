@@ -24,7 +24,8 @@ class HRCAMOutput(NamedTuple):
     cam_features
         ``(B, k, h, w)`` low-res CAM features.
     hr_features
-        ``(B, k, H, W)`` high-res CAM features.
+        ``(B, k, H, W)`` high-res CAM features (``expansion.k`` channels: use
+        :attr:`HRCAM.high_res_weight` to turn them into class maps).
     reconstruction
         ``(B, 3, H, W)`` reconstruction of the normalised input (``None`` if not asked for).
     """
@@ -58,9 +59,10 @@ class HRCAM(nn.Module):
 
     def __init__(self, classifier: CAMClassifier, expansion: ExpansionNetwork) -> None:
         super().__init__()
-        if expansion.k != classifier.k:
+        if expansion.cam_channels != classifier.k:
             raise ValueError(
-                f"expansion network has k={expansion.k} channels, classifier has k={classifier.k}"
+                f"expansion network stands for {expansion.cam_channels} CAM channels, classifier "
+                f"has k={classifier.k}"
             )
         self.classifier = freeze(classifier)
         self.expansion = expansion
@@ -70,6 +72,13 @@ class HRCAM(nn.Module):
         super().train(mode)
         self.classifier.eval()
         return self
+
+    @property
+    def high_res_weight(self) -> torch.Tensor:
+        """``(num_classes, expansion.k)`` weights for :func:`~hrcam.models.high_res_cam` on
+        ``hr_features``: the classifier's FC weights, fused with the expansion network's
+        ``cam_basis`` when it has one (wrapped models with wide CAM features)."""
+        return self.expansion.cam_weight(self.classifier.fc.weight)
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The expansion network's parameters (give these to the optimiser)."""

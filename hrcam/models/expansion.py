@@ -301,6 +301,12 @@ class ExpansionNetwork(nn.Module):
         Dense block shape of each up step (reference code: 16 and 4).
     config
         Builder arguments, stored for checkpoints.
+    cam_basis
+        Optional ``(K, k)`` matrix for a classifier whose CAM features have many channels K
+        (a wrapped ImageNet model: 1280, 2048). The network then ends in ``k`` channels h, and
+        the K-channel map of the paper's construction is the *virtual* ``cam_basis @ h``; the
+        high-res CAM ``w^c · (cam_basis @ h) = (w^c @ cam_basis) · h`` is computed through that
+        fused map (:meth:`cam_weight`) without ever building a K-channel full-resolution tensor.
     """
 
     def __init__(
@@ -312,8 +318,13 @@ class ExpansionNetwork(nn.Module):
         growth_rate: int = 16,
         layers_per_block: int = 4,
         config: dict[str, Any] | None = None,
+        cam_basis: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
+        if cam_basis is not None and (cam_basis.dim() != 2 or cam_basis.shape[1] != k):
+            raise ValueError(f"cam_basis must be (K, {k}), got {tuple(cam_basis.shape)}")
+        self.cam_basis: torch.Tensor | None
+        self.register_buffer("cam_basis", cam_basis)
         if len(factors) != len(skip_channels) - 1:
             raise ValueError(
                 f"expected {len(skip_channels) - 1} factors for {len(skip_channels)} skips, "
@@ -349,6 +360,19 @@ class ExpansionNetwork(nn.Module):
     def k(self) -> int:
         """Channels of the full-resolution feature map."""
         return self.to_image.in_channels
+
+    @property
+    def cam_channels(self) -> int:
+        """Channels of the classifier's CAM features that the high-res map stands in for."""
+        return self.k if self.cam_basis is None else int(self.cam_basis.shape[0])
+
+    def cam_weight(self, fc_weight: torch.Tensor) -> torch.Tensor:
+        """The ``(num_classes, k)`` weights that turn :attr:`ExpansionOutput.hr_features`
+        into high-res CAMs: ``fc_weight`` itself, or ``fc_weight @ cam_basis`` (fused)."""
+        if self.cam_basis is None:
+            return fc_weight
+        basis = self.cam_basis.to(device=fc_weight.device, dtype=fc_weight.dtype)
+        return fc_weight @ basis
 
     def forward(
         self,
@@ -388,11 +412,27 @@ class ExpansionNetwork(nn.Module):
         return ExpansionOutput(hr_features, self.to_image(hr_features) if reconstruct else None)
 
 
+_MAX_FULL_RES_CHANNELS = 64  # above this, a full-resolution K-channel map is too big
+_DEFAULT_RANK = 16  # the reference code's CAM width
+
+
+def _fc_basis(fc_weight: torch.Tensor, rank: int) -> torch.Tensor:
+    """``(K, rank)`` orthonormal top right singular vectors of ``fc_weight``, signs fixed."""
+    weight = fc_weight.detach().double().cpu()
+    _, _, vh = torch.linalg.svd(weight, full_matrices=False)
+    basis = vh[:rank].T  # (K, rank)
+    # Deterministic signs: the largest-magnitude entry of each column is positive.
+    rows = basis.abs().argmax(dim=0)
+    signs = torch.sign(basis[rows, torch.arange(rank)])
+    return (basis * torch.where(signs == 0, torch.ones_like(signs), signs)).float()
+
+
 def build_expansion(
     classifier: CAMClassifier,
     image_size: int = 224,
     growth_rate: int = 16,
     layers_per_block: int = 4,
+    rank: int | None = None,
 ) -> ExpansionNetwork:
     """Build an :class:`ExpansionNetwork` that fits ``classifier``.
 
@@ -407,11 +447,24 @@ def build_expansion(
         Side of the square dummy input; must be divisible by ``classifier.stride``.
     growth_rate, layers_per_block
         Dense block shape of each up step.
+    rank
+        Channels r of the full-resolution map when the classifier's CAM features are wider
+        (see ``cam_basis`` of :class:`ExpansionNetwork`): the virtual K-channel map is
+        confined to the r directions of feature space that the FC weights weigh most (the
+        top-r right singular vectors of ``classifier.fc.weight``; with r >= its rank, e.g.
+        r = num_classes, every class map is exactly what the virtual K-channel map gives).
+        Default: min(16, num_classes) when the classifier has more than 64 CAM channels, else
+        none (the paper's construction).
 
     Returns
     -------
     ExpansionNetwork
     """
+    most = min(classifier.k, classifier.num_classes)  # the FC weights' rank at most
+    if rank is None and classifier.k > _MAX_FULL_RES_CHANNELS:
+        rank = min(_DEFAULT_RANK, most)  # with num_classes <= 16 nothing of W is lost
+    if rank is not None and (not isinstance(rank, int) or not 1 <= rank <= most):
+        raise ValueError(f"rank must be an integer in [1, {most}], got {rank!r}")
     if not isinstance(image_size, int) or image_size < 1 or image_size % classifier.stride:
         raise ValueError(
             f"image_size={image_size!r} must be a positive multiple of the backbone stride "
@@ -433,18 +486,23 @@ def build_expansion(
         classifier.train(was_training)
     sizes = [int(s.shape[-1]) for s in skips]
     factors = [sizes[i] // sizes[i + 1] for i in range(len(sizes) - 1)]
-    config = {
+    config: dict[str, Any] = {
         "image_size": image_size,
         "growth_rate": growth_rate,
         "layers_per_block": layers_per_block,
     }
+    basis = None
+    if rank is not None:
+        config["rank"] = rank
+        basis = _fc_basis(classifier.fc.weight, rank)
     network = ExpansionNetwork(
         skip_channels=[int(s.shape[1]) for s in skips],
         factors=factors,
         final_factor=image_size // sizes[0],
-        k=classifier.k,
+        k=classifier.k if rank is None else rank,
         growth_rate=growth_rate,
         layers_per_block=layers_per_block,
         config=config,
+        cam_basis=basis,
     )
     return network.to(device=param.device, dtype=param.dtype)

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "denormalize_images", "normalize_images"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "denormalize_images",
+    "input_stats",
+    "normalize_images",
+]
 
 # torchvision's ImageNet statistics, so that torchvision's pretrained weights see what they expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -15,10 +21,27 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _TOLERANCE = 1e-4  # resampling can overshoot [0, 1] by rounding errors
 
 
-def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return mean, std
+def input_stats(model: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` a model expects its [0, 1] input normalised with.
+
+    A classifier wrapped by :func:`hrcam.models.wrap_classifier` stores its own
+    (``input_mean``, ``input_std``); an :class:`~hrcam.models.HRCAM` answers for its
+    classifier; anything else gets torchvision's ImageNet statistics.
+    """
+    model = getattr(model, "classifier", model)
+    mean = getattr(model, "input_mean", None)
+    std = getattr(model, "input_std", None)
+    if mean is None or std is None:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return tuple(mean), tuple(std)
+
+
+def _stats(x: torch.Tensor, mean: Any = None, std: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = IMAGENET_MEAN if mean is None else mean
+    std = IMAGENET_STD if std is None else std
+    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return mean_t, std_t
 
 
 def _as_batch(images: Any, name: str) -> torch.Tensor:
@@ -37,7 +60,11 @@ def _as_batch(images: Any, name: str) -> torch.Tensor:
 
 
 def normalize_images(
-    images: Any, dtype: torch.dtype = torch.float32, check_range: bool = True
+    images: Any,
+    dtype: torch.dtype = torch.float32,
+    check_range: bool = True,
+    mean: Any = None,
+    std: Any = None,
 ) -> torch.Tensor:
     """Turn ``(B, 3, H, W)`` uint8 images or floats in [0, 1] into the model's input.
 
@@ -51,11 +78,14 @@ def normalize_images(
         Check that float images lie in [0, 1]. The check reads the tensor's min and max, which
         synchronises a CUDA stream; a training loop whose inputs are known to be in range can
         turn it off.
+    mean, std
+        Per-channel statistics on the [0, 1] scale; default torchvision's ImageNet ones. Pass
+        ``*input_stats(model)`` for a model with its own normalisation.
 
     Returns
     -------
     torch.Tensor
-        ``(images / 255 - mean) / std`` with torchvision's ImageNet statistics.
+        ``(images / 255 - mean) / std``.
 
     Raises
     ------
@@ -78,11 +108,13 @@ def normalize_images(
         x = x.to(dtype)
     else:
         raise ValueError(f"images must be uint8 or floating point, got {x.dtype}")
-    mean, std = _stats(x)
-    return (x - mean) / std
+    mean_t, std_t = _stats(x, mean, std)
+    return (x - mean_t) / std_t
 
 
-def denormalize_images(x: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+def denormalize_images(
+    x: torch.Tensor, clamp: bool = True, mean: Any = None, std: Any = None
+) -> torch.Tensor:
     """Invert :func:`normalize_images`: model input (or reconstruction) → floats in [0, 1].
 
     Parameters
@@ -91,10 +123,12 @@ def denormalize_images(x: torch.Tensor, clamp: bool = True) -> torch.Tensor:
         ``(B, 3, H, W)`` normalised images.
     clamp
         Clip to [0, 1] (a reconstruction can overshoot); set False to see raw values.
+    mean, std
+        The statistics it was normalised with (default: ImageNet's).
     """
     x = _as_batch(x, "x")
     if not x.is_floating_point():
         raise ValueError(f"x must be a float tensor of normalised images, got {x.dtype}")
-    mean, std = _stats(x)
-    out = x * std + mean
+    mean_t, std_t = _stats(x, mean, std)
+    out = x * std_t + mean_t
     return out.clamp(0.0, 1.0) if clamp else out

@@ -14,8 +14,8 @@ book can show them side by side:
     growing runs on the gradient image.
 
 Everything else is shared: ROI = pixels at or above the 85th percentile of the resized low-res
-CAM, 5×5 box blur, Sobel edges, edge add-back ``(gradient >= Q3 of gradient in ROI) & roi``,
-holes up to 256 px filled, blend with ``alpha = 0.5``.
+CAM, 5×5 box blur, Sobel edges, edge add-back ``(gradient >= Q3 of gradient in ROI) & roi``
+(nonzero gradients only), holes up to 256 px filled, blend with ``alpha = 0.5``.
 
 The "keep the top 15 %" crop of both sources only masks the *image* for display (the paper's
 Fig. 4, right; the reference code's ``keep_percentage``), so both presets leave the refined CAM
@@ -64,7 +64,8 @@ class RefineConfig:
     lower_percentile, upper_percentile
         Percentiles (0-100) of those ROI values that become the lower/upper growth bounds.
     add_edges
-        Add ``(gradient >= edge threshold) & roi`` to the grown region.
+        Add ``(gradient >= edge threshold) & (gradient > 0) & roi`` to the grown region
+        (:func:`hrcam.postprocess.steps.edge_mask`).
     edge_percentile
         Percentile of the gradient inside the ROI that defines the edge threshold. At 75 it equals
         the reference code's upper bound when the bounds come from the gradient.

@@ -54,7 +54,8 @@ class RefineResult:
     grown
         Boolean region from SimpleITK ``ConnectedThreshold``.
     edge_mask
-        Boolean edges added back: ``(edges >= edge_threshold) & (edges > 0) & roi``.
+        Boolean edges added back, :func:`~hrcam.postprocess.steps.edge_mask`:
+        ``(edges >= edge_threshold) & (edges > 0) & roi``.
     filled
         ``grown | edge_mask`` with small holes filled; what is merged with the low-res map.
     region_ratio
@@ -211,8 +212,7 @@ def refine(
     clock.lap("region_growing")
 
     if cfg.add_edges:
-        # A zero gradient is never an edge; without this a flat ROI would be "all edges".
-        edge_mask = (gradient >= edge_threshold) & (gradient > 0) & roi
+        edge_mask = steps.edge_mask(gradient, edge_threshold, roi)
         with_edges = grown | edge_mask
     else:
         edge_mask = np.zeros_like(roi)
@@ -221,7 +221,7 @@ def refine(
     filled = steps.fill_holes(with_edges, cfg.max_hole_size)
     clock.lap("fill_holes")
 
-    region_ratio = float(grown.sum()) / float(roi.sum())
+    region_ratio = float(np.count_nonzero(grown)) / float(np.count_nonzero(roi))
     fallback = _failure(low_n, high_n, focal, region_ratio, cfg)
     used_fallback = fallback is not None and cfg.fallback_to_low_res
     if used_fallback:

@@ -30,7 +30,9 @@ class TrainConfig:
         Output folder: ``metrics.csv``, ``metrics.json``, ``best.pt``, ``last.pt``.
     arch, k, pretrained
         Classifier architecture and CAM-head width, passed to ``build_classifier``;
-        ``pretrained`` is an optional local state-dict path (classifier task only).
+        ``pretrained`` is an optional local state-dict path: the classifier task's backbone
+        weights, or, for the expansion task with ``classifier_checkpoint="timm:NAME"`` /
+        ``"torchvision:NAME"``, that pretrained model's weights.
     classifier_checkpoint
         Trained classifier (a ``best.pt``/``last.pt`` of a classifier run); required for the
         expansion task.
@@ -63,6 +65,10 @@ class TrainConfig:
         the folder's old checkpoints and metrics first (so no stale ``best.pt`` survives).
     progress
         Show tqdm progress bars (rank 0 only).
+    consistency_weight
+        Expansion task only: weight W of the consistency loss that ties the pooled
+        full-resolution CAM features to the classifier's (:mod:`hrcam.train.expansion`);
+        0 (default) is the paper's reconstruction-only training.
     eval_every, eval_images
         Expansion task: every ``eval_every`` epochs (and after the last one) measure the
         localization of the low-res, high-res and both refined CAMs on the first
@@ -100,6 +106,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     resume: bool = True
     progress: bool = True
+    consistency_weight: float = 0.0
     eval_every: int = 0
     eval_images: int = 64
 
@@ -144,6 +151,12 @@ class TrainConfig:
             raise ValueError(f"min_lr must be >= 0, got {self.min_lr!r}")
         if not (0.0 <= self.augment_p <= 1.0):
             raise ValueError(f"augment_p must be in [0, 1], got {self.augment_p!r}")
+        if not (self.consistency_weight >= 0 and math.isfinite(self.consistency_weight)):
+            raise ValueError(
+                f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}"
+            )
+        if self.task == "classifier" and self.consistency_weight:
+            raise ValueError("consistency_weight applies to the expansion task only")
         if self.task == "expansion" and self.classifier_checkpoint is None:
             raise ValueError(
                 "classifier_checkpoint is required for the expansion task: pass the best.pt "

@@ -83,6 +83,7 @@ _RESUME_MUST_MATCH = (
     "augment_p",
     "max_train_batches",
     "max_val_batches",
+    "consistency_weight",
 )
 _PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
 # The CLI's names for config fields whose option is not simply --field-name.
@@ -90,8 +91,8 @@ _OPTION_NAMES = {"data_root": "--data", "classifier_checkpoint": "--classifier"}
 
 
 def _option(key: str) -> str:
-    """``"lr (--lr)"``: a config field with the command-line option that sets it."""
-    return f"{key} ({_OPTION_NAMES.get(key, '--' + key.replace('_', '-'))})"
+    """The command-line option that sets a config field: ``"--lr"``, ``"--data"``."""
+    return _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 def _same_setting(key: str, old: Any, new: Any) -> bool:
@@ -224,7 +225,9 @@ class TrainResult:
     def summary(self) -> str:
         """A few lines for the end of a CLI run or a notebook cell."""
         lines = [f"{self.task} training on {self.device}: {len(self.history)} epoch(s)"]
-        if self.resumed_from is not None:
+        if self.resumed_from is not None and self.resumed_from == (len(self.history), 0):
+            lines[0] += ", already complete (nothing to train)"
+        elif self.resumed_from is not None:
             lines[0] += (
                 f", resumed at epoch {self.resumed_from[0] + 1} batch {self.resumed_from[1]}"
             )
@@ -485,7 +488,7 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, world_size:
     ]
     if changed:
         what = "; ".join(
-            f"{_option(k)} was {saved_config[k]!r}, now {current[k]!r}" for k in changed
+            f"{k}={saved_config[k]!r} then, {k}={current[k]!r} now ({_option(k)})" for k in changed
         )
         raise ValueError(
             f"cannot resume {config.run_dir}: this run changes what it was trained with: {what}. "

@@ -1,8 +1,22 @@
 """Expansion-network training (paper §4.3): MSE reconstruction of the input with the
-classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR."""
+classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR.
+
+Beyond the paper (issue #12.2), an optional *consistency* term ties the expansion network's
+full-resolution k-channel map F (the one the high-res CAM is made of) to the frozen
+classifier's CAM features f: F is average-pooled to f's grid and compared by squared error,
+relative to the features' own energy (so that the weight does not depend on their scale)::
+
+    loss = MSE(reconstruction, input) + W * ||avgpool(F) - f||^2 / ||f||^2
+
+Because a CAM is linear in its features (M_c = sum_k w_k^c f_k), the pooled high-res CAM then
+approximates the low-res CAM for every class at once. The target f is detached and the
+classifier frozen, so predictions and low-res CAMs never change. W = 0 (the default) is the
+paper: the term is not even computed.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +28,29 @@ from hrcam.train.config import TrainConfig
 from hrcam.train.engine import TrainResult, fit
 from hrcam.train.resume import seed_everything
 from hrcam.train.tasks import ImageTask, load_into, open_splits
+
+
+def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
+    """Per image, ``||avgpool(F) - f||^2 / ||f||^2``: the full-resolution k-channel map
+    ``output.hr_features`` average-pooled to the grid of the (detached) CAM features
+    ``output.cam_features``, against them.
+
+    Parameters
+    ----------
+    output
+        An :class:`~hrcam.models.HRCAMOutput`.
+    eps
+        Added to the denominator (an all-zero CAM map).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float32; 0 when the pooled map equals the CAM features, 1 for a zero map.
+    """
+    target = output.cam_features.detach().float()
+    pooled = F.adaptive_avg_pool2d(output.hr_features.float(), target.shape[-2:])
+    error = (pooled - target).pow(2).sum(dim=(1, 2, 3))
+    return error / (target.pow(2).sum(dim=(1, 2, 3)) + eps)
 
 
 class ExpansionTask(ImageTask):
@@ -33,6 +70,21 @@ class ExpansionTask(ImageTask):
     localization_set: Any = None
     eval_every: int = 0
     eval_images: int = 64
+
+    def __init__(
+        self,
+        model: nn.Module,
+        augment: bool = True,
+        augment_p: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+        consistency_weight: float = 0.0,
+    ) -> None:
+        super().__init__(model, augment, augment_p, metadata)
+        if not (consistency_weight >= 0 and math.isfinite(consistency_weight)):
+            raise ValueError(
+                f"consistency_weight must be a finite number >= 0, got {consistency_weight!r}"
+            )
+        self.consistency_weight = float(consistency_weight)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.expansion.parameters() if p.requires_grad]
@@ -57,20 +109,36 @@ class ExpansionTask(ImageTask):
         self.model.classifier.eval()
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(output.reconstruction.float(), inputs.float())
+        mse = F.mse_loss(output.reconstruction.float(), inputs.float())
+        if not self.consistency_weight:
+            return mse
+        return mse + self.consistency_weight * consistency_error(output).mean()
 
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        from hrcam.models import denormalize_images
+        from hrcam.models import denormalize_images, input_stats
 
+        mean, std = input_stats(self.model)
         recon = output.reconstruction.float()
         target = inputs.float()
         mse = (recon - target).pow(2).mean(dim=(1, 2, 3))
         # PSNR on the [0, 1] pixel scale, the usual convention for 8-bit images.
-        pix = (denormalize_images(recon) - denormalize_images(target)).pow(2).mean(dim=(1, 2, 3))
+        pix = (
+            (
+                denormalize_images(recon, mean=mean, std=std)
+                - denormalize_images(target, mean=mean, std=std)
+            )
+            .pow(2)
+            .mean(dim=(1, 2, 3))
+        )
         psnr = 10.0 * torch.log10(1.0 / pix.clamp_min(1e-10))
-        return {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
+        sums = {"loss": mse.sum().double(), "mse": pix.sum().double(), "psnr": psnr.sum().double()}
+        if self.consistency_weight:
+            consistency = consistency_error(output)
+            sums["loss"] = sums["loss"] + self.consistency_weight * consistency.sum().double()
+            sums["consistency"] = consistency.sum().double()
+        return sums
 
     def save(self, path: Path, extra: dict[str, Any]) -> None:
         from hrcam.models import save_checkpoint
@@ -86,6 +154,35 @@ class ExpansionTask(ImageTask):
         load_into(self.model.classifier, checkpoint.classifier, "classifier", path)
         load_into(self.model.expansion, checkpoint.expansion, "expansion network", path)
         return dict(checkpoint.extra or {})
+
+
+def _is_zoo_spec(spec: str) -> bool:
+    from hrcam.models.wrap import ZOOS
+
+    zoo, sep, name = spec.partition(":")
+    return bool(sep and name) and zoo in ZOOS and not Path(spec).exists()
+
+
+class _ZooSource:
+    """What ``load_checkpoint`` would give, for a classifier named ``timm:NAME``."""
+
+    def __init__(self, classifier: Any) -> None:
+        self.classifier = classifier
+        self.metadata = {
+            "class_names": classifier.config.get("class_names"),
+            "image_size": None,
+        }
+
+
+def _zoo_source(spec: str, weights: str | None) -> _ZooSource:
+    from hrcam.models.wrap import build_wrapped
+
+    if weights is None:
+        raise ValueError(
+            f"--classifier {spec} needs --weights FILE: a local state dict of that model "
+            "(hrcam downloads nothing); without it the classifier would be random"
+        )
+    return _ZooSource(build_wrapped(spec, weights))
 
 
 def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
@@ -114,13 +211,20 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
 
     train_set, val_set = open_splits(config.data_root)
-    source = load_checkpoint(config.classifier_checkpoint)
+    spec = str(config.classifier_checkpoint)
+    if _is_zoo_spec(spec):
+        # A pretrained timm/torchvision classifier by name, with local weights (--weights):
+        # the expansion network is trained unsupervised, so the store's labels do not matter.
+        source = _zoo_source(spec, config.pretrained)
+    else:
+        source = load_checkpoint(config.classifier_checkpoint)
     classifier = source.classifier
     if classifier is None:
         raise ValueError(
             f"classifier_checkpoint {config.classifier_checkpoint} holds no classifier"
         )
-    if classifier.num_classes != len(train_set.classes):
+    wrapped = "zoo" in classifier.config
+    if not wrapped and classifier.num_classes != len(train_set.classes):
         raise ValueError(
             f"classifier_checkpoint has {classifier.num_classes} classes but the store at "
             f"{config.data_root} has {len(train_set.classes)}; train the classifier on this store"
@@ -134,8 +238,11 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
         "task": "expansion",
         "image_size": int(train_set.image_size),
         "classifier_image_size": (source.metadata or {}).get("image_size"),
+        "consistency_weight": float(config.consistency_weight),
     }
-    task = ExpansionTask(model, config.augment, config.augment_p, metadata)
+    task = ExpansionTask(
+        model, config.augment, config.augment_p, metadata, config.consistency_weight
+    )
     if config.eval_every:
         if not val_set.has_masks:
             raise ValueError(

@@ -51,13 +51,14 @@ class ImageTask(TrainTask):
     def preprocess(
         self, images: torch.Tensor, train: bool, generator: torch.Generator | None
     ) -> torch.Tensor:
-        from hrcam.models import normalize_images
+        from hrcam.models import input_stats, normalize_images
 
         if train and self.augment and self.augment_p > 0:
             if generator is None:
                 raise ValueError("training-time augmentation needs a torch.Generator")
             images = augment_on_device(images, generator, self.augment_p)
-        return normalize_images(images)
+        mean, std = input_stats(self.model)  # a wrapped model's own normalisation
+        return normalize_images(images, mean=mean, std=std)
 
 
 def load_into(model: nn.Module, source: nn.Module, what: str, path: Path) -> None:

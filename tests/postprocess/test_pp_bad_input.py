@@ -85,3 +85,17 @@ def test_torch_tensors_and_lists_are_accepted():
 def test_single_pixel_maps():
     res = refine(np.array([[0.3]]), np.array([[0.7]]))
     assert res.refined.shape == (1, 1) and res.fallback == "flat_low_res"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_huge_finite_values_are_not_mistaken_for_infinities(dtype):
+    # their sum overflows; only real NaN/inf values are rejected. A power of two scales
+    # exactly, so the normalised maps are the same.
+    big = 2.0 ** (126 if dtype == "float32" else 1022)
+    low = LOW.astype(dtype) * big
+    high = HIGH.astype(dtype) * big
+    res = refine(low, high)
+    np.testing.assert_array_equal(res.high_res, refine(LOW, HIGH).high_res)
+    high[3, 4] = np.inf
+    with pytest.raises(ValueError, match="0 NaN and 1 infinite"):
+        refine(low, high)

@@ -53,14 +53,10 @@ def test_sobel_equals_scipy_sobel_magnitude():
         ours = steps.sobel_magnitude(x)
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=0)
-        # each directional derivative is bit-identical to scipy's (same float64 passes)
-        p = np.pad(x, 1, mode="symmetric").astype(np.float64)
-        np.testing.assert_array_equal(
-            steps._smooth_121(steps._diff(p, axis=0), axis=1), ndi.sobel(x, axis=0)
-        )
-        np.testing.assert_array_equal(
-            steps._smooth_121(steps._diff(p, axis=1), axis=0), ndi.sobel(x, axis=1)
-        )
+        # each directional derivative is bit-identical to scipy's
+        g_rows, g_cols = steps._sobel_derivatives(x)
+        np.testing.assert_array_equal(g_rows, ndi.sobel(x, axis=0))
+        np.testing.assert_array_equal(g_cols, ndi.sobel(x, axis=1))
 
 
 def _random_masks(rng):
@@ -121,10 +117,202 @@ def test_merge_blend_equals_the_formula_bit_for_bit(alpha):
     )
 
 
+def _numpy_map_points(pts, from_shape, to_shape):
+    scale = np.array(to_shape, dtype=np.float64) / np.array(from_shape, dtype=np.float64)
+    ref = np.rint((pts + 0.5) * scale - 0.5).astype(np.intp)
+    return np.unique(np.clip(ref, 0, np.array(to_shape) - 1), axis=0).reshape(-1, 2)
+
+
 def test_map_points_sorted_unique_like_numpy_unique():
     rng = np.random.default_rng(5)
     pts = rng.integers(0, 7, size=(40, 2))
     ours = steps.map_points(pts, (7, 7), (20, 30))
-    scale = np.array([20 / 7, 30 / 7])
-    ref = np.clip(np.rint((pts + 0.5) * scale - 0.5).astype(np.intp), 0, [19, 29])
-    np.testing.assert_array_equal(ours, np.unique(ref, axis=0))
+    np.testing.assert_array_equal(ours, _numpy_map_points(pts, (7, 7), (20, 30)))
+
+
+def test_map_points_of_a_few_points_equal_the_numpy_formula():
+    # few points take a plain-Python path; scales like 3/2 put centres exactly on .5 (rint
+    # rounds half to even), and duplicates, clipping and odd shapes all occur
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        from_shape = tuple(int(v) for v in rng.integers(1, 15, size=2))
+        to_shape = tuple(
+            int(f * k) + int(e)
+            for f, k, e in zip(
+                from_shape, rng.integers(1, 5, 2), rng.integers(0, 3, 2), strict=True
+            )
+        )
+        pts = rng.integers(0, from_shape, size=(int(rng.integers(1, 33)), 2))
+        ours = steps.map_points(pts, from_shape, to_shape)
+        assert ours.dtype == np.intp
+        np.testing.assert_array_equal(ours, _numpy_map_points(pts, from_shape, to_shape))
+    assert steps.map_points(np.array([[0, 0], [1, 1]]), (2, 2), (3, 3)).tolist() == [[0, 0], [2, 2]]
+
+
+def _sorted_stat(values, k):
+    return float(np.sort(values.ravel())[k])
+
+
+def _awkward_arrays(rng):
+    """Large arrays on which a strided sample misjudges ranks, plus ordinary ones."""
+    n = 50176
+    yield rng.random(n).astype(np.float32)
+    yield np.sort(rng.random(n)).astype(np.float32)  # sorted: the sample sees every 24th value
+    yield np.sort(rng.random(n))[::-1].copy()
+    yield np.tile(np.arange(24, dtype=np.float32), n // 24)  # period = the sample's stride
+    yield np.round(rng.random(n) * 3).astype(np.float32)  # four values: ties at every rank
+    yield np.zeros(n, np.float32)
+    spike = np.zeros(n, np.float32)
+    spike[rng.choice(n, 30, replace=False)] = rng.random(30).astype(np.float32) + 1
+    yield spike  # the top values are missed by the sample
+    yield steps.resize_bilinear(rng.random((7, 7)), (224, 224)).ravel()
+    yield rng.random(16383).astype(np.float32)  # just below the bracketing size
+    yield rng.random(16384 * 3 + 7)
+
+
+def test_order_stats_equal_a_full_sort():
+    rng = np.random.default_rng(11)
+    for values in _awkward_arrays(rng):
+        n = values.size
+        for ranks in ([0], [n - 1], [n - 15], [int(0.85 * n), int(0.85 * n) + 1], [n // 2]):
+            got = steps._order_stats(values, ranks)
+            assert got == [_sorted_stat(values, k) for k in ranks]
+            assert all(type(v) is float for v in got)
+        for q in (0, 25, 50, 75, 85, 99.97, 100):
+            # the old single-partition percentile, from a full sort
+            flat = np.sort(values)
+            pos = (n - 1) * q / 100.0
+            lo = int(np.floor(pos))
+            a, b = float(flat[lo]), float(flat[min(lo + 1, n - 1)])
+            assert steps.percentile_of(values, q) == a + (b - a) * (pos - lo)
+
+
+def _argpartition_top_n(x, n):
+    flat = x.ravel()
+    idx = np.argpartition(flat, flat.size - n)[flat.size - n :]
+    idx = idx[np.argsort(-flat[idx], kind="stable")]
+    return np.stack(np.unravel_index(idx, x.shape), axis=1)
+
+
+def test_top_n_points_equal_argpartition_with_and_without_ties():
+    rng = np.random.default_rng(12)
+    # low-res maxima in the middle: no ties near the top of the resized map
+    centre = 2 * np.pad(np.ones((3, 3)), 2)
+    maps = [steps.resize_bilinear(rng.random((7, 7)) + centre, (224, 224)) for _ in range(5)]
+    # maxima anywhere, on the border too (clamped edges: ties)
+    maps += [steps.resize_bilinear(rng.random((7, 7)), (224, 224)) for _ in range(5)]
+    border = np.full((7, 7), 0.1)
+    border[0, 3] = 1.0
+    maps.append(steps.resize_bilinear(border, (224, 224)))  # a 16-pixel plateau on top
+    maps.append(np.round(rng.random((224, 224)) * 5).astype(np.float32))  # ties everywhere
+    maps.append(rng.random((150, 150)))
+    maps.append(rng.random((20, 20)))  # small: argpartition only
+    distinct = 0
+    for x in maps:
+        for n in (1, 15, 40):
+            np.testing.assert_array_equal(steps.top_n_points(x, n), _argpartition_top_n(x, n))
+            distinct += steps._distinct_top_n(x.ravel(), n) is not None
+    assert distinct >= 15  # the fast path is the one taken on maps peaking inside
+    border_map = maps[10].ravel()
+    assert steps._distinct_top_n(border_map, 15) is None  # ties: argpartition decides
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8])
+def test_box_blur_equals_scipy_bit_for_bit(size):
+    rng = np.random.default_rng(size)
+    for i in range(60):
+        shape = (int(rng.integers(1, 70)), int(rng.integers(1, 70)))
+        x = rng.random(shape)
+        kind = i % 5
+        if kind == 1:
+            x = x**30  # values near zero: the float64 sums are not exact, scipy runs
+        elif kind == 2:
+            x = np.round(x * 8) / 8
+        elif kind == 3:
+            x = 2 * x - 1  # negative values: scipy runs
+        elif kind == 4:
+            x[rng.random(shape) < 0.3] = 0.0
+        x = x.astype(np.float32)
+        ours = steps.box_blur(x, size)
+        ref = ndi.uniform_filter(x, size=size, mode="reflect")
+        assert ours.dtype == np.float32 and ours.tobytes() == ref.tobytes(), (shape, kind)
+
+
+def test_box_blur_takes_the_opencv_path_on_normalised_maps():
+    x = steps.normalize(np.random.default_rng(0).random((224, 224)))
+    assert steps._sums_are_exact(x, 5)
+    assert not steps._sums_are_exact(x * np.float32(1e-8), 5)
+    assert not steps._sums_are_exact(x - np.float32(0.5), 5)
+    for bad in (np.nan, np.inf):
+        y = x.copy()
+        y[50, 60] = bad
+        assert not steps._sums_are_exact(y, 5)
+        # scipy's own result, non-finite values spread the way its running sum spreads them
+        ref = ndi.uniform_filter(y, size=5, mode="reflect")
+        assert steps.box_blur(y, 5).tobytes() == ref.tobytes()
+
+
+def test_sobel_magnitude_equals_the_scipy_formula_bit_for_bit():
+    rng = np.random.default_rng(13)
+    for i in range(80):
+        shape = (int(rng.integers(1, 60)), int(rng.integers(1, 60)))
+        x = rng.random(shape).astype(np.float32) ** int(rng.integers(1, 8))
+        if i % 3 == 0:
+            x = ndi.uniform_filter(x, 5, mode="reflect")
+        g0, g1 = ndi.sobel(x, axis=0), ndi.sobel(x, axis=1)
+        g_rows, g_cols = steps._sobel_derivatives(x)
+        assert g_rows.tobytes() == g0.tobytes() and g_cols.tobytes() == g1.tobytes(), shape
+        grad = np.sqrt(g0 * g0 + g1 * g1)
+        lo, hi = float(grad.min()), float(grad.max())
+        if hi > lo:
+            ref = np.clip((grad - lo) * np.float32(1.0 / (hi - lo)), 0.0, 1.0)
+        else:
+            ref = np.zeros(shape, np.float32)
+        assert steps.sobel_magnitude(x).tobytes() == ref.tobytes(), shape
+
+
+def test_fill_holes_with_many_or_no_unfilled_components():
+    # many large background components (a grid of walls): the per-label lookup branch
+    grid = np.zeros((120, 120), bool)
+    grid[::20] = grid[:, ::20] = True
+    grid[45:48, 45:48] = True
+    grid[46, 46] = False  # one one-pixel hole
+    # no component stays: every background piece is small
+    speckle = np.random.default_rng(1).random((40, 40)) < 0.8
+    for mask in (grid, speckle, ~grid):
+        for max_size in (1, 100, 400, 2000):
+            ref = remove_small_holes(mask, max_size=max_size)
+            np.testing.assert_array_equal(steps.fill_holes(mask, max_size), ref)
+    assert steps.fill_holes(speckle, 2000).all()
+    assert steps.fill_holes(np.zeros((0, 4), bool), 5).shape == (0, 4)
+
+
+def test_connected_threshold_skips_itk_only_when_it_would_grow_nothing():
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(14)
+    image = rng.random((30, 40)).astype(np.float32)
+    simg = sitk.GetImageFromArray(image)
+    for _ in range(400):
+        seeds = np.stack([rng.integers(0, 30, 3), rng.integers(0, 40, 3)], axis=1)
+        v = float(image[seeds[0, 0], seeds[0, 1]])
+        ulp = float(np.spacing(np.float32(v)))
+        # bounds at the seed value, a hair inside or outside it, and where float32 rounds
+        near = [v, v - ulp / 2, v + ulp / 2, v - 0.49 * ulp, v + 0.51 * ulp, v - ulp, v + ulp]
+        lower, upper = float(rng.choice(near)), float(rng.choice(near))
+        if rng.random() < 0.5:
+            lower = v - rng.random()
+        else:
+            upper = v + rng.random()
+        ref = sitk.ConnectedThreshold(
+            simg, seedList=[(int(c), int(r)) for r, c in seeds], lower=lower, upper=upper
+        )
+        ours = steps.connected_threshold(image, seeds, lower, upper)
+        np.testing.assert_array_equal(ours, sitk.GetArrayFromImage(ref).astype(bool))
+
+
+def test_normalize_reads_float32_like_float64():
+    rng = np.random.default_rng(15)
+    for x in (rng.random((50, 60)), rng.normal(size=(9, 9)) * 1e30, rng.random((3, 4)) ** 40):
+        x32 = x.astype(np.float32)
+        assert steps.normalize(x32).tobytes() == steps.normalize(x32.astype(np.float64)).tobytes()

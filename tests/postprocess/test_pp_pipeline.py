@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hrcam.postprocess import PRESETS, RefineConfig, RefineResult, refine
+from hrcam.postprocess import PRESETS, RefineConfig, RefineResult, refine, steps
 from hrcam.postprocess.synthetic import synthetic_pair
 
 
@@ -42,6 +42,22 @@ def test_result_has_every_intermediate():
     assert res.roi_values.size == res.roi.sum()
     np.testing.assert_array_equal(res.growth_source, res.blurred)  # paper grows on the CAM
     assert set(res.timings) >= {"resize", "blur", "sobel", "region_growing", "fill_holes"}
+
+
+@pytest.mark.parametrize("preset", ["paper", "reference"])
+def test_refine_composes_the_public_steps(preset):
+    # the region that is merged is the steps' add_edges and fill_holes of the grown region
+    low, high, _ = synthetic_pair(5)
+    res = refine(low, high, preset)
+    with_edges = steps.add_edges(res.grown, res.edges, res.edge_threshold, res.roi)
+    np.testing.assert_array_equal(
+        res.edge_mask, steps.edge_mask(res.edges, res.edge_threshold, res.roi)
+    )
+    np.testing.assert_array_equal(
+        res.filled, steps.fill_holes(with_edges, res.config.max_hole_size)
+    )
+    flat_roi = refine(low, np.ones_like(high), preset)  # zero gradient everywhere
+    assert not flat_roi.edge_mask.any()
 
 
 def test_presets_differ_as_designed():

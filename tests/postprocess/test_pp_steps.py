@@ -154,6 +154,21 @@ def test_add_edges_only_inside_roi():
     roi[:2] = True
     out = steps.add_edges(region, grad, 0.5, roi)
     assert out.sum() == 4 and out[0, 0] and out[1, 2] and not out[2, 0]
+    np.testing.assert_array_equal(out, steps.edge_mask(grad, 0.5, roi))
+    region[3, 3] = True
+    assert steps.add_edges(region, grad, 0.5, roi)[3, 3]  # the region is kept
+
+
+def test_flat_roi_has_no_edges():
+    # a flat ROI has zero gradient, so its threshold is zero too: zero is never an edge
+    grad = np.zeros((4, 4))
+    grad[3, 3] = 1.0  # outside the ROI
+    roi = np.zeros((4, 4), bool)
+    roi[:2] = True
+    threshold = float(np.percentile(grad[roi], 75))
+    assert threshold == 0.0
+    assert not steps.edge_mask(grad, threshold, roi).any()
+    assert not steps.add_edges(np.zeros((4, 4), bool), grad, threshold, roi).any()
 
 
 def test_merge_blend_and_multiply():

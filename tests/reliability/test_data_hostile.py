@@ -68,9 +68,9 @@ def test_rerun_with_other_settings_names_what_differs(tmp_path, run_cli):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--image-size", "100000", "--num-train", "10"), "GiB of disk"),
-        (("--num-train", "100000000000"), "GiB of disk"),
-        (("--image-size", "20000", "--num-train", "1", "--num-val", "0"), "GiB"),
+        (("--image-size", "100000", "--num-train", "10"), "TiB of disk"),
+        (("--num-train", "100000000000"), "TiB of disk"),
+        (("--image-size", "20000", "--num-train", "1", "--num-val", "0"), "GiB of memory"),
     ],
 )
 def test_impossible_sizes_are_refused_up_front(tmp_path, run_cli, extra, message):
@@ -130,24 +130,9 @@ def test_sigkill_of_the_parent_leaves_no_worker_behind(tmp_path):
         for i in range(150):
             pixels = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / "train" / wnid / f"{i}.JPEG")
-    cmd = [
-        sys.executable,
-        "-m",
-        "hrcam",
-        "data",
-        "imagenet",
-        "--root",
-        str(root),
-        "--out",
-        str(tmp_path / "o"),
-        "--image-size",
-        "64",
-        "--shard-size",
-        "4",
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
+    options = ["--image-size", "64", "--shard-size", "4", "--workers", "2", "--no-progress"]
+    cmd = [sys.executable, "-m", "hrcam", "data", "imagenet", "--root", str(root), "--out",
+           str(tmp_path / "o"), *options]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, workers = time.monotonic() + 60, []
@@ -181,3 +166,16 @@ def test_shard_markers_are_written_atomically_with_fsync(tmp_path, monkeypatch):
     assert len(synced) == 3  # images, labels, marker
     assert json.loads(w.marker_path("train", 0).read_text())["count"] == 2
     assert not list((tmp_path / "s").rglob("*.tmp"))
+
+
+def test_new_files_get_the_umask_mode_not_owner_only(tmp_path, run_cli):
+    import stat
+
+    out = tmp_path / "syn"
+    old = os.umask(0o022)
+    try:
+        run_cli(*SYN, "--out", out, "--num-train", "4", "--num-val", "0")
+    finally:
+        os.umask(old)
+    for path in (out / "meta.json", out / "train" / "images-00000.npy"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

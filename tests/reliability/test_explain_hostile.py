@@ -4,6 +4,7 @@ no overwrites, every image through ``data.imageio``, clear messages."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,7 +124,7 @@ def test_high_bit_depth_images_are_rescaled_not_clipped(tmp_path):
     from hrcam.explain import load_rgb
 
     ramp16 = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
-    twelve = (np.arange(64 * 64).reshape(64, 64)).astype(np.uint16)  # 12-bit in 16
+    twelve = (np.arange(64 * 64).reshape(64, 64)).astype(np.uint16)  # 12-bit in 16: 0..4095
     floats = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
     cases = [
         _save(tmp_path / "r16.png", ramp16),
@@ -134,6 +135,7 @@ def test_high_bit_depth_images_are_rescaled_not_clipped(tmp_path):
         got = np.asarray(load_rgb(path))
         np.testing.assert_array_equal(got, decode_image(path, size=None))
     assert 100 < np.asarray(load_rgb(cases[0])).mean() < 155  # was 254.6 (clipped)
+    assert 100 < np.asarray(load_rgb(cases[1])).mean() < 155  # 12-bit data, 0..4095 scale
     assert np.asarray(load_rgb(cases[2])).mean() > 100
 
 
@@ -240,3 +242,41 @@ def test_expansion_checkpoint_records_its_own_input_size(tmp_path):
     model = HRCAM(clf, build_expansion(clf, image_size=32))
     with pytest.raises(ValueError, match="contradicts the expansion"):
         save_checkpoint(tmp_path / "x.pt", model, metadata={"image_size": 96})
+
+
+def test_very_long_names_get_short_unique_stems(tmp_path):
+    long = "x" * 245
+    paths = [tmp_path / f"{long}.png", tmp_path / f"{long}.jpg", tmp_path / "a.png"]
+    stems = unique_stems(paths)
+    assert len(set(stems)) == 3 and stems[2] == "a"
+    for stem in stems:
+        assert len((stem + "-99_refined.npy").encode()) <= 255
+    planned = plan_outputs(paths, tmp_path)  # no "File name too long" from exists()
+    assert len(planned) == 3
+
+
+def test_same_file_twice_is_explained_once(tmp_path, monkeypatch):
+    from hrcam.explain import expand_inputs
+
+    monkeypatch.chdir(tmp_path)
+    _save(tmp_path / "a.png", _noise((8, 8, 3)))
+    assert expand_inputs(["a.png", "./a.png", tmp_path / "a.png", tmp_path]) == [Path("a.png")]
+
+
+def test_fifo_is_not_mistaken_for_an_empty_image(tmp_path):
+    import os
+
+    from hrcam.explain import load_rgb
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_rgb(tmp_path / "pipe.png")
+
+
+def test_skip_reasons_name_the_path_once(tmp_path):
+    from hrcam.explain import load_rgb
+
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    with pytest.raises(ValueError) as info:
+        load_rgb(tmp_path / "bad.png")
+    assert str(tmp_path) not in str(info.value)  # the CLI prints the path before the reason

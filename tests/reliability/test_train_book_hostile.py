@@ -194,3 +194,8 @@ def test_every_notebook_names_its_kernel():
 
     for src in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
         assert jupytext.read(src).metadata["kernelspec"]["name"] == "python3", src.name
+
+
+def test_book_root_that_is_not_a_checkout_is_named(tmp_path, run_cli):
+    status, _, err = run_cli("book", "--root", tmp_path / "nope", "--no-build")
+    assert status == 2 and "is not an hrcam checkout" in err

@@ -158,3 +158,65 @@ def test_public_api_takes_overrides(tiny_store, tmp_path):
     )
     assert result.history[0]["lr"] == 0.01 and result.history[0]["global_step"] == 1
     assert result.best_checkpoint.exists() and result.metrics_csv.exists()
+
+
+def test_consistency_error_is_zero_for_matching_maps_and_one_for_zero_maps():
+    from hrcam.models.combined import HRCAMOutput
+    from hrcam.train.expansion import consistency_error
+
+    cam = torch.rand(2, 4, 3, 3)
+    matching = cam.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)  # pools back to cam
+    out = HRCAMOutput(torch.zeros(2, 1), cam, matching, None)
+    torch.testing.assert_close(consistency_error(out), torch.zeros(2))
+    zero = HRCAMOutput(torch.zeros(2, 1), cam, torch.zeros_like(matching), None)
+    torch.testing.assert_close(consistency_error(zero), torch.ones(2))
+
+
+def test_consistency_training_keeps_the_classifier_frozen_and_pulls_the_pooled_cam(
+    trained_classifier, tiny_store, tmp_path
+):
+    """--consistency-weight W > 0: the classifier stays bit-identical, and the pooled high-res
+    CAM ends up closer to the low-res CAM than with the paper's reconstruction-only loss."""
+    from hrcam.models import normalize_images
+    from hrcam.train.expansion import consistency_error
+
+    runs = {}
+    for weight in (0.0, 10.0):
+        runs[weight] = train_expansion(
+            data_root=tiny_store,
+            run_dir=tmp_path / f"exp{weight:g}",
+            classifier_checkpoint=trained_classifier,
+            epochs=2,
+            batch_size=8,
+            device="cpu",
+            progress=False,
+            consistency_weight=weight,
+        )
+    assert "val_consistency" in runs[10.0].history[-1]
+    assert "val_consistency" not in runs[0.0].history[-1]  # W = 0: the paper, unchanged
+    source = load_checkpoint(trained_classifier)
+    trained = load_checkpoint(runs[10.0].last_checkpoint, expected_kind="hrcam")
+    assert trained.metadata["consistency_weight"] == 10.0
+    for key, value in source.classifier.state_dict().items():
+        assert torch.equal(value, trained.classifier.state_dict()[key]), key
+    from hrcam.data import StoreDataset
+
+    x = normalize_images(StoreDataset(tiny_store, "val").get_batch(range(16))["image"])
+    errors = {}
+    for weight, run in runs.items():
+        model = load_checkpoint(run.last_checkpoint).model().eval()
+        with torch.no_grad():
+            errors[weight] = consistency_error(model(x)).mean().item()
+    assert errors[10.0] < 0.5 * errors[0.0]
+
+
+def test_consistency_weight_is_validated_and_on_the_cli(capsys):
+    from hrcam.train import TrainConfig
+
+    with pytest.raises(ValueError, match="consistency_weight"):
+        TrainConfig(task="expansion", classifier_checkpoint="c.pt", consistency_weight=-1.0)
+    with pytest.raises(ValueError, match="expansion task only"):
+        TrainConfig(task="classifier", consistency_weight=1.0)
+    with pytest.raises(SystemExit):
+        cli_main(["train", "expansion", "--help"])
+    assert "--consistency-weight" in capsys.readouterr().out

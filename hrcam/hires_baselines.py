@@ -1,0 +1,410 @@
+"""High-resolution baselines from maintained packages, on the same classifier (issue #12).
+
+The four grad-cam methods of :mod:`hrcam.baselines` all work at the CAM head, so their maps are
+as coarse as the low-res CAM. A user who wants a *fine* map would reach for one of these
+instead; each is a :class:`~hrcam.baselines.SaliencyMethod` with the same call signature,
+class, normalisation and metrics as the others:
+
+``layercam_fused``
+    grad-cam's ``LayerCAM`` on several backbone stages (every stage output from stride 4 on,
+    plus the CAM head): grad-cam's single-layer LayerCAM maps (min-max normalised, resized to
+    the image) fused by element-wise **maximum**, as the LayerCAM paper (Jiang et al. 2021)
+    fuses its stages. grad-cam itself would average them; only that aggregation step is
+    overridden.
+``fullgrad``
+    grad-cam's ``FullGrad`` (Srinivas & Fleuret 2019): input-gradient × input plus the
+    bias-gradients of every Conv2d and BatchNorm2d layer.
+``hirescam``
+    grad-cam's ``HiResCAM`` (Draelos & Carin 2020): element-wise gradient × activation, on a
+    mid-resolution backbone stage (the deepest one at >= 4× the low-res CAM's resolution).
+``cam_crf``
+    The bilinear low-res CAM refined by a fully connected CRF (Krähenbühl & Koltun 2011;
+    ``pydensecrf2``): the CAM gives the unary (foreground probability = normalised CAM), the
+    image gives the pairwise terms (a spatial Gaussian and a bilateral kernel); the map is the
+    CRF's foreground marginal.
+``cam_guided``
+    The bilinear low-res CAM refined by a guided filter (He et al. 2013; opencv-contrib's
+    ``cv2.ximgproc.guidedFilter``) with the RGB image as the guide.
+
+Backbone stages are not modules that hooks can see (the backbone is a ``torch.fx`` graph
+module whose stage outputs are graph nodes), so :class:`StageTaps` passes each stage's output
+through an ``nn.Identity`` on the way out of the backbone; grad-cam hooks those. The tensors
+are the ones the rest of the network consumes, so their gradients are the true ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hrcam.baselines import (
+    HIRES_METHODS,
+    MethodMaps,
+    SaliencyMethod,
+    _low_res_fn,
+    normalize_maps,
+    pixel_space_model,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from hrcam.models import HRCAM, CAMClassifier
+
+__all__ = [
+    "CRF_DEFAULTS",
+    "GUIDED_DEFAULTS",
+    "HIRES_METHODS",
+    "StageTaps",
+    "crf_refine",
+    "guided_refine",
+    "hires_method",
+    "require_ximgproc",
+]
+
+CRF_DEFAULTS: dict[str, float] = {
+    "gaussian_sxy": 3.0,
+    "gaussian_compat": 3.0,
+    "bilateral_srgb": 13.0,
+    "bilateral_compat": 10.0,
+    "iterations": 10,
+}
+"""Dense-CRF settings (DeepLab's, Chen et al. 2018); the bilateral kernel's spatial width
+``bilateral_sxy`` defaults to the classifier's stride, one low-res CAM cell (DeepLab's 80 px at
+~500 px is about 0.16 of the image; one cell is 0.17 at 96 px and 0.14 at 224 px)."""
+
+GUIDED_DEFAULTS: dict[str, float] = {"eps": 1e-2}
+"""Guided-filter regularisation on a guide in [0, 1] (He et al.'s 0.1²); the radius defaults
+to half the classifier's stride, so the window spans about one low-res CAM cell."""
+
+
+# -- hook points on the backbone's stages --------------------------------------------------------
+
+
+class StageTaps:
+    """Hook points for a :class:`~hrcam.models.CAMClassifier`'s backbone stages.
+
+    Inside :meth:`active`, every backbone forward passes each output (the skip features,
+    highest resolution first, then the final map) through one ``nn.Identity`` of :attr:`taps`,
+    so that forward hooks on ``taps[i]`` see stage ``i``'s output tensor itself.
+
+    Parameters
+    ----------
+    classifier
+        A CAMClassifier (any module with a ``backbone`` returning ``(skips, final)``).
+
+    Attributes
+    ----------
+    taps
+        One ``nn.Identity`` per backbone output.
+    strides
+        Input size divided by each output's size.
+    """
+
+    def __init__(self, classifier: CAMClassifier | nn.Module) -> None:
+        import torch
+        from torch import nn
+
+        backbone = getattr(classifier, "backbone", None)
+        stride = getattr(classifier, "stride", None)
+        if backbone is None or not stride:
+            raise ValueError(
+                "stage baselines need an hrcam CAMClassifier (with .backbone and .stride)"
+            )
+        self.backbone = backbone
+        param = next(classifier.parameters())
+        probe = torch.zeros(1, 3, 2 * stride, 2 * stride, device=param.device, dtype=param.dtype)
+        with torch.no_grad():
+            skips, final = backbone(probe)
+        outputs = [*skips, final]
+        self.strides: list[int] = [probe.shape[-1] // t.shape[-1] for t in outputs]
+        self.taps = nn.ModuleList(nn.Identity() for _ in outputs)
+
+    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        skips, final = output
+        for tap, tensor in zip(self.taps, [*skips, final], strict=True):
+            tap(tensor)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[StageTaps]:
+        """Route backbone outputs through the taps while the context is open."""
+        handle = self.backbone.register_forward_hook(self._hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+    def stage(self, stride: int) -> nn.Module:
+        """The tap of the backbone output at ``stride``."""
+        if stride not in self.strides:
+            raise ValueError(f"no backbone stage at stride {stride}; strides: {self.strides}")
+        return self.taps[self.strides.index(stride)]
+
+
+def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
+    """Layers fused by ``layercam_fused``: stage outputs at stride >= 4 but the final map (its
+    resolution is the CAM head's), then the CAM head (``cam_relu``), in forward order."""
+    from hrcam.baselines import _cam_head_layer
+
+    final_stride = taps.strides[-1]
+    layers = [t for t, s in zip(taps.taps, taps.strides, strict=True) if 4 <= s < final_stride]
+    head = _cam_head_layer(classifier)
+    return [*layers, head] if head is not None else [*layers, taps.taps[-1]]
+
+
+def hirescam_stride(taps: StageTaps) -> int:
+    """Stride of ``hirescam``'s layer: the deepest stage at >= 4× the low-res CAM resolution
+    (stride 4 on the compact DenseNet, 8 on DenseNet-121 / ResNet-50)."""
+    final_stride = taps.strides[-1]
+    candidates = [s for s in taps.strides if s * 4 <= final_stride]
+    return max(candidates) if candidates else taps.strides[0]
+
+
+# -- the refinements ------------------------------------------------------------------------------
+
+
+def require_ximgproc() -> Any:
+    """``cv2.ximgproc``, or a ``RuntimeError`` that says how to install it.
+
+    opencv-contrib-python-headless and opencv-python-headless (a grad-cam dependency) both
+    write the ``cv2`` package; if the plain one was (re)installed last, ``cv2.ximgproc`` lacks
+    its functions.
+    """
+    import cv2
+
+    ximgproc = getattr(cv2, "ximgproc", None)
+    if ximgproc is None or not hasattr(ximgproc, "guidedFilter"):
+        raise RuntimeError(
+            "cv2.ximgproc.guidedFilter is missing: the plain opencv-python-headless overwrote "
+            "opencv-contrib-python-headless. Reinstall the contrib build of the same version: "
+            "pip install --force-reinstall --no-deps opencv-contrib-python-headless=="
+            f"{_opencv_version()}"
+        )
+    return ximgproc
+
+
+def _opencv_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("opencv-python-headless")
+    except metadata.PackageNotFoundError:  # pragma: no cover - grad-cam requires it
+        return "<version>"
+
+
+def guided_refine(
+    cam: np.ndarray, image: np.ndarray, radius: int, eps: float = GUIDED_DEFAULTS["eps"]
+) -> np.ndarray:
+    """A map filtered by opencv-contrib's guided filter with ``image`` as the guide.
+
+    Parameters
+    ----------
+    cam
+        ``(H, W)`` map (float).
+    image
+        ``(H, W, 3)`` guide, float in [0, 1] (or uint8).
+    radius
+        Window radius in pixels (window ``2 r + 1``).
+    eps
+        Regularisation: edges with local variance well above ``eps`` are kept.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float32. With a constant guide it is a box mean applied twice (He et al.,
+        eq. 8 with a = 0), borders reflected.
+    """
+    ximgproc = require_ximgproc()
+    cam = np.ascontiguousarray(cam, dtype=np.float32)
+    if image.shape[:2] != cam.shape or image.ndim != 3:
+        raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
+    guide = np.ascontiguousarray(image if image.dtype == np.uint8 else image.astype(np.float32))
+    return ximgproc.guidedFilter(guide=guide, src=cam, radius=int(radius), eps=float(eps))
+
+
+def crf_refine(
+    cam: np.ndarray,
+    image: np.ndarray,
+    bilateral_sxy: float,
+    gaussian_sxy: float = CRF_DEFAULTS["gaussian_sxy"],
+    gaussian_compat: float = CRF_DEFAULTS["gaussian_compat"],
+    bilateral_srgb: float = CRF_DEFAULTS["bilateral_srgb"],
+    bilateral_compat: float = CRF_DEFAULTS["bilateral_compat"],
+    iterations: int = int(CRF_DEFAULTS["iterations"]),
+    clip: float = 1e-5,
+) -> np.ndarray:
+    """Foreground marginal of a 2-label fully connected CRF (``pydensecrf2``).
+
+    Parameters
+    ----------
+    cam
+        ``(H, W)`` map in [0, 1], read as the foreground probability (background ``1 - cam``).
+    image
+        ``(H, W, 3)`` uint8 RGB image for the bilateral (appearance) kernel.
+    bilateral_sxy, bilateral_srgb, bilateral_compat
+        Bilateral kernel: spatial and colour widths (pixels, intensity levels) and Potts weight.
+    gaussian_sxy, gaussian_compat
+        Smoothness kernel: spatial width and Potts weight.
+    iterations
+        Mean-field iterations.
+    clip
+        Probabilities are clipped to [clip, 1] before the log.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float32 foreground probability after inference. With both Potts weights 0
+        it is the (clipped, renormalised) input.
+    """
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_softmax
+
+    cam = np.clip(np.asarray(cam, dtype=np.float32), 0.0, 1.0)
+    if cam.ndim != 2:
+        raise ValueError(f"cam must be (H, W), got shape {cam.shape}")
+    h, w = cam.shape
+    if image.shape != (h, w, 3) or image.dtype != np.uint8:
+        raise ValueError(
+            f"image must be uint8 (H, W, 3) with H, W = {cam.shape}, got {image.dtype} "
+            f"{image.shape}"
+        )
+    crf = dcrf.DenseCRF2D(w, h, 2)
+    crf.setUnaryEnergy(
+        np.ascontiguousarray(unary_from_softmax(np.stack([1 - cam, cam]), clip=clip))
+    )
+    if gaussian_compat:
+        crf.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
+    if bilateral_compat:
+        crf.addPairwiseBilateral(
+            sxy=bilateral_sxy,
+            srgb=bilateral_srgb,
+            rgbim=np.ascontiguousarray(image),
+            compat=bilateral_compat,
+        )
+    q = np.asarray(crf.inference(int(iterations)), dtype=np.float32).reshape(2, h, w)
+    return q[1]
+
+
+# -- the methods ----------------------------------------------------------------------------------
+
+
+def _pixels_hwc(images: torch.Tensor) -> np.ndarray:
+    """(B, H, W, 3) float32 in [0, 1] on the CPU."""
+    return images.detach().clamp(0.0, 1.0).permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def _refined_low_res_fn(
+    model: HRCAM, refine: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
+    low_res = _low_res_fn(model)
+
+    def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
+        low = low_res(images, targets).maps
+        pixels = _pixels_hwc(images)
+        refined = [refine(m, p) for m, p in zip(low, pixels, strict=True)]
+        return MethodMaps(normalize_maps(np.stack(refined)))
+
+    return fn
+
+
+def _max_fused_layercam() -> type:
+    from pytorch_grad_cam import LayerCAM
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    class MaxFusedLayerCAM(LayerCAM):
+        """grad-cam's LayerCAM whose multi-layer aggregation is the element-wise maximum of
+        the single-layer maps (each exactly what LayerCAM on that layer alone returns)."""
+
+        def aggregate_multi_layers(self, cam_per_target_layer: list[np.ndarray]) -> np.ndarray:
+            single = [scale_cam_image(np.maximum(c[:, 0], 0)) for c in cam_per_target_layer]
+            return scale_cam_image(np.max(single, axis=0))
+
+    return MaxFusedLayerCAM
+
+
+def _gradcam_fn(
+    classifier: Any,
+    cam_class: type,
+    layers: Callable[[], list[nn.Module]],
+    taps: StageTaps | None,
+) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
+    wrapped = pixel_space_model(classifier)
+
+    def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        context = taps.active() if taps is not None else contextlib.nullcontext()
+        with context, cam_class(model=wrapped, target_layers=layers()) as cam:
+            maps = cam(
+                input_tensor=images.detach(),
+                targets=[ClassifierOutputTarget(int(t)) for t in targets],
+            )
+        return MethodMaps(normalize_maps(maps))
+
+    return fn
+
+
+def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
+    """One of :data:`HIRES_METHODS` as a :class:`~hrcam.baselines.SaliencyMethod`.
+
+    Parameters
+    ----------
+    model
+        An :class:`hrcam.models.HRCAM` (only its classifier is used).
+    name
+        ``layercam_fused``, ``fullgrad``, ``hirescam``, ``cam_crf`` or ``cam_guided``.
+    **options
+        ``cam_crf``: any argument of :func:`crf_refine`; ``cam_guided``: ``radius``, ``eps``;
+        ``hirescam``: ``stride`` (of the stage to use).
+
+    Returns
+    -------
+    SaliencyMethod
+    """
+    clf = model.classifier
+    stride = int(clf.stride)
+    if name == "cam_crf":
+        import pydensecrf.densecrf  # noqa: F401  (fail here, not on the first image)
+
+        kwargs = {**CRF_DEFAULTS, "bilateral_sxy": float(stride), **options}
+
+        def crf(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+            return crf_refine(cam, np.round(pixels * 255).astype(np.uint8), **kwargs)
+
+        return SaliencyMethod(name, _refined_low_res_fn(model, crf), 1.0)
+    if name == "cam_guided":
+        require_ximgproc()
+        radius = int(options.pop("radius", max(1, stride // 2)))
+        eps = float(options.pop("eps", GUIDED_DEFAULTS["eps"]))
+        _no_options(name, options)
+
+        def guided(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+            return guided_refine(cam, pixels, radius, eps)
+
+        return SaliencyMethod(name, _refined_low_res_fn(model, guided), 1.0)
+    from pytorch_grad_cam import FullGrad, HiResCAM
+
+    if name == "fullgrad":
+        _no_options(name, options)
+        return SaliencyMethod(name, _gradcam_fn(clf, FullGrad, list, None), 2.5)
+    taps = StageTaps(clf)
+    if name == "layercam_fused":
+        _no_options(name, options)
+        layers = fused_stages(taps, clf)
+        return SaliencyMethod(
+            name, _gradcam_fn(clf, _max_fused_layercam(), lambda: layers, taps), 2.5
+        )
+    if name == "hirescam":
+        layer = taps.stage(int(options.pop("stride", hirescam_stride(taps))))
+        _no_options(name, options)
+        return SaliencyMethod(name, _gradcam_fn(clf, HiResCAM, lambda: [layer], taps), 2.5)
+    raise ValueError(f"unknown high-res baseline {name!r}; choose from {list(HIRES_METHODS)}")
+
+
+def _no_options(name: str, options: dict[str, Any]) -> None:
+    if options:
+        raise ValueError(f"{name} takes no options {sorted(options)}")
