@@ -35,6 +35,7 @@ cfg = notebook_config("09_claims", globals())
 cfg
 
 # %%
+# %matplotlib inline
 from IPython.display import Markdown
 from myst_nb import glue
 
