@@ -120,8 +120,16 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     )
     variants = _read(ev / "variants.json")
     out["variants"] = ", ".join(dict.fromkeys(r["variant"] for r in variants["rows"]))
-    wins = [f"{r['variant']} ({r['config']})" for r in variants["rows"] if r["ci_low"] > 0]
-    losses = [f"{r['variant']} ({r['config']})" for r in variants["rows"] if r["ci_high"] < 0]
+    accuracy = {v["variant"]: v["accuracy"] for v in variants.get("summaries", [])}
+
+    def name(r: dict[str, Any]) -> str:
+        # A variant whose classifier barely learned has a useless low-res CAM: say so.
+        acc = accuracy.get(r["variant"])
+        note = "" if acc is None else f", classifier accuracy {acc:.0%}"
+        return f"{r['variant']} ({r['config']}{note})"
+
+    wins = [name(r) for r in variants["rows"] if r["ci_low"] > 0]
+    losses = [name(r) for r in variants["rows"] if r["ci_high"] < 0]
     out["variant_wins"] = ", ".join(wins) or "none"
     out["variant_losses"] = ", ".join(losses) or "none"
     for r in variants["rows"]:

@@ -879,21 +879,5 @@ def evaluate_checkpoint(
     **kwargs
         Passed to :func:`evaluate`.
     """
-    from hrcam.data.store import StoreDataset
-    from hrcam.models import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint, map_location=device)
-    model = ckpt.model().eval()
-    dataset = StoreDataset(data, split=split)
-    if not dataset.has_masks:
-        raise ValueError(
-            f"store {str(data)!r} has no ground-truth masks; localization cannot be measured "
-            "(use the built-in synthetic data set)"
-        )
-    size = ckpt.metadata.get("image_size")
-    if size and dataset.image_size != size:
-        raise ValueError(
-            f"the checkpoint was trained at {size} px but the store holds {dataset.image_size} "
-            "px images; evaluate on a store of the same size"
-        )
+    model, dataset = load_for_evaluation(checkpoint, data, split, device)
     return evaluate(model, dataset, **kwargs)

@@ -35,6 +35,7 @@ cfg = notebook_config("09_claims", globals())
 cfg
 
 # %%
+# %matplotlib inline
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -125,10 +126,12 @@ glue("fig-claims-summary", fig, display=False)
 # {glue:text}`noise_reference_fallback:.0%`; {glue:md}`noise_reference_verdict`).
 # ({doc}`07_evidence`, §5 and failure analysis.)
 #
-# **The method works on any CAM-capable CNN** (§3.2). Not shown: this run trains one
-# classifier architecture ({glue:md}`arch`). The package also builds torchvision's DenseNet
-# and ResNet backbones (`hrcam.models.build_classifier`), so the claim can be tested by
-# rerunning the book with another `arch` parameter.
+# **The method works on any CAM-capable CNN** (§3.2). Not shown by measurement: the
+# localization numbers on this page come from one classifier architecture
+# ({glue:md}`arch`). {doc}`08_real_photos` runs the pipeline on a pretrained ImageNet
+# classifier wrapped without changing its weights, on photos without masks, so it shows the
+# method *runs* on another CNN, not that it localizes better there. Rerunning the book with
+# another `arch` parameter would test it on the synthetic data.
 #
 # **The paper and its code differ** (the text against github.com/djib2011/high-res-mapping).
 # Refined PxAP, `paper` minus `reference` preset on the same images:
