@@ -137,14 +137,26 @@ class _DenseBlock(nn.Module):
         super().__init__()
         self.growth_rate = growth_rate
         self.fast_inference = True
+        # Per layer: BatchNorm folded into the conv (see _fold_norm_relu_conv), reused while
+        # the parameters, buffers, map size, dtype and device are unchanged. Not state.
+        self._folds: dict[int, tuple[tuple[Any, ...], _Folded]] = {}
         self.layers = nn.ModuleList(
             _DenseLayer(in_channels + i * growth_rate, growth_rate) for i in range(num_layers)
         )
 
     def forward(
-        self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None = None
+        self,
+        parts: Sequence[torch.Tensor],
+        buffers: InferenceBuffers | None = None,
+        *,
+        may_alias: bool = False,
     ) -> torch.Tensor:
-        """Run the block on the channel-wise concatenation of ``parts``."""
+        """Run the block on the channel-wise concatenation of ``parts``.
+
+        ``may_alias=True`` lets the inference path return a view of ``buffers``' memory
+        instead of a copy; the caller must be done with it before the next call that uses the
+        same ``buffers`` (:class:`ExpansionNetwork` consumes it at once).
+        """
         if (
             self.fast_inference
             and not self.training
@@ -153,7 +165,7 @@ class _DenseBlock(nn.Module):
             # (out= writes into views, a Python-side buffer cache) would only break the graph.
             and not torch.compiler.is_compiling()
         ):
-            return self._forward_inference(parts, buffers)
+            return self._forward_inference(parts, buffers, may_alias and buffers is not None)
         x = torch.cat(list(parts), dim=1)
         new: list[torch.Tensor] = []
         for layer in self.layers:
@@ -161,7 +173,7 @@ class _DenseBlock(nn.Module):
         return torch.cat(new, dim=1)
 
     def _forward_inference(
-        self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None
+        self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None, may_alias: bool
     ) -> torch.Tensor:
         """Same result as the training path, with eval-mode BatchNorm, at far less cost.
 
@@ -194,7 +206,7 @@ class _DenseBlock(nn.Module):
         for part in parts:
             features[:, filled : filled + part.shape[1]].copy_(part)
             filled += int(part.shape[1])
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             norm, _, conv = layer
             size = batch * filled * height * width
             if channels_last:
@@ -207,10 +219,88 @@ class _DenseBlock(nn.Module):
                 conv,
                 activated,
                 out=features[:, filled : filled + self.growth_rate],
+                folded=self._folded(index, norm, conv, features),
             )
             filled += self.growth_rate
-        # clone, never a view: ``features`` may be reused by the next call.
+        if may_alias:
+            return features[:, start:]
+        # Otherwise a clone, never a view: ``features`` may be reused by the next call.
         return features[:, start:].clone(memory_format=memory_format)
+
+    def _folded(
+        self, index: int, norm: nn.BatchNorm2d, conv: nn.Conv2d, like: torch.Tensor
+    ) -> _Folded | None:
+        """Layer ``index``'s folded BatchNorm for maps like ``like`` (cached), or ``None``
+        for the 16-bit types, which take the direct two-pass form."""
+        if like.dtype not in (torch.float32, torch.float64):
+            return None
+        tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
+        # ``_version`` counts in-place writes (optimiser steps, load_state_dict), data_ptr
+        # catches replaced tensors: either makes the cached fold stale.
+        key = (
+            tuple((t.data_ptr(), t._version) for t in tensors),
+            float(norm.eps),
+            tuple(like.shape[-2:]),
+            like.dtype,
+            like.device,
+        )
+        cached = self._folds.get(index)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        folded = _fold_norm_relu_conv(norm, conv, tuple(like.shape[-2:]), like.dtype)
+        self._folds[index] = (key, folded)
+        return folded
+
+
+class _Folded(NamedTuple):
+    """An eval-mode BatchNorm + ReLU folded into the following bias-free conv."""
+
+    lower: torch.Tensor  # (1, C, 1, 1) clamp bounds
+    upper: torch.Tensor
+    weight: torch.Tensor  # conv weight scaled by the BatchNorm's per-channel factor
+    bias: torch.Tensor  # (O,) the constant map's value away from the border
+    border: torch.Tensor  # (1, O, H, W) what the zero padding changes; zero inside
+    reach: tuple[int, int]  # rows and columns from the border where ``border`` may be non-zero
+
+
+def _fold_norm_relu_conv(
+    norm: nn.BatchNorm2d, conv: nn.Conv2d, size: tuple[int, int], dtype: torch.dtype
+) -> _Folded:
+    """Fold ``conv(relu(norm(x)))`` into ``conv_w'(clamp(x, lower, upper)) + offset``.
+
+    See :func:`_norm_relu_conv`. The offset (the conv of the constant per-channel map,
+    zero-padded) is the conv bias ``bias`` everywhere but within the padding's reach of the
+    border, where ``border`` holds the difference.
+    """
+    with torch.no_grad():
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        positive, negative = scale > 0, scale < 0
+        bound = -shift / torch.where(scale == 0, torch.ones_like(scale), scale)
+        infinity = torch.full_like(bound, float("inf"))
+        zero = torch.zeros_like(bound)
+        lower = torch.where(positive, bound, torch.where(negative, -infinity, zero))
+        upper = torch.where(negative, bound, torch.where(positive, infinity, zero))
+        offset = torch.where(scale == 0, shift.clamp(min=0), shift)
+        weight = conv.weight * scale.view(1, -1, 1, 1)
+        taps = (conv.weight * offset.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        ones = torch.ones((1, 1, *size), dtype=dtype, device=conv.weight.device)
+        offset_map = F.conv2d(ones, taps.to(dtype), None, conv.stride, conv.padding, conv.dilation)
+        # Beyond the padding's reach of the border every tap sees a one, so the map is one
+        # constant per channel there: take it from such a pixel (the map's centre, when the map
+        # has one), so that the result matches the full offset map's everywhere.
+        reach = (int(conv.padding[0]), int(conv.padding[1]))
+        centre = (min(reach[0], size[0] - 1), min(reach[1], size[1] - 1))
+        bias = offset_map[0, :, centre[0], centre[1]].clone()
+        border = offset_map - bias.view(1, -1, 1, 1)
+        return _Folded(
+            lower.to(dtype).view(1, -1, 1, 1).contiguous(),
+            upper.to(dtype).view(1, -1, 1, 1).contiguous(),
+            weight.to(dtype).contiguous(),
+            bias.contiguous(),
+            border.contiguous(),
+            reach,
+        )
 
 
 def _norm_relu_conv(
@@ -219,6 +309,7 @@ def _norm_relu_conv(
     conv: nn.Conv2d,
     scratch: torch.Tensor,
     out: torch.Tensor,
+    folded: _Folded | None = None,
 ) -> None:
     """Write ``conv(relu(norm(x)))`` (``norm`` in eval mode, ``conv`` bias-free) into ``out``.
 
@@ -228,38 +319,38 @@ def _norm_relu_conv(
     ``a < 0``; ``b' = relu(b)`` when ``a == 0``). So one clamp pass replaces the affine pass
     and the ReLU pass: ``a`` is folded into the conv weights, and the conv of the constant
     ``b'`` is a fixed map (constant inside, different at the zero-padded border) computed
-    from a one-channel image of ones.
+    from a one-channel image of ones. Its constant goes in as the conv's bias, and only the
+    border pixels get a correction. ``folded`` (:func:`_fold_norm_relu_conv` for this
+    ``norm``, ``conv`` and map size) saves recomputing all that on every call.
     """
-    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-    shift = norm.bias - norm.running_mean * scale
     if x.dtype not in (torch.float32, torch.float64):
         # -b/a can overflow a 16-bit type; keep the direct two-pass form there.
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
         torch.addcmul(
             shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1), out=scratch
         )
         out.copy_(conv(scratch.relu_()))
         return
-    positive, negative = scale > 0, scale < 0
-    bound = -shift / torch.where(scale == 0, torch.ones_like(scale), scale)
-    infinity = torch.full_like(bound, float("inf"))
-    zero = torch.zeros_like(bound)
-    lower = torch.where(positive, bound, torch.where(negative, -infinity, zero))
-    upper = torch.where(negative, bound, torch.where(positive, infinity, zero))
-    offset = torch.where(scale == 0, shift.clamp(min=0), shift)
-    weight = conv.weight * scale.view(1, -1, 1, 1)
-    taps = (conv.weight * offset.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
-    ones = torch.ones((1, 1, *x.shape[-2:]), dtype=x.dtype, device=x.device)
-    offset_map = F.conv2d(ones, taps.to(x.dtype), None, conv.stride, conv.padding, conv.dilation)
-    torch.clamp(
-        x,
-        min=lower.to(x.dtype).view(1, -1, 1, 1),
-        max=upper.to(x.dtype).view(1, -1, 1, 1),
-        out=scratch,
-    )
+    if folded is None:
+        folded = _fold_norm_relu_conv(norm, conv, tuple(x.shape[-2:]), x.dtype)
+    torch.clamp(x, min=folded.lower, max=folded.upper, out=scratch)
     raw = F.conv2d(
-        scratch, weight.to(x.dtype), None, conv.stride, conv.padding, conv.dilation, conv.groups
+        scratch, folded.weight, folded.bias, conv.stride, conv.padding, conv.dilation, conv.groups
     )
-    torch.add(raw, offset_map, out=out)
+    height, width = raw.shape[-2:]
+    top, left = folded.reach
+    if 2 * top >= height or 2 * left >= width:
+        raw += folded.border
+    else:
+        for rows, cols in (
+            (slice(0, top), slice(None)),
+            (slice(height - top, height), slice(None)),
+            (slice(top, height - top), slice(0, left)),
+            (slice(top, height - top), slice(width - left, width)),
+        ):
+            raw[..., rows, cols] += folded.border[..., rows, cols]
+    out.copy_(raw)
 
 
 class _UpStep(nn.Module):
@@ -272,7 +363,12 @@ class _UpStep(nn.Module):
         self.block = _DenseBlock(width + skip_channels, growth_rate, num_layers)
 
     def forward(
-        self, x: torch.Tensor, skip: torch.Tensor, buffers: InferenceBuffers | None = None
+        self,
+        x: torch.Tensor,
+        skip: torch.Tensor,
+        buffers: InferenceBuffers | None = None,
+        *,
+        may_alias: bool = False,
     ) -> torch.Tensor:
         x = self.up(x)
         if x.shape[-2:] != skip.shape[-2:]:
@@ -280,7 +376,7 @@ class _UpStep(nn.Module):
                 f"upsampled map {tuple(x.shape[-2:])} does not match skip {tuple(skip.shape[-2:])}"
                 "; the input size must be divisible by the backbone stride"
             )
-        return self.block((x, skip), buffers)
+        return self.block((x, skip), buffers, may_alias=may_alias)
 
 
 class ExpansionNetwork(nn.Module):
@@ -407,7 +503,9 @@ class ExpansionNetwork(nn.Module):
             raise ValueError(f"skip channels: expected {self.skip_channels}, found {found}")
         x = skips[-1]
         for step, skip in zip(self.steps, reversed(skips[:-1]), strict=True):
-            x = step(x, skip, buffers)
+            # Each step's output is consumed by the next transposed conv right away, so it may
+            # be a view of the step's reused buffer (one full copy fewer per step).
+            x = step(x, skip, buffers, may_alias=True)
         hr_features = self.head(x)
         return ExpansionOutput(hr_features, self.to_image(hr_features) if reconstruct else None)
 

@@ -30,6 +30,34 @@ def test_explain_benchmark_tiny(capsys):
     estimate = refined / forward
     slack = estimate * (0.05 / forward + 0.05 / refined) + 0.005
     assert abs(_value(printed, "ratio") - estimate) <= slack
+    assert re.search(r"^ratio : [0-9]+\.[0-9]{2}x$", printed, flags=re.M), printed
+    # The peers, each printed with its own ratio to the same forward.
+    for label in ("torchcam RefineCAM", "grad-cam LayerCAM fused"):
+        match = re.search(
+            rf"^{re.escape(label)}\s*:\s*([0-9.]+) ms/image\s+([0-9.]+)x the forward",
+            printed,
+            flags=re.M,
+        )
+        assert match, f"{label!r} missing from:\n{printed}"
+        peer, peer_ratio = float(match.group(1)), float(match.group(2))
+        assert peer > 0
+        estimate = peer / forward
+        assert abs(peer_ratio - estimate) <= estimate * (0.05 / forward + 0.05 / peer) + 0.005
     assert _value(printed, "expansion alone") > 0
     assert _value(printed, "post-processing") > 0
     assert "textbook path" in printed
+
+
+def test_explain_benchmark_without_peers_and_a_smaller_explainer_batch(capsys):
+    """``--no-peers`` drops the peers; a smaller Explainer batch still runs."""
+    spec = importlib.util.spec_from_file_location("hrcam_bench_explain", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--arch", "densenet_compact", "--image-size", "32", "--batch-size", "4"]
+    argv += ["--repeats", "1", "--num-classes", "3", "--threads", "1", "--no-peers"]
+    argv += ["--workers", "1", "--explainer-batch-size", "2"]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "torchcam" not in printed and "grad-cam" not in printed
+    assert "explainer batch 2, 1 refine workers" in printed
+    assert _value(printed, "ratio") > 0

@@ -101,3 +101,40 @@ def test_inference_path_under_bf16_autocast():
         out = model(x, buffers=InferenceBuffers()).hr_features
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
     assert (out.float() - expected).abs().max() <= 0.1 * expected.abs().max() + 0.05
+
+
+def test_cached_folds_follow_parameter_updates():
+    """The folded BatchNorm is cached per layer; in-place updates and loads must refresh it."""
+    model = _model(2)
+    x = torch.randn(2, 3, 32, 32)
+    buffers = InferenceBuffers()
+    with torch.inference_mode():
+        model(x, buffers=buffers)  # fills the caches
+    with torch.no_grad():
+        for module in model.expansion.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.add_(0.25)  # in place, as BatchNorm's own update is
+            elif isinstance(module, torch.nn.Conv2d) and module.bias is None:
+                module.weight.mul_(-0.5)  # as an optimiser step is
+    with torch.inference_mode():
+        updated = model(x, buffers=buffers).hr_features
+    torch.testing.assert_close(updated, _textbook(model, x).hr_features, rtol=1e-5, atol=1e-5)
+    model.expansion.load_state_dict(_model(3).expansion.state_dict())
+    with torch.inference_mode():
+        loaded = model(x, buffers=buffers).hr_features
+    torch.testing.assert_close(loaded, _textbook(model, x).hr_features, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_inference_path_with_buffers_matches_at_other_sizes(size):
+    """Border corrections of the folded conv hold on tiny maps (all border) and larger ones,
+    and a second call through the same buffers (cached folds, aliased steps) agrees too."""
+    model = _model(4, size=size).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, size, size).contiguous(memory_format=torch.channels_last)
+    expected = _textbook(model, x).hr_features
+    buffers = InferenceBuffers()
+    with torch.inference_mode():
+        first = model(x, reconstruct=False, buffers=buffers).hr_features.clone()
+        second = model(x, reconstruct=False, buffers=buffers).hr_features
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(second, first, rtol=0, atol=0)
