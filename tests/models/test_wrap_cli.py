@@ -69,3 +69,26 @@ def test_zoo_classifier_needs_weights(tmp_path, photo_store, capsys):
     code = main([*args, "--classifier", "timm:resnet10t", "--no-progress"])
     assert code != 0
     assert "--weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_accepts_a_wrapped_checkpoint(tmp_path, photo_store, capsys):
+    from hrcam.data.synthetic import generate_synthetic
+
+    torch.manual_seed(0)
+    native = timm.create_model("resnet10t", pretrained=False, num_classes=1000).eval()
+    torch.save(native.state_dict(), tmp_path / "w.pth")
+    run = tmp_path / "run"
+    train = ["train", "expansion", "--data", str(photo_store), "--run-dir", str(run)]
+    train += ["--classifier", "timm:resnet10t", "--weights", str(tmp_path / "w.pth")]
+    train += ["--epochs", "1", "--batch-size", "4", "--device", "cpu", "--no-progress"]
+    assert main(train) == 0
+    masks = tmp_path / "masks"  # any store with masks: the model explains its own top class
+    generate_synthetic(masks, num_train=1, num_val=4, image_size=32, num_classes=3, num_workers=0)
+    capsys.readouterr()
+    args = ["evaluate", "--checkpoint", str(run / "best.pt"), "--data", str(masks)]
+    args += ["-o", str(tmp_path / "ev"), "--limit", "4", "--bootstrap", "10", "--workers", "1"]
+    code = main([*args, "--methods", "low_res_cam", "refined_paper", "gradcam", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "Low-res CAM" in printed and "Grad-CAM" in printed
