@@ -383,7 +383,8 @@ def build_methods(
     score_cam_batch_size
         See :func:`gradcam_method`.
     workers
-        Post-processing processes of the refined CAMs; ``None``: every available core.
+        Post-processing processes of the refined CAMs; ``None``: see
+        :func:`hrcam.parallel.resolve_workers`.
 
     Returns
     -------

@@ -460,7 +460,8 @@ def evaluate(
     progress
         Show a tqdm progress bar.
     workers
-        Processes that post-process the refined CAMs; ``None``: every available core.
+        Processes that post-process the refined CAMs; ``None``: see
+        :func:`hrcam.parallel.resolve_workers`.
         Results are identical for any number.
 
     Returns

@@ -367,7 +367,7 @@ def explain_images(
         refused regardless.
     workers
         Processes that post-process the maps (:class:`hrcam.parallel.RefinePool`); ``None``
-        means every available core.
+        as :func:`hrcam.parallel.resolve_workers` decides.
     allowed_classes
         Predict only among these classes (see :class:`hrcam.explainer.Explainer`).
 

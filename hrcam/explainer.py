@@ -76,7 +76,9 @@ class Explainer:
         Images per forward pass.
     workers
         Processes that run the post-processing (:class:`hrcam.parallel.RefinePool`); ``None``
-        means every core available, ``1`` runs it in this process. Results are identical and
+        means every available core on machines with more than two (on two cores the
+        transfer costs more than it gains, see :func:`hrcam.parallel.resolve_workers`), ``1``
+        runs it in this process. Results are identical and
         in order either way. While the workers refine one batch, the networks run the next.
     allowed_classes
         Predict only among these class indices (e.g.

@@ -107,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=positive_int,
         default=None,
-        help="processes that post-process the refined CAMs (default: every available core)",
+        help="processes that post-process the refined CAMs "
+        "(default: all available cores when there are more than 2, else 1)",
     )
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=positive_int,
         default=None,
-        help="processes that post-process the maps (default: every available core)",
+        help="processes that post-process the maps "
+        "(default: all available cores when there are more than 2, else 1)",
     )
     parser.add_argument(
         "--overwrite",
