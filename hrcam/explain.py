@@ -288,8 +288,6 @@ def plan_outputs(
         An output would replace one of the inputs (never allowed), or would replace an
         existing file and ``overwrite`` is false; the message lists the files.
     """
-    from hrcam.errors import HrcamError
-
     planned = [
         tuple(out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES)
         for stem in unique_stems(paths)

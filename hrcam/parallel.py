@@ -30,7 +30,7 @@ import signal
 import sys
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -55,19 +55,28 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _die_with_parent(parent: int | None) -> None:
-    """Pool initializer: be killed when the parent exits (Linux), or exit if it already has."""
+def _die_with_parent(parent: int) -> None:
+    """Be killed when ``parent`` exits (Linux), or exit now if it already has."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass  # no prctl: fall back to the check below only
-    if parent is not None and os.getppid() != parent:  # died before prctl took effect
+    if os.getppid() != parent:  # died before prctl took effect
         os._exit(1)
 
 
-def worker_pool(max_workers: int, context: str | None = None) -> ProcessPoolExecutor:
+def _worker_init(parent: int, setup: Callable[[], None] | None) -> None:
+    """Pool initializer: tie the worker to its parent, then run the pool's own ``setup``."""
+    _die_with_parent(parent)
+    if setup is not None:
+        setup()
+
+
+def worker_pool(
+    max_workers: int, context: str | None = None, setup: Callable[[], None] | None = None
+) -> ProcessPoolExecutor:
     """A process pool whose workers die with this process, even on SIGKILL.
 
     Parameters
@@ -75,22 +84,20 @@ def worker_pool(max_workers: int, context: str | None = None) -> ProcessPoolExec
     max_workers
         Worker processes.
     context
-        A ``multiprocessing`` start method; default the platform's (``fork`` on Linux).
-        Under ``forkserver`` the workers' parent is the fork server, which itself exits when
-        this process dies.
+        ``"fork"`` or ``"spawn"`` (both start the workers as this process's children);
+        default the platform's (``fork`` on Linux).
+    setup
+        A module-level function each worker runs once after starting.
     """
-    ctx = multiprocessing.get_context(context)
-    forked = ctx.get_start_method() == "fork"
     return ProcessPoolExecutor(
         max_workers=max_workers,
-        mp_context=ctx,
-        initializer=_die_with_parent,
-        initargs=(os.getpid() if forked else None,),
+        mp_context=multiprocessing.get_context(context),
+        initializer=_worker_init,
+        initargs=(os.getpid(), setup),
     )
 
 
-def _refine_worker_init(parent: int | None) -> None:
-    _die_with_parent(parent)
+def _refine_worker_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import cv2
     import SimpleITK as sitk
@@ -210,12 +217,7 @@ class RefinePool:
 
     def _executor(self) -> ProcessPoolExecutor | None:
         if self._pool is None and not self._broken:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_refine_worker_init,
-                initargs=(os.getpid(),),  # spawn starts the workers as our own children
-            )
+            self._pool = worker_pool(self.workers, "spawn", _refine_worker_setup)
             self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=False)
         return self._pool
 

@@ -5,10 +5,12 @@ sub-sub-commands, if any) and sets ``func`` on the parsed namespace. Heavy impor
 happen inside the command functions so that ``hrcam --help`` is fast.
 """
 
+from collections.abc import Callable
+
 COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "book")
 
 
-def _int_at_least(minimum: int, expected: str):
+def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
     """An argparse ``type`` accepting integers >= ``minimum``; ``expected`` names the range."""
     import argparse
 
