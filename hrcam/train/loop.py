@@ -2,9 +2,9 @@
 configured epochs, validating, scheduling and checkpointing after each, and resumes a killed
 run bit-exactly, mid-epoch included.
 
-It is broken up as Lightning's fit loop is: :class:`FitLoop` sets up, :meth:`~FitLoop.restore`
-s the last state, then alternates :meth:`~FitLoop.run_epoch` (the optimizer steps) and
-:meth:`~FitLoop.end_epoch` (validation, metrics row, checkpoints). Callbacks
+It is broken up as Lightning's fit loop is: :class:`FitLoop` sets up, restores the last state
+(:meth:`~FitLoop.restore`), then alternates :meth:`~FitLoop.run_epoch` (the optimizer steps)
+and :meth:`~FitLoop.end_epoch` (validation, metrics row, checkpoints). Callbacks
 (:mod:`hrcam.train.callbacks`) are told about every step and epoch end.
 
 Data flow of one training step::
