@@ -1,7 +1,7 @@
 """``hrcam train classifier ...`` and ``hrcam train expansion ...``.
 
 Both run under ``torchrun`` unchanged (``torchrun --nproc_per_node=N -m hrcam train ...``):
-the engine reads the torchrun environment, joins the process group and wraps the model in
+the training loop reads the torchrun environment, joins the process group and wraps the model in
 DistributedDataParallel.
 """
 
