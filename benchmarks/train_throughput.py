@@ -103,8 +103,7 @@ def _rate(run_step: Any, batches: Any, warmup: int, steps: int, batch_size: int,
 
 def _cycle_loader(dataset: Any, batch_size: int, settings: Any) -> Any:
     """The engine's loader and device prefetcher, epoch after epoch."""
-    from hrcam.train.engine import DevicePrefetcher, make_loader
-    from hrcam.train.resume import ResumableSampler
+    from hrcam.train.loaders import DevicePrefetcher, ResumableSampler, make_loader
 
     sampler = ResumableSampler(len(dataset), seed=0)
     epoch = 0
@@ -139,8 +138,8 @@ def measure_task(name: str, args: argparse.Namespace, dataset: Any, settings: An
     from hrcam.models import HRCAM, build_classifier, build_expansion
     from hrcam.train.config import TrainConfig
     from hrcam.train.device import maybe_compile, prepare_module, to_memory_format
-    from hrcam.train.engine import build_optimizer, optimizer_step, train_step
     from hrcam.train.expansion import ExpansionTask
+    from hrcam.train.loop import build_optimizer, optimizer_step, train_step
     from hrcam.train.tasks import ImageTask
 
     torch.manual_seed(0)

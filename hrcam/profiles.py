@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hrcam.train.config import TrainConfig
+
 __all__ = [
     "DEFAULT_PROFILE",
     "NOTEBOOKS",
@@ -61,7 +63,7 @@ _BASE: dict[str, Any] = {
     "arch": "densenet_compact",
     "classifier_epochs": 1,
     "batch_size": 16,
-    "augment": True,
+    "augment": TrainConfig.defaults()["augment"],  # the training default, said in TrainConfig
     # Expansion network (notebook 03).
     "expansion_epochs": 1,
     # Localization of low-res, high-res and refined CAMs every N epochs of expansion training

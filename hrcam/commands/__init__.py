@@ -5,7 +5,8 @@ sub-sub-commands, if any) and sets ``func`` on the parsed namespace. Heavy impor
 happen inside the command functions so that ``hrcam --help`` is fast.
 """
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 
 COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "book")
 
@@ -30,3 +31,25 @@ positive_int = _int_at_least(1, "a positive integer")
 """argparse ``type`` for options that take a positive integer (same message everywhere)."""
 non_negative_int = _int_at_least(0, "an integer >= 0")
 """argparse ``type`` for options that take an integer >= 0."""
+
+
+class LazyChoices:
+    """argparse ``choices`` read from ``module.attribute`` (a table's keys) on first use.
+
+    Building the parser must stay cheap (``hrcam --help`` imports no torch, scipy or OpenCV),
+    yet the names belong to the table they select from, so they are read only when an option
+    is checked or its help is shown. Give the option a ``metavar``: argparse would otherwise
+    list the choices when the option is added.
+    """
+
+    def __init__(self, module: str, attribute: str) -> None:
+        self.module, self.attribute = module, attribute
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(getattr(importlib.import_module(self.module), self.attribute))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hrcam.commands import positive_int
+from hrcam.commands import LazyChoices, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="class to explain (index or name) for every image; default: the predicted class",
     )
     parser.add_argument(
-        "--preset", default="paper", choices=("paper", "reference"), help="post-processing preset"
+        "--preset",
+        default="paper",
+        choices=LazyChoices("hrcam.postprocess.config", "PRESETS"),
+        metavar="PRESET",
+        help="post-processing preset: %(choices)s (default: %(default)s)",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help="images per batch (default 8)"

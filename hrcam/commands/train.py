@@ -1,14 +1,13 @@
 """``hrcam train classifier ...`` and ``hrcam train expansion ...``.
 
 Both run under ``torchrun`` unchanged (``torchrun --nproc_per_node=N -m hrcam train ...``):
-the engine reads the torchrun environment, joins the process group and wraps the model in
+the training loop reads the torchrun environment, joins the process group and wraps the model in
 DistributedDataParallel.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
@@ -25,69 +24,74 @@ A killed run continues where it stopped when the same command is run again (its
 run folder's last.pt); --no-resume starts afresh instead."""
 
 
-def _optional_bool(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
-    parser.add_argument(
-        f"--{name}",
-        dest=name.replace("-", "_"),
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=help_text + " (default: automatic)",
-    )
+def _option(group: Any, field: str, *flags: str, **kwargs: Any) -> None:
+    """An option that sets the config field ``field`` (``dest=field``), with its default read
+    from :class:`~hrcam.train.TrainConfig` (said once, there); ``flags`` default to the
+    field's own option name (:func:`~hrcam.train.config.option_name`)."""
+    from hrcam.train.config import TrainConfig, option_name
+
+    flags = flags or (option_name(field),)
+    kwargs.setdefault("default", TrainConfig.defaults()[field])
+    if "action" not in kwargs and "choices" not in kwargs:
+        # An option with a value: its metavar is named after the flag, not the field.
+        kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())
+    group.add_argument(*flags, dest=field, **kwargs)
 
 
 def _add_common(parser: argparse.ArgumentParser, task: str) -> None:
-    from hrcam.train.config import OPTIMIZERS, SCHEDULERS
+    from hrcam.train.config import OPTIMIZERS, SCHEDULERS, default_run_dir
 
     io = parser.add_argument_group("data and outputs")
-    io.add_argument("--data", required=True, help="store folder (from `hrcam data ...`)")
-    io.add_argument(
-        "--run-dir",
-        default=f"runs/{task}",
+    _option(io, "data_root", required=True, help="store folder (from `hrcam data ...`)")
+    _option(
+        io,
+        "run_dir",
+        default=default_run_dir(task),
         help="output folder: metrics.csv/json, best.pt, last.pt (default: %(default)s)",
     )
     sched = parser.add_argument_group("schedule")
-    sched.add_argument("--epochs", type=int, default=50, help="default: %(default)s (paper)")
-    sched.add_argument("--batch-size", type=int, default=16, help="default: %(default)s")
-    sched.add_argument("--val-batch-size", type=int, default=None)
-    sched.add_argument("--optimizer", choices=OPTIMIZERS, default="adadelta")
-    sched.add_argument("--lr", type=float, default=1.0, help="default: %(default)s (adadelta)")
-    sched.add_argument("--weight-decay", type=float, default=0.0)
-    sched.add_argument(
-        "--scheduler",
+    _option(sched, "epochs", type=int, help="default: %(default)s (paper)")
+    _option(sched, "batch_size", type=int, help="default: %(default)s")
+    _option(sched, "val_batch_size", type=int)
+    _option(sched, "optimizer", choices=OPTIMIZERS)
+    _option(sched, "lr", type=float, help="default: %(default)s (adadelta)")
+    _option(sched, "weight_decay", type=float)
+    _option(
+        sched,
+        "scheduler",
         choices=SCHEDULERS,
-        default="plateau",
         help="ReduceLROnPlateau on the validation loss, or none (default: %(default)s)",
     )
-    sched.add_argument("--plateau-factor", type=float, default=math.sqrt(0.1))
-    sched.add_argument("--plateau-patience", type=int, default=10)
-    sched.add_argument("--min-lr", type=float, default=1e-5)
-    sched.add_argument("--seed", type=int, default=0)
-    sched.add_argument(
-        "--no-augment", dest="augment", action="store_false", help="switch augmentation off"
-    )
-    sched.add_argument("--augment-p", type=float, default=0.5, help="per-transform probability")
-    sched.add_argument("--max-train-batches", type=int, default=None, help="cap per epoch")
-    sched.add_argument("--max-val-batches", type=int, default=None, help="cap per validation")
+    _option(sched, "plateau_factor", type=float)
+    _option(sched, "plateau_patience", type=int)
+    _option(sched, "min_lr", type=float)
+    _option(sched, "seed", type=int)
+    _option(sched, "augment", "--no-augment", action="store_false", help="switch augmentation off")
+    _option(sched, "augment_p", type=float, help="per-transform probability")
+    _option(sched, "max_train_batches", type=int, help="cap per epoch")
+    _option(sched, "max_val_batches", type=int, help="cap per validation")
     dev = parser.add_argument_group("device and speed")
-    dev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    _optional_bool(dev, "amp", "bf16 autocast")
-    _optional_bool(dev, "channels-last", "NHWC memory format")
-    dev.add_argument("--compile", action="store_true", help="torch.compile the model")
-    dev.add_argument("--workers", type=int, default=None, help="DataLoader workers")
+    _option(dev, "device", help="auto, cpu, cuda or cuda:N")
+    automatic = {"action": argparse.BooleanOptionalAction}
+    _option(dev, "amp", **automatic, help="bf16 autocast (default: automatic)")
+    _option(dev, "channels_last", **automatic, help="NHWC memory format (default: automatic)")
+    _option(dev, "compile", action="store_true", help="torch.compile the model")
+    _option(dev, "num_workers", type=int, help="DataLoader workers")
     ckpt = parser.add_argument_group("checkpoints")
-    ckpt.add_argument(
-        "--checkpoint-every",
+    _option(
+        ckpt,
+        "checkpoint_every",
         type=int,
-        default=0,
         help="also save last.pt every N steps inside an epoch (default: epoch ends only)",
     )
-    ckpt.add_argument(
+    _option(
+        ckpt,
+        "resume",
         "--no-resume",
-        dest="resume",
         action="store_false",
         help="start afresh even if the run folder has a last.pt (it is deleted)",
     )
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    _option(parser, "progress", "--no-progress", action="store_false")
 
 
 def _add_task(tasks: Any, task: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -123,13 +127,13 @@ def register(subparsers: Any) -> None:
         "augmentation); validation top-1/top-5 every epoch; best.pt by top-1.",
     )
     model = clf.add_argument_group("model")
-    model.add_argument(
-        "--arch",
-        default="densenet_compact",
+    _option(
+        model,
+        "arch",
         help="densenet_compact (CPU), densenet121 (paper), resnet50, ... (default: %(default)s)",
     )
-    model.add_argument("--k", type=int, default=16, help="CAM head channels (default: 16)")
-    model.add_argument("--pretrained", default=None, help="local backbone state-dict file")
+    _option(model, "k", type=int, help="CAM head channels (default: %(default)s)")
+    _option(model, "pretrained", help="local backbone state-dict file")
     clf.set_defaults(func=run_train, train_task="classifier")
 
     exp = _add_task(
@@ -139,39 +143,42 @@ def register(subparsers: Any) -> None:
         description="Train the expansion network to reconstruct its input (MSE, adadelta) "
         "with the classifier frozen; validation MSE and PSNR every epoch.",
     )
-    exp.add_argument(
-        "--classifier",
+    _option(
+        exp,
+        "classifier_checkpoint",
         required=True,
         help="checkpoint of a trained classifier (a classifier run's best.pt), or a pretrained "
         "GAP+linear model by name: timm:NAME or torchvision:NAME (with --weights)",
     )
-    exp.add_argument(
+    _option(
+        exp,
+        "pretrained",
         "--weights",
-        default=None,
         help="local state-dict file of the timm:/torchvision: model named by --classifier",
     )
-    exp.add_argument(
-        "--consistency-weight",
+    _option(
+        exp,
+        "consistency_weight",
         type=float,
-        default=0.0,
         metavar="W",
         help="weight of a loss tying the full-res CAM features, pooled to the low-res grid, to "
-        "the frozen classifier's CAM features (default 0: the paper, reconstruction only)",
+        "the frozen classifier's CAM features (default %(default)s: the paper, "
+        "reconstruction only)",
     )
     loc = exp.add_argument_group("localization during training")
-    loc.add_argument(
-        "--eval-every",
+    _option(
+        loc,
+        "eval_every",
         type=int,
-        default=0,
         metavar="N",
         help="every N epochs (and after the last) record PxAP, best-threshold mask IoU and "
         "fallback rate of the low-res, high-res and refined CAMs on held-out images with "
-        "masks, as loc_* columns of metrics.csv (default 0: off)",
+        "masks, as loc_* columns of metrics.csv (default %(default)s: off)",
     )
-    loc.add_argument(
-        "--eval-images",
+    _option(
+        loc,
+        "eval_images",
         type=int,
-        default=64,
         metavar="N",
         help="validation images for --eval-every (default: %(default)s)",
     )
@@ -184,45 +191,19 @@ def _missing_task(parser: argparse.ArgumentParser) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~hrcam.train.TrainConfig` that the parsed arguments describe."""
+    """The :class:`~hrcam.train.TrainConfig` that the parsed arguments describe: every
+    option's ``dest`` is its config field; fields a task has no option for keep their
+    defaults."""
+    import dataclasses
+
     from hrcam.train.config import TrainConfig
 
-    values: dict[str, Any] = {
-        "task": args.train_task,
-        "data_root": args.data,
-        "run_dir": args.run_dir,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "val_batch_size": args.val_batch_size,
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "scheduler": args.scheduler,
-        "plateau_factor": args.plateau_factor,
-        "plateau_patience": args.plateau_patience,
-        "min_lr": args.min_lr,
-        "seed": args.seed,
-        "device": args.device,
-        "amp": args.amp,
-        "channels_last": args.channels_last,
-        "compile": args.compile,
-        "num_workers": args.workers,
-        "augment": args.augment,
-        "augment_p": args.augment_p,
-        "max_train_batches": args.max_train_batches,
-        "max_val_batches": args.max_val_batches,
-        "checkpoint_every": args.checkpoint_every,
-        "resume": args.resume,
-        "progress": args.progress,
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if hasattr(args, f.name)
     }
-    if args.train_task == "classifier":
-        values.update(arch=args.arch, k=args.k, pretrained=args.pretrained)
-    else:
-        values["classifier_checkpoint"] = args.classifier
-        values["consistency_weight"] = args.consistency_weight
-        values.update(eval_every=args.eval_every, eval_images=args.eval_images)
-        values["pretrained"] = args.weights
-    return TrainConfig(**values)
+    return TrainConfig(**{**values, "task": args.train_task})
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -231,11 +212,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     from hrcam.errors import ensure_output_dir
     from hrcam.train import train_classifier, train_expansion
+    from hrcam.train.callbacks import callbacks_from_env
 
     config = config_from_args(args)
     ensure_output_dir(config.run_dir, "--run-dir", create=False)
     train = train_classifier if config.task == "classifier" else train_expansion
-    result = train(config)
+    # The edge where the test-only kill switch (an environment variable) becomes a callback.
+    result = train(config, callbacks=callbacks_from_env())
     if int(os.environ.get("RANK", "0")) == 0:
         print(result.summary())
     return 0

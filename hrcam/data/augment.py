@@ -1,5 +1,9 @@
 """The paper's augmentation (§4.2): flip, rotation, scale, translation and shear, each p=0.5.
 
+Its settings are one frozen :class:`AugmentConfig`, the only place their defaults live; every
+function below takes ``config=`` and/or single fields as keyword overrides
+(``augment_batch(images, p=1.0)``).
+
 Two implementations with the same parameters and the same geometry:
 
 * :func:`paper_augmentation` is a ``torchvision.transforms.v2`` transform for one sample
@@ -22,10 +26,12 @@ Pixels that come from outside the image are filled with ``fill`` (0, black).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [  # plus PaperAugmentation, created lazily (see __getattr__)
+    "AugmentConfig",
     "apply_augmentation",
     "augment_batch",
     "paper_augmentation",
@@ -33,19 +39,73 @@ __all__ = [  # plus PaperAugmentation, created lazily (see __getattr__)
 ]
 
 
-def _check_ranges(
-    p: float, rotation: float, scale: Sequence[float], translate: float, shear: float
-) -> None:
-    if not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p}")
-    if float(rotation) < 0 or float(shear) < 0 or float(translate) < 0:
+@dataclass(frozen=True)
+class AugmentConfig:
+    """The settings of the paper's augmentation; the defaults follow the reference code.
+
+    Parameters
+    ----------
+    p
+        Probability with which each of the five components is switched on, per sample.
+    rotation
+        Rotation uniform in ``[-rotation, rotation]`` degrees.
+    scale
+        ``(low, high)`` range of the isotropic scale.
+    translate
+        Largest shift, as a fraction of the image size (rounded to whole pixels).
+    shear
+        x-shear uniform in ``[-shear, shear]`` degrees.
+    flip
+        Allow the horizontal flip at all.
+    fill
+        Value of the image pixels that come from outside the image.
+
+    Raises
+    ------
+    ValueError
+        For a probability outside ``[0, 1]``, a negative range or an empty scale interval.
+    """
+
+    p: float = 0.5
+    rotation: float = 180.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = 0.2
+    shear: float = 5.0
+    flip: bool = True
+    fill: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.p) <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {self.p}")
+        ranges = (self.rotation, self.shear, self.translate)
+        if any(float(value) < 0 for value in ranges):
+            raise ValueError(f"rotation, shear and translate must be >= 0, got {ranges}")
+        if float(self.translate) > 1:
+            raise ValueError(
+                f"translate is a fraction of the image size in [0, 1], got {self.translate}"
+            )
+        scale = self.scale
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale}")
+        # A tuple (not the caller's list), so that the frozen config stays hashable.
+        object.__setattr__(self, "scale", tuple(scale))
+
+
+def _settings(config: AugmentConfig | None, overrides: dict[str, Any]) -> AugmentConfig:
+    """``config`` (default: :class:`AugmentConfig`) with single fields replaced."""
+    if config is not None and not isinstance(config, AugmentConfig):
+        raise ValueError(f"config must be an AugmentConfig, got {type(config).__name__}")
+    base = config if config is not None else AugmentConfig()
+    if not overrides:
+        return base
+    known = {f.name for f in dataclasses.fields(AugmentConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
         raise ValueError(
-            f"rotation, shear and translate must be >= 0, got {rotation}, {shear}, {translate}"
+            f"unknown augmentation setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
         )
-    if float(translate) > 1:
-        raise ValueError(f"translate is a fraction of the image size in [0, 1], got {translate}")
-    if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
-        raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale}")
+    return dataclasses.replace(base, **overrides)
 
 
 def sample_augmentation_params(
@@ -53,14 +113,21 @@ def sample_augmentation_params(
     height: int,
     width: int,
     generator: Any = None,
-    p: float = 0.5,
-    rotation: float = 180.0,
-    scale: Sequence[float] = (0.9, 1.1),
-    translate: float = 0.2,
-    shear: float = 5.0,
-    flip: bool = True,
+    config: AugmentConfig | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Draw per-sample augmentation parameters on the CPU.
+
+    Parameters
+    ----------
+    batch_size, height, width
+        How many samples, and their image size (translations are whole pixels).
+    generator : torch.Generator, optional
+        A CPU generator to draw from (default: torch's global one).
+    config
+        The settings (default: :class:`AugmentConfig`); ``fill`` is not used here.
+    **overrides
+        Single :class:`AugmentConfig` fields to change, e.g. ``p=1.0``.
 
     Returns
     -------
@@ -70,7 +137,9 @@ def sample_augmentation_params(
     """
     import torch
 
-    _check_ranges(p, rotation, scale, translate, shear)
+    settings = _settings(config, overrides)
+    p, rotation, scale = settings.p, settings.rotation, settings.scale
+    translate, shear = settings.translate, settings.shear
     n = int(batch_size)
     # One fixed-size draw per component, whatever is active: the generator advances by the
     # same amount every batch, which keeps resumed runs in lockstep.
@@ -82,7 +151,7 @@ def sample_augmentation_params(
     ty = torch.round((u[3] * 2 - 1) * translate * height)
     sh = (u[4] * 2 - 1) * shear
     return {
-        "flip": on[0] & bool(flip),
+        "flip": on[0] & bool(settings.flip),
         "angle": torch.where(on[1], angle, 0.0),
         "scale": torch.where(on[2], scl, 1.0),
         "tx": torch.where(on[3], tx, 0.0),
@@ -189,13 +258,8 @@ def augment_batch(
     images: Any,
     masks: Any = None,
     generator: Any = None,
-    p: float = 0.5,
-    rotation: float = 180.0,
-    scale: Sequence[float] = (0.9, 1.1),
-    translate: float = 0.2,
-    shear: float = 5.0,
-    flip: bool = True,
-    fill: float = 0.0,
+    config: AugmentConfig | None = None,
+    **overrides: Any,
 ) -> tuple[Any, Any]:
     """Apply the paper's augmentation to a batch, with independent draws per sample.
 
@@ -207,8 +271,10 @@ def augment_batch(
         Transformed with the same parameters (nearest neighbour).
     generator : torch.Generator, optional
         A **CPU** generator; the same generator state gives the same output on any device.
-    p, rotation, scale, translate, shear, flip, fill
-        See the module docstring.
+    config
+        The settings (default: :class:`AugmentConfig`).
+    **overrides
+        Single :class:`AugmentConfig` fields to change, e.g. ``p=1.0``.
 
     Returns
     -------
@@ -222,11 +288,10 @@ def augment_batch(
         raise ValueError(f"images must be a (B, C, H, W) tensor, got {got}")
     if generator is not None and generator.device.type != "cpu":
         raise ValueError("generator must be a CPU torch.Generator (parameters are drawn on CPU)")
+    settings = _settings(config, overrides)
     b, _, h, w = images.shape
-    params = sample_augmentation_params(
-        b, h, w, generator, p, rotation, scale, translate, shear, flip
-    )
-    return apply_augmentation(images, params, masks=masks, fill=fill)
+    params = sample_augmentation_params(b, h, w, generator, settings)
+    return apply_augmentation(images, params, masks=masks, fill=settings.fill)
 
 
 def _make_transform_class() -> type:
@@ -236,37 +301,15 @@ def _make_transform_class() -> type:
     class _PaperAugmentation(v2.Transform):
         """torchvision v2 transform: the paper's augmentation with one draw per call."""
 
-        def __init__(
-            self,
-            p: float = 0.5,
-            rotation: float = 180.0,
-            scale: Sequence[float] = (0.9, 1.1),
-            translate: float = 0.2,
-            shear: float = 5.0,
-            flip: bool = True,
-            fill: float = 0.0,
-        ) -> None:
+        def __init__(self, config: AugmentConfig | None = None, **overrides: Any) -> None:
             super().__init__()
-            _check_ranges(p, rotation, scale, translate, shear)
-            self.p, self.rotation, self.scale = float(p), float(rotation), tuple(scale)
-            self.translate, self.shear, self.flip, self.fill = translate, shear, flip, fill
+            self.config = _settings(config, overrides)
 
         def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
             from torchvision.transforms.v2._utils import query_size
 
             h, w = query_size(flat_inputs)
-            prm = sample_augmentation_params(
-                1,
-                h,
-                w,
-                None,
-                self.p,
-                self.rotation,
-                self.scale,
-                self.translate,
-                self.shear,
-                self.flip,
-            )
+            prm = sample_augmentation_params(1, h, w, None, self.config)
             return {k: v[0].item() for k, v in prm.items()}
 
         def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
@@ -287,7 +330,7 @@ def _make_transform_class() -> type:
                 scale=params["scale"],
                 shear=[params["shear"], 0.0],
                 interpolation=v2.InterpolationMode.BILINEAR,
-                fill=self.fill,
+                fill=self.config.fill,
             )
 
     _PaperAugmentation.__name__ = "PaperAugmentation"
@@ -307,21 +350,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def paper_augmentation(
-    p: float = 0.5,
-    rotation: float = 180.0,
-    scale: Sequence[float] = (0.9, 1.1),
-    translate: float = 0.2,
-    shear: float = 5.0,
-    flip: bool = True,
-    fill: float = 0.0,
-) -> Any:
+def paper_augmentation(config: AugmentConfig | None = None, **overrides: Any) -> Any:
     """The paper's augmentation as a ``torchvision.transforms.v2.Compose``.
 
     Call it on a ``tv_tensors.Image`` (and ``tv_tensors.Mask`` / ``BoundingBoxes``) or a dict
     of them; all are transformed with the same random draw. Uses torch's global RNG.
+
+    Parameters
+    ----------
+    config
+        The settings (default: :class:`AugmentConfig`).
+    **overrides
+        Single :class:`AugmentConfig` fields to change, e.g. ``p=1.0``.
     """
     from torchvision.transforms import v2
 
     cls = __getattr__("PaperAugmentation")
-    return v2.Compose([cls(p, rotation, scale, translate, shear, flip, fill)])
+    return v2.Compose([cls(_settings(config, overrides))])

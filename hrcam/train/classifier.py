@@ -3,15 +3,18 @@ validation top-1/top-5; ``best.pt`` chosen by top-1."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from hrcam.train.callbacks import Callback
 from hrcam.train.config import TrainConfig
-from hrcam.train.engine import TrainResult, fit
-from hrcam.train.resume import seed_everything
+from hrcam.train.loop import fit
+from hrcam.train.result import TrainResult
+from hrcam.train.rng import seed_everything
 from hrcam.train.tasks import ImageTask, load_into, open_splits
 
 
@@ -63,13 +66,17 @@ class ClassifierTask(ImageTask):
         return dict(checkpoint.extra or {})
 
 
-def train_classifier(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
+def train_classifier(
+    config: TrainConfig | None = None, *, callbacks: Sequence[Callback] = (), **overrides: Any
+) -> TrainResult:
     """Pre-train the CAM classifier on a store; resumable, DDP-aware.
 
     Parameters
     ----------
     config
         The run's settings (default: ``TrainConfig(task="classifier")``).
+    callbacks
+        :class:`~hrcam.train.callbacks.Callback` s told about every step and epoch end.
     **overrides
         Fields of :class:`TrainConfig` to change, e.g.
         ``train_classifier(data_root="runs/data", run_dir="runs/clf", epochs=8, progress=False)``.
@@ -93,4 +100,4 @@ def train_classifier(config: TrainConfig | None = None, **overrides: Any) -> Tra
         "task": "classifier",
     }
     task = ClassifierTask(model, config.augment, config.augment_p, metadata)
-    return fit(task, train_set, val_set, config)
+    return fit(task, train_set, val_set, config, callbacks=callbacks)

@@ -8,11 +8,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hrcam.data.augment import AugmentConfig
+
 Task = Literal["classifier", "expansion"]
 
 TASKS: tuple[str, ...] = ("classifier", "expansion")
 SCHEDULERS: tuple[str, ...] = ("plateau", "none")
 OPTIMIZERS: tuple[str, ...] = ("adadelta", "sgd", "adam")
+
+#: The command-line option of each field whose option is not simply ``--field-name`` (the
+#: CLI builds its options from it, and a refused resume names the option to change).
+OPTION_NAMES: dict[str, str] = {
+    "data_root": "--data",
+    "classifier_checkpoint": "--classifier",
+    "num_workers": "--workers",
+}
+
+
+def option_name(field: str) -> str:
+    """The command-line option that sets a config field: ``"--lr"``, ``"--data"``."""
+    return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def default_run_dir(task: str) -> str:
+    """The output folder of a task's run when none is given: ``runs/<task>``."""
+    return f"runs/{task}"
+
+
+# Computed once here rather than in the field list (a call there would read as per-instance).
+_CLASSIFIER_RUN_DIR = default_run_dir("classifier")
+_AUGMENT_P = AugmentConfig().p  # the paper's per-transform probability, said in hrcam.data
 
 
 @dataclass
@@ -78,7 +103,7 @@ class TrainConfig:
 
     task: Task = "classifier"
     data_root: str | Path = "data/synthetic"
-    run_dir: str | Path = "runs/classifier"
+    run_dir: str | Path = _CLASSIFIER_RUN_DIR
     arch: str = "densenet_compact"
     k: int = 16
     pretrained: str | None = None
@@ -100,7 +125,7 @@ class TrainConfig:
     compile: bool = False
     num_workers: int | None = None
     augment: bool = True
-    augment_p: float = 0.5
+    augment_p: float = _AUGMENT_P
     max_train_batches: int | None = None
     max_val_batches: int | None = None
     checkpoint_every: int = 0
@@ -115,22 +140,28 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field and what is expected."""
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
-        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size, "k": self.k}
-        for name, value in positive_ints.items():
+        self._check_choices()
+        self._check_counts()
+        self._check_numbers()
+        self._check_task()
+
+    def _check_choices(self) -> None:
+        for name, choices in (
+            ("task", TASKS),
+            ("optimizer", OPTIMIZERS),
+            ("scheduler", SCHEDULERS),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+    def _check_counts(self) -> None:
+        for name in ("epochs", "batch_size", "k"):
+            value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        optional_positive = {
-            "val_batch_size": self.val_batch_size,
-            "max_train_batches": self.max_train_batches,
-            "max_val_batches": self.max_val_batches,
-        }
-        for name, value in optional_positive.items():
+        for name in ("val_batch_size", "max_train_batches", "max_val_batches"):
+            value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.num_workers is not None and self.num_workers < 0:
@@ -141,6 +172,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+
+    def _check_numbers(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not (0.0 < self.plateau_factor < 1.0):
@@ -155,6 +188,8 @@ class TrainConfig:
             raise ValueError(
                 f"consistency_weight must be a finite number >= 0, got {self.consistency_weight!r}"
             )
+
+    def _check_task(self) -> None:
         if self.task == "classifier" and self.consistency_weight:
             raise ValueError("consistency_weight applies to the expansion task only")
         if self.task == "expansion" and self.classifier_checkpoint is None:
@@ -162,6 +197,11 @@ class TrainConfig:
                 "classifier_checkpoint is required for the expansion task: pass the best.pt "
                 "of a classifier run (hrcam train classifier ...)"
             )
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field's default value, by name (what the CLI shows and starts from)."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON- and checkpoint-safe dict (paths as strings)."""

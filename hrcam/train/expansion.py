@@ -17,6 +17,7 @@ paper: the term is not even computed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrcam.train.config import TrainConfig
-from hrcam.train.engine import TrainResult, fit
-from hrcam.train.resume import seed_everything
-from hrcam.train.tasks import ImageTask, load_into, open_splits
+from hrcam.train.callbacks import Callback
+from hrcam.train.config import TrainConfig, default_run_dir
+from hrcam.train.loop import fit
+from hrcam.train.result import TrainResult
+from hrcam.train.rng import seed_everything
+from hrcam.train.tasks import DEFAULTS, ImageTask, load_into, open_splits
 
 
 def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
@@ -68,16 +71,16 @@ class ExpansionTask(ImageTask):
     #: Held-out split with masks and schedule of the localization columns (see
     #: :meth:`epoch_metrics`); set by :func:`train_expansion` from ``eval_every``.
     localization_set: Any = None
-    eval_every: int = 0
-    eval_images: int = 64
+    eval_every: int = DEFAULTS["eval_every"]
+    eval_images: int = DEFAULTS["eval_images"]
 
     def __init__(
         self,
         model: nn.Module,
-        augment: bool = True,
-        augment_p: float = 0.5,
+        augment: bool = DEFAULTS["augment"],
+        augment_p: float = DEFAULTS["augment_p"],
         metadata: dict[str, Any] | None = None,
-        consistency_weight: float = 0.0,
+        consistency_weight: float = DEFAULTS["consistency_weight"],
     ) -> None:
         super().__init__(model, augment, augment_p, metadata)
         if not (consistency_weight >= 0 and math.isfinite(consistency_weight)):
@@ -185,7 +188,9 @@ def _zoo_source(spec: str, weights: str | None) -> _ZooSource:
     return _ZooSource(build_wrapped(spec, weights))
 
 
-def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
+def train_expansion(
+    config: TrainConfig | None = None, *, callbacks: Sequence[Callback] = (), **overrides: Any
+) -> TrainResult:
     """Train the expansion network on top of a trained, frozen classifier.
 
     Parameters
@@ -195,6 +200,8 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     **overrides
         Fields of :class:`TrainConfig` to change, e.g. ``train_expansion(data_root=...,
         run_dir="runs/exp", classifier_checkpoint="runs/clf/best.pt", epochs=4)``.
+    callbacks
+        :class:`~hrcam.train.callbacks.Callback` s told about every step and epoch end.
 
     Returns
     -------
@@ -204,7 +211,7 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
     if config is None:
         config = TrainConfig(
             task="expansion",
-            run_dir="runs/expansion",
+            run_dir=default_run_dir("expansion"),
             classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
         )
     config = config.replace(task="expansion", **overrides)
@@ -251,4 +258,4 @@ def train_expansion(config: TrainConfig | None = None, **overrides: Any) -> Trai
             )
         task.localization_set = val_set
         task.eval_every, task.eval_images = config.eval_every, config.eval_images
-    return fit(task, train_set, val_set, config)
+    return fit(task, train_set, val_set, config, callbacks=callbacks)

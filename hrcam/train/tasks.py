@@ -1,5 +1,6 @@
-"""What the classifier and the expansion tasks share: on-device augmentation, normalisation,
-loading weights from a checkpoint, and opening the store's splits."""
+"""What a training task is (:class:`TrainTask`, the hooks the loop calls), and what the
+classifier and the expansion tasks share: on-device augmentation, normalisation, loading
+weights from a checkpoint, and opening the store's splits."""
 
 from __future__ import annotations
 
@@ -9,13 +10,93 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrcam.train.engine import TrainTask
+from hrcam.train.config import TrainConfig
+
+# The task constructors start from the run config's defaults (said once, in TrainConfig).
+DEFAULTS = TrainConfig.defaults()
+
+
+class TrainTask:
+    """What differs between the two training tasks; subclasses override the hooks.
+
+    Parameters
+    ----------
+    model
+        The module whose weights are trained and checkpointed.
+
+    Attributes
+    ----------
+    name
+        ``"classifier"`` or ``"expansion"`` (stored in checkpoints).
+    monitor, monitor_mode
+        The validation metric that selects ``best.pt``, and whether higher (``"max"``) or
+        lower (``"min"``) is better.
+    """
+
+    name: str = "task"
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    # -- model ------------------------------------------------------------------------------
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimizer updates."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def set_train_mode(self) -> None:
+        """Put the model in training mode (a frozen part may stay in eval mode)."""
+        self.model.train()
+
+    def forward_module(self) -> nn.Module:
+        """The module called as ``module(inputs)`` during training and validation."""
+        return self.model
+
+    # -- data -------------------------------------------------------------------------------
+    def preprocess(
+        self, images: torch.Tensor, train: bool, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """uint8 ``(B, 3, H, W)`` on the device -> the float network input."""
+        return images.float().div_(255.0)
+
+    # -- objective --------------------------------------------------------------------------
+    def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean training loss of a batch (computed in fp32)."""
+        raise NotImplementedError
+
+    def eval_sums(
+        self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Per-batch *sums* of validation quantities (``"loss"`` included), as fp64 scalars."""
+        raise NotImplementedError
+
+    def summarize(self, sums: dict[str, float], count: int) -> dict[str, float]:
+        """Turn summed validation quantities over ``count`` images into ``val_*`` metrics."""
+        return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
+
+    def epoch_metrics(self, epoch: int, last: bool) -> dict[str, float]:
+        """Extra per-epoch columns for ``metrics.csv`` after validation (none by default).
+
+        ``epoch`` counts from 1; ``last`` is true for the run's final epoch. Every epoch
+        should return the same keys (``nan`` where nothing was measured).
+        """
+        return {}
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: Path, extra: dict[str, Any]) -> None:
+        """Write the model and ``extra`` (plain data) to ``path`` atomically."""
+        raise NotImplementedError
+
+    def load(self, path: Path) -> dict[str, Any]:
+        """Load weights from ``path`` into :attr:`model`; return the checkpoint's ``extra``."""
+        raise NotImplementedError
 
 
 def augment_on_device(images: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
     """The paper's augmentation (``hrcam.data.augment_batch``) on a uint8 batch, on the
     batch's device, drawing only from ``generator`` (so a resume can restore it)."""
-    from hrcam.data import augment_batch
+    from hrcam.data.augment import augment_batch
 
     out = augment_batch(images, generator=generator, p=p)
     if isinstance(out, tuple):  # (images, masks) when masks were passed
@@ -39,8 +120,8 @@ class ImageTask(TrainTask):
     def __init__(
         self,
         model: nn.Module,
-        augment: bool = True,
-        augment_p: float = 0.5,
+        augment: bool = DEFAULTS["augment"],
+        augment_p: float = DEFAULTS["augment_p"],
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model)
@@ -62,6 +143,7 @@ class ImageTask(TrainTask):
 
 
 def load_into(model: nn.Module, source: nn.Module, what: str, path: Path) -> None:
+    """Copy ``source``'s weights into ``model``; a mismatch names the checkpoint ``path``."""
     try:
         model.load_state_dict(source.state_dict())
     except RuntimeError as exc:

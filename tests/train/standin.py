@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from hrcam.train import TrainResult, TrainTask, fit
 from hrcam.train.config import TrainConfig
-from hrcam.train.engine import TrainResult, TrainTask, fit
 
 
 class TinyNet(nn.Module):

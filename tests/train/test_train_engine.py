@@ -14,8 +14,9 @@ import torch
 
 from hrcam.train.config import TrainConfig
 from hrcam.train.device import maybe_compile, resolve_device, resolve_settings
-from hrcam.train.engine import build_scheduler, collate_image_label
-from hrcam.train.resume import ResumableSampler, capture_rng_state, restore_rng_state
+from hrcam.train.loaders import ResumableSampler, collate_image_label
+from hrcam.train.loop import build_scheduler
+from hrcam.train.rng import capture_rng_state, restore_rng_state
 
 
 def _config(run_dir, **kw) -> TrainConfig:

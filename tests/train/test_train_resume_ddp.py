@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrcam.train.engine import KILL_ENV
+from hrcam.train.callbacks import KILL_ENV
 
 HERE = Path(__file__).resolve().parent
 

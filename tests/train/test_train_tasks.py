@@ -11,7 +11,7 @@ import torch
 from hrcam.cli import main as cli_main
 from hrcam.models import build_classifier, build_expansion, load_checkpoint, save_checkpoint
 from hrcam.train import ClassifierTask, train_classifier, train_expansion
-from hrcam.train.resume import seed_everything
+from hrcam.train.rng import seed_everything
 
 
 def test_classifier_run_metrics_and_checkpoint(trained_classifier, tiny_store):

@@ -1,5 +1,5 @@
-"""What a bit-exact resume needs: RNG states as plain data, and a data order that can restart
-in the middle of an epoch.
+"""Seeding, and the state of every random generator as plain data (what a bit-exact resume
+restores besides the weights and the optimizer).
 
 Checkpoints are loaded with ``weights_only=True``, so every state here is converted to tensors,
 lists, numbers and strings (no numpy arrays, no tuples of custom objects).
@@ -8,7 +8,6 @@ lists, numbers and strings (no numpy arrays, no tuples of custom objects).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,67 +83,3 @@ def restore_rng_state(
         if name not in saved:
             raise ValueError(f"checkpoint has no state for generator {name!r}")
         generator.set_state(saved[name])
-
-
-class ResumableSampler:
-    """A seeded per-epoch permutation, sharded over ranks, that can start mid-epoch.
-
-    It is torch's own :class:`~torch.utils.data.DistributedSampler` (permutation seeded with
-    ``seed + epoch``, every rank a strided shard) with one addition: ``set_position`` skips the
-    samples that the interrupted run had already consumed in this epoch. Without a process
-    group it is used with ``num_replicas=1, rank=0``, so single-process and torchrun runs share
-    one data order code path.
-
-    Parameters
-    ----------
-    length
-        Number of samples in the dataset.
-    num_replicas, rank
-        World size and this process's rank.
-    shuffle
-        Permute (training) or keep the dataset order (validation).
-    seed
-        Base seed of the permutations.
-    """
-
-    def __init__(
-        self, length: int, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0
-    ) -> None:
-        from torch.utils.data import DistributedSampler
-
-        if length < 1:
-            raise ValueError(f"the dataset is empty (length {length}); nothing to sample")
-        self._inner = DistributedSampler(
-            range(length),  # only len() is used
-            num_replicas=num_replicas,
-            rank=rank,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=False,
-        )
-        self.epoch = 0
-        self.start = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch`` and rewind to its start."""
-        self.epoch = epoch
-        self.start = 0
-        self._inner.set_epoch(epoch)
-
-    def set_position(self, start: int) -> None:
-        """Skip the first ``start`` samples of this rank's shard of the current epoch."""
-        if start < 0:
-            raise ValueError(f"start must be >= 0, got {start}")
-        self.start = start
-
-    def __iter__(self) -> Iterator[int]:
-        indices = list(iter(self._inner))
-        return iter(indices[self.start :])
-
-    def __len__(self) -> int:
-        return max(0, len(self._inner) - self.start)
-
-    @property
-    def shard_size(self) -> int:
-        """Samples this rank sees in a whole epoch."""
-        return len(self._inner)
