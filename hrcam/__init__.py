@@ -25,9 +25,7 @@ _SUBMODULES = {
     "profiles",
     "book",
     "plotting",
-    "plotting_eval",
     "runs",
-    "explainer",
 }
 
 
