@@ -228,4 +228,3 @@ class Explainer:
                     )
                 )
         return results
-
