@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -115,57 +116,62 @@ def list_imagenet_items(
             "train/<wnid>/*.JPEG (and val/)"
         )
     classes = imagenet_animal_classes()
+    subdirs = {p.name for p in split_dir.iterdir() if p.is_dir() and _WNID.match(p.name)}
+    if subdirs:
+        return _foldered_items(split_dir, split, classes, subdirs, limit_per_class)
+    return _flat_items(root, split_dir, split, classes, devkit, val_labels, limit_per_class)
+
+
+def _foldered_items(
+    split_dir: Path,
+    split: str,
+    classes: Sequence[tuple[str, str]],
+    subdirs: set[str],
+    limit_per_class: int | None,
+) -> tuple[list[Item], list[str]]:
+    """Items of a split laid out as ``<wnid>/*.JPEG`` (train, or a foldered val)."""
     label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
     warnings: list[str] = []
     items: list[Item] = []
-    subdirs = {p.name for p in split_dir.iterdir() if p.is_dir() and _WNID.match(p.name)}
-    if subdirs:
-        missing = [w for w, _ in classes if w not in subdirs]
-        if missing:
-            warnings.append(
-                f"{split}: {len(missing)} of 398 animal class folders missing "
-                f"(e.g. {', '.join(missing[:5])})"
-            )
-        n_other = 0
-        for wnid, _ in classes:
-            if wnid not in subdirs:
-                continue
-            files, others = list_image_files(split_dir / wnid)
-            n_other += len(others)
-            if not files:
-                warnings.append(f"{split}: class folder {wnid} has no image files")
-            for f in files[:limit_per_class]:
-                items.append(Item(str(f), label_of[wnid]))
-        if n_other:
-            warnings.append(f"{split}: ignored {n_other} files without an image extension")
-        return items, warnings
+    missing = [w for w, _ in classes if w not in subdirs]
+    if missing:
+        warnings.append(
+            f"{split}: {len(missing)} of 398 animal class folders missing "
+            f"(e.g. {', '.join(missing[:5])})"
+        )
+    n_other = 0
+    for wnid, _ in classes:
+        if wnid not in subdirs:
+            continue
+        files, others = list_image_files(split_dir / wnid)
+        n_other += len(others)
+        if not files:
+            warnings.append(f"{split}: class folder {wnid} has no image files")
+        for f in files[:limit_per_class]:
+            items.append(Item(str(f), label_of[wnid]))
+    if n_other:
+        warnings.append(f"{split}: ignored {n_other} files without an image extension")
+    return items, warnings
 
-    # flat folder (the official val layout): needs labels
+
+def _flat_items(
+    root: Path,
+    split_dir: Path,
+    split: str,
+    classes: Sequence[tuple[str, str]],
+    devkit: str | os.PathLike[str] | None,
+    val_labels: str | os.PathLike[str] | None,
+    limit_per_class: int | None,
+) -> tuple[list[Item], list[str]]:
+    """Items of a flat folder (the official val layout), labelled by a file or the devkit."""
+    label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
+    warnings: list[str] = []
+    items: list[Item] = []
     files, others = list_image_files(split_dir)
     if not files:
         warnings.append(f"{split}: {split_dir} has neither wnid folders nor image files")
         return items, warnings
-    if val_labels is not None:
-        stem_to_wnid = _read_val_labels(Path(val_labels))
-        lookup = lambda f: stem_to_wnid.get(f.stem)  # noqa: E731
-    else:
-        if devkit is None:
-            for cand in ("ILSVRC2012_devkit_t12", "devkit"):
-                if (root / cand).is_dir():
-                    devkit = root / cand
-        if devkit is None:
-            raise ValueError(
-                f"{str(split_dir)!r} is flat (no wnid folders): give --devkit DIR (the "
-                "ILSVRC2012_devkit_t12 folder) or --val-labels FILE ('<file> <wnid>' lines)"
-            )
-        gt, id_to_wnid = _read_devkit(Path(devkit))
-
-        def lookup(f: Path) -> str | None:
-            m = _VAL_NUMBER.search(f.stem)
-            if not m or not 1 <= int(m.group(1)) <= len(gt):
-                return None
-            return id_to_wnid.get(int(gt[int(m.group(1)) - 1]))
-
+    lookup = _flat_lookup(root, split_dir, devkit, val_labels)
     unlabelled = 0
     per_class: dict[str, int] = {}
     for f in files:
@@ -184,6 +190,36 @@ def list_imagenet_items(
     if others:
         warnings.append(f"{split}: ignored {len(others)} files without an image extension")
     return items, warnings
+
+
+def _flat_lookup(
+    root: Path,
+    split_dir: Path,
+    devkit: str | os.PathLike[str] | None,
+    val_labels: str | os.PathLike[str] | None,
+) -> Callable[[Path], str | None]:
+    """``file -> wnid`` (``None``: no label) for a flat folder: ``val_labels``, else the devkit."""
+    if val_labels is not None:
+        stem_to_wnid = _read_val_labels(Path(val_labels))
+        return lambda f: stem_to_wnid.get(f.stem)
+    if devkit is None:
+        for cand in ("ILSVRC2012_devkit_t12", "devkit"):
+            if (root / cand).is_dir():
+                devkit = root / cand
+    if devkit is None:
+        raise ValueError(
+            f"{str(split_dir)!r} is flat (no wnid folders): give --devkit DIR (the "
+            "ILSVRC2012_devkit_t12 folder) or --val-labels FILE ('<file> <wnid>' lines)"
+        )
+    gt, id_to_wnid = _read_devkit(Path(devkit))
+
+    def lookup(f: Path) -> str | None:
+        m = _VAL_NUMBER.search(f.stem)
+        if not m or not 1 <= int(m.group(1)) <= len(gt):
+            return None
+        return id_to_wnid.get(int(gt[int(m.group(1)) - 1]))
+
+    return lookup
 
 
 def build_imagenet_animals(
