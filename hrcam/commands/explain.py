@@ -10,7 +10,12 @@ from hrcam.commands import positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` sub-command."""
-    from hrcam.explain import DEFAULT_MAX_PIXELS  # no torch at import time
+    import inspect
+
+    from hrcam.explain import DEFAULT_MAX_PIXELS, explain_images  # no torch at import time
+
+    # The defaults are explain_images' own, so that the CLI and the Python call agree.
+    default = {k: p.default for k, p in inspect.signature(explain_images).parameters.items()}
 
     parser = subparsers.add_parser(
         "explain",
@@ -33,12 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="class to explain (index or name) for every image; default: the predicted class",
     )
     parser.add_argument(
-        "--preset", default="paper", choices=("paper", "reference"), help="post-processing preset"
+        "--preset",
+        default=default["preset"],
+        choices=("paper", "reference"),
+        help=f"post-processing preset (default {default['preset']})",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=8, help="images per batch (default 8)"
+        "--batch-size",
+        type=positive_int,
+        default=default["batch_size"],
+        help=f"images per batch (default {default['batch_size']})",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--device", default=default["device"], help=f"torch device (default: {default['device']})"
+    )
     parser.add_argument(
         "--max-pixels",
         type=positive_int,

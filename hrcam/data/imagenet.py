@@ -119,7 +119,15 @@ def list_imagenet_items(
     subdirs = {p.name for p in split_dir.iterdir() if p.is_dir() and _WNID.match(p.name)}
     if subdirs:
         return _foldered_items(split_dir, split, classes, subdirs, limit_per_class)
-    return _flat_items(root, split_dir, split, classes, devkit, val_labels, limit_per_class)
+    # flat folder (the official val layout): needs labels
+    files, others = list_image_files(split_dir)
+    if not files:
+        return [], [f"{split}: {split_dir} has neither wnid folders nor image files"]
+    lookup = _flat_lookup(root, split_dir, devkit, val_labels)
+    items, warnings = _flat_items(files, lookup, split, classes, limit_per_class)
+    if others:
+        warnings.append(f"{split}: ignored {len(others)} files without an image extension")
+    return items, warnings
 
 
 def _foldered_items(
@@ -155,23 +163,15 @@ def _foldered_items(
 
 
 def _flat_items(
-    root: Path,
-    split_dir: Path,
+    files: list[Path],
+    lookup: Callable[[Path], str | None],
     split: str,
     classes: Sequence[tuple[str, str]],
-    devkit: str | os.PathLike[str] | None,
-    val_labels: str | os.PathLike[str] | None,
     limit_per_class: int | None,
 ) -> tuple[list[Item], list[str]]:
-    """Items of a flat folder (the official val layout), labelled by a file or the devkit."""
+    """The animal-class items among ``files``, each labelled by ``lookup``, sorted by label."""
     label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
-    warnings: list[str] = []
     items: list[Item] = []
-    files, others = list_image_files(split_dir)
-    if not files:
-        warnings.append(f"{split}: {split_dir} has neither wnid folders nor image files")
-        return items, warnings
-    lookup = _flat_lookup(root, split_dir, devkit, val_labels)
     unlabelled = 0
     per_class: dict[str, int] = {}
     for f in files:
@@ -185,10 +185,7 @@ def _flat_items(
         if limit_per_class is None or per_class[wnid] <= limit_per_class:
             items.append(Item(str(f), label_of[wnid]))
     items.sort(key=lambda it: (it.label, it.path))
-    if unlabelled:
-        warnings.append(f"{split}: {unlabelled} files have no label and were skipped")
-    if others:
-        warnings.append(f"{split}: ignored {len(others)} files without an image extension")
+    warnings = [f"{split}: {unlabelled} files have no label and were skipped"] if unlabelled else []
     return items, warnings
 
 

@@ -213,10 +213,16 @@ def _refuse(model: nn.Module, why: str) -> HrcamError:
     )
 
 
-def _analyse_graph(
-    model: nn.Module, image_size: int, device: torch.device, dtype: torch.dtype
-) -> tuple[str, str, dict[str, Any]]:
-    """Trace ``model``: ``(final_node, fc_name, info)`` where info has the skip taps."""
+# What a model's wrapping is built from: (extractor, fc, tap names, stride, final map's name).
+_Parts = tuple[nn.Module, nn.Linear, list[str], int, str]
+
+
+def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dict[str, Any]]:
+    """Trace ``model``: ``(final_node, fc_name, info)`` where info has the skip taps.
+
+    ``probe`` is a dummy ``(1, 3, S, S)`` input: the strides of the feature maps are read from
+    the shapes it gives them.
+    """
     from torch import fx
     from torch.fx.passes.shape_prop import ShapeProp
     from torchvision.models.feature_extraction import NodePathTracer, _set_default_tracer_kwargs
@@ -232,11 +238,10 @@ def _analyse_graph(
         ) from exc
     gm = fx.GraphModule(tracer.root, graph)
     nodes = list(graph.nodes)
+    image_size = int(probe.shape[-1])
     final, fc_name = _gap_linear_head(model, nodes, dict(gm.named_modules()))
     try:
-        ShapeProp(gm).propagate(
-            torch.zeros(1, 3, image_size, image_size, device=device, dtype=dtype)
-        )
+        ShapeProp(gm).propagate(probe)
     except Exception as exc:
         raise _refuse(model, f"a {image_size}-px dummy input fails ({exc})") from exc
     qualname = tracer.node_to_qualname
@@ -425,7 +430,8 @@ def wrap_classifier(
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
     build = _timm_parts if timm_model else _graph_parts
-    extractor, fc, tap_names, stride, final_name = build(model, taps, probe_size, device, dtype)
+    probe = torch.zeros(1, 3, probe_size, probe_size, device=device, dtype=dtype)
+    extractor, fc, tap_names, stride, final_name = build(model, taps, probe)
     class_names = _class_names(class_names, fc)
     config = {
         "arch": f"{zoo}:{name}" if zoo else f"custom:{type(model).__name__}",
@@ -445,24 +451,16 @@ def wrap_classifier(
     return wrapped
 
 
-def _timm_parts(
-    model: nn.Module,
-    taps: Sequence[str] | None,
-    probe_size: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> tuple[nn.Module, nn.Linear, list[str], int, str]:
+def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
     """A timm model's ``(extractor, fc, tap names, stride, final name)``, from its own API."""
     fc = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(fc, nn.Linear):
         raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
     with torch.no_grad():
-        probe = model.forward_features(
-            torch.zeros(1, 3, probe_size, probe_size, device=device, dtype=dtype)
-        )
-    if probe.dim() != 4:
-        raise _refuse(model, f"forward_features gives shape {tuple(probe.shape)}, not a map")
-    stride = probe_size // int(probe.shape[-1])
+        features = model.forward_features(probe)
+    if features.dim() != 4:
+        raise _refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
+    stride = int(probe.shape[-1]) // int(features.shape[-1])
     tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
     known = dict(model.named_modules())
     missing = [t for t in tap_names if t not in known]
@@ -471,17 +469,11 @@ def _timm_parts(
     return _HookExtractor(model, tap_names), fc, tap_names, stride, "forward_features"
 
 
-def _graph_parts(
-    model: nn.Module,
-    taps: Sequence[str] | None,
-    probe_size: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> tuple[nn.Module, nn.Linear, list[str], int, str]:
+def _graph_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
     """Any other model's ``(extractor, fc, tap names, stride, final name)``, from its fx graph."""
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    final_name, fc_name, info = _analyse_graph(model, probe_size, device, dtype)
+    final_name, fc_name, info = _analyse_graph(model, probe)
     fc = dict(model.named_modules())[fc_name]
     tap_names = list(taps) if taps is not None else info["taps"]
     return_nodes = {t: f"skip{i}" for i, t in enumerate(tap_names)}

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from hrcam.explain import Explanation
 
 __all__ = [
+    "CAM_CMAP",
+    "FOCAL_COLOR",
     "cam_grid",
     "dataset_grid",
     "figure2",
