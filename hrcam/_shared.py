@@ -6,7 +6,8 @@ One place for each rule, so that two copies cannot drift apart:
   becomes all zeros);
 * :func:`as_map` -- a 2-D map checked and converted, with errors that name the argument;
 * :func:`check_class_indices` -- class indices within ``[0, num_classes)``;
-* :func:`atomic_write` -- every file written whole or not at all (from :mod:`hrcam.atomic`);
+* :func:`atomic_write`, :func:`atomic_write_text` -- every file written whole or not at all
+  (from :mod:`hrcam.atomic`);
 * :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
   16-bit and float images, EXIF orientation, a pixel cap).
 
@@ -19,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from hrcam.atomic import atomic_write
+from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.data.imageio import ImageDecodeError, decode_image
 
 __all__ = [
     "ImageDecodeError",
     "as_map",
     "atomic_write",
+    "atomic_write_text",
     "check_class_indices",
     "decode_image",
     "normalize_batch",

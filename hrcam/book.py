@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hrcam import profiles
-from hrcam.atomic import atomic_write
+from hrcam.atomic import atomic_write_text
 from hrcam.errors import HrcamError
 
 __all__ = [
@@ -295,7 +295,7 @@ def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
         k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
     }
     text = json.dumps(timings, indent=2)
-    atomic_write(run_dir / "timings.json", lambda f: f.write(text), text=True)
+    atomic_write_text(run_dir / "timings.json", text)
 
 
 def run_book(
@@ -547,4 +547,4 @@ class _Runner:
 
     def _save(self, update: Mapping[str, Any]) -> None:
         self.manifest.update(update)
-        self.manifest_path.write_text(json.dumps(self.manifest, indent=2, default=str))
+        atomic_write_text(self.manifest_path, json.dumps(self.manifest, indent=2, default=str))

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hrcam.atomic import atomic_write_text
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, decode_label_map
 from hrcam.data.store import StoreInfo, StoreWriter
 from hrcam.parallel import worker_pool
@@ -260,7 +261,9 @@ def _claim_output(out: Path, fingerprint: str, settings: dict[str, Any]) -> None
             raise ValueError(
                 f"output directory {str(out)!r} already holds a store; choose a new --out"
             )
-        build_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": settings}))
+        atomic_write_text(
+            build_file, json.dumps({"fingerprint": fingerprint, "settings": settings})
+        )
 
 
 def run_shard_tasks(
@@ -314,8 +317,7 @@ def _write_errors(
         for index in range(n):
             marker = json.loads(writer.marker_path(split, index).read_text())
             errors += [(p, r) for p, r in marker.get("errors", [])]
-    with open(out / "errors.tsv", "w") as fh:
-        fh.write("path\treason\n")
-        for p, r in errors:
-            fh.write(f"{p}\t{r}\n")
+    atomic_write_text(
+        out / "errors.tsv", "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in errors)
+    )
     return errors

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write, check_class_indices
+from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
 from hrcam.errors import HrcamError, ensure_output_dir
 
 if TYPE_CHECKING:
@@ -412,7 +412,7 @@ def explain_images(
         bar.update(len(chunk))
     bar.close()
     text = json.dumps(report.to_dict(), indent=2)
-    atomic_write(out / "report.json", lambda f: f.write(text), text=True)
+    atomic_write_text(out / "report.json", text)
     return report
 
 
