@@ -36,6 +36,15 @@ def _store_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`hrcam.data.build_dataset`'s keyword arguments: the sub-command's own options
+    (``dataset_options``, each flag named after the builder's parameter) and the store's."""
+    options = {name: getattr(args, name) for name in args.dataset_options}
+    if "splits" in options:
+        options["splits"] = tuple(options["splits"])
+    return {**options, **_store_options(args)}
+
+
 def register(subparsers: Any) -> None:
     """Add ``hrcam data`` and its sub-commands."""
     data = subparsers.add_parser(
@@ -68,7 +77,10 @@ def register(subparsers: Any) -> None:
         + "; ".join(f"{name}: {text}" for name, text in VARIANTS.items()).replace("%", "%%")
         + " (default: default)",
     )
-    p.set_defaults(func=_synthetic)
+    p.set_defaults(
+        func=_synthetic,
+        dataset_options=("num_train", "num_val", "seed", "num_classes", "variant"),
+    )
 
     p = sub.add_parser(
         "imagenet",
@@ -123,16 +135,7 @@ def _synthetic(args: argparse.Namespace) -> int:
     if not 2 <= args.num_classes <= MAX_CLASSES:
         raise CLIError(f"--num-classes must be between 2 and {MAX_CLASSES}")
     t0 = time.perf_counter()
-    info = build_dataset(
-        "synthetic",
-        args.out,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        seed=args.seed,
-        num_classes=args.num_classes,
-        variant=args.variant,
-        **_store_options(args),
-    ).info
+    info = build_dataset("synthetic", args.out, **_dataset_options(args)).info
     n = sum(info.count(s) for s in info.splits)
     dt = time.perf_counter() - t0
     variant = "" if args.variant == "default" else f", variant {args.variant}"
@@ -144,12 +147,7 @@ def _convert(args: argparse.Namespace) -> int:
     """``hrcam data imagenet|pets|imagenette``: the real datasets, through build_dataset."""
     from hrcam.data import build_dataset
 
-    options = {name.replace("-", "_"): getattr(args, name) for name in args.dataset_options}
-    if "splits" in options:
-        options["splits"] = tuple(options["splits"])
-    report = build_dataset(
-        args.data_command, args.out, root=args.root, **options, **_store_options(args)
-    )
+    report = build_dataset(args.data_command, args.out, root=args.root, **_dataset_options(args))
     print(report.summary())
     return 0
 

@@ -89,19 +89,15 @@ def run(args: argparse.Namespace) -> int:
         from hrcam.models.wrap import imagenet_animal_indices
 
         allowed = imagenet_animal_indices()
+    # Options whose flag is named after explain_images' parameter pass through as they are.
+    same = ("classes", "preset", "batch_size", "device", "max_pixels", "overwrite", "workers")
     report = explain_images(
         args.images,
         args.checkpoint,
         args.out,
-        classes=args.classes,
-        preset=args.preset,
-        batch_size=args.batch_size,
-        device=args.device,
         progress=not args.no_progress,
-        max_pixels=args.max_pixels,
-        overwrite=args.overwrite,
-        workers=args.workers,
         allowed_classes=allowed,
+        **{name: getattr(args, name) for name in same},
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"
