@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from hrcam.explainer import Explainer
+    from hrcam.explain import Explainer
     from hrcam.models import (
         HRCAM,
         build_classifier,

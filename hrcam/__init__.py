@@ -6,32 +6,27 @@ and the command line starts fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
 from hrcam._version import __version__
 
+# scikit-image's lazy_loader: ``hrcam.models`` etc. import on first use.
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submodules=[
+        "baselines",
+        "book",
+        "data",
+        "evaluate",
+        "explain",
+        "metrics",
+        "models",
+        "plotting",
+        "postprocess",
+        "profiles",
+        "runs",
+        "train",
+    ],
+)
+
 __all__ = ["__version__"]
-
-_SUBMODULES = {
-    "postprocess",
-    "models",
-    "data",
-    "train",
-    "metrics",
-    "baselines",
-    "evaluate",
-    "explain",
-    "profiles",
-    "book",
-    "plotting",
-    "plotting_eval",
-    "runs",
-    "explainer",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"hrcam.{name}")
-    raise AttributeError(f"module 'hrcam' has no attribute {name!r}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_write_text"]
 
 
 def _umask() -> int:
@@ -56,3 +56,8 @@ def atomic_write(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8, line endings as given) to ``path`` atomically; returns ``path``."""
+    return atomic_write(path, lambda handle: handle.write(text), text=True)

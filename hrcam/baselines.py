@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam._shared import normalize_batch
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -127,10 +129,7 @@ def _check_batch(images: Any, targets: Sequence[int]) -> None:
 
 def normalize_maps(maps: np.ndarray) -> np.ndarray:
     """Min-max normalise each map of a ``(B, H, W)`` stack to [0, 1] (flat maps -> 0)."""
-    maps = np.asarray(maps, dtype=np.float32)
-    lo = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - lo
-    return np.divide(maps - lo, span, out=np.zeros_like(maps), where=span > 0)
+    return normalize_batch(maps)
 
 
 @functools.cache
@@ -224,7 +223,7 @@ def _high_res_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Method
 def _refined_fn(
     model: HRCAM, preset: str, workers: int | None = None
 ) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
-    from hrcam.explainer import Explainer
+    from hrcam.explain import Explainer
 
     # The refined CAM is exactly what the Explainer produces: one code path for both.
     explainer = Explainer(model, preset=preset, workers=workers)
@@ -255,7 +254,7 @@ def hrcam_methods(
     names
         Subset of :data:`HRCAM_METHODS`.
     workers
-        Post-processing processes of the refined CAMs (see :class:`hrcam.explainer.Explainer`).
+        Post-processing processes of the refined CAMs (see :class:`hrcam.explain.Explainer`).
 
     Returns
     -------

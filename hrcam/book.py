@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hrcam import profiles
-from hrcam.atomic import atomic_write
+from hrcam.atomic import atomic_write_text
 from hrcam.errors import HrcamError
 
 __all__ = [
@@ -295,7 +295,7 @@ def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
         k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
     }
     text = json.dumps(timings, indent=2)
-    atomic_write(run_dir / "timings.json", lambda f: f.write(text), text=True)
+    atomic_write_text(run_dir / "timings.json", text)
 
 
 def run_book(
@@ -352,6 +352,51 @@ def run_book(
     BookError
         A notebook or the build failed.
     """
+    jupytext = _book_stack()
+    profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
+    notebooks_dir, book_dir, run_dir = _folders(profile, root, notebooks_dir, book_dir, run_dir)
+    overrides = {k: _parse_value(v) for k, v in (overrides or {}).items()}
+
+    sources = find_notebooks(notebooks_dir)
+    declared = {p.stem: declared_parameters(jupytext.read(p)) for p in sources}
+    _check_parameters(declared, overrides, only)
+
+    out_dir = book_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
+    runner = _Runner(
+        profile=profile,
+        run_dir=run_dir,
+        overrides=overrides,
+        sources=sources,
+        declared=declared,
+        out_dir=out_dir,
+        manifest_path=manifest_path,
+        manifest=_load_manifest(manifest_path),
+        force=force,
+        progress=progress,
+        log=log,
+    )
+    result = BookResult()
+    # Environment inherited by the kernels.
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+    for i, src in enumerate(sources):
+        if only is None or src.stem in only:
+            result.notebooks.append(runner.run(i, src))
+
+    if build:
+        log(f"building the book in {book_dir} (jupyter-book build -W)")
+        start = time.perf_counter()
+        result.html_index = build_book(book_dir)
+        result.build_seconds = time.perf_counter() - start
+        log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
+    return result
+
+
+def _book_stack() -> Any:
+    """The ``jupytext`` module, after checking that the ``book`` extra is installed."""
     try:
         import jupytext
         import papermill  # noqa: F401  (checked here, used by run_notebook)
@@ -360,8 +405,17 @@ def run_book(
             f"the book needs the 'book' extra ({exc.name} is not installed): "
             "pip install 'hrcam[book]'"
         ) from None
+    return jupytext
 
-    profiles.resolve(profile)  # unknown profile -> ValueError before anything runs
+
+def _folders(
+    profile: str,
+    root: str | Path | None,
+    notebooks_dir: str | Path | None,
+    book_dir: str | Path | None,
+    run_dir: str | Path | None,
+) -> tuple[Path, Path, Path]:
+    """The notebooks, book and run folders of :func:`run_book` (see its parameters)."""
     if notebooks_dir is None or book_dir is None:
         if root is not None:
             root = Path(root).resolve()
@@ -372,15 +426,20 @@ def run_book(
                 )
         else:
             root = find_root()
-    notebooks_dir = Path(notebooks_dir or root / "notebooks")
-    book_dir = Path(book_dir or root / "book")
-    run_dir = Path(run_dir or (root or Path.cwd()) / "runs" / profile).resolve()
-    if run_dir.exists() and not run_dir.is_dir():
-        raise BookError(f"--run-dir {str(run_dir)!r} is a file, not a folder; choose a folder")
-    overrides = {k: _parse_value(v) for k, v in (overrides or {}).items()}
+    notebooks = Path(notebooks_dir or root / "notebooks")
+    book = Path(book_dir or root / "book")
+    run = Path(run_dir or (root or Path.cwd()) / "runs" / profile).resolve()
+    if run.exists() and not run.is_dir():
+        raise BookError(f"--run-dir {str(run)!r} is a file, not a folder; choose a folder")
+    return notebooks, book, run
 
-    sources = find_notebooks(notebooks_dir)
-    declared = {p.stem: declared_parameters(jupytext.read(p)) for p in sources}
+
+def _check_parameters(
+    declared: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, Any],
+    only: Sequence[str] | None,
+) -> None:
+    """Reject, before anything runs, parameters and notebook names that nothing declares."""
     for stem, names in declared.items():
         missing = [n for n in ("profile", "run_dir") if n not in names]
         if missing:
@@ -403,30 +462,33 @@ def run_book(
                 f"unknown notebook(s) {', '.join(missing)}; have {', '.join(declared)}"
             )
 
-    out_dir = book_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST_NAME
-    manifest = _load_manifest(manifest_path)
-    from hrcam import __version__
 
-    result = BookResult()
-    # Environment inherited by the kernels.
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+@dataclass
+class _Runner:
+    """Runs the notebooks of one :func:`run_book` call, one at a time, keeping the manifest."""
 
-    for i, src in enumerate(sources):
-        stem = src.stem
-        output = out_dir / f"{stem}.ipynb"
-        if only is not None and stem not in only:
-            continue
-        params = {"profile": profile, "run_dir": str(run_dir)}
-        params.update({k: v for k, v in overrides.items() if k in declared[stem]})
+    profile: str
+    run_dir: Path
+    overrides: Mapping[str, Any]
+    sources: list[Path]
+    declared: Mapping[str, Sequence[str]]
+    out_dir: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    force: bool
+    progress: bool
+    log: Callable[[str], None]
+
+    def key(self, i: int, src: Path, params: Mapping[str, Any]) -> str:
+        """What a notebook's run depends on: its source, parameters, inputs, hrcam version."""
+        from hrcam import __version__
+
         upstream = [
-            _hash_tree(profiles.stage_dir(run_dir, p.stem))
-            for p in sources[:i]
+            _hash_tree(profiles.stage_dir(self.run_dir, p.stem))
+            for p in self.sources[:i]
             if p.stem in profiles.STAGE_DIRS
         ]
-        key = _hash_bytes(
+        return _hash_bytes(
             json.dumps(
                 {
                     "source": _hash_bytes(src.read_bytes()),
@@ -438,49 +500,51 @@ def run_book(
                 default=str,
             ).encode()
         )
-        own = profiles.stage_dir(run_dir, stem) if stem in profiles.STAGE_DIRS else None
-        entry = manifest.get(stem, {})
+
+    def run(self, i: int, src: Path) -> NotebookRun:
+        """Execute notebook ``i`` unless its key and outputs are unchanged (or ``force``)."""
+        stem = src.stem
+        output = self.out_dir / f"{stem}.ipynb"
+        params: dict[str, Any] = {"profile": self.profile, "run_dir": str(self.run_dir)}
+        params.update({k: v for k, v in self.overrides.items() if k in self.declared[stem]})
+        key = self.key(i, src, params)
+        own = profiles.stage_dir(self.run_dir, stem) if stem in profiles.STAGE_DIRS else None
+        entry = self.manifest.get(stem, {})
         unchanged = (
             entry.get("key") == key
             and output.exists()
             and (own is None or entry.get("outputs") == _hash_tree(own))
         )
-        label = f"[{i + 1}/{len(sources)}] {stem}"
-        if unchanged and not force:
-            log(f"{label}: unchanged, skipped")
-            result.notebooks.append(NotebookRun(stem, "skipped", 0.0, output))
-            continue
+        label = f"[{i + 1}/{len(self.sources)}] {stem}"
+        if unchanged and not self.force:
+            self.log(f"{label}: unchanged, skipped")
+            return NotebookRun(stem, "skipped", 0.0, output)
         # An earlier attempt with exactly these inputs was interrupted or failed: a notebook
         # that declares ``resume`` continues its training checkpoints instead of starting
         # over (hours at paper scale). Any change of inputs starts afresh.
         resuming = entry.get("started") == key
-        if "resume" in declared[stem] and "resume" not in overrides:
+        if "resume" in self.declared[stem] and "resume" not in self.overrides:
             params["resume"] = resuming
         how = "resuming an interrupted attempt" if params.get("resume") else "running"
-        log(f"{label}: {how} ({profile}, {run_dir})")
-        manifest[stem] = {"started": key}
-        manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
+        self.log(f"{label}: {how} ({self.profile}, {self.run_dir})")
+        self._save({stem: {"started": key}})
         # Execute into the run folder first: a failing notebook must never become a page.
-        scratch = run_dir / "_notebooks" / f"{stem}.ipynb"
-        _write_timings(run_dir, manifest)
+        scratch = self.run_dir / "_notebooks" / f"{stem}.ipynb"
+        _write_timings(self.run_dir, self.manifest)
         start = time.perf_counter()
-        run_notebook(src, scratch, params, cwd=run_dir, progress=progress)
+        run_notebook(src, scratch, params, cwd=self.run_dir, progress=self.progress)
         seconds = time.perf_counter() - start
         shutil.move(scratch, output)
-        manifest[stem] = {
+        entry = {
             "key": key,
             "outputs": _hash_tree(own) if own is not None else None,
             "seconds": round(seconds, 1),
             "parameters": params,
         }
-        manifest_path.write_text(json.dumps(manifest, indent=2, default=str))
-        log(f"{label}: done in {seconds:.1f} s")
-        result.notebooks.append(NotebookRun(stem, "ran", seconds, output))
+        self._save({stem: entry})
+        self.log(f"{label}: done in {seconds:.1f} s")
+        return NotebookRun(stem, "ran", seconds, output)
 
-    if build:
-        log(f"building the book in {book_dir} (jupyter-book build -W)")
-        start = time.perf_counter()
-        result.html_index = build_book(book_dir)
-        result.build_seconds = time.perf_counter() - start
-        log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
-    return result
+    def _save(self, update: Mapping[str, Any]) -> None:
+        self.manifest.update(update)
+        atomic_write_text(self.manifest_path, json.dumps(self.manifest, indent=2, default=str))

@@ -246,7 +246,7 @@ def conclusion(values: dict[str, Any]) -> str:
 
 
 def summary_rows(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The page's paired differences as rows for :func:`hrcam.plotting_evidence.paired_differences`.
+    """The page's paired differences as rows for :func:`hrcam.plotting.evidence.paired_differences`.
 
     Returns
     -------

@@ -29,7 +29,8 @@
 # reads it from there. With `-p dataset imagenet -p data_root /path/to/ILSVRC2012` (the
 # `paper` profile) it converts the 398 animal classes of a local ImageNet copy instead; those
 # images have no masks, so notebooks 5 and 6, which measure localization, need the synthetic
-# set.
+# set. Every dataset of `hrcam data` works here (`-p dataset pets`, `imagenette`), through the
+# same `hrcam.data.build_dataset`.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -55,28 +56,22 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam.data import StoreDataset, build_imagenet_animals, generate_synthetic, open_store
+from hrcam.data import StoreDataset, build_dataset
 from hrcam.profiles import stage_dir
 
-out = stage_dir(cfg["run_dir"], "01_dataset")
-if cfg["dataset"] == "synthetic":
-    info = generate_synthetic(
-        out,
-        num_train=cfg["num_train"],
-        num_val=cfg["num_val"],
-        image_size=cfg["image_size"],
-        seed=cfg["seed"],
-        num_classes=cfg["num_classes"],
-    )
-elif cfg["dataset"] == "imagenet":
-    if cfg["data_root"] is None:
-        raise ValueError(
-            "dataset 'imagenet' needs the local ILSVRC-2012 folder: -p data_root /path/to/it"
-        )
-    build_imagenet_animals(cfg["data_root"], out, image_size=cfg["image_size"], progress=False)
-    info = open_store(out)
-else:
-    raise ValueError(f"dataset must be 'synthetic' or 'imagenet', got {cfg['dataset']!r}")
+# The same builders as `hrcam data NAME`: a generated set takes the sizes and the seed, a real
+# one needs -p data_root and converts every image of its folder.
+info = build_dataset(
+    cfg["dataset"],
+    stage_dir(cfg["run_dir"], "01_dataset"),
+    root=cfg["data_root"],
+    image_size=cfg["image_size"],
+    seed=cfg["seed"],
+    num_classes=cfg["num_classes"],
+    num_train=cfg["num_train"],
+    num_val=cfg["num_val"],
+    progress=False,
+).info
 train = StoreDataset(info.root, "train")
 val = StoreDataset(info.root, "val")
 print(f"{len(train)} training and {len(val)} validation images of {train.image_size} px")

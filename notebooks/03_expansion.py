@@ -106,14 +106,14 @@ glue(
 # construction; the question is whether the refined lines rise above it.
 
 # %%
-from hrcam import plotting_evidence
+from hrcam import plotting
 
 if cfg["eval_every"]:
-    fig = plotting_evidence.localization_over_epochs(
+    fig = plotting.localization_over_epochs(
         result.history, title=f"first {cfg['eval_images']} validation images"
     )
 else:
-    fig = plotting_evidence.not_measured("eval_every is 0 in this profile: not recorded")
+    fig = plotting.not_measured("eval_every is 0 in this profile: not recorded")
 glue("fig-expansion-localization", fig, display=False)
 
 # %% [markdown]

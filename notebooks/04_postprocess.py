@@ -46,7 +46,8 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam.explainer import Explainer, select_example
+from hrcam.explain import Explainer
+from hrcam.plotting import select_example
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run

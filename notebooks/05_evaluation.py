@@ -63,7 +63,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import plotting_eval
+from hrcam import plotting
 from hrcam.evaluate import evaluate
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
@@ -91,7 +91,7 @@ report = result.to_markdown().split("\n", 1)[1]  # drop the report's own title
 Markdown(report.replace("\n## ", "\n**").replace("CAM?\n", "CAM?**\n"))
 
 # %%
-fig = plotting_eval.metric_bars(result, title=f"{result.config['num_images']} validation images")
+fig = plotting.metric_bars(result, title=f"{result.config['num_images']} validation images")
 glue("fig-localization", fig, display=False)
 plt.close(fig)
 
@@ -108,7 +108,7 @@ plt.close(fig)
 # works, and match it when the pipeline falls back to it.
 
 # %%
-fig = plotting_eval.win_fail_examples(result, methods=["low_res_cam", "refined_paper"])
+fig = plotting.win_fail_examples(result, methods=["low_res_cam", "refined_paper"])
 glue("fig-win-fail", fig, display=False)
 plt.close(fig)
 

@@ -55,7 +55,7 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import metrics, plotting
-from hrcam.explainer import Explainer
+from hrcam.explain import Explainer
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
@@ -94,7 +94,7 @@ table
 # %%
 glue(
     "fig-presets-ablation",
-    plotting.metric_bars(table, title=f"{len(cams['masks'])} validation images"),
+    plotting.score_bars(table, title=f"{len(cams['masks'])} validation images"),
     display=False,
 )
 

@@ -65,7 +65,7 @@ import time
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import evidence, plotting_evidence
+from hrcam import evidence, plotting
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
 
@@ -113,7 +113,7 @@ Markdown("\n".join(["| Paired PxAP difference | n | mean [95% CI] |", "|---|---|
 
 # %%
 refined = [m for m in study.methods if m.split("@")[0] in ("paper", "reference")]
-fig = plotting_evidence.paired_differences(
+fig = plotting.paired_differences(
     [study.difference(m, "pxap") for m in refined],
     fallback=[study.value(m, "fallback_rate") for m in refined],
     title=f"{len(cams)} validation images",
@@ -145,7 +145,7 @@ t0 = time.perf_counter()
 sweep = evidence.oracle_noise_sweep(cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"])
 (out_dir / "oracle_sweep.json").write_text(json.dumps(sweep, indent=2))
 timings["oracle_sweep"] = time.perf_counter() - t0
-glue("fig-evidence-oracle", plotting_evidence.oracle_sweep(sweep), display=False)
+glue("fig-evidence-oracle", plotting.oracle_sweep(sweep), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig-evidence-oracle
@@ -181,7 +181,7 @@ bounds = evidence.refine_study(
 bounds.save(out_dir / "bounds")
 timings["bounds"] = time.perf_counter() - t0
 rows = [bounds.difference(m, "pxap") for m in bounds.methods[1:]]
-fig = plotting_evidence.paired_differences(
+fig = plotting.paired_differences(
     rows,
     fallback=[bounds.value(m, "fallback_rate") for m in bounds.methods[1:]],
     title="bounds and size limits: expansion network and oracle high-res maps",
@@ -222,11 +222,11 @@ Markdown("\n".join(lines))
 
 # %%
 counts = {m.split("@")[0]: study.kind_counts(m) for m in stages}
-glue("fig-evidence-kinds", plotting_evidence.kind_counts(counts), display=False)
+glue("fig-evidence-kinds", plotting.kind_counts(counts), display=False)
 for m in stages:
     name = m.split("@")[0]
     examples = evidence.failure_examples(study, cams, m)
-    glue(f"fig-evidence-failures-{name}", plotting_evidence.failure_examples(examples),
+    glue(f"fig-evidence-failures-{name}", plotting.failure_examples(examples),
          display=False)  # fmt: skip
 
 # %% [markdown]
@@ -378,7 +378,7 @@ Markdown("\n".join(lines))
 # %%
 glue(
     "fig-evidence-variants",
-    plotting_evidence.variant_differences(
+    plotting.variant_differences(
         variant_rows, title=f"{cfg['variant_num_val']} validation images per variant"
     ),
     display=False,

@@ -77,7 +77,7 @@ from hrcam.data.photos import (
     build_photo_store,
     square_photo,
 )
-from hrcam.explainer import Explainer
+from hrcam.explain import Explainer
 from hrcam.models import (
     input_stats,
     load_checkpoint,

@@ -49,10 +49,10 @@ path = save_claims(values, stage_dir(cfg["run_dir"], "09_claims", create=True))
 print(f"{len(values)} values, also written to {path}")
 
 # %%
-from hrcam import plotting_evidence
+from hrcam import plotting
 from hrcam.claims import summary_rows
 
-fig = plotting_evidence.paired_differences(
+fig = plotting.paired_differences(
     summary_rows(values), title=f"{values['n_images']} validation images"
 )
 glue("fig-claims-summary", fig, display=False)

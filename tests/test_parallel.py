@@ -58,7 +58,7 @@ def test_bad_worker_counts_are_refused(bad):
 def test_explainer_with_workers_equals_one_worker():
     import torch
 
-    from hrcam.explainer import Explainer
+    from hrcam.explain import Explainer
     from hrcam.models import HRCAM, build_classifier, build_expansion
 
     torch.manual_seed(0)

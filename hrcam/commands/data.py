@@ -36,6 +36,15 @@ def _store_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`hrcam.data.build_dataset`'s keyword arguments: the sub-command's own options
+    (``dataset_options``, each flag named after the builder's parameter) and the store's."""
+    options = {name: getattr(args, name) for name in args.dataset_options}
+    if "splits" in options:
+        options["splits"] = tuple(options["splits"])
+    return {**options, **_store_options(args)}
+
+
 def register(subparsers: Any) -> None:
     """Add ``hrcam data`` and its sub-commands."""
     data = subparsers.add_parser(
@@ -68,7 +77,10 @@ def register(subparsers: Any) -> None:
         + "; ".join(f"{name}: {text}" for name, text in VARIANTS.items()).replace("%", "%%")
         + " (default: default)",
     )
-    p.set_defaults(func=_synthetic)
+    p.set_defaults(
+        func=_synthetic,
+        dataset_options=("num_train", "num_val", "seed", "num_classes", "variant"),
+    )
 
     p = sub.add_parser(
         "imagenet",
@@ -84,7 +96,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--devkit", default=None, help="ILSVRC2012_devkit_t12 folder (flat val/)")
     p.add_argument("--val-labels", default=None, help="'<file> <wnid>' lines (flat val/)")
     p.add_argument("--limit-per-class", type=positive_int, default=None, help="quick subsets")
-    p.set_defaults(func=_imagenet)
+    p.set_defaults(
+        func=_convert, dataset_options=("splits", "devkit", "val_labels", "limit_per_class")
+    )
 
     p = sub.add_parser(
         "pets",
@@ -94,7 +108,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--root", required=True, help="folder containing oxford-iiit-pet/")
     _common(p, 224)
-    p.set_defaults(func=_pets)
+    p.set_defaults(func=_convert, dataset_options=())
 
     p = sub.add_parser(
         "imagenette",
@@ -105,7 +119,7 @@ def register(subparsers: Any) -> None:
     _common(p, 224)
     p.add_argument("--variant", choices=["imagenette", "imagewoof"], default="imagenette")
     p.add_argument("--size", choices=["full", "320px", "160px"], default="320px")
-    p.set_defaults(func=_imagenette)
+    p.set_defaults(func=_convert, dataset_options=("variant", "size"))
 
     p = sub.add_parser("info", help="describe a store", description="Print a store's metadata.")
     p.add_argument("store", help="store directory")
@@ -115,20 +129,13 @@ def register(subparsers: Any) -> None:
 def _synthetic(args: argparse.Namespace) -> int:
     import time
 
-    from hrcam.data.synthetic import MAX_CLASSES, generate_synthetic
+    from hrcam.data import build_dataset
+    from hrcam.data.synthetic import MAX_CLASSES
 
     if not 2 <= args.num_classes <= MAX_CLASSES:
         raise CLIError(f"--num-classes must be between 2 and {MAX_CLASSES}")
     t0 = time.perf_counter()
-    info = generate_synthetic(
-        args.out,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        seed=args.seed,
-        num_classes=args.num_classes,
-        variant=args.variant,
-        **_store_options(args),
-    )
+    info = build_dataset("synthetic", args.out, **_dataset_options(args)).info
     n = sum(info.count(s) for s in info.splits)
     dt = time.perf_counter() - t0
     variant = "" if args.variant == "default" else f", variant {args.variant}"
@@ -136,51 +143,13 @@ def _synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(report: Any) -> int:
+def _convert(args: argparse.Namespace) -> int:
+    """``hrcam data imagenet|pets|imagenette``: the real datasets, through build_dataset."""
+    from hrcam.data import build_dataset
+
+    report = build_dataset(args.data_command, args.out, root=args.root, **_dataset_options(args))
     print(report.summary())
     return 0
-
-
-def _imagenet(args: argparse.Namespace) -> int:
-    from hrcam.data.imagenet import build_imagenet_animals
-
-    return _report(
-        build_imagenet_animals(
-            args.root,
-            args.out,
-            splits=tuple(args.splits),
-            devkit=args.devkit,
-            val_labels=args.val_labels,
-            limit_per_class=args.limit_per_class,
-            **_store_options(args),
-        )
-    )
-
-
-def _pets(args: argparse.Namespace) -> int:
-    from hrcam.data.torchvision_sets import build_pets
-
-    return _report(
-        build_pets(
-            args.root,
-            args.out,
-            **_store_options(args),
-        )
-    )
-
-
-def _imagenette(args: argparse.Namespace) -> int:
-    from hrcam.data.torchvision_sets import build_imagenette
-
-    return _report(
-        build_imagenette(
-            args.root,
-            args.out,
-            variant=args.variant,
-            size=args.size,
-            **_store_options(args),
-        )
-    )
 
 
 def _info(args: argparse.Namespace) -> int:

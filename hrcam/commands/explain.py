@@ -10,7 +10,12 @@ from hrcam.commands import LazyChoices, positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` sub-command."""
-    from hrcam.explain import DEFAULT_MAX_PIXELS  # no torch at import time
+    import inspect
+
+    from hrcam.explain import DEFAULT_MAX_PIXELS, explain_images  # no torch at import time
+
+    # The defaults are explain_images' own, so that the CLI and the Python call agree.
+    default = {k: p.default for k, p in inspect.signature(explain_images).parameters.items()}
 
     parser = subparsers.add_parser(
         "explain",
@@ -34,15 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--preset",
-        default="paper",
+        default=default["preset"],
         choices=LazyChoices("hrcam.postprocess.config", "PRESETS"),
         metavar="PRESET",
         help="post-processing preset: %(choices)s (default: %(default)s)",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=8, help="images per batch (default 8)"
+        "--batch-size",
+        type=positive_int,
+        default=default["batch_size"],
+        help=f"images per batch (default {default['batch_size']})",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--device", default=default["device"], help=f"torch device (default: {default['device']})"
+    )
     parser.add_argument(
         "--max-pixels",
         type=positive_int,
@@ -80,19 +90,15 @@ def run(args: argparse.Namespace) -> int:
         from hrcam.models.wrap import imagenet_animal_indices
 
         allowed = imagenet_animal_indices()
+    # Options whose flag is named after explain_images' parameter pass through as they are.
+    same = ("classes", "preset", "batch_size", "device", "max_pixels", "overwrite", "workers")
     report = explain_images(
         args.images,
         args.checkpoint,
         args.out,
-        classes=args.classes,
-        preset=args.preset,
-        batch_size=args.batch_size,
-        device=args.device,
         progress=not args.no_progress,
-        max_pixels=args.max_pixels,
-        overwrite=args.overwrite,
-        workers=args.workers,
         allowed_classes=allowed,
+        **{name: getattr(args, name) for name in same},
     )
     for w in report.written:
         name = w.class_name or f"class {w.label}"

@@ -1,5 +1,6 @@
 """Datasets for hrcam: one memory-mapped store format for every source.
 
+* :mod:`hrcam.data.registry` -- every builder by name; :func:`build_dataset` (CLI and book).
 * :mod:`hrcam.data.store` -- the on-disk format, :class:`StoreWriter`, :class:`StoreDataset`.
 * :mod:`hrcam.data.synthetic` -- the built-in synthetic "beetles" set with exact masks.
 * :mod:`hrcam.data.imagenet` -- the paper's 398 ImageNet animal classes from a local copy.
@@ -36,6 +37,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "imagenet": [
             "build_imagenet_animals",
             "imagenet_animal_classes",
+        ],
+        "registry": [
+            "DATASETS",
+            "DatasetBuilder",
+            "build_dataset",
         ],
         "store": [
             "StoreDataset",

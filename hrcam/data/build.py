@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hrcam.atomic import atomic_write_text
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, decode_label_map
 from hrcam.data.store import StoreInfo, StoreWriter
 from hrcam.parallel import worker_pool
@@ -205,22 +206,7 @@ def build_store_from_items(
         "max_pixels": int(max_pixels),
     }
     fingerprint = _fingerprint(items, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    build_file = out / "build.json"
-    if build_file.is_file():
-        old = json.loads(build_file.read_text()).get("fingerprint")
-        if old != fingerprint:
-            raise ValueError(
-                f"output directory {str(out)!r} holds a different build (other files or "
-                "settings); choose a new --out or delete it"
-            )
-    else:
-        if (out / "meta.json").exists():
-            raise ValueError(
-                f"output directory {str(out)!r} already holds a store; choose a new --out"
-            )
-        build_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": settings}))
-
+    _claim_output(out, fingerprint, settings)
     writer_kw = {
         "root": str(out),
         "image_size": int(image_size),
@@ -248,43 +234,90 @@ def build_store_from_items(
                     "max_pixels": int(max_pixels),
                 }
             )
+    _decode_shards(tasks, num_workers, progress)
+    info = writer.finalize({k: v for k, v in num_shards.items() if v > 0})
+    return BuildReport(
+        info=info,
+        counts={split: info.count(split) for split in items},
+        errors=_write_errors(writer, out, num_shards),
+        warnings=list(warnings),
+        resumed_shards=resumed,
+    )
+
+
+def _claim_output(out: Path, fingerprint: str, settings: dict[str, Any]) -> None:
+    """Create ``out`` for this build, or accept it if it holds the same (interrupted) build."""
+    out.mkdir(parents=True, exist_ok=True)
+    build_file = out / "build.json"
+    if build_file.is_file():
+        old = json.loads(build_file.read_text()).get("fingerprint")
+        if old != fingerprint:
+            raise ValueError(
+                f"output directory {str(out)!r} holds a different build (other files or "
+                "settings); choose a new --out or delete it"
+            )
+    else:
+        if (out / "meta.json").exists():
+            raise ValueError(
+                f"output directory {str(out)!r} already holds a store; choose a new --out"
+            )
+        atomic_write_text(
+            build_file, json.dumps({"fingerprint": fingerprint, "settings": settings})
+        )
+
+
+def run_shard_tasks(
+    fn: Callable[[dict[str, Any]], Any],
+    tasks: Sequence[dict[str, Any]],
+    num_workers: int | None,
+    on_done: Callable[[Any], None],
+) -> None:
+    """Run ``fn(task)`` for every task and pass each result to ``on_done`` as it finishes.
+
+    In this process when ``num_workers`` is 0 or 1 or there is at most one task, else in a
+    :func:`hrcam.parallel.worker_pool` of up to ``num_workers`` processes (default: all
+    CPUs). Each task writes its own shard, so the order they finish in changes no file.
+    """
+    workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            on_done(fn(task))
+        return
+    with worker_pool(min(workers, len(tasks))) as pool:
+        futures = [pool.submit(fn, t) for t in tasks]
+        for fut in as_completed(futures):
+            on_done(fut.result())
+
+
+def _decode_shards(tasks: list[dict[str, Any]], num_workers: int | None, progress: bool) -> None:
+    """Decode and write every shard task, counting unreadable files on the progress bar."""
     from tqdm import tqdm
 
-    workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
     bar = tqdm(
         total=sum(len(t["items"]) for t in tasks), disable=not progress, unit="img", desc="decode"
     )
     n_bad = 0
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            res = _build_shard(task)
-            n_bad += len(res["errors"])
-            bar.update(res["attempted"])
-            bar.set_postfix(unreadable=n_bad)
-    else:
-        with worker_pool(min(workers, len(tasks))) as pool:
-            futures = [pool.submit(_build_shard, t) for t in tasks]
-            for fut in as_completed(futures):
-                res = fut.result()
-                n_bad += len(res["errors"])
-                bar.update(res["attempted"])
-                bar.set_postfix(unreadable=n_bad)
+
+    def done(res: dict[str, Any]) -> None:
+        nonlocal n_bad
+        n_bad += len(res["errors"])
+        bar.update(res["attempted"])
+        bar.set_postfix(unreadable=n_bad)
+
+    run_shard_tasks(_build_shard, tasks, num_workers, done)
     bar.close()
 
-    info = writer.finalize({k: v for k, v in num_shards.items() if v > 0})
+
+def _write_errors(
+    writer: StoreWriter, out: Path, num_shards: dict[str, int]
+) -> list[tuple[str, str]]:
+    """The skipped files of every shard (from their markers), also written to ``errors.tsv``."""
     errors: list[tuple[str, str]] = []
     for split, n in num_shards.items():
         for index in range(n):
             marker = json.loads(writer.marker_path(split, index).read_text())
             errors += [(p, r) for p, r in marker.get("errors", [])]
-    with open(out / "errors.tsv", "w") as fh:
-        fh.write("path\treason\n")
-        for p, r in errors:
-            fh.write(f"{p}\t{r}\n")
-    return BuildReport(
-        info=info,
-        counts={split: info.count(split) for split in items},
-        errors=errors,
-        warnings=list(warnings),
-        resumed_shards=resumed,
+    atomic_write_text(
+        out / "errors.tsv", "path\treason\n" + "".join(f"{p}\t{r}\n" for p, r in errors)
     )
+    return errors

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -115,57 +116,62 @@ def list_imagenet_items(
             "train/<wnid>/*.JPEG (and val/)"
         )
     classes = imagenet_animal_classes()
-    label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
-    warnings: list[str] = []
-    items: list[Item] = []
     subdirs = {p.name for p in split_dir.iterdir() if p.is_dir() and _WNID.match(p.name)}
     if subdirs:
-        missing = [w for w, _ in classes if w not in subdirs]
-        if missing:
-            warnings.append(
-                f"{split}: {len(missing)} of 398 animal class folders missing "
-                f"(e.g. {', '.join(missing[:5])})"
-            )
-        n_other = 0
-        for wnid, _ in classes:
-            if wnid not in subdirs:
-                continue
-            files, others = list_image_files(split_dir / wnid)
-            n_other += len(others)
-            if not files:
-                warnings.append(f"{split}: class folder {wnid} has no image files")
-            for f in files[:limit_per_class]:
-                items.append(Item(str(f), label_of[wnid]))
-        if n_other:
-            warnings.append(f"{split}: ignored {n_other} files without an image extension")
-        return items, warnings
-
+        return _foldered_items(split_dir, split, classes, subdirs, limit_per_class)
     # flat folder (the official val layout): needs labels
     files, others = list_image_files(split_dir)
     if not files:
-        warnings.append(f"{split}: {split_dir} has neither wnid folders nor image files")
-        return items, warnings
-    if val_labels is not None:
-        stem_to_wnid = _read_val_labels(Path(val_labels))
-        lookup = lambda f: stem_to_wnid.get(f.stem)  # noqa: E731
-    else:
-        if devkit is None:
-            for cand in ("ILSVRC2012_devkit_t12", "devkit"):
-                if (root / cand).is_dir():
-                    devkit = root / cand
-        if devkit is None:
-            raise ValueError(
-                f"{str(split_dir)!r} is flat (no wnid folders): give --devkit DIR (the "
-                "ILSVRC2012_devkit_t12 folder) or --val-labels FILE ('<file> <wnid>' lines)"
-            )
-        gt, id_to_wnid = _read_devkit(Path(devkit))
+        return [], [f"{split}: {split_dir} has neither wnid folders nor image files"]
+    lookup = _flat_lookup(root, split_dir, devkit, val_labels)
+    items, warnings = _flat_items(files, lookup, split, classes, limit_per_class)
+    if others:
+        warnings.append(f"{split}: ignored {len(others)} files without an image extension")
+    return items, warnings
 
-        def lookup(f: Path) -> str | None:
-            m = _VAL_NUMBER.search(f.stem)
-            if not m or not 1 <= int(m.group(1)) <= len(gt):
-                return None
-            return id_to_wnid.get(int(gt[int(m.group(1)) - 1]))
 
+def _foldered_items(
+    split_dir: Path,
+    split: str,
+    classes: Sequence[tuple[str, str]],
+    subdirs: set[str],
+    limit_per_class: int | None,
+) -> tuple[list[Item], list[str]]:
+    """Items of a split laid out as ``<wnid>/*.JPEG`` (train, or a foldered val)."""
+    label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
+    warnings: list[str] = []
+    items: list[Item] = []
+    missing = [w for w, _ in classes if w not in subdirs]
+    if missing:
+        warnings.append(
+            f"{split}: {len(missing)} of 398 animal class folders missing "
+            f"(e.g. {', '.join(missing[:5])})"
+        )
+    n_other = 0
+    for wnid, _ in classes:
+        if wnid not in subdirs:
+            continue
+        files, others = list_image_files(split_dir / wnid)
+        n_other += len(others)
+        if not files:
+            warnings.append(f"{split}: class folder {wnid} has no image files")
+        for f in files[:limit_per_class]:
+            items.append(Item(str(f), label_of[wnid]))
+    if n_other:
+        warnings.append(f"{split}: ignored {n_other} files without an image extension")
+    return items, warnings
+
+
+def _flat_items(
+    files: list[Path],
+    lookup: Callable[[Path], str | None],
+    split: str,
+    classes: Sequence[tuple[str, str]],
+    limit_per_class: int | None,
+) -> tuple[list[Item], list[str]]:
+    """The animal-class items among ``files``, each labelled by ``lookup``, sorted by label."""
+    label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
+    items: list[Item] = []
     unlabelled = 0
     per_class: dict[str, int] = {}
     for f in files:
@@ -179,11 +185,38 @@ def list_imagenet_items(
         if limit_per_class is None or per_class[wnid] <= limit_per_class:
             items.append(Item(str(f), label_of[wnid]))
     items.sort(key=lambda it: (it.label, it.path))
-    if unlabelled:
-        warnings.append(f"{split}: {unlabelled} files have no label and were skipped")
-    if others:
-        warnings.append(f"{split}: ignored {len(others)} files without an image extension")
+    warnings = [f"{split}: {unlabelled} files have no label and were skipped"] if unlabelled else []
     return items, warnings
+
+
+def _flat_lookup(
+    root: Path,
+    split_dir: Path,
+    devkit: str | os.PathLike[str] | None,
+    val_labels: str | os.PathLike[str] | None,
+) -> Callable[[Path], str | None]:
+    """``file -> wnid`` (``None``: no label) for a flat folder: ``val_labels``, else the devkit."""
+    if val_labels is not None:
+        stem_to_wnid = _read_val_labels(Path(val_labels))
+        return lambda f: stem_to_wnid.get(f.stem)
+    if devkit is None:
+        for cand in ("ILSVRC2012_devkit_t12", "devkit"):
+            if (root / cand).is_dir():
+                devkit = root / cand
+    if devkit is None:
+        raise ValueError(
+            f"{str(split_dir)!r} is flat (no wnid folders): give --devkit DIR (the "
+            "ILSVRC2012_devkit_t12 folder) or --val-labels FILE ('<file> <wnid>' lines)"
+        )
+    gt, id_to_wnid = _read_devkit(Path(devkit))
+
+    def lookup(f: Path) -> str | None:
+        m = _VAL_NUMBER.search(f.stem)
+        if not m or not 1 <= int(m.group(1)) <= len(gt):
+            return None
+        return id_to_wnid.get(int(gt[int(m.group(1)) - 1]))
+
+    return lookup
 
 
 def build_imagenet_animals(

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from hrcam.atomic import atomic_write
+from hrcam.atomic import atomic_write, atomic_write_text
 
 FORMAT_NAME = "hrcam-store"
 FORMAT_VERSION = 1
@@ -165,10 +165,6 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     atomic_write(path, lambda fh: np.save(fh, np.ascontiguousarray(array)))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda fh: fh.write(text), text=True)
 
 
 def open_shard_array(path: Path, count: int | None = None) -> np.ndarray:
@@ -339,7 +335,7 @@ class StoreWriter:
             _atomic_save(split_dir / f"masks-{name}.npy", masks)
             _atomic_save(split_dir / f"boxes-{name}.npy", boxes)
         marker = {"name": name, "count": int(n), **(extra or {})}
-        _atomic_write_text(self.marker_path(split, index), json.dumps(marker))
+        atomic_write_text(self.marker_path(split, index), json.dumps(marker))
         return int(n)
 
     def finalize(self, num_shards: dict[str, int] | None = None) -> StoreInfo:
@@ -377,7 +373,7 @@ class StoreWriter:
             splits=dict(sorted(splits.items())),
             source=self.source,
         )
-        _atomic_write_text(self.root / "meta.json", json.dumps(info.to_meta(), indent=1))
+        atomic_write_text(self.root / "meta.json", json.dumps(info.to_meta(), indent=1))
         return info
 
 

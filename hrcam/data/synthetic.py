@@ -33,12 +33,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from hrcam._shared import check_class_indices
+from hrcam.data.build import run_shard_tasks
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks
-from hrcam.parallel import worker_pool
 
 __all__ = [
     "SYNTHETIC_VERSION",
@@ -159,8 +160,7 @@ def render_synthetic(
     _check_variant(variant)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     specs = synthetic_class_specs(num_classes)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes})")
+    check_class_indices(labels, num_classes, "labels")
     s = int(image_size)
     if s < 32:
         raise ValueError(f"image_size must be at least 32, got {image_size}")
@@ -168,26 +168,84 @@ def render_synthetic(
     k = s / 128.0  # pixel scale relative to the 128 px design
     f32 = np.float32
     y, x = np.mgrid[0:s, 0:s].astype(f32) + f32(0.5)
-    x, y = x[None], y[None]
-
-    def col(lo: float, hi: float) -> np.ndarray:  # (B,1,1) column of uniform draws
-        return rng.uniform(lo, hi, size=(b, 1, 1)).astype(f32)
+    grid = _Grid(rng, b, s, k, x[None], y[None])
 
     # Every draw below happens for every image, in a fixed order, whatever the label:
     # that keeps the background statistically independent of the class.
+    field = _background_field(grid)
+    top, top_tex, dcolors = _distractors(grid)
+    mask, light, re2, base, dark = _beetle(grid, labels, specs, variant)
+    # uniform noise of +-0.025 from raw bytes: an order of magnitude cheaper than normal()
+    noise = np.frombuffer(rng.bytes(3 * b * s * s), np.uint8).reshape(3, b, s, s)
 
-    # --- background: smooth colour field modulated by a faint grating --------------------
+    # --- composite, channel by channel (boolean writes on 3-D arrays are cheap) -----------
+    up, coarse, contrast, grating = field
+    bg = np.ascontiguousarray(np.matmul(np.matmul(up, coarse.transpose(3, 0, 1, 2)), up.T))
+    if variant == "plain_background":
+        contrast = np.zeros_like(contrast)
+        top = np.full_like(top, -1)  # drawn as usual, then not painted
+    bg *= 1 + contrast * grating
+    painted = top >= 0
+    code = (np.maximum(top, 0).astype(np.intp) * 2 + top_tex).reshape(b, -1)
+    table = dcolors.reshape(b, 2 * _MAX_DISTRACTORS, 3)
+    for c in range(3):
+        vals = np.take_along_axis(table[:, :, c], code, axis=1).reshape(b, s, s)
+        np.copyto(bg[c], vals, where=painted)
+    noise_f = noise.astype(f32)
+    noise_f *= f32(0.05 / 255)
+    noise_f -= f32(0.025)
+    background = _to_uint8(bg + noise_f) if return_background else None
+    img = bg
+    shade = 1.05 - 0.3 * re2
+    for c in range(3):
+        np.copyto(img[c], dark[:, c, None, None] * f32(0.9), where=mask)
+        np.copyto(img[c], base[:, c, None, None] * shade, where=light)
+    img += noise_f
+    out = {
+        "images": _to_uint8(img),
+        "masks": mask.astype(np.uint8),
+        "boxes": boxes_from_masks(mask),
+    }
+    if background is not None:
+        out["backgrounds"] = background
+    return out
+
+
+class _Grid(NamedTuple):
+    """What every part of one rendered batch shares: the draws, sizes and pixel centres."""
+
+    rng: np.random.Generator
+    b: int  # images
+    s: int  # side in pixels
+    k: float  # pixel scale relative to the 128 px design
+    x: np.ndarray  # (1, S, S) pixel-centre columns
+    y: np.ndarray  # (1, S, S) pixel-centre rows
+
+    def col(self, lo: float, hi: float) -> np.ndarray:
+        """A (B, 1, 1) column of uniform draws in [lo, hi)."""
+        return self.rng.uniform(lo, hi, size=(self.b, 1, 1)).astype(np.float32)
+
+
+def _background_field(g: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Smooth colour field modulated by a faint grating: ``(up, coarse, contrast, grating)``."""
     cells = 4
-    up = _upsample_matrix(s, cells)
-    coarse = rng.uniform(0.15, 0.85, size=(b, cells, cells, 3)).astype(f32)
+    up = _upsample_matrix(g.s, cells)
+    coarse = g.rng.uniform(0.15, 0.85, size=(g.b, cells, cells, 3)).astype(np.float32)
     coarse = 0.55 * coarse.mean(axis=-1, keepdims=True) + 0.45 * coarse  # desaturate
-    theta, period = col(0, np.pi), col(4.5, 14.0) * k
-    contrast, phase = col(0.0, 0.18), col(0, 2 * np.pi)
-    grating = np.sin((x * np.cos(theta) + y * np.sin(theta)) * (2 * np.pi / period) + phase)
+    theta, period = g.col(0, np.pi), g.col(4.5, 14.0) * g.k
+    contrast, phase = g.col(0.0, 0.18), g.col(0, 2 * np.pi)
+    grating = np.sin((g.x * np.cos(theta) + g.y * np.sin(theta)) * (2 * np.pi / period) + phase)
+    return up, coarse, contrast, grating
 
-    # --- distractors: class-agnostic bars and rings, painted as an index map ------------
-    # Each distractor is rasterised in a window around its centre (it fits in 0.43 s) on a
-    # padded canvas, which is ~5x cheaper than full-frame arithmetic.
+
+def _distractors(g: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class-agnostic bars and rings, painted as an index map: ``(top, top_tex, colours)``.
+
+    ``top`` is the distractor on top of each pixel (-1: none), ``top_tex`` whether its texture
+    is dark there. Each distractor is rasterised in a window around its centre (it fits in
+    0.43 s) on a padded canvas, which is ~5x cheaper than full-frame arithmetic.
+    """
+    f32, rng, b, s, k, col = np.float32, g.rng, g.b, g.s, g.k, g.col
     win = int(np.ceil(0.43 * s)) + 2
     pad = win
     top = np.full((b, s + 2 * pad, s + 2 * pad), -1, np.int8)  # distractor on top, -1 none
@@ -222,26 +280,62 @@ def render_synthetic(
         top_tex[idx] = np.where(inside, tex, top_tex[idx])
     top = np.ascontiguousarray(top[:, pad:-pad, pad:-pad])
     top_tex = np.ascontiguousarray(top_tex[:, pad:-pad, pad:-pad])
+    return top, top_tex, dcolors
 
-    # --- object: body ellipse + head + legs, class pattern on the body -------------------
+
+def _beetle(
+    g: _Grid, labels: np.ndarray, specs: list[dict[str, Any]], variant: str
+) -> tuple[np.ndarray, ...]:
+    """The object: body ellipse + head + legs, class pattern on the body.
+
+    Returns ``(mask, light, re2, base, dark)``: the object's pixels, the light pattern
+    pixels of the body, the squared elliptic radius (for shading) and the two colours.
+    """
+    f32, rng, b, k, col = np.float32, g.rng, g.b, g.k, g.col
     aspect_rng = np.array([sp["aspect"] for sp in specs], f32)[labels]
     period_rng = np.array([sp["period"] for sp in specs], f32)[labels]
     spots = np.array([sp["pattern"] == "spots" for sp in specs])[labels][:, None, None]
     t = rng.uniform(size=(2, b)).astype(f32)
     aspect = (aspect_rng[:, 0] + t[0] * (aspect_rng[:, 1] - aspect_rng[:, 0]))[:, None, None]
     pper = ((period_rng[:, 0] + t[1] * (period_rng[:, 1] - period_rng[:, 0])) * k)[:, None, None]
-    a = col(0.13, 0.26) * s
+    a = col(0.13, 0.26) * g.s
     if variant == "small_objects":
         a = a * f32(0.5)
     bb = a / aspect
-    cx, cy, phi = col(0.18, 0.82) * s, col(0.18, 0.82) * s, col(0, 2 * np.pi)
-    dx, dy = x - cx, y - cy
+    cx, cy, phi = col(0.18, 0.82) * g.s, col(0.18, 0.82) * g.s, col(0, 2 * np.pi)
+    dx, dy = g.x - cx, g.y - cy
     u = dx * np.cos(phi) + dy * np.sin(phi)
     v = dy * np.cos(phi) - dx * np.sin(phi)
     re2 = (u / a) ** 2 + (v / bb) ** 2
     body = re2 <= 1
     rh = 0.5 * bb
     head = (u - (a + 0.45 * rh)) ** 2 + v * v <= rh * rh
+    legs = _legs(g, u, v, a, bb, rh, variant)
+    mask = body | head | legs
+    base = rng.uniform(0.35, 0.95, size=(b, 3)).astype(f32)
+    dark = base * rng.uniform(0.15, 0.4, size=(b, 1)).astype(f32)
+    ph_u, ph_v = col(0, 1), col(0, 1)
+    fu, fv = u / pper + ph_u, v / pper + ph_v
+    stripe = _parity(2 * fu)
+    fu -= np.floor(fu) + 0.5
+    fv -= np.floor(fv) + 0.5
+    spot = fu * fu + fv * fv < 0.09
+    rim_in = (1 - 1.3 * k / bb) ** 2
+    light = body & (re2 <= rim_in) & ~np.where(spots, spot, stripe)
+    return mask, light, re2, base, dark
+
+
+def _legs(
+    g: _Grid,
+    u: np.ndarray,
+    v: np.ndarray,
+    a: np.ndarray,
+    bb: np.ndarray,
+    rh: np.ndarray,
+    variant: str,
+) -> np.ndarray:
+    """Three pairs of legs (and, for ``thin_parts``, antennae and a tail) in body coordinates."""
+    k, col = g.k, g.col
     leg_w = np.maximum(0.9 * k, 0.05 * bb)
     legs = np.abs(v) < bb + 0.32 * a
     if variant == "thin_parts":
@@ -260,50 +354,7 @@ def render_synthetic(
             across = sign * v * np.cos(spread) - hu * np.sin(spread)
             legs |= (along >= 0) & (along < reach) & (np.abs(across) < leg_w)
         legs |= (u < -a + 0.5 * k) & (u > -a - tail_len) & (np.abs(v) < leg_w)
-    mask = body | head | legs
-    base = rng.uniform(0.35, 0.95, size=(b, 3)).astype(f32)
-    dark = base * rng.uniform(0.15, 0.4, size=(b, 1)).astype(f32)
-    ph_u, ph_v = col(0, 1), col(0, 1)
-    fu, fv = u / pper + ph_u, v / pper + ph_v
-    stripe = _parity(2 * fu)
-    fu -= np.floor(fu) + 0.5
-    fv -= np.floor(fv) + 0.5
-    spot = fu * fu + fv * fv < 0.09
-    rim_in = (1 - 1.3 * k / bb) ** 2
-    light = body & (re2 <= rim_in) & ~np.where(spots, spot, stripe)
-    # uniform noise of +-0.025 from raw bytes: an order of magnitude cheaper than normal()
-    noise = np.frombuffer(rng.bytes(3 * b * s * s), np.uint8).reshape(3, b, s, s)
-
-    # --- composite, channel by channel (boolean writes on 3-D arrays are cheap) -----------
-    bg = np.ascontiguousarray(np.matmul(np.matmul(up, coarse.transpose(3, 0, 1, 2)), up.T))
-    if variant == "plain_background":
-        contrast = np.zeros_like(contrast)
-        top = np.full_like(top, -1)  # drawn as usual, then not painted
-    bg *= 1 + contrast * grating
-    painted = top >= 0
-    code = (np.maximum(top, 0).astype(np.intp) * 2 + top_tex).reshape(b, -1)
-    table = dcolors.reshape(b, 2 * _MAX_DISTRACTORS, 3)
-    for c in range(3):
-        vals = np.take_along_axis(table[:, :, c], code, axis=1).reshape(b, s, s)
-        np.copyto(bg[c], vals, where=painted)
-    noise_f = noise.astype(f32)
-    noise_f *= f32(0.05 / 255)
-    noise_f -= f32(0.025)
-    background = _to_uint8(bg + noise_f) if return_background else None
-    img = bg
-    shade = 1.05 - 0.3 * re2
-    for c in range(3):
-        np.copyto(img[c], dark[:, c, None, None] * f32(0.9), where=mask)
-        np.copyto(img[c], base[:, c, None, None] * shade, where=light)
-    img += noise_f
-    out = {
-        "images": _to_uint8(img),
-        "masks": mask.astype(np.uint8),
-        "boxes": boxes_from_masks(mask),
-    }
-    if background is not None:
-        out["backgrounds"] = background
-    return out
+    return legs
 
 
 def _check_variant(variant: str) -> None:
@@ -398,7 +449,50 @@ def generate_synthetic(
         raise ValueError(f"shard_size must be positive, got {shard_size}")
     if int(image_size) < 32:
         raise ValueError(f"image_size must be at least 32, got {image_size}")
-    classes = synthetic_classes(num_classes)
+    source = _synthetic_source(seed, num_classes, shard_size, variant)
+    writer_kw = {
+        "root": str(out_dir),
+        "image_size": int(image_size),
+        "classes": synthetic_classes(num_classes),
+        "has_masks": True,
+        "source": source,
+    }
+    workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+    totals = {"train": int(num_train), "val": int(num_val)}
+    check_synthetic_budget(
+        out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)
+    )
+    _check_resume(Path(out_dir), source, int(image_size))
+    writer = StoreWriter(**writer_kw)
+    counts = {
+        split: [min(shard_size, total - i * shard_size) for i in range(-(-total // shard_size))]
+        for split, total in totals.items()
+    }
+    _drop_stale_shards(writer, counts, out_dir)
+    # One task per shard still to write: a shard is a pure function of its task.
+    common = {
+        "writer": writer_kw,
+        "seed": int(seed),
+        "num_classes": int(num_classes),
+        "image_size": int(image_size),
+        "variant": variant,
+    }
+    tasks = [
+        {**common, "split": split, "index": index, "count": count}
+        for split, sizes in counts.items()
+        for index, count in enumerate(sizes)
+        if not writer.shard_done(split, index)
+    ]
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(t["count"] for t in tasks), disable=not progress, unit="img")
+    run_shard_tasks(_render_shard, tasks, workers, bar.update)
+    bar.close()
+    return writer.finalize({split: len(sizes) for split, sizes in counts.items() if sizes})
+
+
+def _synthetic_source(seed: int, num_classes: int, shard_size: int, variant: str) -> dict[str, Any]:
+    """The store's provenance (``meta.json`` ``source``), which also keys resuming."""
     source = {
         "dataset": "synthetic-beetles",
         "generator_version": SYNTHETIC_VERSION,
@@ -409,27 +503,17 @@ def generate_synthetic(
     }
     if variant != "default":  # the default store's metadata stays as it always was
         source["variant"] = variant
-    writer_kw = {
-        "root": str(out_dir),
-        "image_size": int(image_size),
-        "classes": classes,
-        "has_masks": True,
-        "source": source,
-    }
-    workers = os.cpu_count() or 1 if num_workers is None else int(num_workers)
-    totals = {"train": int(num_train), "val": int(num_val)}
-    check_synthetic_budget(
-        out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)
-    )
-    _check_resume(Path(out_dir), source, int(image_size))
-    writer = StoreWriter(**writer_kw)
-    tasks, num_shards = [], {}
-    counts = {
-        split: [min(shard_size, total - i * shard_size) for i in range(-(-total // shard_size))]
-        for split, total in totals.items()
-    }
-    # A rerun with other --num-train/--num-val: shards of another size or beyond the new
-    # count are stale (a shard is a pure function of seed, split, index and count).
+    return source
+
+
+def _drop_stale_shards(
+    writer: StoreWriter, counts: dict[str, list[int]], out_dir: str | os.PathLike[str]
+) -> None:
+    """Remove the shards of an earlier run with other image counts, saying so on stderr.
+
+    A rerun with other ``num_train``/``num_val``: shards of another size or beyond the new
+    count are stale (a shard is a pure function of seed, split, index and count).
+    """
     stale = writer.remove_stale_shards(counts)
     if stale:
         print(
@@ -437,37 +521,6 @@ def generate_synthetic(
             f"image counts ({', '.join(stale[:4])}{' ...' if len(stale) > 4 else ''})",
             file=sys.stderr,
         )
-    for split, sizes in counts.items():
-        if not sizes:
-            continue
-        num_shards[split] = len(sizes)
-        for index, count in enumerate(sizes):
-            if writer.shard_done(split, index):
-                continue
-            tasks.append(
-                {
-                    "writer": writer_kw,
-                    "split": split,
-                    "index": index,
-                    "count": count,
-                    "seed": int(seed),
-                    "num_classes": int(num_classes),
-                    "image_size": int(image_size),
-                    "variant": variant,
-                }
-            )
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(t["count"] for t in tasks), disable=not progress, unit="img")
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            bar.update(_render_shard(task))
-    else:
-        with worker_pool(min(workers, len(tasks))) as pool:
-            for n in pool.map(_render_shard, tasks):
-                bar.update(n)
-    bar.close()
-    return writer.finalize(num_shards)
 
 
 _RENDER_BYTES_PER_PIXEL = 110  # float working memory of render_synthetic, measured: ~100

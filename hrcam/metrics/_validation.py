@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from hrcam import _shared
+
 DEFAULT_THRESHOLDS: np.ndarray = np.arange(0.0, 1.0, 0.01)
 """The shared CAM threshold grid of Choe et al. (CVPR 2020): 0, 0.01, ..., 0.99."""
 
 
 def as_map(cam: object, name: str = "cam") -> np.ndarray:
     """Return ``cam`` as a finite 2-D float64 array, or raise ``ValueError`` naming ``name``."""
-    arr = np.asarray(cam)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (H, W) map, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return _shared.as_map(cam, name, dtype=np.float64)
 
 
 def as_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
@@ -32,15 +24,13 @@ def as_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndar
 
 
 def normalize_map(cam: np.ndarray) -> np.ndarray:
-    """Min-max normalise a map to [0, 1]; a constant map becomes all zeros.
+    """Min-max normalise a map to [0, 1] in float64; a constant map becomes all zeros.
 
     This is the per-image ``normalize_scoremap`` step of wsolevaluation: every threshold in
-    the shared grid then means the same relative activation for every method.
+    the shared grid then means the same relative activation for every method. The rule is
+    :func:`hrcam._shared.normalize_map`, the one the post-processing uses.
     """
-    lo, hi = float(cam.min()), float(cam.max())
-    if hi - lo <= 0.0:
-        return np.zeros_like(cam, dtype=np.float64)
-    return (cam - lo) / (hi - lo)
+    return _shared.normalize_map(cam, np.float64)
 
 
 def as_thresholds(thresholds: object) -> np.ndarray:

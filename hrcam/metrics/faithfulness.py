@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hrcam._shared import normalize_batch
+
 if TYPE_CHECKING:
     import torch
 
@@ -45,12 +47,6 @@ def _check_inputs(images: torch.Tensor, cams: object, targets: Sequence[int]) ->
     if len(targets) != b:
         raise ValueError(f"targets must have one class per image ({b}), got {len(targets)}")
     return maps
-
-
-def _normalize_batch(maps: np.ndarray) -> np.ndarray:
-    lo = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - lo
-    return np.divide(maps - lo, span, out=np.zeros_like(maps), where=span > 0)
 
 
 def target_probabilities(
@@ -124,7 +120,7 @@ def confidence_change(
     """
     import torch
 
-    maps = _normalize_batch(_check_inputs(images, cams, targets))
+    maps = normalize_batch(_check_inputs(images, cams, targets))
     base = target_probabilities(model, images, targets, batch_size)
     masked_images = images * torch.from_numpy(maps).to(images)[:, None]
     masked = target_probabilities(model, masked_images, targets, batch_size)

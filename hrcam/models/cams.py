@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from hrcam._shared import check_class_indices
+
 __all__ = ["class_activation_map", "high_res_cam", "low_res_cam", "predicted_classes"]
 
 
@@ -31,8 +33,7 @@ def _class_index(
         index = index.expand(batch)
     if index.shape != (batch,):
         raise ValueError(f"classes must be one int or {batch} ints, got shape {tuple(index.shape)}")
-    if batch and (int(index.min()) < 0 or int(index.max()) >= num_classes):
-        raise ValueError(f"classes must lie in [0, {num_classes}), got {index.tolist()}")
+    check_class_indices(index, num_classes)
     return index
 
 

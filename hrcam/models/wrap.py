@@ -213,10 +213,16 @@ def _refuse(model: nn.Module, why: str) -> HrcamError:
     )
 
 
-def _analyse_graph(
-    model: nn.Module, image_size: int, device: torch.device, dtype: torch.dtype
-) -> tuple[str, str, dict[str, Any]]:
-    """Trace ``model``: ``(final_node, fc_name, info)`` where info has the skip taps."""
+# What a model's wrapping is built from: (extractor, fc, tap names, stride, final map's name).
+_Parts = tuple[nn.Module, nn.Linear, list[str], int, str]
+
+
+def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dict[str, Any]]:
+    """Trace ``model``: ``(final_node, fc_name, info)`` where info has the skip taps.
+
+    ``probe`` is a dummy ``(1, 3, S, S)`` input: the strides of the feature maps are read from
+    the shapes it gives them.
+    """
     from torch import fx
     from torch.fx.passes.shape_prop import ShapeProp
     from torchvision.models.feature_extraction import NodePathTracer, _set_default_tracer_kwargs
@@ -231,8 +237,29 @@ def _analyse_graph(
             "give a model without data-dependent Python control flow",
         ) from exc
     gm = fx.GraphModule(tracer.root, graph)
-    modules = dict(gm.named_modules())
     nodes = list(graph.nodes)
+    image_size = int(probe.shape[-1])
+    final, fc_name = _gap_linear_head(model, nodes, dict(gm.named_modules()))
+    try:
+        ShapeProp(gm).propagate(probe)
+    except Exception as exc:
+        raise _refuse(model, f"a {image_size}-px dummy input fails ({exc})") from exc
+    qualname = tracer.node_to_qualname
+    final_stride = _node_stride(final, image_size)
+    if final_stride is None:
+        raise _refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
+    names_of = _module_names(nodes, qualname)
+    taps = _pick_taps(nodes, names_of, image_size, final_stride)
+    final_name = min(names_of.get(final, [qualname[final]]), key=_shallowest)
+    return final_name, fc_name, {"taps": taps, "stride": final_stride}
+
+
+def _gap_linear_head(
+    model: nn.Module, nodes: list[Any], modules: dict[str, nn.Module]
+) -> tuple[Any, str]:
+    """``(pooled feature-map node, fc module name)``, or refuse a model that is not GAP + linear."""
+    from torch import fx
+
     output = next(n for n in nodes if n.op == "output")
     node = output.args[0]
     if not isinstance(node, fx.Node):
@@ -251,23 +278,25 @@ def _analyse_graph(
             f"between the final linear layer {fc_name!r} and the feature map there is "
             f"{_describe(node, modules)}, not a global average pooling",
         )
-    final = node.args[0]
-    try:
-        ShapeProp(gm).propagate(
-            torch.zeros(1, 3, image_size, image_size, device=device, dtype=dtype)
-        )
-    except Exception as exc:
-        raise _refuse(model, f"a {image_size}-px dummy input fails ({exc})") from exc
-    index = {n: i for i, n in enumerate(nodes)}
-    # A "cut" node carries everything forward: no edge from before it jumps past it.
-    reach = -1
-    cuts = set()
-    for i, n in enumerate(nodes):
-        if reach <= i and n.op not in ("placeholder", "output"):
-            cuts.add(n)
-        for user in n.users:
-            reach = max(reach, index[user])
-    qualname = tracer.node_to_qualname
+    return node.args[0], fc_name
+
+
+def _shallowest(name: str) -> tuple[int, int]:
+    """Sort key of module names: the least nested, then the shortest, first."""
+    return name.count("."), len(name)
+
+
+def _node_stride(n: Any, image_size: int) -> int | None:
+    """The stride of a node's 4-D output (from its traced shape); ``None`` if not a map."""
+    meta = n.meta.get("tensor_meta")
+    shape = getattr(meta, "shape", None)
+    if shape is None or len(shape) != 4 or shape[-1] == 0:
+        return None
+    return image_size // int(shape[-1]) if image_size % int(shape[-1]) == 0 else None
+
+
+def _module_names(nodes: list[Any], qualname: dict[Any, str]) -> dict[Any, list[str]]:
+    """For each node, the module-name prefixes whose last node it is (where a tap can go)."""
     last_of_prefix: dict[str, Any] = {}
     for n in nodes:
         name = qualname.get(n)
@@ -279,29 +308,32 @@ def _analyse_graph(
     names_of: dict[Any, list[str]] = {}
     for prefix, n in last_of_prefix.items():
         names_of.setdefault(n, []).append(prefix)
+    return names_of
 
-    def stride_of(n: Any) -> int | None:
-        meta = n.meta.get("tensor_meta")
-        shape = getattr(meta, "shape", None)
-        if shape is None or len(shape) != 4 or shape[-1] == 0:
-            return None
-        return image_size // int(shape[-1]) if image_size % int(shape[-1]) == 0 else None
 
-    final_stride = stride_of(final)
-    if final_stride is None:
-        raise _refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
+def _pick_taps(
+    nodes: list[Any], names_of: dict[Any, list[str]], image_size: int, final_stride: int
+) -> list[str]:
+    """One tap per stride finer than the final map: the shallowest, latest cut node."""
+    index = {n: i for i, n in enumerate(nodes)}
+    # A "cut" node carries everything forward: no edge from before it jumps past it.
+    reach = -1
+    cuts = set()
+    for i, n in enumerate(nodes):
+        if reach <= i and n.op not in ("placeholder", "output"):
+            cuts.add(n)
+        for user in n.users:
+            reach = max(reach, index[user])
     best: dict[int, tuple[int, int, str]] = {}
     for n in nodes:
-        s = stride_of(n)
+        s = _node_stride(n, image_size)
         if n not in cuts or s is None or s >= final_stride or n not in names_of:
             continue
-        name = min(names_of[n], key=lambda p: (p.count("."), len(p)))
+        name = min(names_of[n], key=_shallowest)
         score = (name.count("."), -index[n])
         if s not in best or score <= best[s][:2]:
             best[s] = (*score, name)
-    taps = [best[s][2] for s in sorted(best)]
-    final_name = min(names_of.get(final, [qualname[final]]), key=lambda p: (p.count("."), len(p)))
-    return final_name, fc_name, {"taps": taps, "stride": final_stride}
+    return [best[s][2] for s in sorted(best)]
 
 
 def _timm_taps(model: nn.Module, final_stride: int) -> list[str]:
@@ -397,49 +429,10 @@ def wrap_classifier(
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
-    if timm_model:
-        fc = model.get_classifier() if hasattr(model, "get_classifier") else None
-        if not isinstance(fc, nn.Linear):
-            raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
-        with torch.no_grad():
-            probe = model.forward_features(
-                torch.zeros(1, 3, probe_size, probe_size, device=device, dtype=dtype)
-            )
-        if probe.dim() != 4:
-            raise _refuse(model, f"forward_features gives shape {tuple(probe.shape)}, not a map")
-        stride = probe_size // int(probe.shape[-1])
-        tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
-        known = dict(model.named_modules())
-        missing = [t for t in tap_names if t not in known]
-        if missing:
-            raise HrcamError(f"taps {missing} are not modules of {type(model).__name__}")
-        extractor: nn.Module = _HookExtractor(model, tap_names)
-        final_name = "forward_features"
-    else:
-        from torchvision.models.feature_extraction import create_feature_extractor
-
-        final_name, fc_name, info = _analyse_graph(model, probe_size, device, dtype)
-        fc = dict(model.named_modules())[fc_name]
-        tap_names = list(taps) if taps is not None else info["taps"]
-        stride = info["stride"]
-        return_nodes = {t: f"skip{i}" for i, t in enumerate(tap_names)}
-        if final_name in return_nodes:
-            raise HrcamError(f"tap {final_name!r} is the final feature map itself")
-        return_nodes[final_name] = "final"
-        try:
-            graph = create_feature_extractor(model, return_nodes=return_nodes)
-        except ValueError as exc:
-            raise HrcamError(f"taps {tap_names}: {exc}") from exc
-        extractor = _GraphExtractor(graph, len(tap_names))
-        model.eval()
-    if class_names is None and fc.out_features == 1000:
-        class_names = imagenet_class_names()
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        if len(class_names) != fc.out_features:
-            raise HrcamError(
-                f"class_names has {len(class_names)} names, the model {fc.out_features} outputs"
-            )
+    build = _timm_parts if timm_model else _graph_parts
+    probe = torch.zeros(1, 3, probe_size, probe_size, device=device, dtype=dtype)
+    extractor, fc, tap_names, stride, final_name = build(model, taps, probe)
+    class_names = _class_names(class_names, fc)
     config = {
         "arch": f"{zoo}:{name}" if zoo else f"custom:{type(model).__name__}",
         "zoo": zoo,
@@ -456,6 +449,56 @@ def wrap_classifier(
     wrapped = WrappedClassifier(extractor, fc, stride, mean, std, config).eval()
     _check_logits(model, wrapped, probe_size, device, dtype)
     return wrapped
+
+
+def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
+    """A timm model's ``(extractor, fc, tap names, stride, final name)``, from its own API."""
+    fc = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not isinstance(fc, nn.Linear):
+        raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
+    with torch.no_grad():
+        features = model.forward_features(probe)
+    if features.dim() != 4:
+        raise _refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
+    stride = int(probe.shape[-1]) // int(features.shape[-1])
+    tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
+    known = dict(model.named_modules())
+    missing = [t for t in tap_names if t not in known]
+    if missing:
+        raise HrcamError(f"taps {missing} are not modules of {type(model).__name__}")
+    return _HookExtractor(model, tap_names), fc, tap_names, stride, "forward_features"
+
+
+def _graph_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
+    """Any other model's ``(extractor, fc, tap names, stride, final name)``, from its fx graph."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    final_name, fc_name, info = _analyse_graph(model, probe)
+    fc = dict(model.named_modules())[fc_name]
+    tap_names = list(taps) if taps is not None else info["taps"]
+    return_nodes = {t: f"skip{i}" for i, t in enumerate(tap_names)}
+    if final_name in return_nodes:
+        raise HrcamError(f"tap {final_name!r} is the final feature map itself")
+    return_nodes[final_name] = "final"
+    try:
+        graph = create_feature_extractor(model, return_nodes=return_nodes)
+    except ValueError as exc:
+        raise HrcamError(f"taps {tap_names}: {exc}") from exc
+    extractor = _GraphExtractor(graph, len(tap_names))
+    model.eval()
+    return extractor, fc, tap_names, info["stride"], final_name
+
+
+def _class_names(class_names: Sequence[str] | None, fc: nn.Linear) -> list[str] | None:
+    """One name per output: as given, or the ImageNet names for a 1000-way head."""
+    if class_names is None and fc.out_features == 1000:
+        class_names = imagenet_class_names()
+    if class_names is None:
+        return None
+    names = [str(c) for c in class_names]
+    if len(names) != fc.out_features:
+        raise HrcamError(f"class_names has {len(names)} names, the model {fc.out_features} outputs")
+    return names
 
 
 def _check_logits(

@@ -21,6 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from hrcam._shared import normalize_map
+
 __all__ = [
     "add_edges",
     "box_blur",
@@ -56,22 +58,7 @@ def normalize(x: np.ndarray) -> np.ndarray:
         ``float32`` array, ``(x - min) / (max - min)``. A constant map has no contrast to keep,
         so it becomes all zeros.
     """
-    # float64 for the arithmetic so that huge finite inputs (e.g. 1e38) cannot overflow. A
-    # float32 map is read as it is (each float32 is exact in float64, and the subtraction
-    # below converts on the fly): the same numbers without a float64 copy.
-    x = np.asarray(x)
-    if x.dtype != np.float32:
-        x = x.astype(np.float64, copy=False)
-    lo, hi = float(x.min()), float(x.max())
-    span = hi - lo
-    if not np.isfinite(span) or span <= 0.0:
-        if span > 0.0:  # hi - lo overflowed (float64 only): rescale first
-            return normalize(x / max(abs(lo), abs(hi)))
-        return np.zeros(x.shape, dtype=np.float32)
-    out = np.subtract(x, lo, dtype=np.float64)
-    out /= span
-    # No clip needed: rounding is monotonic, so lo <= x <= hi gives 0 <= (x - lo) / span <= 1.
-    return out.astype(np.float32)
+    return normalize_map(x)  # the one rule, shared with the metrics and baselines
 
 
 @lru_cache(maxsize=32)

@@ -15,48 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hrcam._shared import as_map  # noqa: F401  (one validator; refine and parallel import it here)
+
 #: Largest allowed ratio between the row and column scale factors (high-res / low-res).
 MAX_ASPECT_MISMATCH = 1.25
-
-
-def as_map(x: object, name: str) -> np.ndarray:
-    """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``.
-
-    ``float32`` stays ``float32`` and every other dtype becomes ``float64``; both are exact for
-    :func:`hrcam.postprocess.steps.normalize`, which computes in ``float64``. A numpy input
-    already of the returned dtype is returned as is, not copied: callers must not modify it.
-    """
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists etc.
-        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
-    # dtype kinds: numpy's numbers and booleans (timedelta counts as an integer there), checked
-    # by kind because np.issubdtype is slow next to the rest of a refine call
-    if arr.dtype.kind not in "biufmc":
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "c":
-        raise ValueError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
-    if arr.ndim != 2:
-        hint = " (squeeze the batch/channel axis first)" if arr.ndim == 3 else ""
-        raise ValueError(f"{name} must be a 2-D map, got shape {arr.shape}{hint}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float64, copy=False)
-    # A sum is NaN or infinite if any value is: one pass instead of an isfinite mask. It can
-    # also overflow on huge finite values; the counts below then find nothing to reject.
-    with np.errstate(over="ignore", invalid="ignore"):
-        suspect = not np.isfinite(arr.sum())
-    n_nan = int(np.isnan(arr).sum()) if suspect else 0
-    n_inf = int(np.isinf(arr).sum()) if suspect else 0
-    if n_nan or n_inf:
-        raise ValueError(
-            f"{name} contains {n_nan} NaN and {n_inf} infinite value(s); "
-            "replace them (e.g. numpy.nan_to_num) before refining"
-        )
-    return arr
 
 
 def check_pair(low: np.ndarray, high: np.ndarray) -> None:

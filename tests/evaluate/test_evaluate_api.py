@@ -144,7 +144,7 @@ def test_bad_arguments_are_named(loaded):
 def test_plots_draw_bars_with_cis_and_examples(result):
     import matplotlib.pyplot as plt
 
-    from hrcam.plotting_eval import metric_bars, win_fail_examples
+    from hrcam.plotting.evaluation import metric_bars, win_fail_examples
 
     fig = metric_bars(result, title="tiny")
     bars = [p for p in fig.axes[0].patches]

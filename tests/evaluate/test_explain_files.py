@@ -73,7 +73,7 @@ def test_explain_matches_explainer_at_model_size(tiny_run, tmp_path):
     """For an image already at the model's size, the written map is the Explainer's map."""
     import torch
 
-    from hrcam.explainer import Explainer
+    from hrcam.explain import Explainer
     from hrcam.models import load_checkpoint
 
     ckpt, store = tiny_run

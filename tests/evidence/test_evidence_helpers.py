@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrcam import plotting_evidence
+from hrcam import plotting
 from hrcam.evidence import (
     BOUNDS_SWEEP,
     FAILURE_KINDS,
@@ -29,7 +29,7 @@ def test_oracle_sweep_rows_and_figure(cams):
     ]  # fmt: skip
     for r in rows:
         assert r["ci_low"] <= r["pxap"] <= r["ci_high"] and 0 <= r["fallback"] <= 1
-    plotting_evidence.oracle_sweep(rows)
+    plotting.oracle_sweep(rows)
 
 
 def test_bounds_sweep_keeps_the_presets_as_they_are(cams):
@@ -42,7 +42,7 @@ def test_bounds_sweep_keeps_the_presets_as_they_are(cams):
     no_limits = [r for r in study.per_image if r["config"] == "paper, no size limits"]
     assert not any(r["fallback"] for r in no_limits)
     rows = [study.difference(f"{name}@expansion") for name in BOUNDS_SWEEP]
-    plotting_evidence.paired_differences(
+    plotting.paired_differences(
         rows, list(BOUNDS_SWEEP),
         fallback=[study.value(f"{n}@expansion", "fallback_rate") for n in BOUNDS_SWEEP],
     )  # fmt: skip
@@ -58,15 +58,15 @@ def test_subset_difference_and_failure_examples(cams):
     assert kinds == [k for k in FAILURE_KINDS if k in kinds] and kinds
     for e in examples:
         assert e["result"].refined.shape == cams.masks[0].shape
-    plotting_evidence.failure_examples(examples)
+    plotting.failure_examples(examples)
     counts = {m: study.kind_counts(m) for m in ("paper@oracle", "reference@oracle")}
-    plotting_evidence.kind_counts(counts)
+    plotting.kind_counts(counts)
 
 
 def test_localization_plot_needs_loc_columns():
     rows = [{"epoch": 1, "loc_low_res_pxap": float("nan")}]
     with pytest.raises(ValueError, match="eval_every"):
-        plotting_evidence.localization_over_epochs(rows)
+        plotting.localization_over_epochs(rows)
 
 
 def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrcam.explainer import Explainer
+from hrcam.explain import Explainer
 from hrcam.models import HRCAM, build_classifier, build_expansion, low_res_cam, normalize_images
 
 

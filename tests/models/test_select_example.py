@@ -7,7 +7,7 @@ import pytest
 def _fake_explanation(label: int, probability: float, fallback: str | None):
     from types import SimpleNamespace
 
-    from hrcam.explainer import Explanation
+    from hrcam.explain import Explanation
 
     return Explanation(
         label=label,
@@ -20,7 +20,7 @@ def _fake_explanation(label: int, probability: float, fallback: str | None):
 
 
 def test_select_example_prefers_confident_correct_with_successful_growing():
-    from hrcam.explainer import select_example
+    from hrcam.plotting import select_example
 
     exps = [
         _fake_explanation(1, 0.9, None),  # wrong class

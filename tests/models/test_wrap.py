@@ -6,7 +6,7 @@ import torchvision
 from torch import nn
 
 from hrcam.errors import HrcamError
-from hrcam.explainer import Explainer
+from hrcam.explain import Explainer
 from hrcam.models import (
     HRCAM,
     build_expansion,

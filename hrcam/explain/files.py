@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam.atomic import atomic_write
+from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
 from hrcam.errors import HrcamError, ensure_output_dir
 
 if TYPE_CHECKING:
@@ -367,7 +367,7 @@ def explain_images(
         Processes that post-process the maps (:class:`hrcam.parallel.RefinePool`); ``None``
         as :func:`hrcam.parallel.resolve_workers` decides.
     allowed_classes
-        Predict only among these classes (see :class:`hrcam.explainer.Explainer`).
+        Predict only among these classes (see :class:`hrcam.explain.Explainer`).
 
     Returns
     -------
@@ -381,28 +381,63 @@ def explain_images(
         Bad arguments, or outputs that would replace existing files (see
         :func:`plan_outputs`); nothing is written then.
     """
-    import torch
-    from tqdm import tqdm
+    from hrcam.explain.explainer import Explainer
 
-    from hrcam.explainer import Explainer
-    from hrcam.models import HRCAM, load_checkpoint
-    from hrcam.train.device import resolve_device
-
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    given = list(paths)
-    paths = expand_inputs(given)
-    if not paths:
-        raise HrcamError(
-            "no image files to explain: give image files, or folders holding "
-            f"{'/'.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))} files"
-            + (f" (got {', '.join(map(str, given[:3]))})" if given else "")
-        )
+    paths = _image_paths(paths)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise HrcamError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    model, names, image_size = _load_model(checkpoint, image_size, device)
+    wanted = _resolve_classes(classes, len(paths), names)
+    if wanted is not None:
+        check_class_indices(wanted, model.classifier.num_classes)
+    out = ensure_output_dir(out_dir, "output folder")
+    planned = plan_outputs(paths, out, overwrite=overwrite)
+    explainer = Explainer(
+        model,
+        preset=preset,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        allowed_classes=allowed_classes,
+    )
+    report = ExplainReport()
+    run = _Run(explainer, paths, planned, wanted, names, image_size, limit)
+    bar = _progress_bar(total=len(paths), desc="explain", unit="img", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        chunk = range(start, min(len(paths), start + batch_size))
+        run.explain_chunk(chunk, report)
+        bar.update(len(chunk))
+    bar.close()
+    text = json.dumps(report.to_dict(), indent=2)
+    atomic_write_text(out / "report.json", text)
+    return report
+
+
+def _image_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
+    """The image files to explain (see :func:`expand_inputs`); none at all is an error."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    given = list(paths)
+    found = expand_inputs(given)
+    if not found:
+        raise HrcamError(
+            "no image files to explain: give image files, or folders holding "
+            f"{'/'.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))} files"
+            + (f" (got {', '.join(map(str, given[:3]))})" if given else "")
+        )
+    return found
+
+
+def _load_model(
+    checkpoint: str | os.PathLike | HRCAM, image_size: int | None, device: str
+) -> tuple[HRCAM, list[str] | None, int]:
+    """The model, its class names (``None`` when unknown) and the checked input side."""
+    from hrcam.models import HRCAM, load_checkpoint
+    from hrcam.train.device import resolve_device
+
     names: list[str] | None = None
     if isinstance(checkpoint, HRCAM):
         model = checkpoint
@@ -421,44 +456,50 @@ def explain_images(
             f"image_size must be a positive multiple of the backbone stride {stride}, "
             f"got {image_size!r}"
         )
-    wanted = _resolve_classes(classes, len(paths), names)
-    num_classes = model.classifier.num_classes
-    if wanted is not None and any(not 0 <= c < num_classes for c in wanted):
-        raise ValueError(f"classes must lie in [0, {num_classes}), got {sorted(set(wanted))}")
-    out = ensure_output_dir(out_dir, "output folder")
-    planned = plan_outputs(paths, out, overwrite=overwrite)
-    explainer = Explainer(
-        model,
-        preset=preset,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        allowed_classes=allowed_classes,
-    )
-    report = ExplainReport()
-    bar = tqdm(total=len(paths), desc="explain", unit="img", disable=not progress)
-    for start in range(0, len(paths), batch_size):
-        chunk = range(start, min(len(paths), start + batch_size))
+    return model, names, image_size
+
+
+def _progress_bar(**kwargs: Any) -> Any:
+    """A tqdm progress bar (imported here: tqdm is not needed to import this module)."""
+    from tqdm import tqdm
+
+    return tqdm(**kwargs)
+
+
+@dataclass
+class _Run:
+    """What every chunk of one :func:`explain_images` call shares."""
+
+    explainer: Any
+    paths: list[Path]
+    planned: list[tuple[Path, Path, Path]]
+    wanted: list[int] | None
+    names: list[str] | None
+    image_size: int
+    max_pixels: int
+
+    def explain_chunk(self, chunk: range, report: ExplainReport) -> None:
+        """Read, explain and write the images ``chunk``; unreadable ones go to ``skipped``."""
+        import torch
+
         loaded: list[tuple[int, np.ndarray]] = []
         for i in chunk:
             try:
-                img = load_rgb(paths[i], max_pixels=limit)
+                img = load_rgb(self.paths[i], max_pixels=self.max_pixels)
             except ValueError as exc:
-                report.skipped.append(SkippedImage(str(paths[i]), str(exc)))
+                report.skipped.append(SkippedImage(str(self.paths[i]), str(exc)))
                 continue
             loaded.append((i, np.asarray(img, dtype=np.uint8)))
-        if loaded:
-            batch = np.stack([_square(rgb, image_size) for _, rgb in loaded])
-            images = torch.from_numpy(batch).permute(0, 3, 1, 2)
-            chosen = None if wanted is None else [wanted[i] for i, _ in loaded]
-            explanations = explainer.explain(images, chosen)
-            for (i, rgb), expl in zip(loaded, explanations, strict=True):
-                report.written.append(_write_outputs(paths[i], planned[i], rgb, expl, names))
-        bar.update(len(chunk))
-    bar.close()
-    text = json.dumps(report.to_dict(), indent=2)
-    atomic_write(out / "report.json", lambda f: f.write(text), text=True)
-    return report
+        if not loaded:
+            return
+        batch = np.stack([_square(rgb, self.image_size) for _, rgb in loaded])
+        images = torch.from_numpy(batch).permute(0, 3, 1, 2)
+        chosen = None if self.wanted is None else [self.wanted[i] for i, _ in loaded]
+        explanations = self.explainer.explain(images, chosen)
+        for (i, rgb), expl in zip(loaded, explanations, strict=True):
+            report.written.append(
+                _write_outputs(self.paths[i], self.planned[i], rgb, expl, self.names)
+            )
 
 
 def _write_outputs(

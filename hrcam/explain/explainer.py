@@ -1,6 +1,6 @@
 """Refined CAMs for a batch of images: classifier → expansion network → post-processing.
 
->>> from hrcam.explainer import Explainer
+>>> from hrcam.explain import Explainer
 >>> results = Explainer(model, preset="paper").explain(images)  # doctest: +SKIP
 >>> results[0].refinement.refined.shape  # doctest: +SKIP
 (128, 128)
@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam._shared import check_class_indices
+
 if TYPE_CHECKING:
     import torch
 
     from hrcam.models import HRCAM
     from hrcam.postprocess import RefineResult
 
-__all__ = ["Explainer", "Explanation", "select_example"]
+__all__ = ["Explainer", "Explanation"]
 
 
 @dataclass
@@ -134,11 +136,9 @@ class Explainer:
         self.allowed_classes = None
         if allowed_classes is not None:
             allowed = sorted({int(c) for c in allowed_classes})
-            num_classes = model.classifier.num_classes
-            if not allowed or allowed[0] < 0 or allowed[-1] >= num_classes:
-                raise ValueError(
-                    f"allowed_classes must be a non-empty set of indices in [0, {num_classes})"
-                )
+            if not allowed:
+                raise ValueError("allowed_classes must name at least one class")
+            check_class_indices(allowed, model.classifier.num_classes, "allowed_classes")
             self.allowed_classes = allowed
         # Reused across explain() calls: at batch 8 on CPU this saves ~5% of the refined-CAM
         # time, at the price of holding the expansion network's largest activations.
@@ -228,49 +228,3 @@ class Explainer:
                     )
                 )
         return results
-
-
-def select_example(
-    explanations: Sequence[Explanation],
-    labels: Sequence[int] | np.ndarray,
-    *,
-    min_probability: float = 0.5,
-) -> int:
-    """Index of the first image that illustrates the pipeline working, as the paper's figures do.
-
-    Preference order: the first image that the classifier gets right with probability at least
-    ``min_probability`` *and* on which region growing succeeded (``refinement.fallback`` is
-    ``None``); else the first correctly classified image; else image 0. Failures are not hidden
-    by this choice: they are counted over the whole split by :mod:`hrcam.evaluate`.
-
-    Parameters
-    ----------
-    explanations
-        Output of :meth:`Explainer.explain` for a batch.
-    labels
-        True class of each image, same length as ``explanations``.
-    min_probability
-        Confidence needed for the first preference.
-
-    Returns
-    -------
-    int
-        An index into ``explanations``.
-
-    Raises
-    ------
-    ValueError
-        If the lengths differ or there are no explanations.
-    """
-    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
-    if len(labels) != len(explanations):
-        raise ValueError(
-            f"labels has {len(labels)} entries but explanations has {len(explanations)}"
-        )
-    if not explanations:
-        raise ValueError("explanations is empty: explain at least one image")
-    correct = [e.label == y for e, y in zip(explanations, labels, strict=True)]
-    for i, e in enumerate(explanations):
-        if correct[i] and e.probability >= min_probability and e.refinement.fallback is None:
-            return i
-    return correct.index(True) if any(correct) else 0

@@ -2,25 +2,32 @@
 
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show``; a
 notebook shows it by leaving it as the cell's last expression. Post-processing figures read
-the intermediates of :class:`hrcam.postprocess.RefineResult`, so no logic lives in notebooks.
+the intermediates of :class:`hrcam.postprocess.RefineResult`, so no logic lives in notebooks;
+:func:`select_example` picks the image they show.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from hrcam.explain import Explanation
+
 __all__ = [
+    "CAM_CMAP",
+    "FOCAL_COLOR",
     "cam_grid",
     "dataset_grid",
     "figure2",
     "figure3",
     "figure4",
-    "metric_bars",
     "pipeline_steps",
     "reconstruction_grid",
+    "score_bars",
+    "select_example",
     "to_rgb",
     "training_curves",
 ]
@@ -354,8 +361,11 @@ def pipeline_steps(image: Any, result: Any, title: str = ""):
     return fig
 
 
-def metric_bars(table: Mapping[str, Mapping[str, float]], title: str = ""):
+def score_bars(table: Mapping[str, Mapping[str, float]], title: str = ""):
     """Grouped bars: ``{method: {metric: value}}`` with one group per metric.
+
+    For a plain table of numbers; :func:`hrcam.plotting.evaluation.metric_bars` draws an
+    evaluation result with its confidence intervals.
 
     Parameters
     ----------
@@ -383,3 +393,49 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], title: str = ""):
     if title:
         ax.set_title(title)
     return fig
+
+
+def select_example(
+    explanations: Sequence[Explanation],
+    labels: Sequence[int] | np.ndarray,
+    *,
+    min_probability: float = 0.5,
+) -> int:
+    """Index of the first image that illustrates the pipeline working, as the paper's figures do.
+
+    Preference order: the first image that the classifier gets right with probability at least
+    ``min_probability`` *and* on which region growing succeeded (``refinement.fallback`` is
+    ``None``); else the first correctly classified image; else image 0. Failures are not hidden
+    by this choice: they are counted over the whole split by :mod:`hrcam.evaluate`.
+
+    Parameters
+    ----------
+    explanations
+        Output of :meth:`hrcam.explain.Explainer.explain` for a batch.
+    labels
+        True class of each image, same length as ``explanations``.
+    min_probability
+        Confidence needed for the first preference.
+
+    Returns
+    -------
+    int
+        An index into ``explanations``.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or there are no explanations.
+    """
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    if len(labels) != len(explanations):
+        raise ValueError(
+            f"labels has {len(labels)} entries but explanations has {len(explanations)}"
+        )
+    if not explanations:
+        raise ValueError("explanations is empty: explain at least one image")
+    correct = [e.label == y for e, y in zip(explanations, labels, strict=True)]
+    for i, e in enumerate(explanations):
+        if correct[i] and e.probability >= min_probability and e.refinement.fallback is None:
+            return i
+    return correct.index(True) if any(correct) else 0

@@ -1,0 +1,44 @@
+"""Figures for the book and for scripts: every function returns a matplotlib ``Figure``.
+
+* :mod:`hrcam.plotting.figures` -- the paper's Figures 2-4, the pipeline's steps, datasets,
+  training curves, CAM grids, :func:`score_bars` for a plain table, and
+  :func:`select_example` (which image the figures show).
+* :mod:`hrcam.plotting.evaluation` -- an :class:`hrcam.evaluate.EvaluationResult`:
+  :func:`metric_bars` with confidence intervals, win/fail examples.
+* :mod:`hrcam.plotting.evidence` -- the evidence chapter: paired differences, sweeps,
+  failure kinds, localization over epochs.
+
+>>> from hrcam import plotting
+>>> fig = plotting.figure2(image, result.low_res, title="cat")  # doctest: +SKIP
+
+Names load from their submodule on first use, so importing this package imports neither
+matplotlib nor torch (nor the evaluation and evidence modules).
+"""
+
+import lazy_loader
+
+from hrcam.plotting import figures as _figures
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["evaluation", "evidence", "figures"],
+    submod_attrs={
+        "evaluation": [
+            "LOCALIZATION_METRICS",
+            "metric_bars",
+            "win_fail_examples",
+        ],
+        "evidence": [
+            "failure_examples",
+            "kind_counts",
+            "localization_over_epochs",
+            "not_measured",
+            "oracle_sweep",
+            "paired_differences",
+            "study_bars",
+            "variant_differences",
+        ],
+        # figures imports only numpy at import time: its own __all__ is the list.
+        "figures": _figures.__all__,
+    },
+)

@@ -1,0 +1,60 @@
+"""hrcam._shared: one min-max rule, one map validator, one class-index check for every caller."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hrcam import _shared
+from hrcam.baselines import normalize_maps
+from hrcam.metrics import normalize_map as metrics_normalize
+from hrcam.metrics._validation import as_map as metrics_as_map
+from hrcam.postprocess import steps
+from hrcam.postprocess.validation import as_map as refine_as_map
+
+
+def test_the_metrics_and_the_pipeline_normalise_alike():
+    x = np.random.default_rng(0).normal(size=(17, 23)) * 40.0 - 3.0
+    a = metrics_normalize(x)
+    b = steps.normalize(x)
+    assert a.dtype == np.float64 and b.dtype == np.float32
+    np.testing.assert_array_equal(b, a.astype(np.float32))  # float64 arithmetic in both
+    assert a.min() == 0.0 and a.max() == 1.0
+    assert not metrics_normalize(np.full((3, 3), 2.5)).any()
+
+
+def test_batch_rule_is_the_single_map_rule_per_map():
+    maps = np.random.default_rng(1).random((4, 9, 11)).astype(np.float32) * 7.0
+    maps[2] = 3.0  # flat map -> zeros
+    out = _shared.normalize_batch(maps)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, normalize_maps(maps))
+    for m, o in zip(maps, out, strict=True):
+        np.testing.assert_allclose(o, _shared.normalize_map(m), atol=1e-6)
+    assert not out[2].any()
+
+
+def test_one_validator_two_result_dtypes():
+    f32 = np.ones((2, 3), np.float32)
+    assert refine_as_map(f32, "x") is f32  # the pipeline keeps float32 and does not copy
+    assert metrics_as_map(f32).dtype == np.float64  # the metrics compute in float64
+    for check in (lambda v: refine_as_map(v, "cam"), metrics_as_map):
+        with pytest.raises(ValueError, match="cam must be a 2-D map"):
+            check(np.zeros((1, 2, 2)))
+        with pytest.raises(ValueError, match=r"cam contains 1 NaN and 0 infinite"):
+            check(np.array([[0.0, np.nan]]))
+
+
+def test_class_indices_are_checked_the_same_everywhere():
+    import torch
+
+    from hrcam.models import low_res_cam
+
+    _shared.check_class_indices([0, 2, 2], 3)
+    _shared.check_class_indices([], 3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got \[-1, 3\]"):
+        _shared.check_class_indices(np.array([3, -1, 3]), 3, "labels")
+    # the CAM functions use it on tensors
+    features, weight = torch.zeros(2, 4, 3, 3), torch.zeros(5, 4)
+    with pytest.raises(ValueError, match=r"classes must lie in \[0, 5\), got \[7\]"):
+        low_res_cam(features, weight, [7, 7])
