@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -14,6 +14,41 @@ from hrcam.postprocess.validation import as_map, check_pair
 
 #: Reasons ``RefineResult.fallback`` can hold (``None`` when region growing succeeded).
 FAILURE_REASONS = ("flat_low_res", "flat_high_res", "no_focal_points", "too_small", "too_large")
+
+
+@dataclass(frozen=True)
+class StepPanel:
+    """One panel of the step-by-step figure (:func:`hrcam.plotting.pipeline_steps`).
+
+    Attributes
+    ----------
+    attribute
+        The :class:`RefineResult` attribute drawn.
+    title
+        The panel's title.
+    kind
+        ``"map"`` (a continuous map in [0, 1], drawn with the CAM colour map) or ``"mask"``
+        (boolean, drawn in grey).
+    """
+
+    attribute: str
+    title: str
+    kind: Literal["map", "mask"]
+
+
+#: The intermediates of :func:`refine` that the step-by-step figure shows, in pipeline order
+#: (after the input image). A new post-processing step gets its panel by one entry here.
+STEP_PANELS: tuple[StepPanel, ...] = (
+    StepPanel("low_res_resized", "low-res, resized", "map"),
+    StepPanel("roi", "ROI", "mask"),
+    StepPanel("high_res", "high-res", "map"),
+    StepPanel("blurred", "blurred", "map"),
+    StepPanel("edges", "edges (Sobel)", "mask"),
+    StepPanel("grown", "grown region", "mask"),
+    StepPanel("filled", "+ edges, holes filled", "mask"),
+    StepPanel("refined", "refined", "map"),
+    StepPanel("keep_mask", "kept pixels", "mask"),
+)
 
 
 @dataclass(frozen=True)
@@ -180,57 +215,46 @@ def refine(
     clock.lap("normalize")
     low_resized = steps.resize_bilinear(low_n, high.shape)
     clock.lap("resize")
-
-    focal_low: np.ndarray | None = None
-    if cfg.focal_mode == "top_n":
-        focal = steps.top_n_points(low_resized, cfg.top_n)
-    else:
-        focal_low = steps.local_maxima(low_n)
-        if cfg.focal_mode == "local_maxima_midrange":
-            focal_low = steps.midrange_maxima(low_n, focal_low)
-        focal = steps.map_points(focal_low, low.shape, high.shape)
+    focal, focal_low = steps.focal_points(low_n, low_resized, cfg.focal_mode, cfg.top_n)
     clock.lap("focal_points")
-
     roi = steps.roi_mask(low_resized, cfg.roi_percentile)
     clock.lap("roi")
     blurred = steps.box_blur(high_n, cfg.blur_size)
     clock.lap("blur")
     gradient = steps.sobel_magnitude(blurred)
     clock.lap("sobel")
-
-    source = blurred if cfg.grow_on == "high_res" else gradient
-    lower, upper, roi_values = steps.region_bounds(
-        source, roi, cfg.lower_percentile, cfg.upper_percentile
+    on_gradient = cfg.grow_on == "gradient"
+    source = gradient if on_gradient else blurred
+    lower, upper, edge_threshold, roi_values = steps.growth_bounds(
+        source,
+        gradient,
+        roi,
+        cfg.lower_percentile,
+        cfg.upper_percentile,
+        cfg.edge_percentile,
+        source_is_gradient=on_gradient,
     )
-    if cfg.grow_on == "gradient" and cfg.edge_percentile == cfg.upper_percentile:
-        edge_threshold = upper  # same percentile of the same values (reference code)
-    else:
-        edge_threshold = steps.percentile_of(gradient[roi], cfg.edge_percentile)
     clock.lap("bounds")
-
     grown = steps.connected_threshold(source, focal, lower, upper)
     clock.lap("region_growing")
-
-    if cfg.add_edges:
-        edge_mask = steps.edge_mask(gradient, edge_threshold, roi)
-        with_edges = grown | edge_mask
-    else:
-        edge_mask = np.zeros_like(roi)
-        with_edges = grown
+    edge_mask = steps.edge_mask(gradient, edge_threshold, roi, enabled=cfg.add_edges)
     clock.lap("edges")
-    filled = steps.fill_holes(with_edges, cfg.max_hole_size)
+    # grown | edge_mask is steps.add_edges(grown, gradient, edge_threshold, roi), without
+    # computing the edge mask a second time
+    filled = steps.fill_holes(grown | edge_mask, cfg.max_hole_size)
     clock.lap("fill_holes")
-
-    region_ratio = float(np.count_nonzero(grown)) / float(np.count_nonzero(roi))
-    fallback = _failure(low_n, high_n, focal, region_ratio, cfg)
+    region_ratio, fallback = steps.growth_failure(
+        low_n, high_n, focal, grown, roi, cfg.min_region_ratio, cfg.max_region_ratio
+    )
     used_fallback = fallback is not None and cfg.fallback_to_low_res
-    if used_fallback:
-        refined = low_resized.copy()
-    else:
-        refined = steps.merge_maps(filled, low_resized, cfg.merge, cfg.alpha)
-    if cfg.crop_refined:
-        keep = steps.keep_top_percent(refined, cfg.keep_percent)
-        refined = np.where(keep, refined, np.float32(0.0)).astype(np.float32)
+    refined = steps.refined_map(
+        filled,
+        low_resized,
+        use_low_res=used_fallback,
+        mode=cfg.merge,
+        alpha=cfg.alpha,
+        keep_percent=cfg.keep_percent if cfg.crop_refined else None,
+    )
     clock.lap("merge")
 
     return RefineResult(
@@ -257,24 +281,3 @@ def refine(
         config=cfg,
         timings=clock.timings,
     )
-
-
-def _failure(
-    low_n: np.ndarray,
-    high_n: np.ndarray,
-    focal: np.ndarray,
-    region_ratio: float,
-    cfg: RefineConfig,
-) -> str | None:
-    """Why region growing cannot be trusted, or ``None`` (normalised flat maps are all zero)."""
-    if not low_n.any():
-        return "flat_low_res"
-    if not high_n.any():
-        return "flat_high_res"
-    if len(focal) == 0:
-        return "no_focal_points"
-    if region_ratio < cfg.min_region_ratio:
-        return "too_small"
-    if region_ratio > cfg.max_region_ratio:
-        return "too_large"
-    return None

@@ -26,6 +26,9 @@ __all__ = [
     "connected_threshold",
     "edge_mask",
     "fill_holes",
+    "focal_points",
+    "growth_bounds",
+    "growth_failure",
     "keep_top_percent",
     "local_maxima",
     "map_points",
@@ -33,6 +36,7 @@ __all__ = [
     "midrange_maxima",
     "normalize",
     "percentile_of",
+    "refined_map",
     "region_bounds",
     "resize_bilinear",
     "roi_mask",
@@ -305,6 +309,44 @@ def _distinct_top_n(flat: np.ndarray, n: int) -> np.ndarray | None:
     return idx[order]
 
 
+def focal_points(
+    low_res: np.ndarray,
+    low_res_resized: np.ndarray,
+    mode: str = "local_maxima",
+    top_n: int = 15,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The seeds of region growing, per :attr:`RefineConfig.focal_mode`.
+
+    Parameters
+    ----------
+    low_res
+        The normalised low-res CAM at its own resolution.
+    low_res_resized
+        The same map resized to the high-res shape (the seeds' grid).
+    mode
+        ``"local_maxima"``: :func:`local_maxima` of ``low_res`` mapped to high-res pixel
+        centres (:func:`map_points`); ``"local_maxima_midrange"``: the same, filtered by
+        :func:`midrange_maxima`; ``"top_n"``: :func:`top_n_points` of ``low_res_resized``.
+    top_n
+        Number of points in ``"top_n"`` mode.
+
+    Returns
+    -------
+    tuple
+        ``(points, points_low_res)``: ``(N, 2)`` ``(row, col)`` seeds on the high-res grid,
+        and the maxima on the low-res grid (``None`` in ``"top_n"`` mode).
+    """
+    if mode == "top_n":
+        return top_n_points(low_res_resized, top_n), None
+    if mode not in ("local_maxima", "local_maxima_midrange"):
+        raise ValueError(f"unknown focal-point mode {mode!r}")
+    points_low = local_maxima(low_res)
+    if mode == "local_maxima_midrange":
+        points_low = midrange_maxima(low_res, points_low)
+    shape = np.shape(low_res_resized)
+    return map_points(points_low, np.shape(low_res), shape), points_low
+
+
 def roi_mask(x: np.ndarray, percentile: float) -> np.ndarray:
     """Region of interest: pixels at or above a percentile of the map.
 
@@ -558,6 +600,49 @@ def region_bounds(
     return lower, upper, roi_values
 
 
+def growth_bounds(
+    source: np.ndarray,
+    gradient: np.ndarray,
+    roi: np.ndarray,
+    lower_percentile: float,
+    upper_percentile: float,
+    edge_percentile: float,
+    source_is_gradient: bool,
+) -> tuple[float, float, float, np.ndarray]:
+    """Region-growing bounds and the edge threshold, from the values inside the ROI.
+
+    ``lower`` and ``upper`` are percentiles of ``source[roi]`` (:func:`region_bounds`); the
+    edge threshold is a percentile of ``gradient[roi]`` (:func:`edge_mask`). When the source
+    *is* the gradient, all three come from one selection of the same values, so an edge
+    percentile equal to the upper one gives the upper bound itself (the reference code's
+    rule).
+
+    Parameters
+    ----------
+    source
+        The map region growing runs on.
+    gradient
+        The Sobel gradient magnitude.
+    roi
+        Boolean ROI mask; must not be empty.
+    lower_percentile, upper_percentile, edge_percentile
+        Percentiles in [0, 100].
+    source_is_gradient
+        Whether ``source`` is ``gradient``.
+
+    Returns
+    -------
+    tuple
+        ``(lower, upper, edge_threshold, roi_values)`` with ``roi_values = source[roi]``.
+    """
+    lower, upper, roi_values = region_bounds(source, roi, lower_percentile, upper_percentile)
+    if source_is_gradient and edge_percentile == upper_percentile:
+        return lower, upper, upper, roi_values
+    values = roi_values if source_is_gradient else np.asarray(gradient)[np.asarray(roi, bool)]
+    edge = percentile_of(values, edge_percentile)
+    return lower, upper, edge, roi_values
+
+
 def connected_threshold(
     image: np.ndarray, seeds: np.ndarray, lower: float, upper: float
 ) -> np.ndarray:
@@ -610,7 +695,9 @@ def connected_threshold(
 _IN_RANGE, _GROWN = 255, 1
 
 
-def edge_mask(gradient: np.ndarray, threshold: float, roi: np.ndarray) -> np.ndarray:
+def edge_mask(
+    gradient: np.ndarray, threshold: float, roi: np.ndarray, *, enabled: bool = True
+) -> np.ndarray:
     """Strong edges inside the ROI: ``(gradient >= threshold) & (gradient > 0) & roi``.
 
     A zero gradient is never an edge. Without that rule a flat ROI, whose gradient and hence
@@ -624,12 +711,16 @@ def edge_mask(gradient: np.ndarray, threshold: float, roi: np.ndarray) -> np.nda
         Gradient value at or above which a pixel is an edge.
     roi
         Boolean mask of the same shape.
+    enabled
+        False gives no edges (an all-False mask): :attr:`RefineConfig.add_edges` off.
 
     Returns
     -------
     numpy.ndarray
         Boolean mask of the edges.
     """
+    if not enabled:
+        return np.zeros(np.shape(roi), dtype=bool)
     gradient = np.asarray(gradient)
     return (gradient >= threshold) & (gradient > 0) & np.asarray(roi, dtype=bool)
 
@@ -775,6 +866,87 @@ def merge_maps(
         out = region.astype(np.float32, copy=False) * low_res
     out = out.astype(np.float32, copy=False)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def growth_failure(
+    low_res: np.ndarray,
+    high_res: np.ndarray,
+    points: np.ndarray,
+    grown: np.ndarray,
+    roi: np.ndarray,
+    min_ratio: float,
+    max_ratio: float,
+) -> tuple[float, str | None]:
+    """The grown region's size relative to the ROI, and why growing cannot be trusted.
+
+    Parameters
+    ----------
+    low_res, high_res
+        The normalised maps (a flat map normalises to all zeros).
+    points
+        The seeds.
+    grown, roi
+        Boolean masks of the grown region and of the (non-empty) ROI.
+    min_ratio, max_ratio
+        Growing "fails" (paper §5) when ``grown.sum() / roi.sum()`` is outside these.
+
+    Returns
+    -------
+    tuple
+        ``(ratio, reason)``: ``reason`` is ``None`` when growing succeeded, else one of
+        ``"flat_low_res"``, ``"flat_high_res"``, ``"no_focal_points"``, ``"too_small"``,
+        ``"too_large"`` (the first that applies, in that order).
+    """
+    ratio = float(np.count_nonzero(grown)) / float(np.count_nonzero(roi))
+    if not np.asarray(low_res).any():
+        return ratio, "flat_low_res"
+    if not np.asarray(high_res).any():
+        return ratio, "flat_high_res"
+    if len(points) == 0:
+        return ratio, "no_focal_points"
+    if ratio < min_ratio:
+        return ratio, "too_small"
+    if ratio > max_ratio:
+        return ratio, "too_large"
+    return ratio, None
+
+
+def refined_map(
+    region: np.ndarray,
+    low_res: np.ndarray,
+    use_low_res: bool,
+    mode: str = "blend",
+    alpha: float = 0.5,
+    keep_percent: float | None = None,
+) -> np.ndarray:
+    """The refined CAM: :func:`merge_maps` of region and low-res map, or the low-res map.
+
+    Parameters
+    ----------
+    region
+        The filled region.
+    low_res
+        The resized low-res CAM in [0, 1].
+    use_low_res
+        Return (a copy of) ``low_res`` instead of the merge: the fallback when growing failed.
+    mode, alpha
+        See :func:`merge_maps`.
+    keep_percent
+        When given, zero everything outside :func:`keep_top_percent` of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` map in [0, 1].
+    """
+    if use_low_res:
+        refined = np.array(low_res, dtype=np.float32)
+    else:
+        refined = merge_maps(region, low_res, mode, alpha)
+    if keep_percent is not None:
+        keep = keep_top_percent(refined, keep_percent)
+        refined = np.where(keep, refined, np.float32(0.0)).astype(np.float32)
+    return refined
 
 
 def keep_top_percent(x: np.ndarray, percent: float) -> np.ndarray:
