@@ -293,17 +293,34 @@ def _distinct_top_n(flat: np.ndarray, n: int) -> np.ndarray | None:
     ``argpartition`` on the whole map costs ~0.5 ms at 224×224. When exactly ``n`` values are
     at or above the ``n``-th largest and no two of them are equal, the brightest-first list is
     fully determined by the values, so any exact method returns what ``argpartition`` followed
-    by the stable sort returns; this finds it from one bracketed selection. Otherwise (ties
-    inside or at the cut, where ``argpartition``'s internal order decides) it returns ``None``.
+    by the stable sort returns. Otherwise (ties inside or at the cut, where ``argpartition``'s
+    internal order decides) it returns ``None``.
+
+    The candidates are the values at or above a floor read from a strided sample, so that one
+    pass over the map finds them: when at least ``n`` values reach the floor (counted, never
+    assumed), the ``n`` largest are all among them. Otherwise the floor is the exact ``n``-th
+    largest value (:func:`_order_stats`).
     """
     if flat.size < _BRACKET_MIN_SIZE:
         return None
-    (cut,) = _order_stats(flat, [flat.size - n])
-    idx = np.flatnonzero(flat >= cut)
-    if idx.size != n:
-        return None
-    order = np.argsort(-flat[idx], kind="stable")
-    values = flat[idx[order]]
+    stride = flat.size // _BRACKET_SAMPLE
+    sample = flat[::stride]
+    # the k-th largest sample value has about k * stride values above it: aim at 4n of them
+    k = min(sample.size, -(-4 * n // stride) + 1)
+    floor = np.partition(sample, sample.size - k)[sample.size - k]
+    idx = np.flatnonzero(flat >= floor)
+    if idx.size < n:
+        (floor,) = _order_stats(flat, [flat.size - n])
+        idx = np.flatnonzero(flat >= floor)
+    values = flat[idx]
+    if idx.size > n:
+        keep = np.argpartition(values, idx.size - n)[idx.size - n :]
+        cut = values[keep].min()
+        if np.count_nonzero(values >= cut) != n:  # ties at the cut
+            return None
+        idx, values = idx[keep], values[keep]
+    order = np.argsort(-values, kind="stable")
+    values = values[order]
     if np.any(values[1:] == values[:-1]):
         return None
     return idx[order]

@@ -363,3 +363,18 @@ def test_connected_threshold_with_unbounded_and_huge_bounds():
         ref = _sitk_grow(image, seeds, lower, upper)
         np.testing.assert_array_equal(steps.connected_threshold(image, seeds, lower, upper), ref)
     assert steps.connected_threshold(image, seeds, -np.inf, np.inf).all()
+
+
+def test_top_n_points_when_the_sample_floor_misses():
+    # bright only where the strided sample looks, so the sampled floor is too high for n
+    rng = np.random.default_rng(16)
+    flat = rng.random(224 * 224).astype(np.float32) * 0.1
+    stride = flat.size // steps._BRACKET_SAMPLE
+    flat[::stride] = 1.0 + rng.permutation(flat[::stride].size).astype(np.float32)  # distinct
+    x = flat.reshape(224, 224)
+    for n in (1, 3, 15, 40, 200):
+        np.testing.assert_array_equal(steps.top_n_points(x, n), _argpartition_top_n(x, n))
+        assert steps._distinct_top_n(flat, n) is not None
+    flat[::stride] = 2.0  # ties at the cut, found among the candidates
+    assert steps._distinct_top_n(flat, 15) is None
+    np.testing.assert_array_equal(steps.top_n_points(x, 15), _argpartition_top_n(x, 15))
