@@ -3,8 +3,8 @@
 Conventions
 -----------
 - Maps are 2-D arrays indexed ``[row, col]``; points are ``(N, 2)`` integer arrays of
-  ``(row, col)``. SimpleITK wants ``(x, y) = (col, row)``; only :func:`connected_threshold`
-  converts.
+  ``(row, col)``. OpenCV's flood fill wants ``(x, y) = (col, row)``; only
+  :func:`connected_threshold` converts.
 - Continuous maps are returned as ``float32``; masks as ``bool``.
 - Functions assume valid input (finite, 2-D, matching shapes); :mod:`.validation` checks what a
   user passes to :func:`hrcam.postprocess.refine` before any step runs.
