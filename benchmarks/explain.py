@@ -109,6 +109,40 @@ def _conv_macs(module: Any, run: Callable[[], Any]) -> int:
     return total[0]
 
 
+def _network_macs(model: Any, one_image: Any, one_skips: list[Any]) -> tuple[int, int]:
+    """Convolution MACs per image of the classifier and of the expansion network."""
+    classifier = model.classifier
+    macs_classifier = _conv_macs(classifier, lambda: classifier(one_image))
+    # The textbook path, so that every layer is an nn.Module call the hooks see.
+
+    def expansion() -> None:
+        model.expansion(one_skips, reconstruct=False)
+
+    model.expansion.set_fast_inference(False)
+    try:
+        macs_expansion = _conv_macs(model.expansion, expansion)
+    finally:
+        model.expansion.set_fast_inference(True)
+    return macs_classifier, macs_expansion
+
+
+def _print_arithmetic(
+    macs_classifier: int, macs_expansion: int, t_forward: float, t_expansion: float
+) -> None:
+    """Each network's MACs, and the expansion network's MAC rate against the classifier's
+    (``t_*``: seconds per image)."""
+    mac_ratio = macs_expansion / macs_classifier
+    rate = (macs_expansion / t_expansion) / (macs_classifier / t_forward)
+    print(
+        f"  arithmetic       : classifier {macs_classifier / 1e9:.2f} GMAC/image, expansion "
+        f"{macs_expansion / 1e9:.2f} GMAC/image = {mac_ratio:.2f}x the classifier's"
+    )
+    print(
+        f"    (at the classifier's MAC rate the two networks alone cost {1 + mac_ratio:.2f}x the "
+        f"forward; the expansion network runs at {rate:.2f}x that rate)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the ratios; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -245,17 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         t_exp = statistics.median(fast for fast, _ in exp_pairs)
         t_textbook = statistics.median(slow for _, slow in exp_pairs)
-        # The textbook path, so that every layer is an nn.Module call the hooks see.
-        one = x[:1]
-        macs_classifier = _conv_macs(classifier, lambda: classifier(one))
-        model.expansion.set_fast_inference(False)
-        try:
-            one_skips = [s[:1] for s in skips]
-            macs_expansion = _conv_macs(
-                model.expansion, lambda: model.expansion(one_skips, reconstruct=False)
-            )
-        finally:
-            model.expansion.set_fast_inference(True)
+        macs = _network_macs(model, x[:1], [s[:1] for s in skips])
     t_post = statistics.median(
         _seconds(lambda: [refine(lo, hi, config=explainer.config) for lo, hi in maps])
         for _ in range(args.repeats)
@@ -282,17 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{t_textbook / t_exp:.2f}x slower; see ExpansionNetwork.set_fast_inference)"
     )
     print(f"  post-processing  : {1000 * t_post / args.batch_size:8.1f} ms/image (one process)")
-    mac_ratio = macs_expansion / macs_classifier
-    # MACs per second of each network, from the per-image times
-    rate = (macs_expansion * args.batch_size / t_exp) / (macs_classifier / t_fwd)
-    print(
-        f"  arithmetic       : classifier {macs_classifier / 1e9:.2f} GMAC/image, expansion "
-        f"{macs_expansion / 1e9:.2f} GMAC/image = {mac_ratio:.2f}x the classifier's"
-    )
-    print(
-        f"    (at the classifier's MAC rate the two networks alone cost {1 + mac_ratio:.2f}x the "
-        f"forward; the expansion network runs at {rate:.2f}x that rate)"
-    )
+    _print_arithmetic(*macs, t_fwd, t_exp / args.batch_size)
     print(f"ratio : {ratio:.2f}x")
     print(f"median pair ratio  : {pair_ratio['hrcam']:8.2f}x")
     return 0
