@@ -60,8 +60,8 @@ def normalize(x: np.ndarray) -> np.ndarray:
         so it becomes all zeros.
     """
     # float64 for the arithmetic so that huge finite inputs (e.g. 1e38) cannot overflow. A
-    # float32 map is not converted up front: min and max read it as it is, and its float64
-    # copy below (exact: every float32 is a float64) is the output buffer.
+    # float32 map is read as it is (each float32 is exact in float64, and the subtraction
+    # below converts on the fly): the same numbers without a float64 copy.
     x = np.asarray(x)
     if x.dtype != np.float32:
         x = x.astype(np.float64, copy=False)
@@ -71,9 +71,7 @@ def normalize(x: np.ndarray) -> np.ndarray:
         if span > 0.0:  # hi - lo overflowed (float64 only): rescale first
             return normalize(x / max(abs(lo), abs(hi)))
         return np.zeros(x.shape, dtype=np.float32)
-    # copy, then in place: the numbers of a casting subtract, without numpy's buffered loop
-    out = x.astype(np.float64)
-    out -= lo
+    out = np.subtract(x, lo, dtype=np.float64)
     out /= span
     # No clip needed: rounding is monotonic, so lo <= x <= hi gives 0 <= (x - lo) / span <= 1.
     return out.astype(np.float32)
