@@ -13,7 +13,7 @@ by default, ``--no-channels-last`` for NCHW), after one untimed warm-up of each:
 * **classifier**: ``classifier(normalize_images(x))`` under ``torch.inference_mode``;
 * **refined CAM** (hrcam): ``Explainer(model, preset, workers=N).explain(x)``, which runs the
   classifier and the expansion network, computes both CAMs and post-processes every image
-  (SimpleITK region growing included). With ``--explainer-batch-size`` below ``--batch-size``
+  (region growing included). With ``--explainer-batch-size`` below ``--batch-size``
   the Explainer's workers post-process one chunk while the networks run the next;
 * **torchcam RefineCAM**: ``torchcam.methods.RefineCAM`` with ``base_method=LayerCAM`` over 3
   layers, the backbone's last three stage outputs (strides 8, 16 and 32 on DenseNet-121, as
@@ -73,6 +73,74 @@ def _torchcam_refinecam(classifier: Any, size: int) -> Callable[[Any, list[int]]
         return maps[0]
 
     return fn
+
+
+def _conv_macs(module: Any, run: Callable[[], Any]) -> int:
+    """Multiply-accumulates of every convolution and linear layer in ``module`` during ``run()``.
+
+    A convolution costs (output pixels) x (output channels) x (input channels / groups) x
+    (kernel area); a transposed one (input pixels) x (input channels) x (output channels /
+    groups) x (kernel area). Everything else (norms, clamps, copies) is left out: these are
+    the arithmetic that no exact rewrite of the network avoids.
+    """
+    from torch import nn
+
+    total = [0]
+
+    def hook(layer: Any, inputs: Any, output: Any) -> None:
+        if isinstance(layer, nn.Linear):
+            total[0] += output.numel() * layer.in_features
+            return
+        area = layer.weight.shape[2] * layer.weight.shape[3]
+        if isinstance(layer, nn.ConvTranspose2d):
+            x = inputs[0]
+            pixels = x.shape[0] * x.shape[2] * x.shape[3]
+            total[0] += pixels * layer.in_channels * layer.out_channels // layer.groups * area
+        else:
+            total[0] += output.numel() * layer.in_channels // layer.groups * area
+
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
+def _network_macs(model: Any, one_image: Any, one_skips: list[Any]) -> tuple[int, int]:
+    """Convolution MACs per image of the classifier and of the expansion network."""
+    classifier = model.classifier
+    macs_classifier = _conv_macs(classifier, lambda: classifier(one_image))
+    # The textbook path, so that every layer is an nn.Module call the hooks see.
+
+    def expansion() -> None:
+        model.expansion(one_skips, reconstruct=False)
+
+    model.expansion.set_fast_inference(False)
+    try:
+        macs_expansion = _conv_macs(model.expansion, expansion)
+    finally:
+        model.expansion.set_fast_inference(True)
+    return macs_classifier, macs_expansion
+
+
+def _print_arithmetic(
+    macs_classifier: int, macs_expansion: int, t_forward: float, t_expansion: float
+) -> None:
+    """Each network's MACs, and the expansion network's MAC rate against the classifier's
+    (``t_*``: seconds per image)."""
+    mac_ratio = macs_expansion / macs_classifier
+    rate = (macs_expansion / t_expansion) / (macs_classifier / t_forward)
+    print(
+        f"  arithmetic       : classifier {macs_classifier / 1e9:.2f} GMAC/image, expansion "
+        f"{macs_expansion / 1e9:.2f} GMAC/image = {mac_ratio:.2f}x the classifier's"
+    )
+    print(
+        f"    (at the classifier's MAC rate the two networks alone cost {1 + mac_ratio:.2f}x the "
+        f"forward; the expansion network runs at {rate:.2f}x that rate)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         timed["torchcam"] = lambda: torchcam_fn(images01, targets)
         timed["gradcam"] = lambda: layercam(images01, targets)
 
-    for fn in timed.values():  # warm-up: allocator, lazy imports, SimpleITK, worker processes
+    for fn in timed.values():  # warm-up: allocator, lazy imports, worker processes
         fn()
     rounds = [{name: _seconds(fn) for name, fn in timed.items()} for _ in range(args.repeats)]
     per_image = {
@@ -211,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         t_exp = statistics.median(fast for fast, _ in exp_pairs)
         t_textbook = statistics.median(slow for _, slow in exp_pairs)
+        macs = _network_macs(model, x[:1], [s[:1] for s in skips])
     t_post = statistics.median(
         _seconds(lambda: [refine(lo, hi, config=explainer.config) for lo, hi in maps])
         for _ in range(args.repeats)
@@ -237,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{t_textbook / t_exp:.2f}x slower; see ExpansionNetwork.set_fast_inference)"
     )
     print(f"  post-processing  : {1000 * t_post / args.batch_size:8.1f} ms/image (one process)")
+    _print_arithmetic(*macs, t_fwd, t_exp / args.batch_size)
     print(f"ratio : {ratio:.2f}x")
     print(f"median pair ratio  : {pair_ratio['hrcam']:8.2f}x")
     return 0

@@ -16,8 +16,8 @@ torch thread pools by then, and a forked child that touches one of them can wait
 lock its missing threads held. Spawned workers re-import the main script as ``spawn`` always
 does; a script without an ``if __name__ == "__main__":`` guard makes them fail at start-up,
 and the pool then says so once and refines in this process instead. Workers ignore Ctrl-C
-(the parent handles it) and run OpenCV and SimpleITK on one thread each, since the pool already
-uses every core.
+(the parent handles it) and run OpenCV on one thread each, since the pool already uses every
+core.
 """
 
 from __future__ import annotations
@@ -100,10 +100,9 @@ def worker_pool(
 def _refine_worker_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import cv2
-    import SimpleITK as sitk
 
-    cv2.setNumThreads(1)  # one core per worker: the blur and hole filling use OpenCV
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    # one core per worker: the blur, region growing and hole filling use OpenCV
+    cv2.setNumThreads(1)
 
 
 def _refine_chunk(

@@ -338,21 +338,20 @@ def cam_grid(
 
 
 def pipeline_steps(image: Any, result: Any, title: str = ""):
-    """Every intermediate of one refinement, in pipeline order (two rows of five panels)."""
-    panels = [
-        ("image", to_rgb(image), None),
-        ("low-res, resized", result.low_res_resized, CAM_CMAP),
-        ("ROI", result.roi, "gray"),
-        ("high-res", result.high_res, CAM_CMAP),
-        ("blurred", result.blurred, CAM_CMAP),
-        ("edges (Sobel)", result.edges, "gray"),
-        ("grown region", result.grown, "gray"),
-        ("+ edges, holes filled", result.filled, "gray"),
-        ("refined", result.refined, CAM_CMAP),
-        ("kept pixels", result.keep_mask, "gray"),
-    ]
-    fig, axes = _figure(2, 5, size=2.2)
-    for ax, (name, data, cmap) in zip(axes.flat, panels, strict=True):
+    """The image and every intermediate of one refinement, in pipeline order, five per row.
+
+    The panels are :data:`hrcam.postprocess.STEP_PANELS` (one entry per step).
+    """
+    from hrcam.postprocess import STEP_PANELS
+
+    panels = [("image", to_rgb(image), None)]
+    for panel in STEP_PANELS:
+        cmap = CAM_CMAP if panel.kind == "map" else "gray"
+        panels.append((panel.title, getattr(result, panel.attribute), cmap))
+    fig, axes = _figure(-(-len(panels) // 5), 5, size=2.2)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()  # the last row's unused places stay blank
+    for ax, (name, data, cmap) in zip(axes.flat, panels, strict=False):
         ax.imshow(_numpy(data).astype(float) if cmap else data, cmap=cmap)
         ax.set_title(name, fontsize=9)
         _off(ax)

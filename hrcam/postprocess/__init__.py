@@ -12,13 +12,21 @@ parameters live in :class:`RefineConfig`, and :data:`PRESETS` holds the ``"paper
 
 from hrcam.postprocess import steps
 from hrcam.postprocess.config import PRESETS, RefineConfig, resolve_config
-from hrcam.postprocess.pipeline import FAILURE_REASONS, RefineResult, refine
+from hrcam.postprocess.pipeline import (
+    FAILURE_REASONS,
+    STEP_PANELS,
+    RefineResult,
+    StepPanel,
+    refine,
+)
 
 __all__ = [
     "FAILURE_REASONS",
     "PRESETS",
+    "STEP_PANELS",
     "RefineConfig",
     "RefineResult",
+    "StepPanel",
     "refine",
     "resolve_config",
     "steps",

@@ -58,9 +58,9 @@ class RefineConfig:
     blur_size
         Side of the square box (mean) filter applied to the high-res CAM.
     grow_on
-        Image that SimpleITK ``ConnectedThreshold`` grows on and whose values inside the ROI give
-        the growth bounds: the blurred high-res CAM (``"high_res"``, paper) or its normalised
-        Sobel gradient (``"gradient"``, reference).
+        Image that region growing (SimpleITK ``ConnectedThreshold``'s rule) runs on, and whose
+        values inside the ROI give the growth bounds: the blurred high-res CAM (``"high_res"``,
+        paper) or its normalised Sobel gradient (``"gradient"``, reference).
     lower_percentile, upper_percentile
         Percentiles (0-100) of those ROI values that become the lower/upper growth bounds.
     add_edges

@@ -1,10 +1,19 @@
-"""The post-processing pipeline of the paper's §3.3: low-res + high-res CAM → refined CAM."""
+"""The post-processing pipeline of the paper's §3.3: low-res + high-res CAM → refined CAM.
+
+Degenerate but valid inputs have defined results:
+
+- a constant low-res map carries no location: there are no focal points, ``fallback`` is
+  ``"flat_low_res"`` and the refined CAM is the normalised low-res map, i.e. all zeros;
+- a constant high-res map carries no shape: ``fallback`` is ``"flat_high_res"`` and the
+  refined CAM is the normalised, resized low-res map.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -12,8 +21,45 @@ from hrcam.postprocess import steps
 from hrcam.postprocess.config import RefineConfig, resolve_config
 from hrcam.postprocess.validation import as_map, check_pair
 
+_T = TypeVar("_T")
+
 #: Reasons ``RefineResult.fallback`` can hold (``None`` when region growing succeeded).
 FAILURE_REASONS = ("flat_low_res", "flat_high_res", "no_focal_points", "too_small", "too_large")
+
+
+@dataclass(frozen=True)
+class StepPanel:
+    """One panel of the step-by-step figure (:func:`hrcam.plotting.pipeline_steps`).
+
+    Attributes
+    ----------
+    attribute
+        The :class:`RefineResult` attribute drawn.
+    title
+        The panel's title.
+    kind
+        ``"map"`` (a continuous map in [0, 1], drawn with the CAM colour map) or ``"mask"``
+        (boolean, drawn in grey).
+    """
+
+    attribute: str
+    title: str
+    kind: Literal["map", "mask"]
+
+
+#: The intermediates of :func:`refine` that the step-by-step figure shows, in pipeline order
+#: (after the input image). A new post-processing step gets its panel by one entry here.
+STEP_PANELS: tuple[StepPanel, ...] = (
+    StepPanel("low_res_resized", "low-res, resized", "map"),
+    StepPanel("roi", "ROI", "mask"),
+    StepPanel("high_res", "high-res", "map"),
+    StepPanel("blurred", "blurred", "map"),
+    StepPanel("edges", "edges (Sobel)", "mask"),
+    StepPanel("grown", "grown region", "mask"),
+    StepPanel("filled", "+ edges, holes filled", "mask"),
+    StepPanel("refined", "refined", "map"),
+    StepPanel("keep_mask", "kept pixels", "mask"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +98,8 @@ class RefineResult:
     edge_threshold
         Gradient value at or above which an ROI pixel is added back as an edge.
     grown
-        Boolean region from SimpleITK ``ConnectedThreshold``.
+        Boolean grown region (:func:`~hrcam.postprocess.steps.connected_threshold`, which
+        returns what SimpleITK's ``ConnectedThreshold`` returns).
     edge_mask
         Boolean edges added back, :func:`~hrcam.postprocess.steps.edge_mask`:
         ``(edges >= edge_threshold) & (edges > 0) & roi``.
@@ -107,16 +154,17 @@ class RefineResult:
 
 
 class _Clock:
-    """Accumulates wall time per step name (cheap enough to leave on)."""
+    """Runs the steps and accumulates wall time per step name (cheap enough to leave on)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
-        self._last = time.perf_counter()
 
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.timings[name] = self.timings.get(name, 0.0) + (now - self._last)
-        self._last = now
+    def run(self, name: str, step: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``step(*args, **kwargs)``, its time added to ``timings[name]``."""
+        start = time.perf_counter()
+        out = step(*args, **kwargs)
+        self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start)
+        return out
 
 
 def refine(
@@ -131,10 +179,10 @@ def refine(
 
     Steps: normalise both maps to [0, 1]; resize the low-res map bilinearly; take focal points
     and the ROI from it; blur the high-res map (box filter) and take its Sobel gradient; compute
-    the growth bounds from the ROI; grow a region from the focal points with SimpleITK
-    ``ConnectedThreshold``; add strong ROI edges back; fill small holes; merge with the low-res
-    map. If the grown region is far too small or too large relative to the ROI (paper §5), the
-    refined CAM falls back to the resized low-res CAM.
+    the growth bounds from the ROI; grow a region from the focal points (the rule of SimpleITK's
+    ``ConnectedThreshold``); add strong ROI edges back; fill small holes; merge with the
+    low-res map. If the grown region is far too small or too large relative to the ROI (paper
+    §5), the refined CAM is the resized low-res CAM (:attr:`RefineResult.fallback`).
 
     Parameters
     ----------
@@ -160,79 +208,41 @@ def refine(
         For an unknown preset or parameter, a map that is not a finite real 2-D array, or maps
         that do not fit together (see :mod:`hrcam.postprocess.validation`).
 
-    Notes
-    -----
-    Degenerate but valid inputs have defined results:
-
-    - a constant low-res map carries no location: there are no focal points, ``fallback`` is
-      ``"flat_low_res"`` and the refined CAM is the normalised low-res map, i.e. all zeros;
-    - a constant high-res map carries no shape: ``fallback`` is ``"flat_high_res"`` and the
-      refined CAM is the normalised, resized low-res map.
     """
     cfg = resolve_config(preset, config, **overrides)
     low = as_map(low_res_cam, "low_res_cam")
     high = as_map(high_res_cam, "high_res_cam")
     check_pair(low, high)
     clock = _Clock()
-
-    low_n = steps.normalize(low)
-    high_n = steps.normalize(high)
-    clock.lap("normalize")
-    low_resized = steps.resize_bilinear(low_n, high.shape)
-    clock.lap("resize")
-
-    focal_low: np.ndarray | None = None
-    if cfg.focal_mode == "top_n":
-        focal = steps.top_n_points(low_resized, cfg.top_n)
-    else:
-        focal_low = steps.local_maxima(low_n)
-        if cfg.focal_mode == "local_maxima_midrange":
-            focal_low = steps.midrange_maxima(low_n, focal_low)
-        focal = steps.map_points(focal_low, low.shape, high.shape)
-    clock.lap("focal_points")
-
-    roi = steps.roi_mask(low_resized, cfg.roi_percentile)
-    clock.lap("roi")
-    blurred = steps.box_blur(high_n, cfg.blur_size)
-    clock.lap("blur")
-    gradient = steps.sobel_magnitude(blurred)
-    clock.lap("sobel")
-
-    source = blurred if cfg.grow_on == "high_res" else gradient
-    lower, upper, roi_values = steps.region_bounds(
-        source, roi, cfg.lower_percentile, cfg.upper_percentile
+    low_n = clock.run("normalize", steps.normalize, low)
+    high_n = clock.run("normalize", steps.normalize, high)
+    low_resized = clock.run("resize", steps.resize_bilinear, low_n, high.shape)
+    focal, focal_low = clock.run(
+        "focal_points", steps.focal_points, low_n, low_resized, cfg.focal_mode, cfg.top_n
     )
-    if cfg.grow_on == "gradient" and cfg.edge_percentile == cfg.upper_percentile:
-        edge_threshold = upper  # same percentile of the same values (reference code)
-    else:
-        edge_threshold = steps.percentile_of(gradient[roi], cfg.edge_percentile)
-    clock.lap("bounds")
-
-    grown = steps.connected_threshold(source, focal, lower, upper)
-    clock.lap("region_growing")
-
-    if cfg.add_edges:
-        edge_mask = steps.edge_mask(gradient, edge_threshold, roi)
-        with_edges = grown | edge_mask
-    else:
-        edge_mask = np.zeros_like(roi)
-        with_edges = grown
-    clock.lap("edges")
-    filled = steps.fill_holes(with_edges, cfg.max_hole_size)
-    clock.lap("fill_holes")
-
-    region_ratio = float(np.count_nonzero(grown)) / float(np.count_nonzero(roi))
-    fallback = _failure(low_n, high_n, focal, region_ratio, cfg)
+    roi = clock.run("roi", steps.roi_mask, low_resized, cfg.roi_percentile)
+    blurred = clock.run("blur", steps.box_blur, high_n, cfg.blur_size)
+    gradient = clock.run("sobel", steps.sobel_magnitude, blurred)
+    on_gradient = cfg.grow_on == "gradient"
+    source = gradient if on_gradient else blurred
+    percentiles = (cfg.lower_percentile, cfg.upper_percentile, cfg.edge_percentile)
+    lower, upper, edge_threshold, roi_values = clock.run(
+        "bounds", steps.growth_bounds, source, gradient, roi, *percentiles, on_gradient
+    )
+    grown = clock.run("region_growing", steps.connected_threshold, source, focal, lower, upper)
+    edge_mask = clock.run(
+        "edges", steps.edge_mask, gradient, edge_threshold, roi, enabled=cfg.add_edges
+    )
+    # grown | edge_mask is steps.add_edges(grown, gradient, edge_threshold, roi), reusing the mask
+    filled = clock.run("fill_holes", steps.fill_holes, grown | edge_mask, cfg.max_hole_size)
+    region_ratio, fallback = steps.growth_failure(
+        low_n, high_n, focal, grown, roi, cfg.min_region_ratio, cfg.max_region_ratio
+    )
     used_fallback = fallback is not None and cfg.fallback_to_low_res
-    if used_fallback:
-        refined = low_resized.copy()
-    else:
-        refined = steps.merge_maps(filled, low_resized, cfg.merge, cfg.alpha)
-    if cfg.crop_refined:
-        keep = steps.keep_top_percent(refined, cfg.keep_percent)
-        refined = np.where(keep, refined, np.float32(0.0)).astype(np.float32)
-    clock.lap("merge")
-
+    crop = cfg.keep_percent if cfg.crop_refined else None
+    refined = clock.run(
+        "merge", steps.refined_map, filled, low_resized, used_fallback, cfg.merge, cfg.alpha, crop
+    )
     return RefineResult(
         refined=refined,
         low_res=low_n,
@@ -257,24 +267,3 @@ def refine(
         config=cfg,
         timings=clock.timings,
     )
-
-
-def _failure(
-    low_n: np.ndarray,
-    high_n: np.ndarray,
-    focal: np.ndarray,
-    region_ratio: float,
-    cfg: RefineConfig,
-) -> str | None:
-    """Why region growing cannot be trusted, or ``None`` (normalised flat maps are all zero)."""
-    if not low_n.any():
-        return "flat_low_res"
-    if not high_n.any():
-        return "flat_high_res"
-    if len(focal) == 0:
-        return "no_focal_points"
-    if region_ratio < cfg.min_region_ratio:
-        return "too_small"
-    if region_ratio > cfg.max_region_ratio:
-        return "too_large"
-    return None

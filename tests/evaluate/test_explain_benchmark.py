@@ -61,3 +61,22 @@ def test_explain_benchmark_without_peers_and_a_smaller_explainer_batch(capsys):
     assert "torchcam" not in printed and "grad-cam" not in printed
     assert "explainer batch 2, 1 refine workers" in printed
     assert _value(printed, "ratio") > 0
+
+
+def test_conv_macs_counts_each_layer_kind():
+    import torch
+    from torch import nn
+
+    spec = importlib.util.spec_from_file_location("hrcam_bench_explain_macs", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    grouped = nn.Conv2d(4, 4, 1, groups=2)
+    up = nn.ConvTranspose2d(4, 2, 2, stride=2)
+    fc = nn.Linear(10, 5)
+    net = nn.Sequential(conv, grouped, up)
+    x = torch.zeros(2, 3, 8, 8)
+    # per image: 8*8 px * 4 out * 3 in * 9 taps; 64 px * 4 out * 2 in; 64 input px * 4 * 2 * 4
+    assert bench._conv_macs(net, lambda: net(x)) == 2 * (6912 + 512 + 2048)
+    assert bench._conv_macs(fc, lambda: fc(torch.zeros(3, 10))) == 3 * 50
+    assert not any(m._forward_hooks for m in net.modules())  # hooks removed

@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage as ndi
 from skimage.morphology import local_maxima as sk_local_maxima
 from skimage.morphology import remove_small_holes
@@ -287,9 +290,7 @@ def test_fill_holes_with_many_or_no_unfilled_components():
     assert steps.fill_holes(np.zeros((0, 4), bool), 5).shape == (0, 4)
 
 
-def test_connected_threshold_skips_itk_only_when_it_would_grow_nothing():
-    import SimpleITK as sitk
-
+def test_connected_threshold_equals_sitk_at_the_float32_bounds():
     rng = np.random.default_rng(14)
     image = rng.random((30, 40)).astype(np.float32)
     simg = sitk.GetImageFromArray(image)
@@ -316,3 +317,64 @@ def test_normalize_reads_float32_like_float64():
     for x in (rng.random((50, 60)), rng.normal(size=(9, 9)) * 1e30, rng.random((3, 4)) ** 40):
         x32 = x.astype(np.float32)
         assert steps.normalize(x32).tobytes() == steps.normalize(x32.astype(np.float64)).tobytes()
+
+
+def _sitk_grow(image, seeds, lower, upper):
+    out = sitk.ConnectedThreshold(
+        sitk.GetImageFromArray(image),
+        seedList=[(int(c), int(r)) for r, c in seeds],
+        lower=float(lower),
+        upper=float(upper),
+        replaceValue=1,
+    )
+    return sitk.GetArrayFromImage(out).astype(bool)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    levels=st.sampled_from([2, 3, 5, 0]),
+    n_seeds=st.integers(0, 20),
+    bounds=st.tuples(st.floats(-0.5, 1.5), st.floats(-0.5, 1.5)),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_connected_threshold_equals_sitk_on_random_maps(shape, levels, n_seeds, bounds, seed):
+    # plateaus (few levels) make many ties with the bounds; seeds repeat and share regions
+    rng = np.random.default_rng(seed)
+    image = rng.random(shape).astype(np.float32)
+    if levels:
+        image = (np.floor(image * levels) / levels).astype(np.float32)
+    seeds = np.stack([rng.integers(0, shape[0], n_seeds), rng.integers(0, shape[1], n_seeds)], 1)
+    lower, upper = sorted(bounds)
+    if rng.random() < 0.3:  # bounds exactly at pixel values
+        lower, upper = sorted(float(v) for v in rng.choice(image.ravel(), 2))
+    ours = steps.connected_threshold(image, seeds, lower, upper)
+    assert ours.dtype == bool and ours.shape == image.shape
+    if n_seeds:
+        np.testing.assert_array_equal(ours, _sitk_grow(image, seeds, lower, upper))
+    else:
+        assert not ours.any()
+
+
+def test_connected_threshold_with_unbounded_and_huge_bounds():
+    image = np.random.default_rng(3).random((20, 30)).astype(np.float32)
+    seeds = np.array([[0, 0], [19, 29]])
+    for lower, upper in ((-np.inf, np.inf), (-1e39, 1e39), (0.5, 1e300), (2.0, 3.0)):
+        ref = _sitk_grow(image, seeds, lower, upper)
+        np.testing.assert_array_equal(steps.connected_threshold(image, seeds, lower, upper), ref)
+    assert steps.connected_threshold(image, seeds, -np.inf, np.inf).all()
+
+
+def test_top_n_points_when_the_sample_floor_misses():
+    # bright only where the strided sample looks, so the sampled floor is too high for n
+    rng = np.random.default_rng(16)
+    flat = rng.random(224 * 224).astype(np.float32) * 0.1
+    stride = flat.size // steps._BRACKET_SAMPLE
+    flat[::stride] = 1.0 + rng.permutation(flat[::stride].size).astype(np.float32)  # distinct
+    x = flat.reshape(224, 224)
+    for n in (1, 3, 15, 40, 200):
+        np.testing.assert_array_equal(steps.top_n_points(x, n), _argpartition_top_n(x, n))
+        assert steps._distinct_top_n(flat, n) is not None
+    flat[::stride] = 2.0  # ties at the cut, found among the candidates
+    assert steps._distinct_top_n(flat, 15) is None
+    np.testing.assert_array_equal(steps.top_n_points(x, 15), _argpartition_top_n(x, 15))

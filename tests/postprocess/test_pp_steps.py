@@ -7,7 +7,7 @@ from skimage.filters import sobel as sk_sobel
 from skimage.transform import resize as sk_resize
 
 from hrcam.postprocess import steps
-from hrcam.postprocess.synthetic import ellipse_mask
+from hrcam.postprocess.synthetic import ellipse_mask, synthetic_pair
 
 
 def gaussian(shape, center, sigma):
@@ -185,3 +185,66 @@ def test_keep_top_percent():
     x = np.arange(100, dtype=float).reshape(10, 10)
     assert steps.keep_top_percent(x, 15).sum() == 15
     assert not steps.keep_top_percent(x, 0).any()
+
+
+def test_focal_points_dispatch_on_the_mode():
+    low, high, _ = synthetic_pair(4)
+    low_n = steps.normalize(low)
+    low_r = steps.resize_bilinear(low_n, high.shape)
+    points, low_points = steps.focal_points(low_n, low_r, "top_n", 7)
+    assert low_points is None
+    np.testing.assert_array_equal(points, steps.top_n_points(low_r, 7))
+    points, low_points = steps.focal_points(low_n, low_r, "local_maxima")
+    np.testing.assert_array_equal(low_points, steps.local_maxima(low_n))
+    np.testing.assert_array_equal(points, steps.map_points(low_points, low.shape, high.shape))
+    _, mid = steps.focal_points(low_n, low_r, "local_maxima_midrange")
+    np.testing.assert_array_equal(mid, steps.midrange_maxima(low_n, low_points))
+    with pytest.raises(ValueError, match="focal-point mode"):
+        steps.focal_points(low_n, low_r, "brightest")
+
+
+def test_growth_bounds_share_the_upper_percentile_only_on_the_gradient():
+    rng = np.random.default_rng(5)
+    source, gradient = rng.random((2, 30, 30)).astype(np.float32)
+    roi = rng.random((30, 30)) < 0.3
+    lo, up, edge, values = steps.growth_bounds(source, gradient, roi, 25, 75, 75, False)
+    assert (lo, up) == steps.region_bounds(source, roi, 25, 75)[:2]
+    assert edge == steps.percentile_of(gradient[roi], 75) != up
+    np.testing.assert_array_equal(values, source[roi])
+    lo, up, edge, _ = steps.growth_bounds(gradient, gradient, roi, 25, 75, 75, True)
+    assert edge == up
+    _, _, edge, _ = steps.growth_bounds(gradient, gradient, roi, 25, 75, 90, True)
+    assert edge == steps.percentile_of(gradient[roi], 90)
+
+
+def test_growth_failure_reasons_in_order():
+    roi = np.zeros((10, 10), bool)
+    roi[:5] = True
+    grown = np.zeros_like(roi)
+    grown[0, :2] = True
+    ones, zeros, seeds = np.ones((3, 3)), np.zeros((3, 3)), np.array([[0, 0]])
+    assert steps.growth_failure(zeros, zeros, seeds, grown, roi, 0.05, 4.0) == (
+        0.04,
+        "flat_low_res",
+    )
+    assert steps.growth_failure(ones, zeros, seeds, grown, roi, 0.05, 4.0)[1] == "flat_high_res"
+    assert steps.growth_failure(ones, ones, seeds[:0], grown, roi, 0.0, 4.0)[1] == "no_focal_points"
+    assert steps.growth_failure(ones, ones, seeds, grown, roi, 0.05, 4.0)[1] == "too_small"
+    assert steps.growth_failure(ones, ones, seeds, grown, roi, 0.0, 0.01)[1] == "too_large"
+    assert steps.growth_failure(ones, ones, seeds, grown, roi, 0.0, 4.0) == (0.04, None)
+
+
+def test_refined_map_falls_back_and_crops():
+    region = np.eye(20, dtype=bool)
+    low = np.linspace(0, 1, 400, dtype=np.float32).reshape(20, 20)
+    np.testing.assert_array_equal(steps.refined_map(region, low, True), low)
+    merged = steps.refined_map(region, low, False, "blend", 0.3)
+    np.testing.assert_array_equal(merged, steps.merge_maps(region, low, "blend", 0.3))
+    cropped = steps.refined_map(region, low, True, keep_percent=10)
+    assert np.count_nonzero(cropped) == 40 and cropped.max() == low.max()
+
+
+def test_edge_mask_can_be_switched_off():
+    gradient = np.ones((4, 4), np.float32)
+    assert steps.edge_mask(gradient, 0.5, np.ones((4, 4), bool)).all()
+    assert not steps.edge_mask(gradient, 0.5, np.ones((4, 4), bool), enabled=False).any()
