@@ -54,6 +54,8 @@ __all__ = [
     "mask_iou",
     "oracle_map",
     "refine_study",
+    "refinement_summary",
+    "stage_summary",
 ]
 
 SOURCES: tuple[str, ...] = ("expansion", "image", "noise", "oracle")
@@ -1033,6 +1035,33 @@ def stage_summary(
     out["share_better"] = float(np.mean([r["pxap"] > r["low_res_pxap"] for r in recs]))
     out["kinds"] = study.kind_counts(method)
     return out
+
+
+def refinement_summary(results: Mapping[str, RefineResult]) -> dict[str, dict[str, Any]]:
+    """What each refinement of one image chose: the numbers behind the step-by-step figures.
+
+    Parameters
+    ----------
+    results
+        ``{name: RefineResult}``, e.g. one per preset.
+
+    Returns
+    -------
+    dict
+        Per name: ``focal_points`` (how many), the growth bounds ``lower`` and ``upper``,
+        ``region_ratio`` (grown region over ROI area) and ``fallback`` (the §5 reason, or
+        ``None`` when region growing succeeded).
+    """
+    return {
+        name: {
+            "focal_points": len(r.focal_points),
+            "lower": r.lower,
+            "upper": r.upper,
+            "region_ratio": r.region_ratio,
+            "fallback": r.fallback,
+        }
+        for name, r in results.items()
+    }
 
 
 def verdict(low: float, high: float, better: str = "better", worse: str = "worse") -> str:
