@@ -60,10 +60,12 @@ from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
 
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
-# The CAMs of the first validation images, each explaining the predicted class, and every
-# variant's refined CAM scored by hrcam.evaluate (same metrics, bootstrap 95% CIs) against the
-# low-res CAM on the same images.
-cams = evidence.compute_cams(model, val, cfg["max_eval_images"], cfg["batch_size"])
+# The CAMs of the first validation images, each explaining the predicted class (computed as
+# the Explainer computes them, channels-last), and every variant's refined CAM scored by
+# hrcam.evaluate (same metrics, bootstrap 95% CIs) against the low-res CAM on the same images.
+cams = evidence.compute_cams(
+    model, val, cfg["max_eval_images"], cfg["batch_size"], channels_last=True
+)
 variants = {
     "paper": {"preset": "paper"},
     "paper + top-15 focal points": {"preset": "paper", "focal_mode": "top_n"},
