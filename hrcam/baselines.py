@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import normalize_batch
+from hrcam.evaluate.registry import MethodOptions, get_method, method_names, register_method
 
 if TYPE_CHECKING:
     import torch
@@ -36,33 +37,25 @@ if TYPE_CHECKING:
 
     from hrcam.models import HRCAM, CAMClassifier
 
-HRCAM_METHODS: tuple[str, ...] = (
-    "low_res_cam",
-    "high_res_cam",
-    "refined_paper",
-    "refined_reference",
-)
-GRADCAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "layercam", "scorecam")
-# High-resolution baselines (issue #12), implemented in hrcam.hires_baselines.
-HIRES_METHODS: tuple[str, ...] = ("layercam_fused", "fullgrad", "hirescam", "cam_crf", "cam_guided")
-ALL_METHODS: tuple[str, ...] = HRCAM_METHODS + GRADCAM_METHODS + HIRES_METHODS
-
-LABELS: dict[str, str] = {
-    "low_res_cam": "Low-res CAM (bilinear)",
-    "high_res_cam": "High-res CAM (raw)",
-    "refined_paper": "Refined CAM (paper)",
-    "refined_reference": "Refined CAM (reference)",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "layercam": "LayerCAM",
-    "scorecam": "Score-CAM",
-    "layercam_fused": "LayerCAM (stages fused, max)",
-    "fullgrad": "FullGrad",
-    "hirescam": "HiResCAM (mid-res stage)",
-    "cam_crf": "Low-res CAM + dense CRF",
-    "cam_guided": "Low-res CAM + guided filter",
+# The method names, their labels and costs live in one registry (hrcam.evaluate.registry);
+# the entries of hrcam's maps and of grad-cam's baselines are registered below, beside their
+# builders, those of the high-res baselines in hrcam.hires_baselines. The tuples and the label
+# table of earlier versions are read from it (module ``__getattr__`` below).
+_DERIVED: dict[str, Callable[[], Any]] = {
+    "HRCAM_METHODS": lambda: method_names("hrcam"),
+    "GRADCAM_METHODS": lambda: method_names("grad-cam"),
+    "HIRES_METHODS": lambda: method_names("high-res"),
+    "ALL_METHODS": lambda: method_names(),
+    "LABELS": lambda: {n: get_method(n).label for n in method_names()},
 }
-"""Display names for tables and plots."""
+
+
+def __getattr__(name: str) -> Any:
+    """``HRCAM_METHODS``, ``GRADCAM_METHODS``, ``HIRES_METHODS``, ``ALL_METHODS`` (name tuples)
+    and ``LABELS`` (name -> display label), read from the method registry."""
+    if name in _DERIVED:
+        return _DERIVED[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -89,7 +82,8 @@ class SaliencyMethod:
     Attributes
     ----------
     name
-        Key, one of :data:`ALL_METHODS` for the built-in ones.
+        Key, a name of the method registry (:mod:`hrcam.evaluate.registry`) for the built-in
+        ones.
     fn
         ``fn(images01, targets) -> MethodMaps``.
     forward_passes
@@ -103,7 +97,9 @@ class SaliencyMethod:
     @property
     def label(self) -> str:
         """Human-readable name."""
-        return LABELS.get(self.name, self.name)
+        from hrcam.evaluate.registry import method_label
+
+        return method_label(self.name)
 
     def __call__(self, images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
         """Maps for ``images`` (float (B, 3, H, W) in [0, 1]) and one class per image."""
@@ -239,7 +235,7 @@ def _refined_fn(
 
 
 def hrcam_methods(
-    model: HRCAM, names: Iterable[str] = HRCAM_METHODS, workers: int | None = None
+    model: HRCAM, names: Iterable[str] | None = None, workers: int | None = None
 ) -> dict[str, SaliencyMethod]:
     """hrcam's maps as :class:`SaliencyMethod` adapters.
 
@@ -252,7 +248,7 @@ def hrcam_methods(
     model
         An :class:`hrcam.models.HRCAM` (classifier + trained expansion network).
     names
-        Subset of :data:`HRCAM_METHODS`.
+        Subset of :data:`HRCAM_METHODS` (default: all of them).
     workers
         Post-processing processes of the refined CAMs (see :class:`hrcam.explain.Explainer`).
 
@@ -261,32 +257,78 @@ def hrcam_methods(
     dict
         name -> SaliencyMethod.
     """
-    makers: dict[str, Callable[[], SaliencyMethod]] = {
-        "low_res_cam": lambda: SaliencyMethod("low_res_cam", _low_res_fn(model), 1.0),
-        "high_res_cam": lambda: SaliencyMethod("high_res_cam", _high_res_fn(model), 1.0),
-        "refined_paper": lambda: SaliencyMethod(
-            "refined_paper", _refined_fn(model, "paper", workers), 1.0
-        ),
-        "refined_reference": lambda: SaliencyMethod(
-            "refined_reference", _refined_fn(model, "reference", workers), 1.0
-        ),
-    }
+    hrcam_names = method_names("hrcam")
     out = {}
+    names = hrcam_names if names is None else names
     for name in names:
-        if name not in makers:
-            raise ValueError(f"unknown hrcam method {name!r}; choose from {list(HRCAM_METHODS)}")
-        out[name] = makers[name]()
+        if name not in hrcam_names:
+            raise ValueError(f"unknown hrcam method {name!r}; choose from {list(hrcam_names)}")
+        out[name] = get_method(name).build(model, MethodOptions(workers=workers))
     return out
+
+
+@register_method("low_res_cam", label="Low-res CAM (bilinear)", family="hrcam")
+def _build_low_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+    return SaliencyMethod("low_res_cam", _low_res_fn(model), 1.0)
+
+
+@register_method("high_res_cam", label="High-res CAM (raw)", family="hrcam")
+def _build_high_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+    return SaliencyMethod("high_res_cam", _high_res_fn(model), 1.0)
+
+
+@register_method("refined_paper", label="Refined CAM (paper)", family="hrcam")
+def _build_refined_paper(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+    return SaliencyMethod("refined_paper", _refined_fn(model, "paper", options.workers), 1.0)
+
+
+@register_method("refined_reference", label="Refined CAM (reference)", family="hrcam")
+def _build_refined_reference(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+    fn = _refined_fn(model, "reference", options.workers)
+    return SaliencyMethod("refined_reference", fn, 1.0)
 
 
 # -- grad-cam baselines -------------------------------------------------------------------------
 
 
-def _gradcam_class(name: str) -> type:
-    from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
+@dataclass(frozen=True)
+class _GradCAMBuilder:
+    """Builder of a registered grad-cam method: which ``pytorch_grad_cam`` class it runs."""
 
-    return {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "layercam": LayerCAM,
-            "scorecam": ScoreCAM}[name]  # fmt: skip
+    name: str
+    cam_class: str
+
+    def __call__(self, model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+        return gradcam_method(model.classifier, self.name, None, options.score_cam_batch_size)
+
+
+def _register_gradcam(
+    name: str,
+    cam_class: str,
+    label: str,
+    forward_passes: float | None = 2.5,
+    needs_gradients: bool = True,
+    image_limit: str | None = None,
+) -> None:
+    """Register grad-cam's ``cam_class`` at the CAM head as method ``name``."""
+    register_method(
+        name,
+        label=label,
+        family="grad-cam",
+        forward_passes=forward_passes,
+        needs_gradients=needs_gradients,
+        image_limit=image_limit,
+    )(_GradCAMBuilder(name, cam_class))
+
+
+# One line per grad-cam method. Score-CAM runs one forward pass per channel of its target
+# layer, so an evaluation runs it on the first ``score_cam_limit`` images only.
+_register_gradcam("gradcam", "GradCAM", "Grad-CAM")
+_register_gradcam("gradcam++", "GradCAMPlusPlus", "Grad-CAM++")
+_register_gradcam("layercam", "LayerCAM", "LayerCAM")
+_register_gradcam(
+    "scorecam", "ScoreCAM", "Score-CAM", None, needs_gradients=False, image_limit="score_cam_limit"
+)
 
 
 @contextlib.contextmanager
@@ -338,22 +380,26 @@ def gradcam_method(
     -------
     SaliencyMethod
     """
-    if name not in GRADCAM_METHODS:
-        raise ValueError(f"unknown grad-cam method {name!r}; choose from {list(GRADCAM_METHODS)}")
+    gradcam_names = method_names("grad-cam")
+    if name not in gradcam_names:
+        raise ValueError(f"unknown grad-cam method {name!r}; choose from {list(gradcam_names)}")
+    entry = get_method(name)
     layer = target_layer if target_layer is not None else _cam_head_layer(classifier)
     if layer is None:
         raise ValueError(
             "target_layer is required: the classifier has no CAM head (cam_relu or cam_conv)"
         )
     wrapped = pixel_space_model(classifier)
-    cam_class = _gradcam_class(name)
+    import pytorch_grad_cam
+
+    cam_class = getattr(pytorch_grad_cam, entry.builder.cam_class)
 
     def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         with cam_class(model=wrapped, target_layers=[layer]) as cam, _quiet_score_cam():
-            if name == "scorecam":
-                cam.batch_size = score_cam_batch_size
+            # Only Score-CAM reads this attribute (its masked images per forward pass).
+            cam.batch_size = score_cam_batch_size
             maps = cam(
                 input_tensor=images.detach(),
                 targets=[ClassifierOutputTarget(int(t)) for t in targets],
@@ -361,13 +407,13 @@ def gradcam_method(
         return MethodMaps(normalize_maps(maps))
 
     channels = getattr(layer, "out_channels", None) or getattr(classifier, "k", None)
-    passes = {"gradcam": 2.5, "gradcam++": 2.5, "layercam": 2.5}.get(name, float(channels or 0))
+    passes = entry.forward_passes if entry.forward_passes is not None else float(channels or 0)
     return SaliencyMethod(name, fn, passes)
 
 
 def build_methods(
     model: HRCAM,
-    names: Iterable[str] = ALL_METHODS,
+    names: Iterable[str] | None = None,
     score_cam_batch_size: int = 32,
     workers: int | None = None,
 ) -> dict[str, SaliencyMethod]:
@@ -378,7 +424,7 @@ def build_methods(
     model
         An :class:`hrcam.models.HRCAM`.
     names
-        Any of :data:`ALL_METHODS`.
+        Names of the method registry (default: every registered method).
     score_cam_batch_size
         See :func:`gradcam_method`.
     workers
@@ -390,21 +436,12 @@ def build_methods(
     dict
         name -> SaliencyMethod.
     """
-    names = list(names)
-    unknown = [n for n in names if n not in ALL_METHODS]
+    known = method_names()
+    names = list(known if names is None else names)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(ALL_METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")
     if len(set(names)) != len(names):
         raise ValueError(f"methods must not repeat, got {names}")
-    own = hrcam_methods(model, [n for n in names if n in HRCAM_METHODS], workers=workers)
-    out: dict[str, SaliencyMethod] = {}
-    for n in names:
-        if n in HIRES_METHODS:
-            from hrcam.hires_baselines import hires_method
-
-            out[n] = hires_method(model, n)
-            continue
-        out[n] = (
-            own[n] if n in own else gradcam_method(model.classifier, n, None, score_cam_batch_size)
-        )
-    return out
+    options = MethodOptions(workers=workers, score_cam_batch_size=score_cam_batch_size)
+    return {n: get_method(n).build(model, options) for n in names}

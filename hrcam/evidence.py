@@ -54,6 +54,8 @@ __all__ = [
     "mask_iou",
     "oracle_map",
     "refine_study",
+    "refinement_summary",
+    "stage_summary",
 ]
 
 SOURCES: tuple[str, ...] = ("expansion", "image", "noise", "oracle")
@@ -157,6 +159,7 @@ def compute_cams(
     batch_size: int = 32,
     target: str = "predicted",
     progress: bool = False,
+    channels_last: bool = False,
 ) -> CamSet:
     """Low-res and high-res CAMs of the first ``limit`` images of a store with masks.
 
@@ -174,6 +177,11 @@ def compute_cams(
         ``"predicted"`` (the class a user sees explained) or ``"label"``.
     progress
         Show a tqdm bar.
+    channels_last
+        Convert the model (in place) to channels-last memory format first, as
+        :class:`~hrcam.explain.Explainer` does: the convolutions then sum in the Explainer's
+        order, so the CAMs equal the Explainer's bit for bit (they differ by float rounding,
+        ~1e-7, otherwise).
 
     Returns
     -------
@@ -193,6 +201,8 @@ def compute_cams(
     n = len(dataset) if limit is None else min(int(limit), len(dataset))
     if n < 1:
         raise ValueError("nothing to evaluate: the dataset is empty or limit < 1")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     model = model.eval()
     device = next(model.parameters()).device
     fc = model.classifier.fc.weight
@@ -440,24 +450,20 @@ class StudyResult:
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """Write ``table.csv``, ``paired.csv``, ``per_image.csv``, ``summary.json`` and
-        ``report.md``."""
-        import json
+        ``report.md`` (each atomically, :func:`hrcam.evaluate.save_outputs`)."""
+        from hrcam.evaluate import save_outputs
 
-        from hrcam.evaluate import _json_default, _write_csv
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "table": _write_csv(out / "table.csv", self.table),
-            "paired": _write_csv(out / "paired.csv", self.paired),
-            "per_image": _write_csv(out / "per_image.csv", self.per_image),
-        }
-        paths["summary"] = out / "summary.json"
         summary = {"config": self.config, "table": self.table, "paired": self.paired}
-        paths["summary"].write_text(json.dumps(summary, indent=2, default=_json_default))
-        paths["report"] = out / "report.md"
-        paths["report"].write_text(self.to_markdown(), encoding="utf-8")
-        return paths
+        return save_outputs(
+            out_dir,
+            {
+                "table.csv": self.table,
+                "paired.csv": self.paired,
+                "per_image.csv": self.per_image,
+                "summary.json": summary,
+                "report.md": self.to_markdown(),
+            },
+        )
 
 
 def _resolve(spec: RefineConfig | Mapping[str, Any]) -> RefineConfig:
@@ -521,63 +527,122 @@ def refine_study(
     """
     from tqdm import tqdm
 
-    from hrcam.evaluate import SCALAR_METRICS, _image_scores, bootstrap_mean_ci, summary_rows
+    from hrcam.evaluate import summary_rows
     from hrcam.metrics import DEFAULT_THRESHOLDS
-    from hrcam.postprocess import refine
-    from hrcam.postprocess.steps import resize_bilinear
 
+    src = _check_sources(sources)
+    resolved = _resolve_configs(configs)
+    methods = ["low_res_cam"]
+    for s in src:
+        methods += [f"{c}@{s}" for c in resolved]
+        if include_raw:
+            methods.append(f"raw@{s}")
+    study = _StudyRecorder(cams, methods, DEFAULT_THRESHOLDS, box_metrics)
+    keep = {int(k) for k in keep_results}
+    for i in tqdm(range(len(cams)), desc="refine study", unit="img", disable=not progress):
+        study.refine_image(i, src, resolved, include_raw, i in keep,
+                           (seed, oracle_smoothness, oracle_noise))  # fmt: skip
+    table = summary_rows(study.records, study.packed_curves(), methods, n_boot, seed)
+    if not box_metrics:
+        table = [row for row in table if row["metric"] != "max_box_acc_v2"]
+    for row in table:
+        row["config"], _, row["source"] = row["method"].partition("@")
+        row["label"] = _label(row["method"])
+    config = {
+        "num_images": len(cams),
+        "accuracy": cams.accuracy,
+        "sources": src,
+        "configs": {k: _config_dict(v) for k, v in resolved.items()},
+        "oracle_smoothness": float(oracle_smoothness),
+        "oracle_noise": float(oracle_noise),
+        "n_boot": n_boot,
+        "seed": seed,
+    }
+    paired = _paired_rows(study.records, methods, n_boot, seed)
+    return StudyResult(methods, table, paired, study.records, config, study.kept)
+
+
+def _check_sources(sources: Sequence[str]) -> list[str]:
     src = list(SOURCES) if list(sources) == ["all"] else list(sources)
     unknown = [s for s in src if s not in SOURCES]
     if unknown or not src:
         raise ValueError(f"unknown high-res source(s) {unknown}; choose from {list(SOURCES)}")
     if len(set(src)) != len(src):
         raise ValueError(f"sources must not repeat, got {src}")
+    return src
+
+
+def _resolve_configs(
+    configs: Mapping[str, RefineConfig | Mapping[str, Any]] | None,
+) -> dict[str, RefineConfig]:
     resolved = {name: _resolve(spec) for name, spec in (configs or PRESET_CONFIGS).items()}
     if not resolved:
         raise ValueError("configs must name at least one post-processing setting")
     if "@" in "".join(resolved):
         raise ValueError("config names must not contain '@'")
-    grid = DEFAULT_THRESHOLDS
-    keep = {int(k) for k in keep_results}
-    nan = float("nan")
-    blank = dict.fromkeys(SCALAR_METRICS, nan)
+    return resolved
 
-    methods = ["low_res_cam"]
-    for s in src:
-        methods += [f"{c}@{s}" for c in resolved]
-        if include_raw:
-            methods.append(f"raw@{s}")
-    records: list[dict[str, Any]] = []
-    curves: dict[str, dict[str, list]] = {m: {"mask_iou": [], "box_iou": []} for m in methods}
-    kept: dict[tuple[int, str], RefineResult] = {}
 
-    def add(i: int, method: str, cam: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
-        if box_metrics:
-            scores, iou, box_iou = _image_scores(cam, cams.masks[i], cams.boxes[i], grid)
+class _StudyRecorder:
+    """Scores every map of the study on its image and keeps the records and curves."""
+
+    def __init__(
+        self, cams: CamSet, methods: list[str], grid: np.ndarray, box_metrics: bool
+    ) -> None:
+        from hrcam.evaluate import SCALAR_METRICS
+
+        self.cams, self.grid, self.box_metrics = cams, grid, box_metrics
+        self.blank = dict.fromkeys(SCALAR_METRICS, float("nan"))
+        self.records: list[dict[str, Any]] = []
+        self.curves: dict[str, dict[str, list]] = {
+            m: {"mask_iou": [], "box_iou": []} for m in methods
+        }
+        self.kept: dict[tuple[int, str], RefineResult] = {}
+
+    def add(self, i: int, method: str, cam: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
+        """Score ``cam`` (image ``i``) as ``method``; returns its record."""
+        from hrcam.evaluate import image_scores, mask_scores
+
+        cams = self.cams
+        if self.box_metrics:
+            scores, iou, box_iou = image_scores(cam, cams.masks[i], cams.boxes[i], self.grid)
         else:
-            scores, iou = _mask_scores(cam, cams.masks[i], grid)
+            scores, iou = mask_scores(cam, cams.masks[i], self.grid)
             box_iou = np.zeros_like(iou)
-        curves[method]["mask_iou"].append(iou)
-        curves[method]["box_iou"].append(box_iou)
+        self.curves[method]["mask_iou"].append(iou)
+        self.curves[method]["box_iou"].append(box_iou)
         config, _, source = method.partition("@")
         rec = {"index": int(cams.index[i]), "position": i, "method": method, "config": config,
                "source": source, "label": int(cams.labels[i]), "target": int(cams.targets[i]),
-               **blank, **scores, **extra}  # fmt: skip
-        records.append(rec)
+               **self.blank, **scores, **extra}  # fmt: skip
+        self.records.append(rec)
         return rec
 
-    size = cams.masks.shape[1:]
-    for i in tqdm(range(len(cams)), desc="refine study", unit="img", disable=not progress):
-        low_resized = resize_bilinear(cams.low_res[i], size)
-        base = add(i, "low_res_cam", low_resized, {})
-        for s in src:
-            high = high_res_source(s, cams, i, seed, oracle_smoothness, oracle_noise)
+    def refine_image(
+        self,
+        i: int,
+        sources: list[str],
+        configs: Mapping[str, RefineConfig],
+        include_raw: bool,
+        keep: bool,
+        source_args: tuple[int, float, float],
+    ) -> None:
+        """The low-res CAM, each raw source map and each refined map of image ``i``."""
+        from hrcam.postprocess import refine
+        from hrcam.postprocess.steps import resize_bilinear
+
+        cams = self.cams
+        base = self.add(
+            i, "low_res_cam", resize_bilinear(cams.low_res[i], cams.masks.shape[1:]), {}
+        )
+        for s in sources:
+            high = high_res_source(s, cams, i, *source_args)
             if include_raw:
-                add(i, f"raw@{s}", high, {})
-            for name, cfg in resolved.items():
+                self.add(i, f"raw@{s}", high, {})
+            for name, cfg in configs.items():
                 res = refine(cams.low_res[i], high, config=cfg)
                 method = f"{name}@{s}"
-                rec = add(i, method, res.refined, {
+                rec = self.add(i, method, res.refined, {
                     "fallback": bool(res.used_fallback),
                     "fallback_reason": res.fallback or "",
                     "region_ratio": float(res.region_ratio),
@@ -589,17 +654,24 @@ def refine_study(
                     "low_res_mask_iou_oracle": base["mask_iou_oracle"],
                 })  # fmt: skip
                 rec["kind"] = failure_kind(rec)
-                if i in keep:
-                    kept[(i, method)] = res
-    packed = {
-        m: {k: np.array(v).reshape(-1, grid.size) for k, v in c.items()} for m, c in curves.items()
-    }
-    table = summary_rows(records, packed, methods, n_boot, seed)
-    if not box_metrics:
-        table = [row for row in table if row["metric"] != "max_box_acc_v2"]
-    for row in table:
-        row["config"], _, row["source"] = row["method"].partition("@")
-        row["label"] = _label(row["method"])
+                if keep:
+                    self.kept[(i, method)] = res
+
+    def packed_curves(self) -> dict[str, dict[str, np.ndarray]]:
+        """``{method: {"mask_iou", "box_iou"}}`` as ``(N, T)`` arrays."""
+        size = self.grid.size
+        return {
+            m: {k: np.array(v).reshape(-1, size) for k, v in c.items()}
+            for m, c in self.curves.items()
+        }
+
+
+def _paired_rows(
+    records: list[dict[str, Any]], methods: list[str], n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """Each method minus the low-res CAM on the same images, per :data:`PAIRED_METRICS`."""
+    from hrcam.evaluate import bootstrap_mean_ci
+
     paired = []
     low = {r["index"]: r for r in records if r["method"] == "low_res_cam"}
     for m in methods[1:]:
@@ -614,17 +686,7 @@ def refine_study(
                            "method_mean": float(ours.mean()), "low_res_mean": float(theirs.mean()),
                            "difference": mean, "ci_low": lo, "ci_high": hi,
                            "share_better": float(np.mean(ours > theirs))})  # fmt: skip
-    config = {
-        "num_images": len(cams),
-        "accuracy": cams.accuracy,
-        "sources": src,
-        "configs": {k: _config_dict(v) for k, v in resolved.items()},
-        "oracle_smoothness": float(oracle_smoothness),
-        "oracle_noise": float(oracle_noise),
-        "n_boot": n_boot,
-        "seed": seed,
-    }
-    return StudyResult(methods, table, paired, records, config, kept)
+    return paired
 
 
 LOCALIZATION_MAPS: tuple[str, ...] = ("low_res", "high_res", "refined_paper", "refined_reference")
@@ -667,6 +729,7 @@ def localization_summary(
     dict
         ``{column: value}`` for :func:`localization_columns`.
     """
+    from hrcam.evaluate import mask_scores
     from hrcam.metrics import DEFAULT_THRESHOLDS
     from hrcam.postprocess import refine
     from hrcam.postprocess.steps import resize_bilinear
@@ -687,7 +750,7 @@ def localization_summary(
             maps[f"refined_{preset}"] = res.refined
             fallback[f"refined_{preset}"].append(bool(res.used_fallback))
         for name, cam in maps.items():
-            scores, iou = _mask_scores(cam, cams.masks[i], grid)
+            scores, iou = mask_scores(cam, cams.masks[i], grid)
             pxap[name].append(scores["pxap"])
             ious[name].append(iou)
     out: dict[str, float] = {}
@@ -697,21 +760,6 @@ def localization_summary(
         if name in fallback:
             out[f"loc_{name}_fallback"] = float(np.mean(fallback[name]))
     return out
-
-
-def _mask_scores(cam: np.ndarray, mask: np.ndarray, grid: np.ndarray) -> tuple[dict, np.ndarray]:
-    """The mask and pointing scores of :func:`hrcam.evaluate._image_scores`, without boxes."""
-    from hrcam import metrics
-
-    iou = metrics.iou_curve(cam, mask, grid)
-    counts = metrics.pixel_counts(cam, mask, grid)
-    scores = {
-        "pointing": metrics.pointing_game(cam, mask),
-        "energy_pointing": metrics.energy_pointing_game(cam, mask),
-        "pxap": metrics.average_precision_from_counts(counts.tp, counts.fp, counts.num_pos),
-        "mask_iou_oracle": float(iou.max()),
-    }
-    return scores, iou
 
 
 def _label(method: str) -> str:
@@ -995,6 +1043,33 @@ def stage_summary(
     out["share_better"] = float(np.mean([r["pxap"] > r["low_res_pxap"] for r in recs]))
     out["kinds"] = study.kind_counts(method)
     return out
+
+
+def refinement_summary(results: Mapping[str, RefineResult]) -> dict[str, dict[str, Any]]:
+    """What each refinement of one image chose: the numbers behind the step-by-step figures.
+
+    Parameters
+    ----------
+    results
+        ``{name: RefineResult}``, e.g. one per preset.
+
+    Returns
+    -------
+    dict
+        Per name: ``focal_points`` (how many), the growth bounds ``lower`` and ``upper``,
+        ``region_ratio`` (grown region over ROI area) and ``fallback`` (the §5 reason, or
+        ``None`` when region growing succeeded).
+    """
+    return {
+        name: {
+            "focal_points": len(r.focal_points),
+            "lower": r.lower,
+            "upper": r.upper,
+            "region_ratio": r.region_ratio,
+            "fallback": r.fallback,
+        }
+        for name, r in results.items()
+    }
 
 
 def verdict(low: float, high: float, better: str = "better", worse: str = "worse") -> str:

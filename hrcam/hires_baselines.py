@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam.baselines import (
-    HIRES_METHODS,
     MethodMaps,
     SaliencyMethod,
     _low_res_fn,
     normalize_maps,
     pixel_space_model,
 )
+from hrcam.evaluate.registry import MethodOptions, method_names, register_method
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CRF_DEFAULTS",
     "GUIDED_DEFAULTS",
-    "HIRES_METHODS",
     "StageTaps",
     "crf_refine",
     "guided_refine",
@@ -349,7 +348,7 @@ def _gradcam_fn(
 
 
 def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
-    """One of :data:`HIRES_METHODS` as a :class:`~hrcam.baselines.SaliencyMethod`.
+    """One of the registry's high-res baselines as a :class:`~hrcam.baselines.SaliencyMethod`.
 
     Parameters
     ----------
@@ -402,9 +401,41 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
         layer = taps.stage(int(options.pop("stride", hirescam_stride(taps))))
         _no_options(name, options)
         return SaliencyMethod(name, _gradcam_fn(clf, HiResCAM, lambda: [layer], taps), 2.5)
-    raise ValueError(f"unknown high-res baseline {name!r}; choose from {list(HIRES_METHODS)}")
+    known = list(method_names("high-res"))
+    raise ValueError(f"unknown high-res baseline {name!r}; choose from {known}")
 
 
 def _no_options(name: str, options: dict[str, Any]) -> None:
     if options:
         raise ValueError(f"{name} takes no options {sorted(options)}")
+
+
+def _register_hires(
+    name: str, label: str, forward_passes: float = 2.5, needs_gradients: bool = True
+) -> None:
+    """Register :func:`hires_method` ``name`` (with its default options) in the registry."""
+
+    def build(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+        return hires_method(model, name)
+
+    register_method(
+        name,
+        label=label,
+        family="high-res",
+        forward_passes=forward_passes,
+        needs_gradients=needs_gradients,
+    )(build)
+
+
+_register_hires("layercam_fused", "LayerCAM (stages fused, max)")
+_register_hires("fullgrad", "FullGrad")
+_register_hires("hirescam", "HiResCAM (mid-res stage)")
+_register_hires("cam_crf", "Low-res CAM + dense CRF", 1.0, needs_gradients=False)
+_register_hires("cam_guided", "Low-res CAM + guided filter", 1.0, needs_gradients=False)
+
+
+def __getattr__(name: str) -> Any:
+    """``HIRES_METHODS``: the names of the high-res baselines, read from the registry."""
+    if name == "HIRES_METHODS":
+        return method_names("high-res")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,12 +40,11 @@ cfg
 
 # %%
 # %matplotlib inline
-import json
-
 import numpy as np
 from myst_nb import glue
 
-from hrcam import plotting
+from hrcam import evidence, plotting
+from hrcam.evaluate import save_outputs
 from hrcam.explain import Explainer
 from hrcam.plotting import select_example
 from hrcam.postprocess import refine
@@ -207,24 +206,18 @@ summary = {
     "label": int(sample["label"][0]),
     "predicted": explanation.label,
     "probability": explanation.probability,
-    "presets": {
-        p: {
-            "focal_points": len(r.focal_points),
-            "lower": r.lower,
-            "upper": r.upper,
-            "region_ratio": r.region_ratio,
-            "fallback": r.fallback,
-        }
-        for p, r in results.items()
-    },
+    "presets": evidence.refinement_summary(results),
 }
-out_dir = stage_dir(cfg["run_dir"], "04_postprocess", create=True)
-(out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-np.savez_compressed(
-    out_dir / "sample.npz",
-    image=image.numpy(),
-    low_res=low,
-    high_res=high,
-    **{f"refined_{p}": r.refined for p, r in results.items()},
+save_outputs(
+    stage_dir(cfg["run_dir"], "04_postprocess", create=True),
+    {
+        "summary.json": summary,
+        "sample.npz": {
+            "image": image.numpy(),
+            "low_res": low,
+            "high_res": high,
+            **{f"refined_{p}": r.refined for p, r in results.items()},
+        },
+    },
 )
 summary

@@ -87,8 +87,8 @@ print(f"{result.config['num_images']} images; written: {', '.join(p.name for p i
 # mean with a bootstrap 95 % confidence interval.
 
 # %%
-report = result.to_markdown().split("\n", 1)[1]  # drop the report's own title
-Markdown(report.replace("\n## ", "\n**").replace("CAM?\n", "CAM?**\n"))
+# No title of its own, and its §5 part under a bold line: the page has its headings.
+Markdown(result.to_markdown(title=False, section_headings=False))
 
 # %%
 fig = plotting.metric_bars(result, title=f"{result.config['num_images']} validation images")

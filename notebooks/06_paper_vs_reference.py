@@ -49,52 +49,49 @@ cfg
 
 # %%
 # %matplotlib inline
-import json
-
 import numpy as np
+from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import metrics, plotting
-from hrcam.explain import Explainer
+from hrcam import evidence, plotting
+from hrcam.evaluate import save_outputs
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
 
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
-batch = val.get_batch(np.arange(min(cfg["max_eval_images"], len(val))))
-explained = Explainer(model, batch_size=cfg["batch_size"]).explain(batch["image"])
-cams = {
-    "low_res": [e.low_res_cam for e in explained],
-    "high_res": [e.high_res_cam for e in explained],
-    "masks": batch["mask"].numpy(),
-}
+# The CAMs of the first validation images, each explaining the predicted class (computed as
+# the Explainer computes them, channels-last), and every variant's refined CAM scored by
+# hrcam.evaluate (same metrics, bootstrap 95% CIs) against the low-res CAM on the same images.
+cams = evidence.compute_cams(
+    model, val, cfg["max_eval_images"], cfg["batch_size"], channels_last=True
+)
 variants = {
     "paper": {"preset": "paper"},
     "paper + top-15 focal points": {"preset": "paper", "focal_mode": "top_n"},
     "paper + gradient bounds/growth": {"preset": "paper", "grow_on": "gradient"},
     "reference": {"preset": "reference"},
 }
-runs = {
-    name: [refine(lo, hi, **kw) for lo, hi in zip(cams["low_res"], cams["high_res"], strict=True)]
-    for name, kw in variants.items()
+study = evidence.refine_study(cams, ["expansion"], variants, include_raw=False, box_metrics=False)
+columns = {
+    "mask_iou_oracle": "best mask IoU",
+    "pointing": "pointing game",
+    "pxap": "PxAP",
+    "fallback_rate": "fell back",
 }
-table = {}
-for name, results in runs.items():
-    pairs = list(zip(results, cams["masks"], strict=True))
-    table[name] = {
-        "best mask IoU": float(np.mean([metrics.best_mask_iou(r.refined, m)[0] for r, m in pairs])),
-        "pointing game": float(np.mean([metrics.pointing_game(r.refined, m) for r, m in pairs])),
-        "PxAP": float(np.mean([metrics.pxap(r.refined, m) for r, m in pairs])),
-        "fell back": float(np.mean([r.used_fallback for r in results])),
-    }
+table = {
+    name: {label: study.value(f"{name}@expansion", m) for m, label in columns.items()}
+    for name in variants
+}
 out_dir = stage_dir(cfg["run_dir"], "06_paper_vs_reference", create=True)
-(out_dir / "ablation.json").write_text(json.dumps(table, indent=2))
-table
+study.save(out_dir)
+save_outputs(out_dir, {"ablation.json": table})
+Markdown(study.to_markdown(metrics=tuple(columns)))
 
 # %%
 glue(
     "fig-presets-ablation",
-    plotting.score_bars(table, title=f"{len(cams['masks'])} validation images"),
+    plotting.score_bars(table, title=f"{len(cams)} validation images"),
     display=False,
 )
 
@@ -103,8 +100,9 @@ glue(
 # :name: fig-presets-ablation
 #
 # What each difference between the paper and the reference code does to the refined CAM
-# (not in the paper). "fell back" is the share of images where region growing failed and the
-# refined CAM is the resized low-res CAM.
+# (not in the paper); the table above gives each variant's mean with its bootstrap 95% CI, and
+# its PxAP minus the low-res CAM's on the same images. "fell back" is the share of images where
+# region growing failed and the refined CAM is the resized low-res CAM.
 # ```
 #
 # The focal points decide *where* growing starts: the local maxima of a coarse map are few and
@@ -118,12 +116,12 @@ glue(
 # refined both ways:
 
 # %%
-gap = [
-    abs(metrics.best_mask_iou(p.refined, m)[0] - metrics.best_mask_iou(r.refined, m)[0])
-    for p, r, m in zip(runs["paper"], runs["reference"], cams["masks"], strict=True)
-]
-i = int(np.argmax(gap))
-pair = {"paper": runs["paper"][i], "reference": runs["reference"][i]}
+best_iou = {
+    name: [r["mask_iou_oracle"] for r in study.per_image if r["method"] == f"{name}@expansion"]
+    for name in ("paper", "reference")
+}
+i = int(np.argmax(np.abs(np.subtract(best_iou["paper"], best_iou["reference"]))))
+pair = {p: refine(cams.low_res[i], cams.high_res[i], **variants[p]) for p in ("paper", "reference")}
 glue("fig-presets-example", plotting.figure3(pair), display=False)
 
 # %% [markdown]

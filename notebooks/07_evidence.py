@@ -59,13 +59,13 @@ cfg
 
 # %%
 # %matplotlib inline
-import json
 import time
 
 from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import evidence, plotting
+from hrcam.evaluate import save_outputs
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
 
@@ -105,7 +105,7 @@ between = {
 between["paper minus reference"] = evidence.paired_between(
     study, "paper@expansion", "reference@expansion"
 )
-(out_dir / "between.json").write_text(json.dumps(between, indent=2))
+save_outputs(out_dir, {"between.json": between})
 Markdown("\n".join(["| Paired PxAP difference | n | mean [95% CI] |", "|---|---|---|"] + [
     f"| {k} | {r['n']} | {r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] |"
     for k, r in between.items()
@@ -143,7 +143,7 @@ glue("fig-evidence-sources", fig, display=False)
 # %%
 t0 = time.perf_counter()
 sweep = evidence.oracle_noise_sweep(cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"])
-(out_dir / "oracle_sweep.json").write_text(json.dumps(sweep, indent=2))
+save_outputs(out_dir, {"oracle_sweep.json": sweep})
 timings["oracle_sweep"] = time.perf_counter() - t0
 glue("fig-evidence-oracle", plotting.oracle_sweep(sweep), display=False)
 
@@ -208,7 +208,7 @@ glue("fig-evidence-bounds", fig, display=False)
 
 # %%
 stages = {m: evidence.stage_summary(study, m) for m in ("paper@expansion", "reference@expansion")}
-(out_dir / "stages.json").write_text(json.dumps(stages, indent=2))
+save_outputs(out_dir, {"stages.json": stages})
 lines = ["| Preset | ROI IoU | grown IoU (no fallback) | too small | too large | beats low-res |",
          "|---|---|---|---|---|---|"]  # fmt: skip
 for m, s in stages.items():
@@ -288,7 +288,7 @@ for m in ("paper@expansion", "reference@expansion"):
     }
 for m in ("paper@noise", "reference@noise"):
     section5[m] = {"all_pxap": study5.difference(m, "pxap")}
-(out_dir / "section5.json").write_text(json.dumps(section5, indent=2))
+save_outputs(out_dir, {"section5.json": section5})
 timings["section5"] = time.perf_counter() - t0
 n_miss = section5["paper@expansion"]["miss"]["n"]
 lines = [f"Low-res CAM misses the object on {n_miss} of {len(cams5)} images.", "",
@@ -316,7 +316,7 @@ unchanged = evidence.classifier_unchanged(
     stage_dir(cfg["run_dir"], "02_classifier") / "best.pt", model, val,
     limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
-(out_dir / "unchanged.json").write_text(json.dumps(unchanged, indent=2))
+save_outputs(out_dir, {"unchanged.json": unchanged})
 unchanged
 
 # %% [markdown]
@@ -359,9 +359,7 @@ for name in cfg["variants"]:
                    low_res_iou=v_study.value("low_res_cam", "mask_iou"),
                    refined_iou=v_study.value(f"{preset}@expansion", "mask_iou"))  # fmt: skip
         variant_rows.append(row)
-(out_dir / "variants.json").write_text(
-    json.dumps({"rows": variant_rows, "summaries": variant_summaries}, indent=2)
-)
+save_outputs(out_dir, {"variants.json": {"rows": variant_rows, "summaries": variant_summaries}})
 timings["variants"] = time.perf_counter() - t0
 lines = ["| Variant | accuracy | val PSNR dB | preset | low-res PxAP | refined minus low-res "
          "[95% CI] | fallback |", "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -399,6 +397,6 @@ glue(
 # generation and training). {doc}`09_claims` lists the cost of every notebook.
 
 # %%
-(out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+save_outputs(out_dir, {"timings.json": timings})
 Markdown("\n".join(["| Part | seconds |", "|---|---|"]
                    + [f"| {k} | {v:.1f} |" for k, v in timings.items()]))  # fmt: skip

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 from pathlib import Path
+from typing import Any
 
 from hrcam.commands import positive_int
 from hrcam.errors import CLIError, ensure_output_dir
 
 
+def _defaults() -> dict[str, Any]:
+    """Every default the options show, read from where it is defined (never copied)."""
+    from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint, evaluate_sources
+
+    out: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EvaluateConfig)}
+    for fn in (evaluate_checkpoint, evaluate_sources):
+        for name, param in inspect.signature(fn).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                out.setdefault(name, param.default)
+    return out
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
-    from hrcam.baselines import ALL_METHODS
-    from hrcam.metrics import ROAD_PERCENTILES
-
     parser = subparsers.add_parser(
         "evaluate",
         help="measure localization/faithfulness of refined CAMs and baselines",
@@ -21,61 +33,91 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a store's held-out split against its ground-truth masks. Writes table.csv, "
         "per_image.csv, section5.csv, report.md, summary.json and curves.npz into OUT.",
     )
+    defaults = _defaults()
+    _add_inputs(parser, defaults)
+    _add_methods(parser, defaults)
+    _add_metric_limits(parser, defaults)
+    _add_sources(parser, defaults)
+    _add_run_options(parser, defaults)
+    parser.set_defaults(func=run)
+
+
+def _add_inputs(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
     parser.add_argument(
         "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
     )
     parser.add_argument("--data", required=True, help="store directory with masks (hrcam data ...)")
-    parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
     parser.add_argument(
-        "--limit", type=int, default=None, help="first N images only (default: all)"
+        "--split", default=d["split"], help=f"split to evaluate (default: {d['split']})"
     )
+    parser.add_argument(
+        "--limit", type=int, default=d["limit"], help="first N images only (default: all)"
+    )
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+
+
+def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    from hrcam.evaluate import TARGETS, method_names
+
+    names = method_names()
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=list(ALL_METHODS),
-        choices=list(ALL_METHODS),
+        default=d["methods"],
+        choices=list(names),
         metavar="METHOD",
-        help=f"methods to compare (default: all): {', '.join(ALL_METHODS)}",
+        help=f"methods to compare (default: all): {', '.join(names)}",
     )
     parser.add_argument(
         "--target",
-        choices=("predicted", "label"),
-        default="predicted",
-        help="class each map explains: the prediction (default) or the ground-truth label",
+        choices=TARGETS,
+        default=d["target"],
+        help=f"class each map explains: the prediction or the ground-truth label "
+        f"(default: {d['target']})",
     )
-    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
+
+
+def _add_metric_limits(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
     parser.add_argument(
         "--score-cam-limit",
         type=int,
-        default=32,
+        default=d["score_cam_limit"],
         help="Score-CAM on the first N images only; it costs one forward pass per channel of "
-        "its target layer per image (default 32; 0 skips it)",
+        f"its target layer per image (default {d['score_cam_limit']}; 0 skips it)",
     )
     parser.add_argument(
         "--faithfulness-limit",
         type=int,
-        default=32,
+        default=d["faithfulness_limit"],
         help="average drop / increase in confidence / deletion and insertion AUC on the first "
-        "N images only (default 32; 0 skips them)",
+        f"N images only (default {d['faithfulness_limit']}; 0 skips them)",
     )
-    parser.add_argument("--deletion-steps", type=int, default=16, help="deletion/insertion steps")
+    parser.add_argument(
+        "--deletion-steps",
+        type=int,
+        default=d["deletion_steps"],
+        help=f"deletion/insertion steps (default {d['deletion_steps']})",
+    )
     parser.add_argument(
         "--road-limit",
         type=int,
-        default=0,
+        default=d["road_limit"],
         help="ROAD (grad-cam's RemOve And Debias) on the first N images; each costs ~0.2 s per "
-        "percentile, method and image on one CPU core (default 0: skipped)",
+        f"percentile, method and image on one CPU core (default {d['road_limit']}: skipped)",
     )
     parser.add_argument(
         "--road-percentiles",
         type=float,
         nargs="+",
-        default=list(ROAD_PERCENTILES),
+        default=list(d["road_percentiles"]),
         metavar="P",
         help="ROAD thresholds in (0, 100) (default "
-        + " ".join(f"{p:g}" for p in ROAD_PERCENTILES)
+        + " ".join(f"{p:g}" for p in d["road_percentiles"])
         + ")",
     )
+
+
+def _add_sources(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
     from hrcam.evidence import SOURCES
 
     parser.add_argument(
@@ -91,28 +133,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--oracle-smoothness",
         type=float,
-        default=1.0,
-        help="oracle source: Gaussian blur sigma of the ground-truth mask in pixels (1.0)",
+        default=d["oracle_smoothness"],
+        help="oracle source: Gaussian blur sigma of the ground-truth mask in pixels "
+        f"({d['oracle_smoothness']})",
     )
     parser.add_argument(
         "--oracle-noise",
         type=float,
-        default=0.3,
-        help="oracle source: share of uniform noise in [0, 1] (0.3)",
+        default=d["oracle_noise"],
+        help=f"oracle source: share of uniform noise in [0, 1] ({d['oracle_noise']})",
     )
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap and tie-break seed")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=d["batch_size"],
+        help=f"images per batch (default {d['batch_size']})",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=d["n_boot"],
+        help=f"bootstrap resamples for CIs (default {d['n_boot']})",
+    )
+    parser.add_argument("--seed", type=int, default=d["seed"], help="bootstrap and tie-break seed")
+    parser.add_argument(
+        "--device", default=d["device"], help=f"torch device (default: {d['device']})"
+    )
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=None,
+        default=d["workers"],
         help="processes that post-process the refined CAMs "
         "(default: all available cores when there are more than 2, else 1)",
     )
-    parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,72 @@
+"""Load a checkpoint and a store that fit together, and evaluate (the CLI's path)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hrcam.errors import HrcamError
+from hrcam.evaluate.results import EvaluationResult
+from hrcam.evaluate.running import evaluate
+
+__all__ = ["EvaluationInputError", "evaluate_checkpoint", "load_for_evaluation"]
+
+
+class EvaluationInputError(HrcamError):
+    """A checkpoint or store that cannot be evaluated (no masks, another image size)."""
+
+
+def load_for_evaluation(
+    checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "val", device: str = "cpu"
+) -> tuple[Any, Any]:
+    """Load an ``hrcam`` checkpoint and a store with masks, checking that they fit.
+
+    Returns
+    -------
+    (model, dataset)
+        The :class:`~hrcam.models.HRCAM` in eval mode and the split's ``StoreDataset``.
+    """
+    from hrcam.data.store import StoreDataset
+    from hrcam.models import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    model = ckpt.model().eval()
+    dataset = StoreDataset(data, split=split)
+    if not dataset.has_masks:
+        raise EvaluationInputError(
+            f"store {str(data)!r} has no ground-truth masks; localization cannot be measured "
+            "(use the built-in synthetic data set)"
+        )
+    size = ckpt.metadata.get("image_size")
+    if size and dataset.image_size != size:
+        raise EvaluationInputError(
+            f"the checkpoint was trained at {size} px but the store holds {dataset.image_size} "
+            "px images; evaluate on a store of the same size"
+        )
+    return model, dataset
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    split: str = "val",
+    device: str = "cpu",
+    **kwargs: Any,
+) -> EvaluationResult:
+    """Load an ``hrcam`` checkpoint and a store, then :func:`evaluate` (the CLI's path).
+
+    Parameters
+    ----------
+    checkpoint
+        Checkpoint with a trained expansion network (``kind`` "hrcam").
+    data
+        Store directory (e.g. written by ``hrcam data synthetic``).
+    split
+        Split to evaluate (the held-out ``val`` by default).
+    device
+        Torch device for the model.
+    **kwargs
+        Passed to :func:`evaluate`.
+    """
+    model, dataset = load_for_evaluation(checkpoint, data, split, device)
+    return evaluate(model, dataset, **kwargs)

@@ -1,0 +1,183 @@
+"""One registry of saliency methods, in the style of torchvision's ``register_model``.
+
+Each method is one :class:`MethodEntry`: its key, display label, family, builder, cost and
+image limit. The built-in entries sit beside their builders (:mod:`hrcam.baselines` and
+:mod:`hrcam.hires_baselines`), registered with :func:`register_method`; everything else (the
+evaluation loop, the report, the CLI's ``--methods`` choices, plot labels) reads this registry.
+Adding a method is one entry plus its test.
+
+>>> from hrcam.evaluate.registry import method_names, get_method
+>>> "gradcam" in method_names()
+True
+>>> get_method("scorecam").image_limit
+'score_cam_limit'
+
+Reading the registry imports the built-in modules, which import no torch at module level, so
+``hrcam evaluate --help`` can list the methods cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hrcam.errors import HrcamError
+
+if TYPE_CHECKING:
+    from hrcam.baselines import SaliencyMethod
+    from hrcam.models import HRCAM
+
+__all__ = [
+    "FAMILIES",
+    "MethodEntry",
+    "MethodOptions",
+    "UnknownMethodError",
+    "get_method",
+    "method_label",
+    "method_names",
+    "register_method",
+]
+
+FAMILIES: tuple[str, ...] = ("hrcam", "grad-cam", "high-res")
+"""Method families, in table order: hrcam's own maps, grad-cam's baselines at the CAM head,
+and the high-resolution baselines of issue #12."""
+
+
+class UnknownMethodError(HrcamError):
+    """A method name that is not in the registry."""
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Settings every builder receives (each uses the ones it needs).
+
+    Attributes
+    ----------
+    workers
+        Post-processing processes of the refined CAMs (``None``: see
+        :func:`hrcam.parallel.resolve_workers`).
+    score_cam_batch_size
+        Masked images per forward pass of Score-CAM.
+    """
+
+    workers: int | None = None
+    score_cam_batch_size: int = 32
+
+
+Builder = Callable[["HRCAM", MethodOptions], "SaliencyMethod"]
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One registered saliency method.
+
+    Attributes
+    ----------
+    name
+        Key used in ``--methods``, tables and files.
+    label
+        Display name for tables and plots.
+    family
+        One of :data:`FAMILIES`.
+    builder
+        ``builder(model, options) -> SaliencyMethod``.
+    forward_passes
+        Rough cost in classifier forward(+backward) passes per image; ``None`` when it is one
+        pass per channel of the method's target layer (Score-CAM).
+    needs_gradients
+        Whether the method back-propagates through the classifier.
+    image_limit
+        Name of the :class:`~hrcam.evaluate.EvaluateConfig` field that caps the images this
+        method is run on because it is expensive (``None``: every image); a cap of 0 drops
+        the method from an evaluation.
+    """
+
+    name: str
+    label: str
+    family: str
+    builder: Builder
+    forward_passes: float | None = 1.0
+    needs_gradients: bool = False
+    image_limit: str | None = None
+
+    def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
+        """The method on ``model`` (a :class:`~hrcam.baselines.SaliencyMethod`)."""
+        return self.builder(model, options or MethodOptions())
+
+
+_REGISTRY: dict[str, MethodEntry] = {}
+
+
+def register_method(
+    name: str,
+    *,
+    label: str,
+    family: str,
+    forward_passes: float | None = 1.0,
+    needs_gradients: bool = False,
+    image_limit: str | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator: register the decorated builder as method ``name``.
+
+    Parameters
+    ----------
+    name, label, family, forward_passes, needs_gradients, image_limit
+        See :class:`MethodEntry`.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the builder unchanged.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is already registered or ``family`` is unknown.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown method family {family!r}; choose from {list(FAMILIES)}")
+
+    def wrap(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        _REGISTRY[name] = MethodEntry(
+            name, label, family, builder, forward_passes, needs_gradients, image_limit
+        )
+        return builder
+
+    return wrap
+
+
+def _load_builtins() -> None:
+    # The built-in entries register themselves on import; both modules import no torch.
+    import hrcam.baselines
+    import hrcam.hires_baselines  # noqa: F401
+
+
+def method_names(family: str | None = None) -> tuple[str, ...]:
+    """Registered method names, hrcam's own first, then by family and registration order."""
+    _load_builtins()
+    entries = sorted(_REGISTRY.values(), key=lambda e: FAMILIES.index(e.family))
+    return tuple(e.name for e in entries if family is None or e.family == family)
+
+
+def get_method(name: str) -> MethodEntry:
+    """The entry of method ``name``.
+
+    Raises
+    ------
+    UnknownMethodError
+        When no method of that name is registered.
+    """
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise UnknownMethodError(f"unknown method {name!r}; choose from {list(method_names())}")
+    return _REGISTRY[name]
+
+
+def method_label(name: str) -> str:
+    """Display label of method ``name`` (the name itself for unregistered keys)."""
+    _load_builtins()
+    entry = _REGISTRY.get(name)
+    return entry.label if entry is not None else name

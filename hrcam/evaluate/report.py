@@ -1,0 +1,178 @@
+"""The evaluation report as markdown: summary table, cost notes and the paper's §5 table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hrcam.evaluate.registry import get_method, method_label
+from hrcam.evaluate.scoring import METRIC_LABELS, TABLE_METRICS
+from hrcam.evaluate.statistics import CI_METHOD
+
+if TYPE_CHECKING:
+    from hrcam.evaluate.results import EvaluationResult
+
+__all__ = ["render_markdown"]
+
+SECTION5_TITLE = "Paper §5: does the refined CAM survive a failed low-res CAM?"
+
+
+def _fmt(row: Mapping[str, Any]) -> str:
+    if row["n"] == 0 or np.isnan(row["mean"]):
+        return "–"
+    digits = 1 if row["metric"] in {"average_drop", "increase_in_confidence", "runtime_ms"} else 3
+    return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+
+
+def _table_lines(header: list[str]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+
+
+def _summary_table(result: EvaluationResult) -> list[str]:
+    """One row per method, one column per metric measured."""
+    metrics = [m for m in TABLE_METRICS if any(r["metric"] == m for r in result.table)]
+    by_key = {(r["method"], r["metric"]): r for r in result.table}
+    lines = _table_lines(["Method", *(METRIC_LABELS[m] for m in metrics)])
+    for method in result.methods:
+        cells = [method_label(method)]
+        for m in metrics:
+            row = by_key.get((method, m))
+            cells.append(_fmt(row) if row else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _image_limited(methods: list[str]) -> list[tuple[str, str]]:
+    """(label, config field) of each evaluated method the registry caps to fewer images."""
+    out = []
+    for m in methods:
+        try:
+            entry = get_method(m)
+        except ValueError:  # a result from a method no longer registered
+            continue
+        if entry.image_limit:
+            out.append((entry.label, entry.image_limit))
+    return out
+
+
+def _cost_notes(result: EvaluationResult) -> list[str]:
+    """Which metrics and methods ran on fewer images than the rest, and the runtime note."""
+    cfg = result.config
+    num_images = cfg.get("num_images", 0)
+    notes = []
+    faith = cfg.get("faithfulness_limit")
+    if faith is not None and faith < num_images:
+        notes.append(
+            f"average drop, increase in confidence and deletion/insertion AUC on the first "
+            f"{faith} images ({cfg.get('deletion_steps')} deletion/insertion steps)"
+        )
+    road_cap = cfg.get("road_limit") or 0
+    if road_cap:
+        notes.append(
+            f"ROAD on the first {min(road_cap, cfg.get('num_images', road_cap))} images "
+            f"(percentiles {cfg.get('road_percentiles')}; (LeRF - MoRF) / 2, higher better)"
+        )
+    for label, field_name in _image_limited(result.methods):
+        cap = cfg.get(field_name)
+        if cap is not None and cap < num_images:
+            notes.append(f"{label} on the first {cap} images")
+    lines = []
+    if notes:
+        lines += ["", "Cost caps: " + "; ".join(notes) + " (column `n` of table.csv)."]
+    lines += [
+        "",
+        "Runtime: wall time of the method's own call per image (including its forward "
+        f"pass), on {cfg.get('device', '?')} with {cfg.get('torch_threads', '?')} torch threads.",
+    ]
+    for r in (r for r in result.table if r["metric"] == "fallback_rate"):
+        lines.append("")
+        lines.append(
+            f"{method_label(r['method'])}: region growing failed and the map fell "
+            f"back to the low-res CAM on {100 * r['mean']:.1f}% of images "
+            f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]."
+        )
+    return lines
+
+
+def _section5_table(section5: list[dict[str, Any]]) -> list[str]:
+    """Per subset: the low-res CAM's means, then each method's mean and paired difference."""
+    s5_metrics = list(dict.fromkeys(r["metric"] for r in section5))
+    lines = _table_lines(["Subset", "Method", "n", *(METRIC_LABELS.get(m, m) for m in s5_metrics)])
+    groups: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in section5:
+        groups.setdefault((r["subset"], r["method"]), {})[r["metric"]] = r
+    seen_subsets: set[str] = set()
+    for (subset, method), by_metric in groups.items():
+        first = next(iter(by_metric.values()))
+        if first["n"] == 0:
+            continue
+        if subset not in seen_subsets:
+            seen_subsets.add(subset)
+            base = [f"{by_metric[m]['low_res_mean']:.3f}" for m in s5_metrics]
+            lines.append(
+                f"| {subset} | {method_label('low_res_cam')} | {first['n']} | "
+                + " | ".join(base)
+                + " |"
+            )
+        cells = [
+            f"{by_metric[m]['method_mean']:.3f} ({by_metric[m]['difference']:+.3f} "
+            f"[{by_metric[m]['ci_low']:+.3f}, {by_metric[m]['ci_high']:+.3f}])"
+            for m in s5_metrics
+        ]
+        lines.append(
+            f"| {subset} | {method_label(method)} | {first['n']} | " + " | ".join(cells) + " |"
+        )
+    for subset in sorted({k[0] for k in groups} - seen_subsets):
+        lines += ["", f"No images in subset *{subset}*."]
+    return lines
+
+
+def render_markdown(
+    result: EvaluationResult, title: bool = True, section_headings: bool = True
+) -> str:
+    """The report as markdown: one row per method, one column per metric.
+
+    Parameters
+    ----------
+    result
+        What :func:`hrcam.evaluate.evaluate` measured.
+    title
+        Start with the ``# Localization and faithfulness`` title.
+    section_headings
+        Put the §5 part under a ``##`` heading; else under a bold line (for a book page,
+        where a heading would enter its table of contents).
+
+    Returns
+    -------
+    str
+        The report, ending with a newline.
+    """
+    cfg = result.config
+    lines = ["# Localization and faithfulness"] if title else []
+    lines += [
+        "",
+        f"{cfg.get('num_images', '?')} images of split `{cfg.get('split', '?')}`; each method "
+        f"explains the **{cfg.get('target', '?')}** class. Mean and {CI_METHOD}. "
+        "All maps are min-max normalised; thresholds on a grid of "
+        f"{cfg.get('num_thresholds', 100)} steps.",
+        "",
+    ]
+    lines += _summary_table(result)
+    lines += _cost_notes(result)
+    heading = f"## {SECTION5_TITLE}" if section_headings else f"**{SECTION5_TITLE}**"
+    lines += ["", heading, ""]
+    if not result.section5:
+        lines.append("Not measured: needs the `low_res_cam` method.")
+        return "\n".join(lines) + "\n"
+    lines += [
+        "Images are split by the low-res CAM's pointing game (a miss: the maximum is off the "
+        "object). On each subset every method is compared with the low-res CAM on the same "
+        "images: its mean, then the paired difference (method minus low-res CAM) with a "
+        "bootstrap 95% CI. On the miss subset, the pointing game of a method is the share "
+        "of failed low-res CAMs it rescues.",
+        "",
+    ]
+    lines += _section5_table(result.section5)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,183 @@
+"""What an evaluation measured, and the one writer of result files.
+
+:func:`save_outputs` writes a folder of results (CSV tables, JSON summaries, markdown reports,
+compressed numpy arrays), each file atomically through :func:`hrcam.atomic.atomic_write`, so a
+reader never sees a half-written file. :class:`EvaluationResult`, the evidence chapter's
+:class:`~hrcam.evidence.StudyResult` and the notebooks' stage summaries all go through it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from hrcam.atomic import atomic_write
+from hrcam.evaluate.scoring import TABLE_METRICS
+
+__all__ = ["EvaluationResult", "save_outputs", "write_json"]
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        return "" if np.isnan(v) else f"{float(v):.6g}"
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Rows as CSV; the columns are every key of every row, in first-seen order."""
+    keys: list[str] = list(dict.fromkeys(k for row in rows for k in row))
+
+    def write(fh: IO[str]) -> None:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in keys})
+
+    return atomic_write(path, write, text=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    """``obj`` as JSON (numpy scalars and arrays become numbers and lists), atomically."""
+    text = json.dumps(obj, indent=indent, default=_json_default)
+    return atomic_write(path, lambda fh: fh.write(text), text=True)
+
+
+def _write_markdown(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text), text=True)
+
+
+def _write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+
+
+_WRITERS = {".csv": _write_csv, ".json": write_json, ".md": _write_markdown, ".npz": _write_npz}
+
+
+def save_outputs(out_dir: str | os.PathLike, files: Mapping[str, Any]) -> dict[str, Path]:
+    """Write result files into ``out_dir``, each atomically; the suffix picks the format.
+
+    Parameters
+    ----------
+    out_dir
+        Folder, created if needed.
+    files
+        ``{file name: content}`` in writing order: ``.csv`` a list of row dicts, ``.json``
+        any JSON-able object (numpy values allowed), ``.md`` a string, ``.npz`` a mapping of
+        name to array (compressed).
+
+    Returns
+    -------
+    dict
+        ``{file stem: path}`` in the order given (``"table.csv"`` -> ``"table"``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name, content in files.items():
+        path = out / name
+        if path.suffix not in _WRITERS:
+            raise ValueError(f"cannot write {name!r}: use one of {sorted(_WRITERS)}")
+        paths[path.stem] = _WRITERS[path.suffix](path, content)
+    return paths
+
+
+@dataclass
+class EvaluationResult:
+    """Everything :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    methods
+        Method names in evaluation order.
+    table
+        One row per (method, metric): ``method``, ``label``, ``metric``, ``metric_label``,
+        ``n``, ``mean``, ``ci_low``, ``ci_high``.
+    per_image
+        One record per (image, method): ``index``, ``label``, ``predicted``, ``target``,
+        ``method`` and every per-image score (``nan`` where not computed).
+    section5
+        Rows of the §5 measurement (see :func:`section5_rows`).
+    curves
+        ``{method: {"thresholds", "mask_iou" (N, T), "box_iou" (N, T), "index" (N,)}}``.
+    examples
+        Images, masks and maps of the first ``keep_examples`` images, for plots:
+        ``{"index", "image" (n, H, W, 3) uint8, "mask", "target", "maps": {method: (n, H, W)}}``.
+    config
+        The settings used.
+    """
+
+    methods: list[str]
+    table: list[dict[str, Any]]
+    per_image: list[dict[str, Any]]
+    section5: list[dict[str, Any]]
+    curves: dict[str, dict[str, np.ndarray]]
+    examples: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, method: str, metric: str) -> float:
+        """Mean of ``metric`` for ``method`` from :attr:`table`."""
+        for row in self.table:
+            if row["method"] == method and row["metric"] == metric:
+                return float(row["mean"])
+        raise KeyError(f"no {metric!r} for method {method!r} in the table")
+
+    def scores(self, metrics: Iterable[str] = TABLE_METRICS) -> dict[str, dict[str, float]]:
+        """``{method label: {metric label: mean}}`` (the shape plotting helpers take)."""
+        wanted = list(metrics)
+        out: dict[str, dict[str, float]] = {}
+        for row in self.table:
+            if row["metric"] in wanted:
+                out.setdefault(row["label"], {})[row["metric_label"]] = row["mean"]
+        return out
+
+    def to_markdown(self, title: bool = True, section_headings: bool = True) -> str:
+        """Markdown report: summary table, §5 table and notes.
+
+        Parameters
+        ----------
+        title
+            Start with the report's ``#`` title (off when the page around it has its own).
+        section_headings
+            The §5 part under a ``##`` heading; else under a bold line, for a page where a
+            heading would enter the table of contents.
+        """
+        from hrcam.evaluate.report import render_markdown
+
+        return render_markdown(self, title=title, section_headings=section_headings)
+
+    def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
+        """Write ``table.csv``, ``per_image.csv``, ``section5.csv``, ``report.md``,
+        ``summary.json`` and ``curves.npz`` into ``out_dir``; returns the paths by name."""
+        curves = {f"{m}__{k}": v for m, parts in self.curves.items() for k, v in parts.items()}
+        return save_outputs(
+            out_dir,
+            {
+                "table.csv": self.table,
+                "per_image.csv": self.per_image,
+                "section5.csv": self.section5,
+                "report.md": self.to_markdown(),
+                "summary.json": {
+                    "config": self.config,
+                    "table": self.table,
+                    "section5": self.section5,
+                },
+                "curves.npz": curves,
+            },
+        )
