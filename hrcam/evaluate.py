@@ -788,6 +788,8 @@ def evaluate_sources(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    high_res_models: Mapping[str, HRCAM] | None = None,
+    box_metrics: bool = True,
 ) -> Any:
     """The high-res-source ablation: the same post-processing fed different high-res maps.
 
@@ -808,14 +810,38 @@ def evaluate_sources(
         presets unchanged (:data:`hrcam.evidence.PRESET_CONFIGS`).
     oracle_smoothness, oracle_noise
         The oracle's Gaussian blur sigma (pixels) and share of uniform noise.
+    high_res_models
+        Further expansion networks on the *same* classifier, ``{source name: HRCAM}``: each
+        one's high-res CAM is one more source (appended to ``sources``), e.g. a network
+        trained with ``--consistency-weight``. The low-res CAMs and explained classes must
+        match ``model``'s, so that every source refines the same low-res CAM.
+    box_metrics
+        Also compute MaxBoxAccV2 (see :func:`hrcam.evidence.refine_study`).
 
     Returns
     -------
     hrcam.evidence.StudyResult
     """
-    from hrcam.evidence import compute_cams, refine_study
+    from hrcam.evidence import SOURCES, compute_cams, refine_study
 
     cams = compute_cams(model, dataset, limit, batch_size, target, progress)
+    sources = list(SOURCES) if list(sources) == ["all"] else list(sources)
+    for name, other in (high_res_models or {}).items():
+        if name in SOURCES:
+            raise ValueError(f"high_res_models: {name!r} is a built-in source; choose another name")
+        theirs = compute_cams(other, dataset, limit, batch_size, target, progress)
+        # The same classifier gives the same low-res CAM; anything else would compare the
+        # sources on different inputs of the post-processing.
+        if not (
+            np.array_equal(theirs.targets, cams.targets)
+            and np.allclose(theirs.low_res, cams.low_res, rtol=1e-4, atol=1e-5)
+        ):
+            raise ValueError(
+                f"high_res_models[{name!r}] does not share the model's classifier: its "
+                "low-res CAMs or explained classes differ"
+            )
+        cams.extra_high_res[name] = theirs.high_res
+        sources.append(name)
     return refine_study(
         cams,
         sources=sources,
@@ -825,6 +851,7 @@ def evaluate_sources(
         n_boot=n_boot,
         seed=seed,
         progress=progress,
+        box_metrics=box_metrics,
     )
 
 
