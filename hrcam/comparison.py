@@ -331,7 +331,9 @@ def combine(
     per_image = list(base.per_image)
     per_image += [{**r, "method": names[r["method"]]} for r in result.per_image
                   if r["method"] in names]  # fmt: skip
-    labels = {**base.labels, **{names[m]: consistency_label(m, weight) for m in added}}
+    # The paper network's maps of the same kind get "W=0", so that no label is ambiguous.
+    labels = {**base.labels, **{m: f"{LABELS.get(m, m)}, W=0" for m in added if m in base.labels}}
+    labels.update({names[m]: consistency_label(m, weight) for m in added})
     config = {**base.config, "consistency_weight": float(weight)}
     return Comparison(base.methods + list(names.values()), labels, table, per_image, config)
 
@@ -571,9 +573,14 @@ def example_grid(
     maps: Mapping[str, np.ndarray],
     labels: Mapping[str, str],
     dpi: int = 100,
+    zoom: int = 1,
 ) -> Figure:
-    """One row per method, one column per image: each map at the image's own resolution
-    (one figure pixel or more per map pixel, no smoothing), with the object's outline.
+    """One row per method, one column per image: each map at the image's own resolution,
+    with the object's outline.
+
+    The panels are placed by hand, in whole pixels, so that each map pixel is exactly
+    ``zoom`` x ``zoom`` figure pixels at ``dpi`` (an automatic layout shrinks the panels of a
+    tall grid below the map's resolution).
 
     Parameters
     ----------
@@ -586,20 +593,27 @@ def example_grid(
     labels
         Row titles by method.
     dpi
-        Figure resolution; each panel is at least ``H`` pixels tall at this dpi.
+        Figure resolution.
+    zoom
+        Figure pixels per map pixel (an integer, so no map pixel is blurred or dropped).
     """
     from matplotlib.figure import Figure
 
-    n, h = images.shape[0], images.shape[1]
+    n, h, w = images.shape[:3]
     if n < 1 or not maps:
         raise ValueError("example_grid needs at least one image and one method")
-    panel = max(1.0, h / dpi) * 1.05
+    if not (isinstance(zoom, int) and zoom >= 1):
+        raise ValueError(f"zoom must be an integer >= 1, got {zoom!r}")
     rows = ["image", *maps]
-    fig = Figure(figsize=(panel * n + 1.9, panel * len(rows)), dpi=dpi, layout="constrained")
-    axes = fig.subplots(len(rows), n, squeeze=False)
+    ph, pw, gap, label_w = h * zoom, w * zoom, 4, 210
+    width, height = label_w + n * (pw + gap), len(rows) * (ph + gap) + gap
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     for r, key in enumerate(rows):
+        bottom = height - (r + 1) * (ph + gap)
         for c in range(n):
-            ax = axes[r, c]
+            ax = fig.add_axes((
+                (label_w + c * (pw + gap)) / width, bottom / height, pw / width, ph / height
+            ))  # fmt: skip
             if key == "image":
                 ax.imshow(images[c], interpolation="nearest")
             else:
@@ -608,7 +622,8 @@ def example_grid(
                 ax.contour(masks[c], levels=[0.5], colors="white", linewidths=0.8)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r, 0].set_ylabel(labels.get(key, key), fontsize=6.5, rotation=0, ha="right",
+            if c == 0:
+                ax.set_ylabel(labels.get(key, key), fontsize=7, rotation=0, ha="right",
                               va="center")  # fmt: skip
     return fig
 

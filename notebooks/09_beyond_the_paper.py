@@ -18,8 +18,9 @@
 # # Beyond the paper
 #
 # The paper's high-res CAM is trained only to reconstruct the image; {doc}`05_evaluation`
-# shows that on its own it hardly localizes. The paper names joint training as future work.
-# This page takes that step and sets the result against everything a user could pick
+# shows that on its own it hardly localizes. The paper names joint training of the classifier
+# and the expansion network as future work (§6). This page takes a step in that direction
+# that keeps the classifier frozen, and sets the result against everything a user could pick
 # instead, on the same classifier and the same images:
 #
 # - a second expansion network, trained exactly like the one of {doc}`03_expansion` but with
