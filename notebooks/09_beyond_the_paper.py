@@ -132,10 +132,10 @@ last, paper_last = trained.history[-1], paper_history[-1]
 Markdown(
     f"Training took {timings['training (one-off)']:.0f} s. Validation reconstruction: "
     f"{last['val_psnr']:.1f} dB PSNR with the consistency term against "
-    f"{paper_last['val_psnr']:.1f} dB without it ({{doc}}`03_expansion`); final validation "
+    f"{paper_last['val_psnr']:.1f} dB without it (notebook 03); final validation "
     f"consistency error {last.get('val_consistency', float('nan')):.3f} (0: the pooled map "
     "equals the CAM features, 1: a zero map). The classifier inside the new model against the "
-    f"checkpoint of {{doc}}`02_classifier`: largest logit difference "
+    "checkpoint of notebook 02: largest logit difference "
     f"{unchanged['max_abs_logit_diff']:.1e} on {unchanged['num_images']} images, predictions "
     f"agree on {unchanged['prediction_agreement']:.0%}."
 )
@@ -165,8 +165,10 @@ glue("fig-beyond-epochs", fig, display=False)
 # same images with the same settings; `hrcam.comparison.combine` refuses to join evaluations
 # that saw other images or explain other classes. Runtime is the wall time of each method's
 # own call per image, forward pass included, measured in this run on this machine (the
-# consistency rows in this notebook, the others in {doc}`05_evaluation`); the consistency
-# network's training cost comes on top, once.
+# consistency rows in this notebook, the others in {doc}`05_evaluation`). The consistency
+# network has the paper network's architecture, so its maps do the same work per image: a
+# gap between the two networks' runtime rows is the machine's load at the two moments, not
+# the method. Its training cost comes on top, once.
 
 # %%
 from hrcam.evaluate import evaluate
@@ -194,9 +196,16 @@ glue("beyond-consistency", Markdown(values["consistency_text"]), display=False)
 Markdown(comp.to_markdown())
 
 # %% [markdown]
-# Faithfulness (deletion, insertion, ROAD) of the consistency maps is in
-# `run_dir/beyond/evaluation/report.md`, on the same first images as {doc}`05_evaluation`.
-#
+# Faithfulness, from the same two evaluations: the classifier's confidence when only the
+# map's region is kept, deletion and insertion curves, and ROAD, on the first images only
+# (each costs many forward passes; `n` says how many), as in {doc}`05_evaluation`.
+
+# %%
+Markdown(comp.to_markdown(metrics=(
+    "average_drop", "increase_in_confidence", "deletion_auc", "insertion_auc", "road_combined"
+)))  # fmt: skip
+
+# %% [markdown]
 # **Which method localizes best, and at what cost?** {glue:md}`beyond-statement`
 #
 # **What the consistency term did.** {glue:md}`beyond-consistency`
