@@ -18,7 +18,7 @@ from typing import Any
 from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
 
-__all__ = ["claim_values", "notebook_costs", "save_claims"]
+__all__ = ["beyond_values", "claim_values", "notebook_costs", "save_claims"]
 
 PRESETS = ("paper", "reference")
 
@@ -137,6 +137,27 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     out["arch"] = _arch(run_dir)
     out["conclusion"] = conclusion(out)
     return out
+
+
+def beyond_values(run_dir: str | Path) -> dict[str, Any]:
+    """The numbers and sentences of the "Beyond the paper" page, as it saved them.
+
+    Parameters
+    ----------
+    run_dir
+        A run folder in which notebook 09 ran (it writes ``beyond/values.json``, see
+        :func:`hrcam.comparison.page_values`).
+
+    Returns
+    -------
+    dict
+        The page's values under ``beyond_<key>`` (``null`` read back as NaN).
+    """
+    path = stage_dir(run_dir, "09_beyond_the_paper") / "values.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run notebook 09_beyond_the_paper first")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {f"beyond_{k}": math.nan if v is None else v for k, v in saved.items()}
 
 
 def _arch(run_dir: str | Path) -> str:

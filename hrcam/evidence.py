@@ -132,6 +132,10 @@ class CamSet:
         ``(N, h, w)`` float32 low-res CAMs of ``targets``.
     high_res
         ``(N, H, W)`` float32 high-res CAMs of ``targets`` (expansion network).
+    extra_high_res
+        Further ``(N, H, W)`` high-res maps by source name, usable as sources of
+        :func:`refine_study` beside :data:`SOURCES` (e.g. another expansion network on the same
+        classifier; see :func:`hrcam.evaluate.evaluate_sources`).
     """
 
     index: np.ndarray
@@ -142,6 +146,7 @@ class CamSet:
     targets: np.ndarray
     low_res: np.ndarray
     high_res: np.ndarray
+    extra_high_res: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.index.size)
@@ -292,7 +297,8 @@ def high_res_source(
     source
         One of :data:`SOURCES`: ``"expansion"`` (the expansion network's high-res CAM),
         ``"image"`` (the image's luminance, Rec. 601 weights), ``"noise"`` (uniform noise) or
-        ``"oracle"`` (:func:`oracle_map` of the ground-truth mask).
+        ``"oracle"`` (:func:`oracle_map` of the ground-truth mask), or a key of
+        ``cams.extra_high_res``.
     cams
         The images, masks and CAMs.
     i
@@ -307,6 +313,8 @@ def high_res_source(
     numpy.ndarray
         ``(H, W)`` float32.
     """
+    if source in cams.extra_high_res:
+        return cams.extra_high_res[source][i]
     if source not in _SOURCE_CODES:
         raise ValueError(f"unknown high-res source {source!r}; choose from {list(SOURCES)}")
     if source == "expansion":
@@ -501,7 +509,7 @@ def refine_study(
     cams
         From :func:`compute_cams`.
     sources
-        Names from :data:`SOURCES` (or ``["all"]``).
+        Names from :data:`SOURCES` (or ``["all"]``) and keys of ``cams.extra_high_res``.
     configs
         ``{name: RefineConfig or {"preset": ..., **overrides}}``; default
         :data:`PRESET_CONFIGS` (the two presets unchanged).
@@ -530,7 +538,7 @@ def refine_study(
     from hrcam.evaluate import summary_rows
     from hrcam.metrics import DEFAULT_THRESHOLDS
 
-    src = _check_sources(sources)
+    src = _check_sources(sources, tuple(cams.extra_high_res))
     resolved = _resolve_configs(configs)
     methods = ["low_res_cam"]
     for s in src:
@@ -562,11 +570,12 @@ def refine_study(
     return StudyResult(methods, table, paired, study.records, config, study.kept)
 
 
-def _check_sources(sources: Sequence[str]) -> list[str]:
+def _check_sources(sources: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
     src = list(SOURCES) if list(sources) == ["all"] else list(sources)
-    unknown = [s for s in src if s not in SOURCES]
+    known = [*SOURCES, *extra]
+    unknown = [s for s in src if s not in known]
     if unknown or not src:
-        raise ValueError(f"unknown high-res source(s) {unknown}; choose from {list(SOURCES)}")
+        raise ValueError(f"unknown high-res source(s) {unknown}; choose from {known}")
     if len(set(src)) != len(src):
         raise ValueError(f"sources must not repeat, got {src}")
     return src

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hrcam.errors import HrcamError
+
 if TYPE_CHECKING:
     from hrcam.evidence import StudyResult
     from hrcam.models import HRCAM
@@ -28,6 +30,7 @@ def evaluate_sources(
     include_raw: bool = True,
     box_metrics: bool = True,
     keep_results: Sequence[int] = (),
+    high_res_models: Mapping[str, HRCAM] | None = None,
 ) -> StudyResult:
     """The high-res-source ablation: the same post-processing fed different high-res maps.
 
@@ -52,14 +55,23 @@ def evaluate_sources(
         As for :func:`hrcam.evidence.refine_study`: also score each source map unrefined;
         compute MaxBoxAccV2 (about 45 ms per map); keep the ``RefineResult`` of these
         positions.
+    high_res_models
+        Further expansion networks on the *same* classifier, ``{source name: HRCAM}``: each
+        one's high-res CAM is one more source (appended to ``sources``), e.g. a network
+        trained with ``--consistency-weight``. The low-res CAMs and explained classes must
+        match ``model``'s, so that every source refines the same low-res CAM.
 
     Returns
     -------
     hrcam.evidence.StudyResult
     """
-    from hrcam.evidence import compute_cams, refine_study
+    from hrcam.evidence import SOURCES, compute_cams, refine_study
 
     cams = compute_cams(model, dataset, limit, batch_size, target, progress)
+    sources = list(SOURCES) if list(sources) == ["all"] else list(sources)
+    for name, other in (high_res_models or {}).items():
+        _add_source(cams, name, compute_cams(other, dataset, limit, batch_size, target, progress))
+        sources.append(name)
     return refine_study(
         cams,
         sources=sources,
@@ -73,3 +85,28 @@ def evaluate_sources(
         box_metrics=box_metrics,
         keep_results=keep_results,
     )
+
+
+def _add_source(cams: Any, name: str, theirs: Any) -> None:
+    """Add another network's high-res CAMs to ``cams`` as the source ``name``."""
+    import numpy as np
+
+    from hrcam.evidence import SOURCES
+
+    if name in SOURCES:
+        raise SourceError(f"high_res_models: {name!r} is a built-in source; choose another name")
+    # The same classifier gives the same low-res CAM; anything else would compare the
+    # sources on different inputs of the post-processing.
+    if not (
+        np.array_equal(theirs.targets, cams.targets)
+        and np.allclose(theirs.low_res, cams.low_res, rtol=1e-4, atol=1e-5)
+    ):
+        raise SourceError(
+            f"high_res_models[{name!r}] does not share the model's classifier: its "
+            "low-res CAMs or explained classes differ"
+        )
+    cams.extra_high_res[name] = theirs.high_res
+
+
+class SourceError(HrcamError):
+    """A further high-res source that cannot be compared with the built-in ones."""

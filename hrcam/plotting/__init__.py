@@ -7,6 +7,9 @@
   :func:`metric_bars` with confidence intervals, win/fail examples.
 * :mod:`hrcam.plotting.evidence` -- the evidence chapter: paired differences, sweeps,
   failure kinds, localization over epochs.
+* :mod:`hrcam.plotting.comparison` -- the "Beyond the paper" page: localization against
+  runtime, localization per epoch of two expansion networks, maps side by side at full
+  resolution.
 
 >>> from hrcam import plotting
 >>> fig = plotting.figure2(image, result.low_res, title="cat")  # doctest: +SKIP
@@ -21,8 +24,9 @@ from hrcam.plotting import figures as _figures
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["evaluation", "evidence", "figures"],
+    submodules=["comparison", "evaluation", "evidence", "figures"],
     submod_attrs={
+        "comparison": ["cost_figure", "epochs_figure", "example_grid"],
         "evaluation": [
             "LOCALIZATION_METRICS",
             "metric_bars",

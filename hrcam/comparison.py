@@ -1,0 +1,706 @@
+"""Every saliency method of one run side by side, and a consistency-trained expansion network.
+
+The book's "Beyond the paper" page asks which map localizes best on the demo data and at
+what cost. Its numbers come from two evaluations with :func:`hrcam.evaluate.evaluate`: the one
+notebook 05 saved (every method on the paper's expansion network) and one of the maps of a
+second expansion network trained with ``consistency_weight > 0`` on the same frozen
+classifier. Both score the same first images with the same metrics, thresholds and bootstrap,
+so their rows can stand in one table; :func:`combine` checks that they really saw the same
+images and predictions before merging them. Comparisons between two methods are *paired*
+(the same images, the mean per-image difference and its percentile-bootstrap CI).
+
+>>> base = load_evaluation("runs/demo/evaluation")  # doctest: +SKIP
+>>> comp = combine(base, evaluate(consistency_model, val, methods=CONSISTENCY_METHODS))
+>>> print(best_method(comp, "pxap")["text"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hrcam.baselines import LABELS
+from hrcam.evaluate import (
+    CI_METHOD,
+    LOWER_IS_BETTER,
+    METRIC_LABELS,
+    SCALAR_METRICS,
+    bootstrap_mean_ci,
+)
+from hrcam.evidence import verdict
+
+if TYPE_CHECKING:
+    from hrcam.evaluate import EvaluationResult
+    from hrcam.evidence import StudyResult
+    from hrcam.models import HRCAM
+
+__all__ = [
+    "CONSISTENCY_METHODS",
+    "Comparison",
+    "ablation_values",
+    "best_method",
+    "ci_text",
+    "combine",
+    "consistency_effect",
+    "consistency_label",
+    "consistency_name",
+    "consistency_text",
+    "consistency_variant",
+    "example_maps",
+    "load_evaluation",
+    "page_values",
+    "ranking",
+    "save_values",
+    "variant_text",
+]
+
+CONSISTENCY_METHODS: tuple[str, ...] = ("high_res_cam", "refined_paper", "refined_reference")
+"""hrcam's maps that depend on the expansion network (the low-res CAM does not)."""
+
+RANKED_METRICS: tuple[str, ...] = ("pxap", "mask_iou", "max_box_acc_v2")
+"""Localization metrics the page ranks by: threshold-free PxAP first, then the two
+metrics that choose one threshold for the whole data set."""
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "pointing",
+    "energy_pointing",
+    "pxap",
+    "mask_iou",
+    "max_box_acc_v2",
+    "runtime_ms",
+)
+
+
+def ci_text(values: Mapping[str, Any], key: str, fmt: str = "+.3f") -> str:
+    """``"value [low, high]"`` of ``values[key]``, ``values[key + "_lo"]`` and ``_hi``."""
+    return f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
+
+
+def consistency_name(method: str) -> str:
+    """Key of one of :data:`CONSISTENCY_METHODS` computed with the consistency network."""
+    return f"consistency_{method}"
+
+
+def consistency_label(method: str, weight: float) -> str:
+    """Display name of :func:`consistency_name` ``(method)``."""
+    return f"{LABELS.get(method, method)}, consistency W={weight:g}"
+
+
+# -- the combined table -------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Rows of several evaluations of the same images, under one set of method names.
+
+    Attributes
+    ----------
+    methods
+        Method keys in table order.
+    labels
+        Display name of every method.
+    table
+        Rows ``method``, ``metric``, ``n``, ``mean``, ``ci_low``, ``ci_high`` (as
+        :attr:`hrcam.evaluate.EvaluationResult.table`).
+    per_image
+        Records ``index``, ``predicted``, ``target``, ``method`` and the per-image scores.
+    config
+        The base evaluation's settings (``num_images``, ``split``, ``target``...).
+    """
+
+    methods: list[str]
+    labels: dict[str, str]
+    table: list[dict[str, Any]]
+    per_image: list[dict[str, Any]]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, method: str, metric: str) -> dict[str, Any]:
+        """The table row of ``metric`` for ``method``."""
+        for r in self.table:
+            if r["method"] == method and r["metric"] == metric:
+                return r
+        raise KeyError(f"no {metric!r} for method {method!r}")
+
+    def value(self, method: str, metric: str, key: str = "mean") -> float:
+        """``key`` (``mean``, ``ci_low``, ``ci_high``, ``n``) of ``metric`` for ``method``."""
+        return float(self.row(method, metric)[key])
+
+    def paired(
+        self, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
+    ) -> dict[str, Any]:
+        """Method ``a`` minus method ``b`` on the images both were scored on.
+
+        Returns
+        -------
+        dict
+            ``n``, ``difference`` (mean per-image difference), ``ci_low``, ``ci_high``
+            (percentile bootstrap) and ``verdict`` (:func:`hrcam.evidence.verdict`).
+        """
+        if metric not in SCALAR_METRICS:
+            raise ValueError(
+                f"{metric!r} has no per-image value; choose from {list(SCALAR_METRICS)}"
+            )
+        ra = self._scores(a, metric)
+        rb = self._scores(b, metric)
+        common = sorted(set(ra) & set(rb))
+        if not common:
+            raise KeyError(f"no images with {metric!r} for both {a!r} and {b!r}")
+        diff = np.array([ra[i] - rb[i] for i in common], np.float64)
+        mean, lo, hi = bootstrap_mean_ci(diff, n_boot, seed)
+        return {"a": a, "b": b, "metric": metric, "n": len(common), "difference": mean,
+                "ci_low": lo, "ci_high": hi, "verdict": verdict(lo, hi)}  # fmt: skip
+
+    def _scores(self, method: str, metric: str) -> dict[int, float]:
+        out = {}
+        for r in self.per_image:
+            if r["method"] == method and np.isfinite(r.get(metric, np.nan)):
+                out[int(r["index"])] = float(r[metric])
+        return out
+
+    def to_markdown(self, metrics: Sequence[str] = TABLE_COLUMNS) -> str:
+        """One row per method, one column per metric: mean [95% CI]; ``n`` when partial."""
+        n_all = int(self.config.get("num_images", 0))
+        header = ["Method", *(METRIC_LABELS.get(m, m) for m in metrics)]
+        lines = [
+            f"{n_all} validation images; mean and {CI_METHOD}.",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] * len(header)) + "|",
+        ]
+        for method in self.methods:
+            cells = [self.labels.get(method, method)]
+            for metric in metrics:
+                try:
+                    r = self.row(method, metric)
+                except KeyError:
+                    cells.append("–")
+                    continue
+                # One decimal for percentages and milliseconds, as evaluate's report does.
+                one = ("runtime_ms", "average_drop", "increase_in_confidence")
+                fmt = ".1f" if metric in one else ".3f"
+                cell = ci_text(
+                    {"x": r["mean"], "x_lo": r["ci_low"], "x_hi": r["ci_high"]}, "x", fmt
+                )
+                if int(r["n"]) < n_all and metric != "runtime_ms":
+                    cell += f" (n={int(r['n'])})"
+                cells.append(cell)
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Write ``comparison.json`` (methods, labels, table, config) into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "comparison.json"
+        data = {"methods": self.methods, "labels": self.labels, "table": self.table,
+                "config": self.config}  # fmt: skip
+        path.write_text(json.dumps(_finite(data), indent=2), encoding="utf-8")
+        return path
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/inf floats as ``None`` (JSON has neither) and numpy scalars as
+    Python ones."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _parse(value: str) -> Any:
+    if value == "":
+        return float("nan")
+    if value in ("True", "False"):
+        return value == "True"
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def load_evaluation(eval_dir: str | os.PathLike) -> Comparison:
+    """The evaluation that :meth:`hrcam.evaluate.EvaluationResult.save` wrote to ``eval_dir``.
+
+    Parameters
+    ----------
+    eval_dir
+        A folder with ``summary.json`` and ``per_image.csv`` (e.g. ``run_dir/evaluation``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder lacks either file (run the evaluation first).
+    """
+    folder = Path(eval_dir)
+    summary_path, per_image_path = folder / "summary.json", folder / "per_image.csv"
+    for path in (summary_path, per_image_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} does not exist: run the evaluation (notebook 05_evaluation) first"
+            )
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    with per_image_path.open(newline="", encoding="utf-8") as fh:
+        records = [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    for r in records:
+        for key in ("index", "label", "predicted", "target"):
+            r[key] = int(r[key])
+    methods = list(summary["config"]["methods"])
+    return Comparison(
+        methods=methods,
+        labels={m: LABELS.get(m, m) for m in methods},
+        table=list(summary["table"]),
+        per_image=records,
+        config=dict(summary["config"]),
+    )
+
+
+def _check_same_images(base: Comparison, result: EvaluationResult) -> None:
+    for key in ("num_images", "split", "target", "num_thresholds", "n_boot", "seed"):
+        if base.config.get(key) != result.config.get(key):
+            raise ValueError(
+                f"the evaluations differ in {key} ({base.config.get(key)!r} against "
+                f"{result.config.get(key)!r}); evaluate both on the same images and settings"
+            )
+    first = base.methods[0]
+    theirs = {r["index"]: r for r in result.per_image if r["method"] == result.methods[0]}
+    for r in base.per_image:
+        if r["method"] != first:
+            continue
+        other = theirs.get(r["index"])
+        if other is None or (other["predicted"], other["target"]) != (r["predicted"], r["target"]):
+            raise ValueError(
+                f"image {r['index']}: the evaluations explain different classes; both must use "
+                "the same classifier (its predictions decide the explained class)"
+            )
+
+
+def combine(
+    base: Comparison, result: EvaluationResult, weight: float, methods: Sequence[str] = ()
+) -> Comparison:
+    """``base`` with the consistency network's rows of ``result`` added.
+
+    Parameters
+    ----------
+    base
+        From :func:`load_evaluation`.
+    result
+        :func:`hrcam.evaluate.evaluate` of the consistency-trained model on the same images,
+        settings and classifier.
+    weight
+        Its consistency weight (for the labels).
+    methods
+        Methods of ``result`` to add (default: those of :data:`CONSISTENCY_METHODS` it has).
+
+    Returns
+    -------
+    Comparison
+        ``base``'s methods, then ``consistency_<method>`` for each added one.
+
+    Raises
+    ------
+    ValueError
+        When the two evaluations did not score the same images with the same settings, or
+        explain different classes.
+    """
+    _check_same_images(base, result)
+    added = list(methods) or [m for m in CONSISTENCY_METHODS if m in result.methods]
+    missing = [m for m in added if m not in result.methods]
+    if missing:
+        raise ValueError(f"the evaluation has no method(s) {missing}; it has {result.methods}")
+    names = {m: consistency_name(m) for m in added}
+    table = list(base.table)
+    table += [{**r, "method": names[r["method"]],
+               "label": consistency_label(r["method"], weight)}
+              for r in result.table if r["method"] in names]  # fmt: skip
+    per_image = list(base.per_image)
+    per_image += [{**r, "method": names[r["method"]]} for r in result.per_image
+                  if r["method"] in names]  # fmt: skip
+    # The paper network's maps of the same kind get "W=0", so that no label is ambiguous.
+    labels = {**base.labels, **{m: f"{LABELS.get(m, m)}, W=0" for m in added if m in base.labels}}
+    labels.update({names[m]: consistency_label(m, weight) for m in added})
+    config = {**base.config, "consistency_weight": float(weight)}
+    return Comparison(base.methods + list(names.values()), labels, table, per_image, config)
+
+
+# -- ranking and the page's statement ---------------------------------------------------------
+
+
+def ranking(comp: Comparison, metric: str = "pxap") -> tuple[list[str], list[str]]:
+    """Methods by ``metric``, best first; only those scored on every image are ranked.
+
+    Returns
+    -------
+    (ranked, partial)
+        Method keys in order of their mean, and those measured on fewer images (a cost cap,
+        e.g. Score-CAM), which a ranking over different images would misplace.
+    """
+    n_all = int(comp.config["num_images"])
+    ranked, partial = [], []
+    for m in comp.methods:
+        try:
+            row = comp.row(m, metric)
+        except KeyError:
+            continue
+        (ranked if int(row["n"]) == n_all else partial).append(m)
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    ranked.sort(key=lambda m: sign * comp.value(m, metric))
+    return ranked, partial
+
+
+def _overlap_words(comp: Comparison, best: str, runner: str, metric: str) -> str:
+    lo_best, hi_runner = comp.value(best, metric, "ci_low"), comp.value(runner, metric, "ci_high")
+    if lo_best > hi_runner:
+        return "ahead (the two 95% intervals do not overlap)"
+    return "not clearly ahead (the two 95% intervals overlap)"
+
+
+def best_method(
+    comp: Comparison,
+    metric: str = "pxap",
+    baseline: str = "low_res_cam",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Which method localizes best by ``metric``, against the runner-up, and at what cost.
+
+    A per-image metric compares the two best with a paired bootstrap on the same images;
+    a data-set metric (one threshold for all images, e.g. MaxBoxAccV2) has no per-image
+    values, so there the two intervals are compared instead.
+
+    Returns
+    -------
+    dict
+        ``metric``, ``best``, ``runner_up`` (keys), ``best_label``, ``mean``/``ci_low``/
+        ``ci_high`` of the best, ``runner_up_mean``, ``ms`` (its runtime per image),
+        ``baseline_ms``, ``cost_ratio``, ``lead`` (words), ``paired`` (dict or ``None``),
+        ``partial`` (methods left unranked) and ``text``: one plain sentence.
+    """
+    ranked, partial = ranking(comp, metric)
+    if len(ranked) < 2:
+        raise ValueError(f"fewer than two methods have {metric!r} on every image")
+    best, runner = ranked[:2]
+    paired = None
+    if metric in SCALAR_METRICS:
+        paired = comp.paired(best, runner, metric, n_boot, seed)
+        lead = {"better": "ahead on the same images"}.get(
+            paired["verdict"], "not distinguishable from it on the same images"
+        )
+        lead += (f" (paired difference {paired['difference']:+.3f} "
+                 f"[{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}])")  # fmt: skip
+    else:
+        lead = _overlap_words(comp, best, runner, metric)
+    ms, base_ms = comp.value(best, "runtime_ms"), comp.value(baseline, "runtime_ms")
+    name = METRIC_LABELS.get(metric, metric)
+    text = (
+        f"By {name}, the best of the methods scored on all {int(comp.config['num_images'])} "
+        f"images is **{comp.labels[best]}**, {comp.value(best, metric):.3f} "
+        f"[{comp.value(best, metric, 'ci_low'):.3f}, {comp.value(best, metric, 'ci_high'):.3f}]; "
+        f"against the runner-up, {comp.labels[runner]} ({comp.value(runner, metric):.3f}), "
+        f"it is {lead}. It costs {ms:.1f} ms per image, {ms / base_ms:.1f}x the "
+        f"{comp.labels[baseline]}'s {base_ms:.1f} ms."
+    )
+    return {"metric": metric, "best": best, "runner_up": runner, "best_label": comp.labels[best],
+            "mean": comp.value(best, metric), "ci_low": comp.value(best, metric, "ci_low"),
+            "ci_high": comp.value(best, metric, "ci_high"),
+            "runner_up_mean": comp.value(runner, metric), "ms": ms, "baseline_ms": base_ms,
+            "cost_ratio": ms / base_ms, "lead": lead, "paired": paired, "partial": partial,
+            "text": text}  # fmt: skip
+
+
+def consistency_effect(
+    comp: Comparison, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Each consistency map minus the same map of the paper's network, and minus the low-res
+    CAM, on the same images (paired).
+
+    Returns
+    -------
+    dict
+        ``{method: {"vs_paper": paired row, "vs_low_res": paired row, "rank": 1-based rank
+        by metric among the ranked methods (0 if unranked), "ranked": how many}}``.
+    """
+    ranked, _ = ranking(comp, metric)
+    out = {}
+    for m in CONSISTENCY_METHODS:
+        key = consistency_name(m)
+        if key not in comp.methods:
+            continue
+        out[m] = {
+            "vs_paper": comp.paired(key, m, metric, n_boot, seed),
+            "vs_low_res": comp.paired(key, "low_res_cam", metric, n_boot, seed),
+            "rank": ranked.index(key) + 1 if key in ranked else 0,
+            "ranked": len(ranked),
+        }
+    return out
+
+
+def consistency_text(effect: Mapping[str, Mapping[str, Any]], weight: float) -> str:
+    """Plain sentences on what the consistency term did, from :func:`consistency_effect`."""
+    parts = []
+    for m, e in effect.items():
+        p, low = e["vs_paper"], e["vs_low_res"]
+        parts.append(
+            f"{LABELS.get(m, m)}: {p['difference']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}] "
+            f"PxAP against the paper's network ({p['verdict']}), {low['difference']:+.3f} "
+            f"[{low['ci_low']:+.3f}, {low['ci_high']:+.3f}] against the low-res CAM "
+            f"({low['verdict']}); rank {e['rank']} of {e['ranked']}."
+        )
+    return f"With consistency weight W={weight:g}, paired on the same images: " + " ".join(parts)
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def example_maps(
+    model: HRCAM,
+    consistency_model: HRCAM,
+    images: Any,
+    targets: Sequence[int],
+    methods: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """Maps of every method for a few images, at image resolution, min-max normalised.
+
+    Parameters
+    ----------
+    model
+        The paper's :class:`~hrcam.models.HRCAM`: every method of ``methods``.
+    consistency_model
+        The consistency-trained one: :data:`CONSISTENCY_METHODS` (as ``consistency_*``).
+    images
+        Float ``(B, 3, H, W)`` tensor in [0, 1].
+    targets
+        Class to explain per image.
+    methods
+        Names of :data:`hrcam.baselines.ALL_METHODS`.
+
+    Returns
+    -------
+    dict
+        ``{method key: (B, H, W) float32}`` in the order of ``methods``, then the
+        consistency maps.
+    """
+    from hrcam.baselines import build_methods
+
+    targets = [int(t) for t in targets]
+    out = {name: fn(images, targets).maps for name, fn in build_methods(model, methods).items()}
+    for name, fn in build_methods(consistency_model, CONSISTENCY_METHODS).items():
+        out[consistency_name(name)] = fn(images, targets).maps
+    return out
+
+
+# -- data variants ----------------------------------------------------------------------------
+
+
+def consistency_variant(
+    variant_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    weight: float,
+    *,
+    expansion_epochs: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    device: str = "auto",
+    eval_images: int | None = None,
+    n_boot: int = 1000,
+    resume: bool = False,
+) -> tuple[StudyResult, list[dict[str, Any]]]:
+    """A consistency-trained expansion network on a data variant of the evidence chapter.
+
+    The variant's data and frozen classifier are the ones :func:`hrcam.evidence.run_variant`
+    left in ``variant_dir``; the new network is trained with the same settings as the
+    variant's own expansion network, plus the consistency term. Both networks' high-res CAMs
+    then go through the same post-processing (:func:`hrcam.evaluate.evaluate_sources`, sources
+    ``expansion`` and ``consistency``) on the variant's validation split.
+
+    Returns
+    -------
+    (StudyResult, list of dict)
+        The study (also written to ``out_dir/study``) and one row per preset and source:
+        ``variant``, ``config``, ``source``, the paired PxAP difference from the low-res CAM
+        (``difference``, ``ci_low``, ``ci_high``), ``fallback``, and for the consistency
+        source ``vs_paper_*``: its refined PxAP minus the paper network's, same images.
+    """
+    from hrcam.data.store import StoreDataset
+    from hrcam.evaluate import evaluate_sources
+    from hrcam.evidence import paired_between
+    from hrcam.models import load_checkpoint
+    from hrcam.train import train_expansion
+    from hrcam.train.device import resolve_device
+
+    vdir, out = Path(variant_dir), Path(out_dir)
+    for part in ("data", "classifier/best.pt", "expansion/best.pt"):
+        if not (vdir / part).exists():
+            raise FileNotFoundError(
+                f"{vdir / part} does not exist: run the variant in notebook 07_evidence first"
+            )
+    trained = train_expansion(data_root=vdir / "data", run_dir=out / "expansion",
+                              classifier_checkpoint=vdir / "classifier" / "best.pt",
+                              epochs=expansion_epochs, batch_size=batch_size, seed=seed,
+                              device=device, progress=False, resume=resume, num_workers=0,
+                              consistency_weight=float(weight))  # fmt: skip
+    where = resolve_device(device)
+    paper = load_checkpoint(vdir / "expansion" / "best.pt", map_location=where).model()
+    ours = load_checkpoint(trained.best_checkpoint, map_location=where).model()
+    study = evaluate_sources(paper, StoreDataset(vdir / "data", "val"), sources=["expansion"],
+                             limit=eval_images, batch_size=batch_size, n_boot=n_boot, seed=seed,
+                             progress=False, high_res_models={"consistency": ours},
+                             box_metrics=False)  # fmt: skip
+    study.save(out / "study")
+    rows = []
+    for preset in ("paper", "reference"):
+        for source in ("expansion", "consistency"):
+            method = f"{preset}@{source}"
+            d = study.difference(method, "pxap")
+            row = {"variant": vdir.name, "config": preset, "source": source,
+                   "difference": d["difference"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                   "fallback": study.value(method, "fallback_rate")}  # fmt: skip
+            if source == "consistency":
+                b = paired_between(study, method, f"{preset}@expansion", "pxap", n_boot, seed)
+                row.update(vs_paper=b["difference"], vs_paper_low=b["ci_low"],
+                           vs_paper_high=b["ci_high"])  # fmt: skip
+            rows.append(row)
+    return study, rows
+
+
+# -- the page's values, for the claims page ---------------------------------------------------
+
+
+def _put(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str = "difference") -> None:
+    out[key] = float(row[mean])
+    out[f"{key}_lo"] = float(row["ci_low"])
+    out[f"{key}_hi"] = float(row["ci_high"])
+
+
+def page_values(
+    comp: Comparison, weight: float, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The numbers and sentences of the combined table that the page and the claims page
+    cite, by name.
+
+    Parameters
+    ----------
+    comp
+        The combined table (:func:`combine`).
+    weight
+        The consistency weight.
+    n_boot, seed
+        Bootstrap of the paired differences.
+
+    Returns
+    -------
+    dict
+        Floats (``<key>``, ``<key>_lo``, ``<key>_hi`` for intervals), ints and strings
+        (``*_label``, ``*_verdict``, ``statement``, ``consistency_text``).
+    """
+    out: dict[str, Any] = {"weight": float(weight), "n_images": int(comp.config["num_images"])}
+    sentences = []
+    for metric in RANKED_METRICS:
+        best = best_method(comp, metric, n_boot=n_boot, seed=seed)
+        out[f"best_{metric}_label"] = best["best_label"]
+        _put(out, f"best_{metric}", best, "mean")
+        out[f"best_{metric}_ms"] = best["ms"]
+        out[f"best_{metric}_cost_ratio"] = best["cost_ratio"]
+        sentences.append(best["text"])
+    partial = best_method(comp, "pxap", n_boot=n_boot, seed=seed)["partial"]
+    if partial:
+        sentences.append(
+            "Not ranked, because measured on fewer images (a cost cap): "
+            + ", ".join(comp.labels[m] for m in partial) + "."
+        )  # fmt: skip
+    out["statement"] = " ".join(sentences)
+    out["lowres_pxap"] = comp.value("low_res_cam", "pxap")
+    out["lowres_ms"] = comp.value("low_res_cam", "runtime_ms")
+    effect = consistency_effect(comp, "pxap", n_boot, seed)
+    for m, e in effect.items():
+        key = f"cons_{m}"
+        _put(out, f"{key}_pxap", comp.row(consistency_name(m), "pxap"), "mean")
+        out[f"paper_{m}_pxap"] = comp.value(m, "pxap")
+        _put(out, f"{key}_vs_paper", e["vs_paper"])
+        out[f"{key}_vs_paper_verdict"] = e["vs_paper"]["verdict"]
+        _put(out, f"{key}_vs_lowres", e["vs_low_res"])
+        out[f"{key}_vs_lowres_verdict"] = e["vs_low_res"]["verdict"]
+        out[f"{key}_rank"] = int(e["rank"])
+        out[f"{key}_ms"] = comp.value(consistency_name(m), "runtime_ms")
+        out["n_ranked"] = int(e["ranked"])
+    out["consistency_text"] = consistency_text(effect, weight)
+    return out
+
+
+def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The high-res-source ablation's numbers for the consistency source, by name.
+
+    Parameters
+    ----------
+    study
+        :func:`hrcam.evaluate.evaluate_sources` with ``high_res_models={"consistency": ...}``
+        (sources ``expansion`` and ``consistency`` at least).
+    n_boot, seed
+        Bootstrap of the paired differences.
+
+    Returns
+    -------
+    dict
+        ``abl_<preset>_cons`` (refined minus low-res CAM), ``abl_<preset>_cons_vs_exp``
+        (consistency minus paper network as the high-res map) with ``_lo``/``_hi`` and
+        ``_verdict``, fallback rates, raw-map PxAPs and ``abl_images``.
+    """
+    from hrcam.evidence import paired_between
+
+    out: dict[str, Any] = {}
+    for preset in ("paper", "reference"):
+        d = study.difference(f"{preset}@consistency", "pxap")
+        _put(out, f"abl_{preset}_cons", d)
+        out[f"abl_{preset}_cons_verdict"] = verdict(d["ci_low"], d["ci_high"])
+        b = paired_between(study, f"{preset}@consistency", f"{preset}@expansion", "pxap",
+                           n_boot, seed)  # fmt: skip
+        _put(out, f"abl_{preset}_cons_vs_exp", b)
+        out[f"abl_{preset}_cons_vs_exp_verdict"] = verdict(b["ci_low"], b["ci_high"])
+        out[f"abl_{preset}_cons_fallback"] = study.value(f"{preset}@consistency", "fallback_rate")
+    _put(out, "abl_raw_cons_pxap", _study_row(study, "raw@consistency", "pxap"), "mean")
+    _put(out, "abl_raw_exp_pxap", _study_row(study, "raw@expansion", "pxap"), "mean")
+    out["abl_images"] = int(study.config["num_images"])
+    return out
+
+
+def _study_row(study: StudyResult, method: str, metric: str) -> dict[str, Any]:
+    for r in study.table:
+        if r["method"] == method and r["metric"] == metric:
+            return r
+    raise KeyError(f"no {metric!r} for {method!r} in the study")
+
+
+def variant_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Where the consistency network's refined CAM beats (or loses to) the paper network's on
+    the data variants, from the rows of :func:`consistency_variant`; ``""`` without rows."""
+    cons = [r for r in rows if r["source"] == "consistency"]
+    if not cons:
+        return ""
+    wins = [f"{r['variant']} ({r['config']})" for r in cons if r["vs_paper_low"] > 0]
+    losses = [f"{r['variant']} ({r['config']})" for r in cons if r["vs_paper_high"] < 0]
+    return (
+        "On the data variants, the consistency network's refined CAM beats the paper "
+        f"network's (PxAP, paired) on: {', '.join(wins) or 'none'}; it loses on: "
+        f"{', '.join(losses) or 'none'}."
+    )
+
+
+def save_values(values: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:
+    """Write :func:`page_values` to ``out_dir/values.json`` (NaN as null); return the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "values.json"
+    path.write_text(json.dumps(_finite(dict(values)), indent=2), encoding="utf-8")
+    return path

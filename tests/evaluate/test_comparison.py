@@ -1,0 +1,256 @@
+"""hrcam.comparison: joining evaluations, ranking, the page's statement and figures; and the
+consistency network as a source of the high-res-source ablation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hrcam import comparison, plotting
+from hrcam.comparison import Comparison
+
+
+@pytest.fixture(scope="module")
+def two_models(tiny_run):
+    """The tiny run's HRCAM and a second one on the same classifier, another expansion."""
+    import torch
+
+    from hrcam.data.store import StoreDataset
+    from hrcam.models import HRCAM, build_expansion, load_checkpoint
+
+    ckpt, store = tiny_run
+    model = load_checkpoint(ckpt).model().eval()
+    torch.manual_seed(1)
+    other = HRCAM(model.classifier, build_expansion(model.classifier, image_size=32)).eval()
+    return model, other, StoreDataset(store, "val")
+
+
+def _evaluate(model, val, methods, **kw):
+    from hrcam.evaluate import evaluate
+
+    return evaluate(model, val, methods=methods, limit=6, batch_size=4, score_cam_limit=0,
+                    faithfulness_limit=0, n_boot=50, progress=False, workers=1, **kw)  # fmt: skip
+
+
+def test_combine_joins_the_consistency_rows_and_checks_the_images(two_models, tmp_path):
+    model, other, val = two_models
+    base_result = _evaluate(model, val, ["low_res_cam", "high_res_cam", "refined_reference"])
+    base_result.save(tmp_path / "evaluation")
+    base = comparison.load_evaluation(tmp_path / "evaluation")
+    assert base.methods == ["low_res_cam", "high_res_cam", "refined_reference"]
+    ours = _evaluate(other, val, ["high_res_cam", "refined_reference"])
+    comp = comparison.combine(base, ours, 1.0)
+    assert comp.methods[-2:] == ["consistency_high_res_cam", "consistency_refined_reference"]
+    # The joined rows are the second evaluation's, under the new name.
+    assert comp.value("consistency_high_res_cam", "pxap") == pytest.approx(
+        ours.value("high_res_cam", "pxap")
+    )
+    assert comp.value("high_res_cam", "pxap") == pytest.approx(
+        base_result.value("high_res_cam", "pxap"), abs=1e-6
+    )
+    assert comp.labels["consistency_high_res_cam"].endswith("consistency W=1")
+    assert comp.labels["high_res_cam"].endswith("W=0")
+    # Paired: a method against itself differs by exactly 0; against another, by the mean of
+    # the per-image differences.
+    same = comp.paired("low_res_cam", "low_res_cam", "pxap", n_boot=50)
+    assert same["difference"] == 0.0 and same["n"] == 6
+    d = comp.paired("consistency_high_res_cam", "high_res_cam", "pxap", n_boot=50)
+    per = {r["index"]: r["pxap"] for r in ours.per_image if r["method"] == "high_res_cam"}
+    theirs = {r["index"]: r["pxap"] for r in base_result.per_image if r["method"] == "high_res_cam"}
+    assert d["difference"] == pytest.approx(np.mean([per[i] - theirs[i] for i in per]), abs=1e-5)
+    assert d["ci_low"] <= d["difference"] <= d["ci_high"]
+    path = comp.save(tmp_path / "out")
+    assert json.loads(path.read_text())["methods"] == comp.methods
+    assert "consistency W=1" in comp.to_markdown()
+
+
+def test_combine_refuses_other_images_or_another_classifier(two_models, tmp_path):
+    from hrcam.evaluate import evaluate
+    from hrcam.models import HRCAM, build_classifier, build_expansion
+
+    model, other, val = two_models
+    _evaluate(model, val, ["low_res_cam"]).save(tmp_path / "evaluation")
+    base = comparison.load_evaluation(tmp_path / "evaluation")
+    fewer = evaluate(other, val, methods=["high_res_cam"], limit=4, batch_size=4,
+                     score_cam_limit=0, faithfulness_limit=0, n_boot=50,
+                     progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="num_images"):
+        comparison.combine(base, fewer, 1.0)
+    # A classifier that predicts other classes explains other classes: not comparable.
+    import torch
+
+    torch.manual_seed(5)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    with torch.no_grad():
+        clf.fc.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))  # always class 2
+    stranger = HRCAM(clf, build_expansion(clf, image_size=32)).eval()
+    result = _evaluate(stranger, val, ["high_res_cam"])
+    with pytest.raises(ValueError, match="different classes"):
+        comparison.combine(base, result, 1.0)
+    with pytest.raises(ValueError, match="no method"):
+        comparison.combine(base, _evaluate(other, val, ["high_res_cam"]), 1.0, ["refined_paper"])
+    with pytest.raises(FileNotFoundError, match="05_evaluation"):
+        comparison.load_evaluation(tmp_path / "nowhere")
+
+
+def _hand_made(scores: dict[str, list[float]], runtime: dict[str, float], n_all: int = 0):
+    """A Comparison with given per-image PxAP values (methods with fewer values: partial)."""
+    from hrcam.evaluate import bootstrap_mean_ci
+
+    n_all = n_all or max(len(v) for v in scores.values())
+    table, per_image = [], []
+    for m, vals in scores.items():
+        mean, lo, hi = bootstrap_mean_ci(vals, 200, 0)
+        table.append({"method": m, "metric": "pxap", "n": len(vals), "mean": mean,
+                      "ci_low": lo, "ci_high": hi})  # fmt: skip
+        table.append({"method": m, "metric": "runtime_ms", "n": len(vals),
+                      "mean": runtime[m], "ci_low": runtime[m], "ci_high": runtime[m]})  # fmt: skip
+        per_image += [{"index": i, "method": m, "pxap": v} for i, v in enumerate(vals)]
+    labels = {m: m.upper() for m in scores}
+    return Comparison(list(scores), labels, table, per_image, {"num_images": n_all})
+
+
+def test_ranking_and_statement_follow_the_numbers():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 0.7, 40)
+    comp = _hand_made(
+        {"low_res_cam": list(base), "good": list(base + 0.2), "close": list(base + 0.01),
+         "partial": list(base[:5] + 0.3)},
+        {"low_res_cam": 2.0, "good": 10.0, "close": 3.0, "partial": 100.0},
+    )  # fmt: skip
+    ranked, partial = comparison.ranking(comp, "pxap")
+    assert ranked == ["good", "close", "low_res_cam"] and partial == ["partial"]
+    best = comparison.best_method(comp, "pxap", n_boot=200)
+    assert best["best"] == "good" and best["runner_up"] == "close"
+    assert best["cost_ratio"] == pytest.approx(5.0)
+    assert "ahead on the same images" in best["text"] and "**GOOD**" in best["text"]
+    assert "5.0x" in best["text"]
+    # Two methods with the same per-image scores are not distinguishable.
+    tie = _hand_made({"low_res_cam": list(base), "twin": list(base), "worse": list(base - 0.2)},
+                     {"low_res_cam": 2.0, "twin": 4.0, "worse": 1.0})  # fmt: skip
+    text = comparison.best_method(tie, "pxap", n_boot=200)["text"]
+    assert "not distinguishable" in text
+    # Lower is better for runtime: the ranking reverses.
+    assert comparison.ranking(comp, "runtime_ms")[0][0] == "low_res_cam"
+    with pytest.raises(ValueError, match="per-image"):
+        comp.paired("good", "close", "mask_iou")
+
+
+def test_page_values_and_consistency_effect():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.4, 0.6, 30)
+    scores = {
+        "low_res_cam": base,
+        "high_res_cam": base - 0.3,
+        "refined_paper": base,
+        "consistency_high_res_cam": base - 0.1,
+        "consistency_refined_paper": base + 0.05,
+    }
+    comp = _hand_made({k: list(v) for k, v in scores.items()},
+                      dict.fromkeys(scores, 1.0))  # fmt: skip
+    # page_values ranks by three metrics; give the hand-made table the two data-set ones too.
+    comp.table += [{**r, "metric": m} for r in comp.table if r["metric"] == "pxap"
+                   for m in ("mask_iou", "max_box_acc_v2")]  # fmt: skip
+    effect = comparison.consistency_effect(comp, "pxap", n_boot=200)
+    assert set(effect) == {"high_res_cam", "refined_paper"}
+    assert effect["high_res_cam"]["vs_paper"]["verdict"] == "better"
+    assert effect["high_res_cam"]["vs_low_res"]["verdict"] == "worse"
+    assert effect["refined_paper"]["rank"] == 1
+    values = comparison.page_values(comp, 1.0, n_boot=200)
+    assert values["cons_high_res_cam_vs_paper"] == pytest.approx(0.2)
+    assert values["cons_high_res_cam_vs_paper_lo"] > 0
+    assert values["best_pxap_label"] == "CONSISTENCY_REFINED_PAPER"
+    assert "W=1" in values["consistency_text"]
+
+
+def test_example_grid_draws_every_map_at_full_resolution():
+    n, h = 2, 150
+    images = np.zeros((n, h, h, 3), np.uint8)
+    masks = np.zeros((n, h, h), bool)
+    masks[:, 40:90, 40:90] = True
+    maps = {"a": np.random.default_rng(0).random((n, h, h)), "b": np.zeros((n, h, h))}
+    fig = plotting.example_grid(images, masks, maps, {"a": "A", "b": "B"}, dpi=100)
+    axes = fig.get_axes()
+    assert len(axes) == n * (1 + len(maps))
+    fig.canvas.draw()
+    for ax in axes:
+        box = ax.get_window_extent()
+        # at least one figure pixel per map pixel: no downsampling
+        assert box.height >= h - 1 and box.width >= h - 1
+    with pytest.raises(ValueError, match="at least one"):
+        plotting.example_grid(images[:0], masks[:0], maps, {})
+
+
+def test_example_maps_cover_every_method_and_the_consistency_maps(two_models):
+    import torch
+
+    model, other, val = two_models
+    images = val.get_batch(np.arange(2))["image"].float() / 255.0
+    maps = comparison.example_maps(model, other, images, [0, 1], ["low_res_cam", "cam_guided"])
+    assert list(maps) == ["low_res_cam", "cam_guided", *(
+        comparison.consistency_name(m) for m in comparison.CONSISTENCY_METHODS)]  # fmt: skip
+    for m in maps.values():
+        assert m.shape == (2, 32, 32) and np.isfinite(m).all()
+    assert isinstance(images, torch.Tensor)
+
+
+def test_consistency_network_as_a_source_of_the_ablation(two_models):
+    from hrcam.evaluate import evaluate_sources
+
+    model, other, val = two_models
+    kw = {"limit": 6, "batch_size": 4, "n_boot": 50, "progress": False, "box_metrics": False}
+    study = evaluate_sources(model, val, sources=["expansion", "noise"],
+                             high_res_models={"consistency": other}, **kw)  # fmt: skip
+    assert study.config["sources"] == ["expansion", "noise", "consistency"]
+    assert {"paper@consistency", "reference@consistency", "raw@consistency"} <= set(study.methods)
+    # The new source's rows are exactly what the other model's own expansion source gives.
+    alone = evaluate_sources(other, val, sources=["expansion"], **kw)
+    for preset in ("raw", "paper", "reference"):
+        ours = [r["pxap"] for r in study.per_image if r["method"] == f"{preset}@consistency"]
+        theirs = [r["pxap"] for r in alone.per_image if r["method"] == f"{preset}@expansion"]
+        assert ours == pytest.approx(theirs)
+    assert "max_box_acc_v2" not in {r["metric"] for r in study.table}
+    with pytest.raises(ValueError, match="built-in source"):
+        evaluate_sources(model, val, high_res_models={"noise": other}, **kw)
+
+
+def test_ablation_refuses_a_model_on_another_classifier(two_models):
+    import torch
+
+    from hrcam.evaluate import evaluate_sources
+    from hrcam.models import HRCAM, build_classifier, build_expansion
+
+    model, _, val = two_models
+    torch.manual_seed(7)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    stranger = HRCAM(clf, build_expansion(clf, image_size=32)).eval()
+    with pytest.raises(ValueError, match="does not share the model's classifier"):
+        evaluate_sources(model, val, sources=["expansion"], limit=4, batch_size=4, n_boot=20,
+                         progress=False, high_res_models={"other": stranger})  # fmt: skip
+
+
+def test_claims_read_the_pages_values(tmp_path):
+    from hrcam.claims import beyond_values
+
+    out = tmp_path / "beyond"
+    comparison.save_values({"weight": 1.0, "statement": "x", "gone": float("nan")}, out)
+    values = beyond_values(tmp_path)
+    assert values["beyond_weight"] == 1.0 and values["beyond_statement"] == "x"
+    assert np.isnan(values["beyond_gone"])
+    with pytest.raises(FileNotFoundError, match="09_beyond_the_paper"):
+        beyond_values(tmp_path / "empty")
+
+
+def test_variant_text_names_wins_and_losses():
+    rows = [
+        {"variant": "thin_parts", "config": "paper", "source": "consistency",
+         "vs_paper_low": 0.01, "vs_paper_high": 0.05},
+        {"variant": "default", "config": "reference", "source": "consistency",
+         "vs_paper_low": -0.05, "vs_paper_high": -0.01},
+        {"variant": "default", "config": "paper", "source": "expansion"},
+    ]  # fmt: skip
+    text = comparison.variant_text(rows)
+    assert "on: thin_parts (paper);" in text and "loses on: default (reference)" in text
+    assert comparison.variant_text([]) == ""
