@@ -52,7 +52,8 @@ _DERIVED: dict[str, Callable[[], Any]] = {
 
 def __getattr__(name: str) -> Any:
     """``HRCAM_METHODS``, ``GRADCAM_METHODS``, ``HIRES_METHODS``, ``ALL_METHODS`` (name tuples)
-    and ``LABELS`` (name -> display label), read from the method registry."""
+    and ``LABELS`` (name -> display label), read from the method registry.
+    """
     if name in _DERIVED:
         return _DERIVED[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -137,7 +138,8 @@ def _pixel_space_class() -> type:
 
     class _PixelSpaceClassifier(nn.Module):
         """``images in [0, 1] -> logits``: normalisation inside, so perturbation metrics
-        (Score-CAM's masking, average drop) act on real pixels, where 0 means black."""
+        (Score-CAM's masking, average drop) act on real pixels, where 0 means black.
+        """
 
         def __init__(self, classifier: nn.Module) -> None:
             super().__init__()
@@ -237,7 +239,7 @@ def _refined_fn(
 def hrcam_methods(
     model: HRCAM, names: Iterable[str] | None = None, workers: int | None = None
 ) -> dict[str, SaliencyMethod]:
-    """hrcam's maps as :class:`SaliencyMethod` adapters.
+    """Hrcam's maps as :class:`SaliencyMethod` adapters.
 
     Each adapter runs its own forward pass, so its measured runtime is what a user of that
     map alone would pay: the low-res CAM needs only the classifier; the high-res and refined

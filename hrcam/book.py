@@ -290,7 +290,8 @@ def find_root(start: str | Path | None = None) -> Path:
 
 def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
     """``run_dir/timings.json``: seconds of each notebook's last run, so that a notebook (the
-    claims page) can say what each one costs."""
+    claims page) can say what each one costs.
+    """
     timings = {
         k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
     }

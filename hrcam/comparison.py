@@ -208,7 +208,8 @@ class Comparison:
 
 def _finite(value: Any) -> Any:
     """``value`` with NaN/inf floats as ``None`` (JSON has neither) and numpy scalars as
-    Python ones."""
+    Python ones.
+    """
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -684,7 +685,8 @@ def _study_row(study: StudyResult, method: str, metric: str) -> dict[str, Any]:
 
 def variant_text(rows: Sequence[Mapping[str, Any]]) -> str:
     """Where the consistency network's refined CAM beats (or loses to) the paper network's on
-    the data variants, from the rows of :func:`consistency_variant`; ``""`` without rows."""
+    the data variants, from the rows of :func:`consistency_variant`; ``""`` without rows.
+    """
     cons = [r for r in rows if r["source"] == "consistency"]
     if not cons:
         return ""

@@ -458,7 +458,8 @@ class StudyResult:
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """Write ``table.csv``, ``paired.csv``, ``per_image.csv``, ``summary.json`` and
-        ``report.md`` (each atomically, :func:`hrcam.evaluate.save_outputs`)."""
+        ``report.md`` (each atomically, :func:`hrcam.evaluate.save_outputs`).
+        """
         from hrcam.evaluate import save_outputs
 
         summary = {"config": self.config, "table": self.table, "paired": self.paired}
@@ -1131,7 +1132,8 @@ def extra_heldout(
 
 def concat_cams(a: CamSet, b: CamSet, offset: int = 0) -> CamSet:
     """Two :class:`CamSet` s as one; ``b``'s indices are shifted by ``offset`` (keep them
-    unique when ``b`` comes from another store)."""
+    unique when ``b`` comes from another store).
+    """
     return CamSet(
         index=np.concatenate([a.index, b.index + int(offset)]),
         **{

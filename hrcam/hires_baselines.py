@@ -146,7 +146,8 @@ class StageTaps:
 
 def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
     """Layers fused by ``layercam_fused``: stage outputs at stride >= 4 but the final map (its
-    resolution is the CAM head's), then the CAM head (``cam_relu``), in forward order."""
+    resolution is the CAM head's), then the CAM head (``cam_relu``), in forward order.
+    """
     from hrcam.baselines import _cam_head_layer
 
     final_stride = taps.strides[-1]
@@ -157,7 +158,8 @@ def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
 
 def hirescam_stride(taps: StageTaps) -> int:
     """Stride of ``hirescam``'s layer: the deepest stage at >= 4× the low-res CAM resolution
-    (stride 4 on the compact DenseNet, 8 on DenseNet-121 / ResNet-50)."""
+    (stride 4 on the compact DenseNet, 8 on DenseNet-121 / ResNet-50).
+    """
     final_stride = taps.strides[-1]
     candidates = [s for s in taps.strides if s * 4 <= final_stride]
     return max(candidates) if candidates else taps.strides[0]
@@ -316,7 +318,8 @@ def _max_fused_layercam() -> type:
 
     class MaxFusedLayerCAM(LayerCAM):
         """grad-cam's LayerCAM whose multi-layer aggregation is the element-wise maximum of
-        the single-layer maps (each exactly what LayerCAM on that layer alone returns)."""
+        the single-layer maps (each exactly what LayerCAM on that layer alone returns).
+        """
 
         def aggregate_multi_layers(self, cam_per_target_layer: list[np.ndarray]) -> np.ndarray:
             single = [scale_cam_image(np.maximum(c[:, 0], 0)) for c in cam_per_target_layer]

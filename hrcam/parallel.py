@@ -180,7 +180,8 @@ def resolve_workers(workers: int | None) -> int:
 @dataclass
 class PendingRefinement:
     """What :meth:`RefinePool.submit` started: the inputs, and the workers' futures (or the
-    results already computed in this process)."""
+    results already computed in this process).
+    """
 
     pairs: list[tuple[np.ndarray, np.ndarray]]
     config: RefineConfig

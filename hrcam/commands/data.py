@@ -38,7 +38,8 @@ def _store_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     """:func:`hrcam.data.build_dataset`'s keyword arguments: the sub-command's own options
-    (``dataset_options``, each flag named after the builder's parameter) and the store's."""
+    (``dataset_options``, each flag named after the builder's parameter) and the store's.
+    """
     options = {name: getattr(args, name) for name in args.dataset_options}
     if "splits" in options:
         options["splits"] = tuple(options["splits"])

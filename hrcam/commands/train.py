@@ -27,7 +27,8 @@ run folder's last.pt); --no-resume starts afresh instead."""
 def _option(group: Any, field: str, *flags: str, **kwargs: Any) -> None:
     """An option that sets the config field ``field`` (``dest=field``), with its default read
     from :class:`~hrcam.train.TrainConfig` (said once, there); ``flags`` default to the
-    field's own option name (:func:`~hrcam.train.config.option_name`)."""
+    field's own option name (:func:`~hrcam.train.config.option_name`).
+    """
     from hrcam.train.config import TrainConfig, option_name
 
     flags = flags or (option_name(field),)
@@ -193,7 +194,8 @@ def _missing_task(parser: argparse.ArgumentParser) -> int:
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~hrcam.train.TrainConfig` that the parsed arguments describe: every
     option's ``dest`` is its config field; fields a task has no option for keep their
-    defaults."""
+    defaults.
+    """
     import dataclasses
 
     from hrcam.train.config import TrainConfig

@@ -94,7 +94,8 @@ def random_crops(
     image: np.ndarray, count: int, size: int, rng: np.random.Generator, min_scale: float = 0.25
 ) -> np.ndarray:
     """``count`` random square crops (side ``min_scale``–1 × the short side, random flip),
-    each resized to ``size`` px: ``(count, size, size, 3)`` uint8."""
+    each resized to ``size`` px: ``(count, size, size, 3)`` uint8.
+    """
     from PIL import Image
 
     height, width = image.shape[:2]

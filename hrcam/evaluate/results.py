@@ -164,7 +164,8 @@ class EvaluationResult:
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """Write ``table.csv``, ``per_image.csv``, ``section5.csv``, ``report.md``,
-        ``summary.json`` and ``curves.npz`` into ``out_dir``; returns the paths by name."""
+        ``summary.json`` and ``curves.npz`` into ``out_dir``; returns the paths by name.
+        """
         curves = {f"{m}__{k}": v for m, parts in self.curves.items() for k, v in parts.items()}
         return save_outputs(
             out_dir,

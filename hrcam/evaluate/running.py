@@ -48,7 +48,7 @@ __all__ = ["evaluate", "run_evaluation"]
 
 
 def _read_batch(dataset: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
-    """images (B, 3, H, W) uint8, labels, masks (B, H, W), boxes (B, 4) as numpy."""
+    """Images (B, 3, H, W) uint8, labels, masks (B, H, W), boxes (B, 4) as numpy."""
     if hasattr(dataset, "get_batch"):
         batch = dataset.get_batch(indices)
     else:

@@ -77,7 +77,8 @@ class HRCAM(nn.Module):
     def high_res_weight(self) -> torch.Tensor:
         """``(num_classes, expansion.k)`` weights for :func:`~hrcam.models.high_res_cam` on
         ``hr_features``: the classifier's FC weights, fused with the expansion network's
-        ``cam_basis`` when it has one (wrapped models with wide CAM features)."""
+        ``cam_basis`` when it has one (wrapped models with wide CAM features).
+        """
         return self.expansion.cam_weight(self.classifier.fc.weight)
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:

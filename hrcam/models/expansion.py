@@ -231,7 +231,8 @@ class _DenseBlock(nn.Module):
         self, index: int, norm: nn.BatchNorm2d, conv: nn.Conv2d, like: torch.Tensor
     ) -> _Folded | None:
         """Layer ``index``'s folded BatchNorm for maps like ``like`` (cached), or ``None``
-        for the 16-bit types, which take the direct two-pass form."""
+        for the 16-bit types, which take the direct two-pass form.
+        """
         if like.dtype not in (torch.float32, torch.float64):
             return None
         tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
@@ -464,7 +465,8 @@ class ExpansionNetwork(nn.Module):
 
     def cam_weight(self, fc_weight: torch.Tensor) -> torch.Tensor:
         """The ``(num_classes, k)`` weights that turn :attr:`ExpansionOutput.hr_features`
-        into high-res CAMs: ``fc_weight`` itself, or ``fc_weight @ cam_basis`` (fused)."""
+        into high-res CAMs: ``fc_weight`` itself, or ``fc_weight @ cam_basis`` (fused).
+        """
         if self.cam_basis is None:
             return fc_weight
         basis = self.cam_basis.to(device=fc_weight.device, dtype=fc_weight.dtype)

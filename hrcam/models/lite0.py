@@ -87,7 +87,8 @@ def lite0_timm_state_dict(path: str | os.PathLike | None = None) -> dict[str, to
 
 def save_lite0_timm_weights(path: str | os.PathLike) -> Path:
     """Write :func:`lite0_timm_state_dict` to ``path``, for
-    ``hrcam train expansion --classifier timm:tf_efficientnet_lite0 --weights PATH``."""
+    ``hrcam train expansion --classifier timm:tf_efficientnet_lite0 --weights PATH``.
+    """
     from hrcam.models.checkpoint import atomic_torch_save
 
     return atomic_torch_save(lite0_timm_state_dict(), path)

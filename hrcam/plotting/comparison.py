@@ -65,7 +65,8 @@ def epochs_figure(
     paper: Sequence[Mapping[str, Any]], consistency: Sequence[Mapping[str, Any]], weight: float
 ) -> Figure:
     """PxAP of the high-res and both refined CAMs per epoch, paper network against the
-    consistency network (the ``loc_*`` columns of both ``metrics.json``), and val PSNR."""
+    consistency network (the ``loc_*`` columns of both ``metrics.json``), and val PSNR.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10.0, 3.3), layout="constrained")

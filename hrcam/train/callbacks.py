@@ -32,11 +32,13 @@ class Callback:
 
     def on_step_end(self, loop: FitLoop) -> None:
         """After an optimizer step and its bookkeeping (``loop.state.global_step`` counts it,
-        and a ``checkpoint_every`` checkpoint of this step is already written)."""
+        and a ``checkpoint_every`` checkpoint of this step is already written).
+        """
 
     def on_epoch_end(self, loop: FitLoop, row: dict[str, Any]) -> None:
         """After an epoch's validation, ``metrics.csv`` row and checkpoints; ``row`` is that
-        epoch's metrics."""
+        epoch's metrics.
+        """
 
 
 def _sigkill() -> None:

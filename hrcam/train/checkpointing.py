@@ -59,7 +59,8 @@ _PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
 @dataclass
 class LoopState:
     """Mutable bookkeeping of the loop (everything that goes into ``last.pt`` besides the
-    model, optimizer, scheduler and RNGs)."""
+    model, optimizer, scheduler and RNGs).
+    """
 
     epoch: int = 0  # 0-based epoch in progress (or the next one, when batch == 0)
     batch: int = 0  # optimizer steps already taken in this epoch
@@ -161,7 +162,8 @@ def save_best(task: TrainTask, path: Path, config: TrainConfig, row: dict[str, A
 
 def load_state(task: TrainTask, path: Path, config: TrainConfig, world_size: int) -> dict[str, Any]:
     """Load ``last.pt`` into ``task.model`` and return its payload, after checking that it is
-    a training state this run may continue (:func:`check_resume`)."""
+    a training state this run may continue (:func:`check_resume`).
+    """
     extra = task.load(path)
     if extra.get("format") != STATE_FORMAT:
         raise ValueError(
@@ -180,7 +182,8 @@ def restore_loop_state(
     generators: dict[str, torch.Generator],
 ) -> LoopState:
     """Put the optimizer, the scheduler and every RNG back as ``last.pt`` saved them; return
-    the loop's bookkeeping."""
+    the loop's bookkeeping.
+    """
     optimizer.load_state_dict(extra["optimizer"])
     if scheduler is not None and extra.get("scheduler") is not None:
         scheduler.load_state_dict(extra["scheduler"])

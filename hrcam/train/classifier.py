@@ -1,5 +1,6 @@
 """Classifier pre-training (paper §4.2): cross-entropy, adadelta, the paper's augmentation;
-validation top-1/top-5; ``best.pt`` chosen by top-1."""
+validation top-1/top-5; ``best.pt`` chosen by top-1.
+"""
 
 from __future__ import annotations
 

@@ -223,7 +223,8 @@ def validation_loader(
     val_set: Dataset, info: DistInfo, config: TrainConfig, settings: DeviceSettings
 ) -> DataLoader:
     """This rank's strided shard of the validation split, in order, at the validation batch
-    size."""
+    size.
+    """
     return make_loader(
         val_set,
         list(range(info.rank, len(val_set), info.world_size)),  # type: ignore[arg-type]

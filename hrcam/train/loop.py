@@ -142,7 +142,8 @@ def fit(
 @dataclass
 class _Epoch:
     """The epoch in progress: its learning rate, the running (on-device) loss sum, and when
-    its current stretch of timing began (reset at every mid-epoch checkpoint)."""
+    its current stretch of timing began (reset at every mid-epoch checkpoint).
+    """
 
     lr: float
     loss_sum: torch.Tensor
@@ -234,7 +235,8 @@ class FitLoop:
 
     def restore(self) -> None:
         """Continue from ``last.pt`` when it exists and ``config.resume`` is on: weights,
-        optimizer, schedule, every RNG and the loop's position, exactly as saved."""
+        optimizer, schedule, every RNG and the loop's position, exactly as saved.
+        """
         if not (self.config.resume and self.last_path.exists()):
             return
         extra = load_state(self.task, self.last_path, self.config, self.info.world_size)
@@ -260,7 +262,8 @@ class FitLoop:
     # -- one epoch --------------------------------------------------------------------------
     def run_epoch(self) -> _Epoch:
         """The optimizer steps of the current epoch, from where it stands (a resumed run
-        starts in the middle); returns the epoch's running totals for :meth:`end_epoch`."""
+        starts in the middle); returns the epoch's running totals for :meth:`end_epoch`.
+        """
         state, config, settings = self.state, self.config, self.settings
         start = time.perf_counter()
         self.sampler.set_epoch(state.epoch)
@@ -308,7 +311,8 @@ class FitLoop:
 
     def _end_step(self, epoch: _Epoch, images: int, bar: Any) -> None:
         """Count a step, show progress, checkpoint every ``checkpoint_every`` steps, and tell
-        the callbacks."""
+        the callbacks.
+        """
         state = self.state
         state.seen += images
         state.batch += 1
@@ -327,7 +331,8 @@ class FitLoop:
 
     def end_epoch(self, epoch: _Epoch) -> None:
         """Validate, step the schedule, append the metrics row, keep the best weights, write
-        the metrics files and ``last.pt``, and tell the callbacks."""
+        the metrics files and ``last.pt``, and tell the callbacks.
+        """
         state, task = self.state, self.task
         row = self._epoch_row(epoch)
         state.history.append(row)
@@ -347,7 +352,8 @@ class FitLoop:
 
     def _epoch_row(self, epoch: _Epoch) -> dict[str, Any]:
         """The finished epoch's metrics: training loss reduced over ranks, validation, the
-        task's extra columns, and timings (the schedule is stepped on the way)."""
+        task's extra columns, and timings (the schedule is stepped on the way).
+        """
         state, config, task = self.state, self.config, self.task
         seen = torch.tensor(float(state.seen), dtype=torch.float64, device=epoch.loss_sum.device)
         totals = all_reduce_sum(torch.stack([epoch.loss_sum, seen]), self.info)
@@ -395,7 +401,8 @@ class FitLoop:
 
     def finish(self, start_time: float) -> TrainResult:
         """The run's :class:`TrainResult`; rank 0 writes the metrics files once more (also for
-        a resumed run that was already complete)."""
+        a resumed run that was already complete).
+        """
         settings, info, state = self.settings, self.info, self.state
         result = TrainResult(
             task=self.task.name,
@@ -437,7 +444,8 @@ def train_step(
     generator: torch.Generator | None,
 ) -> torch.Tensor:
     """One optimizer step on a uint8 batch already on the device; returns the (detached-able)
-    loss without synchronising. Shared by :func:`fit` and the throughput benchmark."""
+    loss without synchronising. Shared by :func:`fit` and the throughput benchmark.
+    """
     with torch.no_grad():
         inputs = task.preprocess(images, train=True, generator=generator)
     inputs = to_memory_format(inputs, settings)
@@ -454,7 +462,8 @@ def optimizer_step(
 ) -> torch.Tensor:
     """Forward, loss, backward and optimizer step on ``inputs`` that are already
     preprocessed and in the settings' memory format (the benchmark's compute ceiling times
-    this alone); returns the loss without synchronising."""
+    this alone); returns the loss without synchronising.
+    """
     with autocast(settings):
         output = module(inputs)
     loss = task.loss(output, inputs, labels)
@@ -500,7 +509,7 @@ def evaluate(
 
 
 def build_optimizer(params: Sequence[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam."""
+    """Adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam."""
     if not params:
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adadelta":

@@ -57,7 +57,8 @@ def restore_rng_state(
     state: dict[str, Any], generators: dict[str, torch.Generator] | None = None
 ) -> None:
     """Inverse of :func:`capture_rng_state`; generators named in ``generators`` are restored
-    in place. A saved CUDA state is skipped when this machine has no (or fewer) GPUs."""
+    in place. A saved CUDA state is skipped when this machine has no (or fewer) GPUs.
+    """
     import torch
 
     torch.set_rng_state(state["torch"])

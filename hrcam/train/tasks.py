@@ -1,6 +1,7 @@
 """What a training task is (:class:`TrainTask`, the hooks the loop calls), and what the
 classifier and the expansion tasks share: on-device augmentation, normalisation, loading
-weights from a checkpoint, and opening the store's splits."""
+weights from a checkpoint, and opening the store's splits.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ class TrainTask:
 
 def augment_on_device(images: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
     """The paper's augmentation (``hrcam.data.augment_batch``) on a uint8 batch, on the
-    batch's device, drawing only from ``generator`` (so a resume can restore it)."""
+    batch's device, drawing only from ``generator`` (so a resume can restore it).
+    """
     from hrcam.data.augment import augment_batch
 
     out = augment_batch(images, generator=generator, p=p)
