@@ -592,6 +592,8 @@ def page_values(
 ) -> dict[str, Any]:
     """Return, by name, the combined table's numbers and sentences that the pages cite.
 
+    The pages are the "Beyond the paper" page (notebook 09) and the claims page.
+
     Parameters
     ----------
     comp
