@@ -256,7 +256,7 @@ def _num_images(dataset: Any, limit: int | None) -> int:
 def _settings(
     config: EvaluateConfig, n: int, dataset: Any, names: list[str], grid: np.ndarray, device: Any
 ) -> dict[str, Any]:
-    """The ``config`` of the result: the settings used, as plain JSON-able values."""
+    """Return the ``config`` of the result: the settings used, as plain JSON-able values."""
     import torch
 
     return {
