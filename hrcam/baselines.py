@@ -51,8 +51,11 @@ _DERIVED: dict[str, Callable[[], Any]] = {
 
 
 def __getattr__(name: str) -> Any:
-    """``HRCAM_METHODS``, ``GRADCAM_METHODS``, ``HIRES_METHODS``, ``ALL_METHODS`` (name tuples)
-    and ``LABELS`` (name -> display label), read from the method registry."""
+    """Return a name list derived from the method registry.
+
+    ``HRCAM_METHODS``, ``GRADCAM_METHODS``, ``HIRES_METHODS``, ``ALL_METHODS`` (name tuples)
+    and ``LABELS`` (name -> display label) are read from the registry when asked for.
+    """
     if name in _DERIVED:
         return _DERIVED[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -102,7 +105,7 @@ class SaliencyMethod:
         return method_label(self.name)
 
     def __call__(self, images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
-        """Maps for ``images`` (float (B, 3, H, W) in [0, 1]) and one class per image."""
+        """Compute maps for ``images`` (float (B, 3, H, W) in [0, 1]) and one class per image."""
         _check_batch(images, targets)
         return self.fn(images, targets)
 
@@ -136,8 +139,11 @@ def _pixel_space_class() -> type:
     from hrcam.models import input_stats
 
     class _PixelSpaceClassifier(nn.Module):
-        """``images in [0, 1] -> logits``: normalisation inside, so perturbation metrics
-        (Score-CAM's masking, average drop) act on real pixels, where 0 means black."""
+        """``images in [0, 1] -> logits``, with the normalisation inside.
+
+        So perturbation metrics (Score-CAM's masking, average drop) act on real pixels, where 0
+        means black.
+        """
 
         def __init__(self, classifier: nn.Module) -> None:
             super().__init__()
@@ -237,7 +243,7 @@ def _refined_fn(
 def hrcam_methods(
     model: HRCAM, names: Iterable[str] | None = None, workers: int | None = None
 ) -> dict[str, SaliencyMethod]:
-    """hrcam's maps as :class:`SaliencyMethod` adapters.
+    """Return hrcam's maps as :class:`SaliencyMethod` adapters.
 
     Each adapter runs its own forward pass, so its measured runtime is what a user of that
     map alone would pay: the low-res CAM needs only the classifier; the high-res and refined
@@ -346,7 +352,7 @@ def _quiet_score_cam() -> Iterator[None]:
 
 
 def _cam_head_layer(classifier: Any) -> nn.Module | None:
-    """The module whose output is the CAM features: ``cam_relu``, else ``cam_conv``."""
+    """Return the module whose output is the CAM features: ``cam_relu``, else ``cam_conv``."""
     for name in ("cam_relu", "cam_conv"):
         layer = getattr(classifier, name, None)
         if layer is not None:
@@ -360,7 +366,7 @@ def gradcam_method(
     target_layer: nn.Module | None = None,
     score_cam_batch_size: int = 32,
 ) -> SaliencyMethod:
-    """A grad-cam (``pytorch_grad_cam``) method as a :class:`SaliencyMethod`.
+    """Wrap a grad-cam (``pytorch_grad_cam``) method as a :class:`SaliencyMethod`.
 
     Parameters
     ----------

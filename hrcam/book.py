@@ -152,7 +152,7 @@ def _load_manifest(path: Path) -> dict[str, Any]:
 
 
 def _format_failure(name: str, exc: Exception, kept: Path) -> str:
-    """A readable report of a failed notebook: the cell, the error, where the notebook is."""
+    """Describe a failed notebook readably: the cell, the error, where the notebook is."""
     lines = [f"notebook {name} failed"]
     source = getattr(exc, "source", None)
     if source is not None:
@@ -267,7 +267,7 @@ def _parse_value(value: Any) -> Any:
 
 
 def find_root(start: str | Path | None = None) -> Path:
-    """The hrcam checkout that holds ``start`` (default: the current folder).
+    """Find the hrcam checkout that holds ``start`` (default: the current folder).
 
     A checkout is a folder with ``notebooks/`` and ``book/``; ``start`` or the nearest folder
     above it that has both. ``hrcam book`` builds the book of that checkout, never the one the
@@ -289,8 +289,10 @@ def find_root(start: str | Path | None = None) -> Path:
 
 
 def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
-    """``run_dir/timings.json``: seconds of each notebook's last run, so that a notebook (the
-    claims page) can say what each one costs."""
+    """Write ``run_dir/timings.json``: the seconds of each notebook's last run.
+
+    So that a notebook (the claims page) can say what each one costs.
+    """
     timings = {
         k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
     }
@@ -396,7 +398,7 @@ def run_book(
 
 
 def _book_stack() -> Any:
-    """The ``jupytext`` module, after checking that the ``book`` extra is installed."""
+    """Return the ``jupytext`` module, after checking that the ``book`` extra is installed."""
     try:
         import jupytext
         import papermill  # noqa: F401  (checked here, used by run_notebook)
@@ -415,7 +417,7 @@ def _folders(
     book_dir: str | Path | None,
     run_dir: str | Path | None,
 ) -> tuple[Path, Path, Path]:
-    """The notebooks, book and run folders of :func:`run_book` (see its parameters)."""
+    """Return the notebooks, book and run folders of :func:`run_book` (see its parameters)."""
     if notebooks_dir is None or book_dir is None:
         if root is not None:
             root = Path(root).resolve()
@@ -480,7 +482,7 @@ class _Runner:
     log: Callable[[str], None]
 
     def key(self, i: int, src: Path, params: Mapping[str, Any]) -> str:
-        """What a notebook's run depends on: its source, parameters, inputs, hrcam version."""
+        """Hash what a notebook's run depends on: its source, parameters, inputs, hrcam version."""
         from hrcam import __version__
 
         upstream = [

@@ -140,7 +140,7 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
 
 
 def beyond_values(run_dir: str | Path) -> dict[str, Any]:
-    """The numbers and sentences of the "Beyond the paper" page, as it saved them.
+    """Read the numbers and sentences of the "Beyond the paper" page, as it saved them.
 
     Parameters
     ----------
@@ -206,7 +206,7 @@ def _cmp(values: dict[str, Any], key: str) -> str:
 
 
 def conclusion(values: dict[str, Any]) -> str:
-    """The reviewer's summary, composed from the verdicts of :func:`claim_values`.
+    """Compose the reviewer's summary from the verdicts of :func:`claim_values`.
 
     Each sentence is chosen by the sign of a 95 % interval, so the text follows the run: it
     says which presets beat the low-res CAM, whether the expansion network beats the image
@@ -267,7 +267,7 @@ def conclusion(values: dict[str, Any]) -> str:
 
 
 def summary_rows(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The page's paired differences as rows for :func:`hrcam.plotting.evidence.paired_differences`.
+    """List the page's paired differences for :func:`hrcam.plotting.evidence.paired_differences`.
 
     Returns
     -------

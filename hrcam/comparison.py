@@ -123,7 +123,7 @@ class Comparison:
     config: dict[str, Any] = field(default_factory=dict)
 
     def row(self, method: str, metric: str) -> dict[str, Any]:
-        """The table row of ``metric`` for ``method``."""
+        """Return the table row of ``metric`` for ``method``."""
         for r in self.table:
             if r["method"] == method and r["metric"] == metric:
                 return r
@@ -136,7 +136,7 @@ class Comparison:
     def paired(
         self, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
     ) -> dict[str, Any]:
-        """Method ``a`` minus method ``b`` on the images both were scored on.
+        """Subtract method ``b`` from method ``a`` on the images both were scored on.
 
         Returns
         -------
@@ -207,8 +207,10 @@ class Comparison:
 
 
 def _finite(value: Any) -> Any:
-    """``value`` with NaN/inf floats as ``None`` (JSON has neither) and numpy scalars as
-    Python ones."""
+    """Convert ``value`` for JSON.
+
+    NaN/inf floats become ``None`` (JSON has neither) and numpy scalars become Python ones.
+    """
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -232,7 +234,7 @@ def _parse(value: str) -> Any:
 
 
 def load_evaluation(eval_dir: str | os.PathLike) -> Comparison:
-    """The evaluation that :meth:`hrcam.evaluate.EvaluationResult.save` wrote to ``eval_dir``.
+    """Load the evaluation that :meth:`hrcam.evaluate.EvaluationResult.save` wrote to ``eval_dir``.
 
     Parameters
     ----------
@@ -290,7 +292,7 @@ def _check_same_images(base: Comparison, result: EvaluationResult) -> None:
 def combine(
     base: Comparison, result: EvaluationResult, weight: float, methods: Sequence[str] = ()
 ) -> Comparison:
-    """``base`` with the consistency network's rows of ``result`` added.
+    """Return ``base`` with the consistency network's rows of ``result`` added.
 
     Parameters
     ----------
@@ -423,8 +425,9 @@ def best_method(
 def consistency_effect(
     comp: Comparison, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
 ) -> dict[str, dict[str, Any]]:
-    """Each consistency map minus the same map of the paper's network, and minus the low-res
-    CAM, on the same images (paired).
+    """Compare each consistency map with the paper network's same map and with the low-res CAM.
+
+    Both are paired differences (the consistency map minus the other) on the same images.
 
     Returns
     -------
@@ -471,7 +474,7 @@ def example_maps(
     targets: Sequence[int],
     methods: Sequence[str],
 ) -> dict[str, np.ndarray]:
-    """Maps of every method for a few images, at image resolution, min-max normalised.
+    """Compute the maps of every method for a few images, at image resolution, min-max normalised.
 
     Parameters
     ----------
@@ -517,7 +520,7 @@ def consistency_variant(
     n_boot: int = 1000,
     resume: bool = False,
 ) -> tuple[StudyResult, list[dict[str, Any]]]:
-    """A consistency-trained expansion network on a data variant of the evidence chapter.
+    """Measure a consistency-trained expansion network on a data variant of the evidence chapter.
 
     The variant's data and frozen classifier are the ones :func:`hrcam.evidence.run_variant`
     left in ``variant_dir``; the new network is trained with the same settings as the
@@ -587,8 +590,9 @@ def _put(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str = "dif
 def page_values(
     comp: Comparison, weight: float, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """The numbers and sentences of the combined table that the page and the claims page
-    cite, by name.
+    """Return, by name, the combined table's numbers and sentences that the pages cite.
+
+    The pages are the "Beyond the paper" page (notebook 09) and the claims page.
 
     Parameters
     ----------
@@ -640,7 +644,7 @@ def page_values(
 
 
 def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The high-res-source ablation's numbers for the consistency source, by name.
+    """Return the high-res-source ablation's numbers for the consistency source, by name.
 
     Parameters
     ----------
@@ -683,8 +687,10 @@ def _study_row(study: StudyResult, method: str, metric: str) -> dict[str, Any]:
 
 
 def variant_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Where the consistency network's refined CAM beats (or loses to) the paper network's on
-    the data variants, from the rows of :func:`consistency_variant`; ``""`` without rows."""
+    """Say where the consistency network's refined CAM beats (or loses to) the paper network's.
+
+    On the data variants, from the rows of :func:`consistency_variant`; ``""`` without rows.
+    """
     cons = [r for r in rows if r["source"] == "consistency"]
     if not cons:
         return ""

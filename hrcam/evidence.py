@@ -249,7 +249,7 @@ def oracle_map(
     smoothness: float = 1.0,
     noise: float = 0.3,
 ) -> np.ndarray:
-    """A high-res map made from the ground truth: ``(1 - noise) * blur(mask) + noise * U(0, 1)``.
+    """Make a high-res map from the ground truth: ``(1 - noise) * blur(mask) + noise * U(0, 1)``.
 
     Parameters
     ----------
@@ -290,7 +290,7 @@ def high_res_source(
     oracle_smoothness: float = 1.0,
     oracle_noise: float = 0.3,
 ) -> np.ndarray:
-    """The high-res map of image ``i`` of ``cams`` taken from ``source``.
+    """Return the high-res map of image ``i`` of ``cams`` taken from ``source``.
 
     Parameters
     ----------
@@ -411,7 +411,7 @@ class StudyResult:
         raise KeyError(f"no {metric!r} for {method!r}")
 
     def difference(self, method: str, metric: str = "pxap") -> dict[str, Any]:
-        """The paired row of ``method`` minus the low-res CAM for ``metric``."""
+        """Return the paired row of ``method`` minus the low-res CAM for ``metric``."""
         for row in self.paired:
             if row["method"] == method and row["metric"] == metric:
                 return row
@@ -457,8 +457,11 @@ class StudyResult:
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``table.csv``, ``paired.csv``, ``per_image.csv``, ``summary.json`` and
-        ``report.md`` (each atomically, :func:`hrcam.evaluate.save_outputs`)."""
+        """Write the study's files into ``out_dir`` and return their paths by name.
+
+        ``table.csv``, ``paired.csv``, ``per_image.csv``, ``summary.json`` and ``report.md``,
+        each atomically (:func:`hrcam.evaluate.save_outputs`).
+        """
         from hrcam.evaluate import save_outputs
 
         summary = {"config": self.config, "table": self.table, "paired": self.paired}
@@ -636,7 +639,7 @@ class _StudyRecorder:
         keep: bool,
         source_args: tuple[int, float, float],
     ) -> None:
-        """The low-res CAM, each raw source map and each refined map of image ``i``."""
+        """Return the low-res CAM, each raw source map and each refined map of image ``i``."""
         from hrcam.postprocess import refine
         from hrcam.postprocess.steps import resize_bilinear
 
@@ -667,7 +670,7 @@ class _StudyRecorder:
                     self.kept[(i, method)] = res
 
     def packed_curves(self) -> dict[str, dict[str, np.ndarray]]:
-        """``{method: {"mask_iou", "box_iou"}}`` as ``(N, T)`` arrays."""
+        """Return ``{method: {"mask_iou", "box_iou"}}`` as ``(N, T)`` arrays."""
         size = self.grid.size
         return {
             m: {k: np.array(v).reshape(-1, size) for k, v in c.items()}
@@ -832,9 +835,11 @@ def subset_difference(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Paper §5, first half: ``method`` minus the low-res CAM on the images where the low-res
-    CAM misses the object (its maximum is off the object) or, with ``low_res_miss=False``,
-    hits it. On the miss subset the refined pointing score is the share of failures rescued.
+    """Measure paper §5, first half: ``method`` minus the low-res CAM on a subset of images.
+
+    The subset is the images where the low-res CAM misses the object (its maximum is off the
+    object) or, with ``low_res_miss=False``, hits it. On the miss subset the refined pointing
+    score is the share of failures rescued.
 
     Returns
     -------
@@ -861,7 +866,7 @@ def subset_difference(
 def failure_examples(
     study: StudyResult, cams: CamSet, method: str = "paper@expansion"
 ) -> list[dict[str, Any]]:
-    """The first image of each failure kind of ``method``, with its full refinement.
+    """Return the first image of each failure kind of ``method``, with its full refinement.
 
     Returns
     -------
@@ -901,7 +906,7 @@ def classifier_unchanged(
     limit: int | None = 256,
     batch_size: int = 32,
 ) -> dict[str, float]:
-    """Does expansion training leave the classifier alone? Compare logits before and after.
+    """Measure whether expansion training leaves the classifier alone: logits before and after.
 
     The classifier checkpoint (before expansion training) and the trained
     :class:`~hrcam.models.HRCAM`'s classifier see the same validation images.
@@ -963,8 +968,10 @@ def run_variant(
     n_boot: int = 1000,
     resume: bool = False,
 ) -> tuple[StudyResult, dict[str, Any]]:
-    """Generate one synthetic variant, train classifier and expansion network on it, and
-    measure refined minus low-res on its validation split (both presets, expansion source).
+    """Train both networks on one generated synthetic variant and measure refined minus low-res.
+
+    The classifier and the expansion network are trained on the variant; refined minus low-res
+    is measured on its validation split (both presets, expansion source).
 
     Everything is written under ``out_dir`` (``data/``, ``classifier/``, ``expansion/``,
     ``study/``). The settings are the same for every variant, so the variants differ only in
@@ -1011,7 +1018,7 @@ def run_variant(
 def paired_between(
     study: StudyResult, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Method ``a`` minus method ``b`` on the same images: mean difference and bootstrap CI."""
+    """Subtract method ``b`` from ``a`` on the same images: mean difference and bootstrap CI."""
     from hrcam.evaluate import bootstrap_mean_ci
 
     ra = {r["index"]: r[metric] for r in study.per_image if r["method"] == a}
@@ -1027,7 +1034,7 @@ def paired_between(
 def stage_summary(
     study: StudyResult, method: str, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Per-stage means of one refined method: where in the pipeline does it go wrong?
+    """Average one refined method stage by stage, to show where in the pipeline it goes wrong.
 
     Returns
     -------
@@ -1055,7 +1062,7 @@ def stage_summary(
 
 
 def refinement_summary(results: Mapping[str, RefineResult]) -> dict[str, dict[str, Any]]:
-    """What each refinement of one image chose: the numbers behind the step-by-step figures.
+    """List each refinement's choices for one image: the numbers behind the step-by-step figures.
 
     Parameters
     ----------
@@ -1130,8 +1137,10 @@ def extra_heldout(
 
 
 def concat_cams(a: CamSet, b: CamSet, offset: int = 0) -> CamSet:
-    """Two :class:`CamSet` s as one; ``b``'s indices are shifted by ``offset`` (keep them
-    unique when ``b`` comes from another store)."""
+    """Concatenate two :class:`CamSet` s; ``b``'s indices are shifted by ``offset``.
+
+    The shift keeps the indices unique when ``b`` comes from another store.
+    """
     return CamSet(
         index=np.concatenate([a.index, b.index + int(offset)]),
         **{

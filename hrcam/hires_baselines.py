@@ -138,15 +138,18 @@ class StageTaps:
             handle.remove()
 
     def stage(self, stride: int) -> nn.Module:
-        """The tap of the backbone output at ``stride``."""
+        """Return the tap of the backbone output at ``stride``."""
         if stride not in self.strides:
             raise ValueError(f"no backbone stage at stride {stride}; strides: {self.strides}")
         return self.taps[self.strides.index(stride)]
 
 
 def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
-    """Layers fused by ``layercam_fused``: stage outputs at stride >= 4 but the final map (its
-    resolution is the CAM head's), then the CAM head (``cam_relu``), in forward order."""
+    """Return the layers fused by ``layercam_fused``, in forward order.
+
+    They are the stage outputs at stride >= 4 but the final map (its resolution is the CAM
+    head's), then the CAM head (``cam_relu``).
+    """
     from hrcam.baselines import _cam_head_layer
 
     final_stride = taps.strides[-1]
@@ -156,8 +159,11 @@ def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
 
 
 def hirescam_stride(taps: StageTaps) -> int:
-    """Stride of ``hirescam``'s layer: the deepest stage at >= 4× the low-res CAM resolution
-    (stride 4 on the compact DenseNet, 8 on DenseNet-121 / ResNet-50)."""
+    """Return the stride of ``hirescam``'s layer.
+
+    The layer is the deepest stage at >= 4× the low-res CAM resolution (stride 4 on the compact
+    DenseNet, 8 on DenseNet-121 / ResNet-50).
+    """
     final_stride = taps.strides[-1]
     candidates = [s for s in taps.strides if s * 4 <= final_stride]
     return max(candidates) if candidates else taps.strides[0]
@@ -198,7 +204,7 @@ def _opencv_version() -> str:
 def guided_refine(
     cam: np.ndarray, image: np.ndarray, radius: int, eps: float = GUIDED_DEFAULTS["eps"]
 ) -> np.ndarray:
-    """A map filtered by opencv-contrib's guided filter with ``image`` as the guide.
+    """Filter a map by opencv-contrib's guided filter with ``image`` as the guide.
 
     Parameters
     ----------
@@ -315,8 +321,11 @@ def _max_fused_layercam() -> type:
     from pytorch_grad_cam.utils.image import scale_cam_image
 
     class MaxFusedLayerCAM(LayerCAM):
-        """grad-cam's LayerCAM whose multi-layer aggregation is the element-wise maximum of
-        the single-layer maps (each exactly what LayerCAM on that layer alone returns)."""
+        """The LayerCAM of grad-cam, aggregating layers by their element-wise maximum.
+
+        The maximum is over the single-layer maps, each exactly what LayerCAM on that layer
+        alone returns.
+        """
 
         def aggregate_multi_layers(self, cam_per_target_layer: list[np.ndarray]) -> np.ndarray:
             single = [scale_cam_image(np.maximum(c[:, 0], 0)) for c in cam_per_target_layer]

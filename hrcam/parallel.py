@@ -77,7 +77,7 @@ def _worker_init(parent: int, setup: Callable[[], None] | None) -> None:
 def worker_pool(
     max_workers: int, context: str | None = None, setup: Callable[[], None] | None = None
 ) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process, even on SIGKILL.
+    """Create a process pool whose workers die with this process, even on SIGKILL.
 
     Parameters
     ----------
@@ -141,7 +141,7 @@ def _refine_chunk_packed(
 
 
 def _unpack(fields: dict[str, Any], low: np.ndarray, high: np.ndarray) -> RefineResult:
-    """A worker's packed result, completed exactly as :func:`refine` computes it."""
+    """Unpack a worker's result, completed exactly as :func:`refine` computes it."""
     import numpy as np
 
     from hrcam.postprocess import RefineResult, steps
@@ -161,7 +161,7 @@ def _unpack(fields: dict[str, Any], low: np.ndarray, high: np.ndarray) -> Refine
 
 
 def resolve_workers(workers: int | None) -> int:
-    """The number of refine processes: ``workers`` checked, or the default for ``None``.
+    """Return the number of refine processes: ``workers`` checked, or the default for ``None``.
 
     ``None`` means every available core when there are more than two, else 1. Measured on a
     2-core machine (``benchmarks/refine_workers.py``, 224 px, ``paper``): one process refines
@@ -179,8 +179,10 @@ def resolve_workers(workers: int | None) -> int:
 
 @dataclass
 class PendingRefinement:
-    """What :meth:`RefinePool.submit` started: the inputs, and the workers' futures (or the
-    results already computed in this process)."""
+    """What :meth:`RefinePool.submit` started: the inputs and the workers' futures.
+
+    Instead of futures, it may hold the results already computed in this process.
+    """
 
     pairs: list[tuple[np.ndarray, np.ndarray]]
     config: RefineConfig
@@ -242,7 +244,7 @@ class RefinePool:
         return PendingRefinement(pairs, config, futures, None)
 
     def gather(self, pending: PendingRefinement) -> list[RefineResult]:
-        """The results of :meth:`submit`, in input order."""
+        """Return the results of :meth:`submit`, in input order."""
         if pending.results is not None:
             return pending.results
         try:
@@ -254,7 +256,7 @@ class RefinePool:
     def _fallback(
         self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], config: RefineConfig
     ) -> list[RefineResult]:
-        """The workers could not start or died: say so once, then refine here."""
+        """Say once that the workers could not start or died, then refine here."""
         if not self._broken:
             warnings.warn(
                 "hrcam: the post-processing workers stopped (a script without an "

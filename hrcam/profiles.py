@@ -489,7 +489,7 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
 
 
 def stage_dir(run_dir: str | Path, notebook: str, create: bool = False) -> Path:
-    """The folder of the run folder that ``notebook`` writes (``run_dir/classifier`` ...).
+    """Return the folder of the run folder that ``notebook`` writes (``run_dir/classifier`` ...).
 
     Parameters
     ----------

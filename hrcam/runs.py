@@ -13,7 +13,7 @@ __all__ = ["load_run"]
 def load_run(
     run_dir: str | Path, device: str | None = "auto", require_masks: bool = False
 ) -> tuple[Any, Any]:
-    """The run's trained HRCAM model and its validation split.
+    """Load the run's trained HRCAM model and its validation split.
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "boo
 
 
 def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
-    """An argparse ``type`` accepting integers >= ``minimum``; ``expected`` names the range."""
+    """Make an argparse ``type`` accepting integers >= ``minimum``; ``expected`` names the range."""
     import argparse
 
     def parse(text: str) -> int:

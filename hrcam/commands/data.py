@@ -22,7 +22,7 @@ def _common(p: argparse.ArgumentParser, image_size: int) -> None:
 
 
 def _store_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The store builders' keyword arguments for the options that :func:`_common` adds.
+    """Return the store builders' keyword arguments for the options that :func:`_common` adds.
 
     Also checks ``--out`` first: a file in the way or an unwritable folder fails now, with the
     path named, before any image is read.
@@ -37,8 +37,11 @@ def _store_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
-    """:func:`hrcam.data.build_dataset`'s keyword arguments: the sub-command's own options
-    (``dataset_options``, each flag named after the builder's parameter) and the store's."""
+    """Return the keyword arguments of :func:`hrcam.data.build_dataset`.
+
+    The sub-command's own options (``dataset_options``, each flag named after the builder's
+    parameter) and the store's.
+    """
     options = {name: getattr(args, name) for name in args.dataset_options}
     if "splits" in options:
         options["splits"] = tuple(options["splits"])

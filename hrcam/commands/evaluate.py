@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_sources(args: argparse.Namespace) -> None:
-    """The high-res-source ablation of ``--sources`` into ``OUT/sources``."""
+    """Run the high-res-source ablation of ``--sources`` into ``OUT/sources``."""
     from hrcam.evaluate import evaluate_sources, load_for_evaluation
 
     model, dataset = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)

@@ -25,9 +25,11 @@ run folder's last.pt); --no-resume starts afresh instead."""
 
 
 def _option(group: Any, field: str, *flags: str, **kwargs: Any) -> None:
-    """An option that sets the config field ``field`` (``dest=field``), with its default read
-    from :class:`~hrcam.train.TrainConfig` (said once, there); ``flags`` default to the
-    field's own option name (:func:`~hrcam.train.config.option_name`)."""
+    """Add an option that sets the config field ``field`` (``dest=field``).
+
+    Its default is read from :class:`~hrcam.train.TrainConfig` (said once, there); ``flags``
+    default to the field's own option name (:func:`~hrcam.train.config.option_name`).
+    """
     from hrcam.train.config import TrainConfig, option_name
 
     flags = flags or (option_name(field),)
@@ -95,7 +97,7 @@ def _add_common(parser: argparse.ArgumentParser, task: str) -> None:
 
 
 def _add_task(tasks: Any, task: str, help: str, description: str) -> argparse.ArgumentParser:
-    """The ``hrcam train TASK`` parser with the options every task shares."""
+    """Add the ``hrcam train TASK`` parser with the options every task shares."""
     parser = tasks.add_parser(
         task,
         help=help,
@@ -191,9 +193,11 @@ def _missing_task(parser: argparse.ArgumentParser) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~hrcam.train.TrainConfig` that the parsed arguments describe: every
-    option's ``dest`` is its config field; fields a task has no option for keep their
-    defaults."""
+    """Build the :class:`~hrcam.train.TrainConfig` that the parsed arguments describe.
+
+    Every option's ``dest`` is its config field; fields a task has no option for keep their
+    defaults.
+    """
     import dataclasses
 
     from hrcam.train.config import TrainConfig

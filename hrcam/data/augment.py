@@ -351,7 +351,7 @@ def __getattr__(name: str) -> Any:
 
 
 def paper_augmentation(config: AugmentConfig | None = None, **overrides: Any) -> Any:
-    """The paper's augmentation as a ``torchvision.transforms.v2.Compose``.
+    """Build the paper's augmentation as a ``torchvision.transforms.v2.Compose``.
 
     Call it on a ``tv_tensors.Image`` (and ``tv_tensors.Mask`` / ``BoundingBoxes``) or a dict
     of them; all are transformed with the same random draw. Uses torch's global RNG.

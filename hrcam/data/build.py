@@ -66,7 +66,7 @@ class BuildReport:
     resumed_shards: int = 0
 
     def summary(self) -> str:
-        """A few human-readable lines for the CLI."""
+        """Describe the build in a few human-readable lines for the CLI."""
         parts = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
         lines = [
             f"store {self.info.root}: {self.info.num_classes} classes, "
@@ -311,7 +311,7 @@ def _decode_shards(tasks: list[dict[str, Any]], num_workers: int | None, progres
 def _write_errors(
     writer: StoreWriter, out: Path, num_shards: dict[str, int]
 ) -> list[tuple[str, str]]:
-    """The skipped files of every shard (from their markers), also written to ``errors.tsv``."""
+    """Collect the skipped files of every shard (from their markers); also write ``errors.tsv``."""
     errors: list[tuple[str, str]] = []
     for split, n in num_shards.items():
         for index in range(n):

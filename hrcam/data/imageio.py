@@ -124,7 +124,7 @@ def _to_rgb(img):
 
 
 def _exif_upright(img):
-    """The image turned upright by its EXIF orientation tag (itself when it has none)."""
+    """Turn the image upright by its EXIF orientation tag (return it as is when it has none)."""
     from PIL import ImageOps
 
     try:

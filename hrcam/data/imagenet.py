@@ -43,7 +43,7 @@ _VAL_NUMBER = re.compile(r"(\d+)$")
 
 
 def imagenet_animal_classes() -> list[tuple[str, str]]:
-    """The 398 animal classes as ``(wnid, names)``, index = label (sorted-wnid order)."""
+    """Return the 398 animal classes as ``(wnid, names)``, index = label (sorted-wnid order)."""
     text = resources.files("hrcam").joinpath("resources/imagenet_animal_classes.tsv").read_text()
     rows = [line.split("\t") for line in text.splitlines()[1:] if line.strip()]
     rows.sort(key=lambda r: int(r[0]))
@@ -169,7 +169,7 @@ def _flat_items(
     classes: Sequence[tuple[str, str]],
     limit_per_class: int | None,
 ) -> tuple[list[Item], list[str]]:
-    """The animal-class items among ``files``, each labelled by ``lookup``, sorted by label."""
+    """Pick the animal-class items among ``files``, each labelled by ``lookup``, sorted by label."""
     label_of = {wnid: i for i, (wnid, _) in enumerate(classes)}
     items: list[Item] = []
     unlabelled = 0

@@ -79,7 +79,7 @@ def load_photo(name: str) -> np.ndarray:
 
 
 def square_photo(name: str, size: int = 224) -> np.ndarray:
-    """A bundled photo, centre-cropped to a square and resized to ``size`` px (uint8 HWC)."""
+    """Load a bundled photo, centre-cropped to a square and resized to ``size`` px (uint8 HWC)."""
     from PIL import Image
 
     image = load_photo(name)
@@ -93,8 +93,11 @@ def square_photo(name: str, size: int = 224) -> np.ndarray:
 def random_crops(
     image: np.ndarray, count: int, size: int, rng: np.random.Generator, min_scale: float = 0.25
 ) -> np.ndarray:
-    """``count`` random square crops (side ``min_scale``–1 × the short side, random flip),
-    each resized to ``size`` px: ``(count, size, size, 3)`` uint8."""
+    """Draw ``count`` random square crops as a ``(count, size, size, 3)`` uint8 array.
+
+    Each crop's side is ``min_scale``–1 × the short side (with a random flip); each crop is
+    resized to ``size`` px.
+    """
     from PIL import Image
 
     height, width = image.shape[:2]

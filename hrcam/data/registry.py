@@ -48,7 +48,7 @@ class DatasetBuilder:
     num_classes: int | None = None
 
     def load(self) -> Callable[..., Any]:
-        """The builder function."""
+        """Import and return the builder function."""
         module, name = self.function.split(":")
         return getattr(importlib.import_module(module), name)
 
@@ -161,7 +161,7 @@ def _check_real(
     num_train: int | None,
     num_val: int | None,
 ) -> None:
-    """The options of a real dataset: its folder given, and nothing only a generator takes."""
+    """Check the options of a real dataset: its folder given, and nothing only a generator takes."""
     if root is None:
         raise HrcamError(
             f"dataset {name!r} needs {entry.root}: pass root (--root in the CLI, "
@@ -180,7 +180,7 @@ def _check_real(
 
 
 def _generated_report(info: Any) -> Any:
-    """A generated store as a :class:`~hrcam.data.build.BuildReport` (nothing skipped)."""
+    """Describe a generated store as a :class:`~hrcam.data.build.BuildReport` (nothing skipped)."""
     from hrcam.data.build import BuildReport
 
     return BuildReport(info=info, counts={split: info.count(split) for split in info.splits})

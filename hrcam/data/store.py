@@ -92,11 +92,11 @@ class StoreInfo:
         return len(self.classes)
 
     def count(self, split: str) -> int:
-        """Number of images in ``split`` (0 if the split does not exist)."""
+        """Return the number of images in ``split`` (0 if the split does not exist)."""
         return int(self.splits.get(split, {}).get("count", 0))
 
     def to_meta(self) -> dict[str, Any]:
-        """The JSON-serialisable content of ``meta.json``."""
+        """Return the JSON-serialisable content of ``meta.json``."""
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,

@@ -222,7 +222,7 @@ class _Grid(NamedTuple):
     y: np.ndarray  # (1, S, S) pixel-centre rows
 
     def col(self, lo: float, hi: float) -> np.ndarray:
-        """A (B, 1, 1) column of uniform draws in [lo, hi)."""
+        """Draw a (B, 1, 1) column of uniform values in [lo, hi)."""
         return self.rng.uniform(lo, hi, size=(self.b, 1, 1)).astype(np.float32)
 
 
@@ -286,7 +286,7 @@ def _distractors(g: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _beetle(
     g: _Grid, labels: np.ndarray, specs: list[dict[str, Any]], variant: str
 ) -> tuple[np.ndarray, ...]:
-    """The object: body ellipse + head + legs, class pattern on the body.
+    """Draw the object: body ellipse + head + legs, class pattern on the body.
 
     Returns ``(mask, light, re2, base, dark)``: the object's pixels, the light pattern
     pixels of the body, the squared elliptic radius (for shading) and the two colours.
@@ -492,7 +492,7 @@ def generate_synthetic(
 
 
 def _synthetic_source(seed: int, num_classes: int, shard_size: int, variant: str) -> dict[str, Any]:
-    """The store's provenance (``meta.json`` ``source``), which also keys resuming."""
+    """Return the store's provenance (``meta.json`` ``source``), which also keys resuming."""
     source = {
         "dataset": "synthetic-beetles",
         "generator_version": SYNTHETIC_VERSION,

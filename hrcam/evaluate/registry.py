@@ -102,7 +102,7 @@ class MethodEntry:
     image_limit: str | None = None
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
-        """The method on ``model`` (a :class:`~hrcam.baselines.SaliencyMethod`)."""
+        """Build the method on ``model`` (a :class:`~hrcam.baselines.SaliencyMethod`)."""
         return self.builder(model, options or MethodOptions())
 
 
@@ -118,7 +118,7 @@ def register_method(
     needs_gradients: bool = False,
     image_limit: str | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Decorator: register the decorated builder as method ``name``.
+    """Register the decorated builder as method ``name`` (a decorator).
 
     Parameters
     ----------
@@ -156,14 +156,14 @@ def _load_builtins() -> None:
 
 
 def method_names(family: str | None = None) -> tuple[str, ...]:
-    """Registered method names, hrcam's own first, then by family and registration order."""
+    """List registered method names, hrcam's own first, then by family and registration order."""
     _load_builtins()
     entries = sorted(_REGISTRY.values(), key=lambda e: FAMILIES.index(e.family))
     return tuple(e.name for e in entries if family is None or e.family == family)
 
 
 def get_method(name: str) -> MethodEntry:
-    """The entry of method ``name``.
+    """Return the entry of method ``name``.
 
     Raises
     ------

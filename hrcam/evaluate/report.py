@@ -132,7 +132,7 @@ def _section5_table(section5: list[dict[str, Any]]) -> list[str]:
 def render_markdown(
     result: EvaluationResult, title: bool = True, section_headings: bool = True
 ) -> str:
-    """The report as markdown: one row per method, one column per metric.
+    """Render the report as markdown: one row per method, one column per metric.
 
     Parameters
     ----------

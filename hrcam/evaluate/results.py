@@ -139,7 +139,7 @@ class EvaluationResult:
         raise KeyError(f"no {metric!r} for method {method!r} in the table")
 
     def scores(self, metrics: Iterable[str] = TABLE_METRICS) -> dict[str, dict[str, float]]:
-        """``{method label: {metric label: mean}}`` (the shape plotting helpers take)."""
+        """Return ``{method label: {metric label: mean}}`` (the shape plotting helpers take)."""
         wanted = list(metrics)
         out: dict[str, dict[str, float]] = {}
         for row in self.table:
@@ -163,8 +163,11 @@ class EvaluationResult:
         return render_markdown(self, title=title, section_headings=section_headings)
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``table.csv``, ``per_image.csv``, ``section5.csv``, ``report.md``,
-        ``summary.json`` and ``curves.npz`` into ``out_dir``; returns the paths by name."""
+        """Write the result files into ``out_dir`` and return their paths by name.
+
+        The files are ``table.csv``, ``per_image.csv``, ``section5.csv``, ``report.md``,
+        ``summary.json`` and ``curves.npz``.
+        """
         curves = {f"{m}__{k}": v for m, parts in self.curves.items() for k, v in parts.items()}
         return save_outputs(
             out_dir,

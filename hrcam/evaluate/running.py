@@ -48,7 +48,7 @@ __all__ = ["evaluate", "run_evaluation"]
 
 
 def _read_batch(dataset: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
-    """images (B, 3, H, W) uint8, labels, masks (B, H, W), boxes (B, 4) as numpy."""
+    """Images (B, 3, H, W) uint8, labels, masks (B, H, W), boxes (B, 4) as numpy."""
     if hasattr(dataset, "get_batch"):
         batch = dataset.get_batch(indices)
     else:
@@ -256,7 +256,7 @@ def _num_images(dataset: Any, limit: int | None) -> int:
 def _settings(
     config: EvaluateConfig, n: int, dataset: Any, names: list[str], grid: np.ndarray, device: Any
 ) -> dict[str, Any]:
-    """The ``config`` of the result: the settings used, as plain JSON-able values."""
+    """Return the ``config`` of the result: the settings used, as plain JSON-able values."""
     import torch
 
     return {

@@ -162,7 +162,7 @@ def section5_rows(
     seed: int = 0,
     miss_below: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """The paper's §5 claim, measured: other methods vs the low-res CAM where it fails.
+    """Measure the paper's §5 claim: other methods vs the low-res CAM where it fails.
 
     Images are split by the low-res CAM's pointing-game score (``< miss_below``: "low-res
     miss", else "low-res hit"). For each other method and each metric of

@@ -32,7 +32,7 @@ def evaluate_sources(
     keep_results: Sequence[int] = (),
     high_res_models: Mapping[str, HRCAM] | None = None,
 ) -> StudyResult:
-    """The high-res-source ablation: the same post-processing fed different high-res maps.
+    """Run the high-res-source ablation: the same post-processing fed different high-res maps.
 
     The low-res CAM, the focal points, the ROI and every post-processing setting stay as they
     are; only the high-res map changes (see :func:`hrcam.evidence.high_res_source`): the

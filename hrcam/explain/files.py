@@ -215,7 +215,7 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 
 
 def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """The image files named by ``paths``: files as given, folders by their image files.
+    """Expand ``paths`` into image files: files as given, folders by their image files.
 
     A folder contributes its files whose ending is in :data:`IMAGE_SUFFIXES`, sorted by name
     (not recursive). Anything else (a missing path, a broken file) is kept, so that it is
@@ -280,7 +280,7 @@ def _fit_stem(stem: str) -> str:
 def plan_outputs(
     paths: Sequence[Path], out_dir: Path, overwrite: bool = False
 ) -> list[tuple[Path, Path, Path]]:
-    """The (refined PNG, refined .npy, panel) paths of each input, checked before any work.
+    """Plan the (refined PNG, refined .npy, panel) paths of each input, checked before any work.
 
     Raises
     ------
@@ -417,7 +417,7 @@ def explain_images(
 
 
 def _image_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
-    """The image files to explain (see :func:`expand_inputs`); none at all is an error."""
+    """Return the image files to explain (see :func:`expand_inputs`); none at all is an error."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     given = list(paths)
@@ -434,7 +434,7 @@ def _image_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list
 def _load_model(
     checkpoint: str | os.PathLike | HRCAM, image_size: int | None, device: str
 ) -> tuple[HRCAM, list[str] | None, int]:
-    """The model, its class names (``None`` when unknown) and the checked input side."""
+    """Load the model, its class names (``None`` when unknown) and the checked input side."""
     from hrcam.models import HRCAM, load_checkpoint
     from hrcam.train.device import resolve_device
 
@@ -460,7 +460,7 @@ def _load_model(
 
 
 def _progress_bar(**kwargs: Any) -> Any:
-    """A tqdm progress bar (imported here: tqdm is not needed to import this module)."""
+    """Make a tqdm progress bar (imported here: tqdm is not needed to import this module)."""
     from tqdm import tqdm
 
     return tqdm(**kwargs)

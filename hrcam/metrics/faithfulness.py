@@ -1,4 +1,4 @@
-"""Faithfulness of a saliency map to the model: does the model rely on what the map shows?
+"""Faithfulness of a saliency map to the model: whether the model relies on what it shows.
 
 * **Average drop / increase in confidence** (Chattopadhay et al., WACV 2018, "Grad-CAM++"):
   the image is multiplied by its map and the target-class probability is compared to the
@@ -175,7 +175,7 @@ def deletion_insertion(
     batch_size: int = 64,
     seed: int = 0,
 ) -> DeletionInsertion:
-    """Deletion and insertion AUC of maps ``cams`` (RISE, Petsiuk et al. 2018).
+    """Compute the deletion and insertion AUC of maps ``cams`` (RISE, Petsiuk et al. 2018).
 
     At step ``s`` of ``steps`` the ``round(s / steps * H * W)`` most salient pixels are
     replaced by ``baseline`` (deletion) or copied from the image into its blurred version

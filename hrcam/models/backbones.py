@@ -116,6 +116,7 @@ class Backbone(nn.Module):
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Return the skip feature maps of ``x`` and its final feature map."""
         feats = self.extractor(x)
         skips = [feats[f"skip{i}"] for i in range(self.num_skips)]
         final = feats["final"]

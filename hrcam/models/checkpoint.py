@@ -74,7 +74,7 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def model(self) -> HRCAM:
-        """The :class:`HRCAM` model (frozen classifier + expansion network)."""
+        """Build the :class:`HRCAM` model (frozen classifier + expansion network)."""
         if self.expansion is None:
             raise CheckpointError(
                 f"{self.path} holds only a classifier (kind 'classifier'); an expansion network "

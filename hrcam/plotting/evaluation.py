@@ -33,7 +33,7 @@ def metric_bars(
     metrics: Sequence[str] = LOCALIZATION_METRICS,
     title: str = "",
 ) -> Figure:
-    """Grouped bars, one group per metric and one bar per method, with 95% CI whiskers.
+    """Draw grouped bars, one group per metric and one bar per method, with 95% CI whiskers.
 
     Parameters
     ----------

@@ -165,8 +165,9 @@ def kind_counts(counts: Mapping[str, Mapping[str, int]], title: str = "") -> Fig
 
 
 def failure_examples(examples: Sequence[Mapping[str, Any]]) -> Figure:
-    """One row per failure kind: image with the object outline, low-res CAM with the ROI,
-    the grown region, and the refined CAM.
+    """Draw one row per failure kind: image, low-res CAM, grown region and refined CAM.
+
+    The image shows the object outline, the low-res CAM the ROI.
 
     Parameters
     ----------
@@ -239,7 +240,7 @@ def variant_differences(rows: Sequence[Mapping[str, Any]], title: str = "") -> F
 
 
 def not_measured(text: str) -> Figure:
-    """A small figure that says what was not measured and why (keeps glued pages building)."""
+    """Draw a small figure that says what was not measured and why (keeps glued pages building)."""
     fig, axes = _figure(6.0, 1.2)
     axes[0, 0].text(0.5, 0.5, text, ha="center", va="center", fontsize=10, wrap=True)
     axes[0, 0].set_axis_off()

@@ -97,7 +97,7 @@ def dataset_grid(
     masks: Sequence[Any] | None = None,
     ncols: int = 4,
 ):
-    """A grid of sample images titled by class, with the object mask outlined in yellow.
+    """Draw a grid of sample images titled by class, with the object mask outlined in yellow.
 
     Parameters
     ----------
@@ -190,7 +190,7 @@ def training_curves(history: Any, title: str = ""):
 
 
 def reconstruction_grid(images: Sequence[Any], reconstructions: Sequence[Any]):
-    """Inputs (top row) and the expansion network's reconstructions (bottom row)."""
+    """Show inputs (top row) and the expansion network's reconstructions (bottom row)."""
     n = len(images)
     if n == 0 or n != len(reconstructions):
         raise ValueError(
@@ -338,7 +338,7 @@ def cam_grid(
 
 
 def pipeline_steps(image: Any, result: Any, title: str = ""):
-    """The image and every intermediate of one refinement, in pipeline order, five per row.
+    """Show the image and every intermediate of one refinement, in pipeline order, five per row.
 
     The panels are :data:`hrcam.postprocess.STEP_PANELS` (one entry per step).
     """
@@ -361,7 +361,7 @@ def pipeline_steps(image: Any, result: Any, title: str = ""):
 
 
 def score_bars(table: Mapping[str, Mapping[str, float]], title: str = ""):
-    """Grouped bars: ``{method: {metric: value}}`` with one group per metric.
+    """Draw grouped bars: ``{method: {metric: value}}`` with one group per metric.
 
     For a plain table of numbers; :func:`hrcam.plotting.evaluation.metric_bars` draws an
     evaluation result with its confidence intervals.

@@ -248,7 +248,7 @@ _FEW_POINTS = 32
 
 
 def top_n_points(x: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` brightest pixels of a map (the reference code's default focal points).
+    """Return the ``n`` brightest pixels of a map (the reference code's default focal points).
 
     Parameters
     ----------
@@ -320,7 +320,7 @@ def focal_points(
     mode: str = "local_maxima",
     top_n: int = 15,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The seeds of region growing, per :attr:`RefineConfig.focal_mode`.
+    """Choose the seeds of region growing, per :attr:`RefineConfig.focal_mode`.
 
     Parameters
     ----------
@@ -412,7 +412,7 @@ _BRACKET_SAMPLE = 2048
 
 
 def _order_stats(flat: np.ndarray, ranks: Sequence[int]) -> list[float]:
-    """The exact values ``numpy.sort(flat)[k]`` for each ``k`` in ``ranks`` (sorted, finite data).
+    """Compute the exact ``numpy.sort(flat)[k]`` for each ``k`` in ``ranks`` (sorted, finite data).
 
     An order statistic is a value, not a position, so every exact method gives the same number.
     On a large array whose wanted ranks lie close together, a strided sample brackets them:
@@ -910,7 +910,7 @@ def growth_failure(
     min_ratio: float,
     max_ratio: float,
 ) -> tuple[float, str | None]:
-    """The grown region's size relative to the ROI, and why growing cannot be trusted.
+    """Judge the grown region: its size relative to the ROI, and why growing cannot be trusted.
 
     Parameters
     ----------
@@ -952,7 +952,7 @@ def refined_map(
     alpha: float = 0.5,
     keep_percent: float | None = None,
 ) -> np.ndarray:
-    """The refined CAM: :func:`merge_maps` of region and low-res map, or the low-res map.
+    """Make the refined CAM: :func:`merge_maps` of region and low-res map, or the low-res map.
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ def synthetic_pair(
     object_scale: float = 1.4,
     noise: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A random elongated object and the low-res/high-res CAMs a model might give for it.
+    """Draw a random elongated object and the low-res/high-res CAMs a model might give for it.
 
     The high-res map is ``0.6 + 0.3 * texture`` on the object (texture: a smooth random field,
     sigma 3 px) and ``0.45 * background`` elsewhere (background: a field with sigma

@@ -31,12 +31,17 @@ class Callback:
     """Base class: override the hooks you need (each does nothing by default)."""
 
     def on_step_end(self, loop: FitLoop) -> None:
-        """After an optimizer step and its bookkeeping (``loop.state.global_step`` counts it,
-        and a ``checkpoint_every`` checkpoint of this step is already written)."""
+        """Handle the end of an optimizer step, after its bookkeeping.
+
+        ``loop.state.global_step`` counts the step, and a ``checkpoint_every`` checkpoint of
+        this step is already written.
+        """
 
     def on_epoch_end(self, loop: FitLoop, row: dict[str, Any]) -> None:
-        """After an epoch's validation, ``metrics.csv`` row and checkpoints; ``row`` is that
-        epoch's metrics."""
+        """Handle an epoch's end, after its validation, ``metrics.csv`` row and checkpoints.
+
+        ``row`` is that epoch's metrics.
+        """
 
 
 def _sigkill() -> None:
@@ -64,13 +69,15 @@ class KillAfterStep(Callback):
         self.action = action or _sigkill
 
     def on_step_end(self, loop: FitLoop) -> None:
+        """Run :attr:`action` right after step :attr:`step`."""
         if loop.state.global_step == self.step:
             self.action()
 
 
 def callbacks_from_env(environ: Mapping[str, str] | None = None) -> list[Callback]:
-    """The callbacks that the environment asks for: a :class:`KillAfterStep` when
-    ``HRCAM_TEST_KILL_AFTER_STEP`` is set, else none.
+    """Return the callbacks that the environment asks for.
+
+    A :class:`KillAfterStep` when ``HRCAM_TEST_KILL_AFTER_STEP`` is set, else none.
 
     Parameters
     ----------

@@ -1,5 +1,6 @@
-"""The training state in ``last.pt`` and ``best.pt``: what is saved, how it is read back, and
-the checks that refuse a resume that would not continue the same run.
+"""The training state in ``last.pt`` and ``best.pt``: what is saved and how it is read back.
+
+Also the checks that refuse a resume that would not continue the same run.
 
 The files themselves are written atomically and read with ``weights_only=True`` by the task
 (:meth:`~hrcam.train.tasks.TrainTask.save` / ``load``, through
@@ -58,8 +59,10 @@ _PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
 
 @dataclass
 class LoopState:
-    """Mutable bookkeeping of the loop (everything that goes into ``last.pt`` besides the
-    model, optimizer, scheduler and RNGs)."""
+    """Mutable bookkeeping of the loop.
+
+    Everything that goes into ``last.pt`` besides the model, optimizer, scheduler and RNGs.
+    """
 
     epoch: int = 0  # 0-based epoch in progress (or the next one, when batch == 0)
     batch: int = 0  # optimizer steps already taken in this epoch
@@ -81,7 +84,7 @@ class LoopState:
 
     @classmethod
     def from_checkpoint(cls, extra: dict[str, Any], rank: int) -> LoopState:
-        """The state saved in a ``last.pt`` payload, as rank ``rank`` left it."""
+        """Read the state saved in a ``last.pt`` payload, as rank ``rank`` left it."""
         per_rank = extra["per_rank"][rank]
         return cls(
             epoch=int(extra["epoch"]),
@@ -160,8 +163,11 @@ def save_best(task: TrainTask, path: Path, config: TrainConfig, row: dict[str, A
 
 
 def load_state(task: TrainTask, path: Path, config: TrainConfig, world_size: int) -> dict[str, Any]:
-    """Load ``last.pt`` into ``task.model`` and return its payload, after checking that it is
-    a training state this run may continue (:func:`check_resume`)."""
+    """Load ``last.pt`` into ``task.model`` and return its payload.
+
+    Only after checking that it is a training state this run may continue
+    (:func:`check_resume`).
+    """
     extra = task.load(path)
     if extra.get("format") != STATE_FORMAT:
         raise ValueError(
@@ -179,8 +185,10 @@ def restore_loop_state(
     scheduler: Any,
     generators: dict[str, torch.Generator],
 ) -> LoopState:
-    """Put the optimizer, the scheduler and every RNG back as ``last.pt`` saved them; return
-    the loop's bookkeeping."""
+    """Put the optimizer, the scheduler and every RNG back as ``last.pt`` saved them.
+
+    The loop's bookkeeping is returned.
+    """
     optimizer.load_state_dict(extra["optimizer"])
     if scheduler is not None and extra.get("scheduler") is not None:
         scheduler.load_state_dict(extra["scheduler"])

@@ -1,5 +1,7 @@
-"""Classifier pre-training (paper §4.2): cross-entropy, adadelta, the paper's augmentation;
-validation top-1/top-5; ``best.pt`` chosen by top-1."""
+"""Classifier pre-training (paper §4.2): cross-entropy, adadelta, the paper's augmentation.
+
+Validation measures top-1/top-5; ``best.pt`` is chosen by top-1.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +38,13 @@ class ClassifierTask(ImageTask):
     monitor_mode = "max"
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Return the cross-entropy of the logits ``output`` against ``labels``."""
         return F.cross_entropy(output.float(), labels)
 
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        """Return the batch's summed cross-entropy and its top-1 and top-5 hit counts."""
         logits = output.float()
         k = min(5, logits.shape[1])
         topk = logits.topk(k, dim=1).indices
@@ -52,11 +56,13 @@ class ClassifierTask(ImageTask):
         }
 
     def save(self, path: Path, extra: dict[str, Any]) -> None:
+        """Save the classifier with its metadata and the loop's ``extra`` payload."""
         from hrcam.models import save_checkpoint
 
         save_checkpoint(path, self.model, metadata=self.metadata, extra=extra)
 
     def load(self, path: Path) -> dict[str, Any]:
+        """Load a classifier checkpoint into the model; return its ``extra`` payload."""
         from hrcam.models import load_checkpoint
 
         checkpoint = load_checkpoint(path)

@@ -26,12 +26,12 @@ OPTION_NAMES: dict[str, str] = {
 
 
 def option_name(field: str) -> str:
-    """The command-line option that sets a config field: ``"--lr"``, ``"--data"``."""
+    """Return the command-line option that sets a config field: ``"--lr"``, ``"--data"``."""
     return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 def default_run_dir(task: str) -> str:
-    """The output folder of a task's run when none is given: ``runs/<task>``."""
+    """Return the output folder of a task's run when none is given: ``runs/<task>``."""
     return f"runs/{task}"
 
 
@@ -221,5 +221,5 @@ class TrainConfig:
         return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)

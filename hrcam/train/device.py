@@ -72,8 +72,11 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
 
 
 def default_num_workers(device: torch.device) -> int:
-    """Loader workers: none on CPU (they would compete with the compute threads), several on
-    CUDA so that the memmap reads and collation overlap the GPU step."""
+    """Return the number of loader workers: none on CPU, several on CUDA.
+
+    On CPU they would compete with the compute threads; on CUDA they let the memmap reads and
+    collation overlap the GPU step.
+    """
     if device.type != "cuda":
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class DistInfo:
-    """This process's place in the job.
+    """The place of this process in the job.
 
     Attributes
     ----------

@@ -1,5 +1,6 @@
-"""Expansion-network training (paper §4.3): MSE reconstruction of the input with the
-classifier frozen, adadelta, the paper's augmentation; validation MSE and PSNR.
+"""Expansion-network training (paper §4.3): MSE reconstruction of the input, classifier frozen.
+
+With adadelta and the paper's augmentation; validation measures MSE and PSNR.
 
 Beyond the paper (issue #12.2), an optional *consistency* term ties the expansion network's
 full-resolution k-channel map F (the one the high-res CAM is made of) to the frozen
@@ -34,9 +35,10 @@ from hrcam.train.tasks import DEFAULTS, ImageTask, load_into, open_splits
 
 
 def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
-    """Per image, ``||avgpool(F) - f||^2 / ||f||^2``: the full-resolution k-channel map
-    ``output.hr_features`` average-pooled to the grid of the (detached) CAM features
-    ``output.cam_features``, against them.
+    """Compute, per image, the consistency error ``||avgpool(F) - f||^2 / ||f||^2``.
+
+    F is the full-resolution k-channel map ``output.hr_features``, average-pooled to the grid
+    of the (detached) CAM features f, ``output.cam_features``.
 
     Parameters
     ----------
@@ -57,11 +59,10 @@ def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
 
 
 class ExpansionTask(ImageTask):
-    """MSE reconstruction training of the expansion network inside an
-    :class:`~hrcam.models.HRCAM` whose classifier is frozen.
+    """MSE reconstruction training of the expansion network of an :class:`~hrcam.models.HRCAM`.
 
-    The target is the normalised input after augmentation: the network must reproduce what
-    the classifier saw.
+    The HRCAM's classifier is frozen. The target is the normalised input after augmentation:
+    the network must reproduce what the classifier saw.
     """
 
     name = "expansion"
@@ -90,6 +91,7 @@ class ExpansionTask(ImageTask):
         self.consistency_weight = float(consistency_weight)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
+        """Return the expansion network's trainable parameters (the classifier stays frozen)."""
         return [p for p in self.model.expansion.parameters() if p.requires_grad]
 
     def epoch_metrics(self, epoch: int, last: bool) -> dict[str, float]:
@@ -106,12 +108,14 @@ class ExpansionTask(ImageTask):
             self.set_train_mode()
 
     def set_train_mode(self) -> None:
+        """Put the expansion network in training mode, keeping the classifier in eval mode."""
         self.model.train()
         # HRCAM already keeps it in eval; say so here too, because BatchNorm running
         # statistics updating would silently change the classifier's predictions.
         self.model.classifier.eval()
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Return the reconstruction MSE, plus the weighted consistency term when it is on."""
         mse = F.mse_loss(output.reconstruction.float(), inputs.float())
         if not self.consistency_weight:
             return mse
@@ -120,6 +124,7 @@ class ExpansionTask(ImageTask):
     def eval_sums(
         self, output: Any, inputs: torch.Tensor, labels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        """Return the batch's summed loss, pixel-scale MSE and PSNR (and consistency error)."""
         from hrcam.models import denormalize_images, input_stats
 
         mean, std = input_stats(self.model)
@@ -144,11 +149,13 @@ class ExpansionTask(ImageTask):
         return sums
 
     def save(self, path: Path, extra: dict[str, Any]) -> None:
+        """Save the HRCAM model with its metadata and the loop's ``extra`` payload."""
         from hrcam.models import save_checkpoint
 
         save_checkpoint(path, self.model, metadata=self.metadata, extra=extra)
 
     def load(self, path: Path) -> dict[str, Any]:
+        """Load an expansion checkpoint into the model; return its ``extra`` payload."""
         from hrcam.models import load_checkpoint
 
         checkpoint = load_checkpoint(path)

@@ -1,5 +1,7 @@
-"""Data for the training loop: a seeded, resumable sampler sharded over ranks, DataLoaders that
-read whole batches, and a prefetcher that overlaps the host-to-device copy with compute.
+"""Data for the training loop: a sampler, DataLoaders and a host-to-device prefetcher.
+
+A seeded, resumable sampler sharded over ranks, DataLoaders that read whole batches, and a
+prefetcher that overlaps the host-to-device copy with compute.
 
 Data flow of one training batch::
 
@@ -22,8 +24,10 @@ from hrcam.train.distributed import DistInfo
 
 
 def collate_image_label(items: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ``{"image", "label"}`` dicts (a store) or ``(image, label)`` pairs (a
-    TensorDataset) into a uint8 image batch and an int64 label batch.
+    """Stack items into a uint8 image batch and an int64 label batch.
+
+    The items are ``{"image", "label"}`` dicts (a store) or ``(image, label)`` pairs (a
+    TensorDataset).
 
     Masks and boxes are not needed for training and are left out, so that items whose
     mask is ``None`` collate too.
@@ -112,8 +116,9 @@ def make_loader(
     settings: DeviceSettings,
     seed: int,
 ) -> DataLoader:
-    """A DataLoader that reads whole batches (:class:`BatchReader`) in ``settings.num_workers``
-    processes into pinned memory on CUDA.
+    """Make a DataLoader that reads whole batches (:class:`BatchReader`).
+
+    It reads in ``settings.num_workers`` processes, into pinned memory on CUDA.
 
     It has its own generator, so that creating an iterator (which draws a worker base seed)
     never consumes the global torch RNG that the model may use (dropout).
@@ -201,7 +206,7 @@ class ResumableSampler:
 
 
 def train_sampler(train_set: Dataset, info: DistInfo, seed: int) -> ResumableSampler:
-    """The training data order: this rank's shard of a ``seed``-ed permutation per epoch."""
+    """Order the training data: this rank's shard of a ``seed``-ed permutation per epoch."""
     return ResumableSampler(
         len(train_set),  # type: ignore[arg-type]
         num_replicas=info.world_size,
@@ -222,8 +227,10 @@ def steps_per_epoch(sampler: ResumableSampler, config: TrainConfig) -> int:
 def validation_loader(
     val_set: Dataset, info: DistInfo, config: TrainConfig, settings: DeviceSettings
 ) -> DataLoader:
-    """This rank's strided shard of the validation split, in order, at the validation batch
-    size."""
+    """Make a loader of this rank's strided shard of the validation split, in order.
+
+    Its batches have the validation batch size.
+    """
     return make_loader(
         val_set,
         list(range(info.rank, len(val_set), info.world_size)),  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
-"""The training loop: :func:`fit` runs a :class:`~hrcam.train.tasks.TrainTask` for the
-configured epochs, validating, scheduling and checkpointing after each, and resumes a killed
-run bit-exactly, mid-epoch included.
+"""The training loop: :func:`fit` runs a :class:`~hrcam.train.tasks.TrainTask`.
+
+It runs the configured epochs, validating, scheduling and checkpointing after each, and
+resumes a killed run bit-exactly, mid-epoch included.
 
 It is broken up as Lightning's fit loop is: :class:`FitLoop` sets up, restores the last state
 (:meth:`~FitLoop.restore`), then alternates :meth:`~FitLoop.run_epoch` (the optimizer steps)
@@ -141,8 +142,11 @@ def fit(
 
 @dataclass
 class _Epoch:
-    """The epoch in progress: its learning rate, the running (on-device) loss sum, and when
-    its current stretch of timing began (reset at every mid-epoch checkpoint)."""
+    """The epoch in progress: its learning rate, running loss sum and timing start.
+
+    The loss sum stays on the device; the timing start is when the epoch's current stretch of
+    timing began (reset at every mid-epoch checkpoint).
+    """
 
     lr: float
     loss_sum: torch.Tensor
@@ -233,8 +237,11 @@ class FitLoop:
         self.scheduler = build_scheduler(self.optimizer, config)
 
     def restore(self) -> None:
-        """Continue from ``last.pt`` when it exists and ``config.resume`` is on: weights,
-        optimizer, schedule, every RNG and the loop's position, exactly as saved."""
+        """Continue from ``last.pt`` when it exists and ``config.resume`` is on.
+
+        Weights, optimizer, schedule, every RNG and the loop's position come back exactly as
+        saved.
+        """
         if not (self.config.resume and self.last_path.exists()):
             return
         extra = load_state(self.task, self.last_path, self.config, self.info.world_size)
@@ -259,8 +266,11 @@ class FitLoop:
 
     # -- one epoch --------------------------------------------------------------------------
     def run_epoch(self) -> _Epoch:
-        """The optimizer steps of the current epoch, from where it stands (a resumed run
-        starts in the middle); returns the epoch's running totals for :meth:`end_epoch`."""
+        """Run the optimizer steps of the current epoch, from where it stands.
+
+        A resumed run starts in the middle. Returns the epoch's running totals for
+        :meth:`end_epoch`.
+        """
         state, config, settings = self.state, self.config, self.settings
         start = time.perf_counter()
         self.sampler.set_epoch(state.epoch)
@@ -307,8 +317,10 @@ class FitLoop:
         return epoch
 
     def _end_step(self, epoch: _Epoch, images: int, bar: Any) -> None:
-        """Count a step, show progress, checkpoint every ``checkpoint_every`` steps, and tell
-        the callbacks."""
+        """Count a step, show progress and checkpoint every ``checkpoint_every`` steps.
+
+        Then tell the callbacks.
+        """
         state = self.state
         state.seen += images
         state.batch += 1
@@ -326,8 +338,10 @@ class FitLoop:
             callback.on_step_end(self)
 
     def end_epoch(self, epoch: _Epoch) -> None:
-        """Validate, step the schedule, append the metrics row, keep the best weights, write
-        the metrics files and ``last.pt``, and tell the callbacks."""
+        """Validate, step the schedule, append the metrics row and keep the best weights.
+
+        Then write the metrics files and ``last.pt``, and tell the callbacks.
+        """
         state, task = self.state, self.task
         row = self._epoch_row(epoch)
         state.history.append(row)
@@ -346,8 +360,11 @@ class FitLoop:
             callback.on_epoch_end(self, row)
 
     def _epoch_row(self, epoch: _Epoch) -> dict[str, Any]:
-        """The finished epoch's metrics: training loss reduced over ranks, validation, the
-        task's extra columns, and timings (the schedule is stepped on the way)."""
+        """Return the finished epoch's metrics, stepping the schedule on the way.
+
+        They are the training loss reduced over ranks, validation, the task's extra columns,
+        and timings.
+        """
         state, config, task = self.state, self.config, self.task
         seen = torch.tensor(float(state.seen), dtype=torch.float64, device=epoch.loss_sum.device)
         totals = all_reduce_sum(torch.stack([epoch.loss_sum, seen]), self.info)
@@ -394,8 +411,10 @@ class FitLoop:
         )
 
     def finish(self, start_time: float) -> TrainResult:
-        """The run's :class:`TrainResult`; rank 0 writes the metrics files once more (also for
-        a resumed run that was already complete)."""
+        """Return the run's :class:`TrainResult`; rank 0 writes the metrics files once more.
+
+        Also for a resumed run that was already complete.
+        """
         settings, info, state = self.settings, self.info, self.state
         result = TrainResult(
             task=self.task.name,
@@ -436,8 +455,11 @@ def train_step(
     settings: DeviceSettings,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    """One optimizer step on a uint8 batch already on the device; returns the (detached-able)
-    loss without synchronising. Shared by :func:`fit` and the throughput benchmark."""
+    """Take one optimizer step on a uint8 batch already on the device.
+
+    Returns the (detached-able) loss without synchronising. Shared by :func:`fit` and the
+    throughput benchmark.
+    """
     with torch.no_grad():
         inputs = task.preprocess(images, train=True, generator=generator)
     inputs = to_memory_format(inputs, settings)
@@ -452,9 +474,11 @@ def optimizer_step(
     labels: torch.Tensor,
     settings: DeviceSettings,
 ) -> torch.Tensor:
-    """Forward, loss, backward and optimizer step on ``inputs`` that are already
-    preprocessed and in the settings' memory format (the benchmark's compute ceiling times
-    this alone); returns the loss without synchronising."""
+    """Run forward, loss, backward and optimizer step on preprocessed ``inputs``.
+
+    The inputs are already in the settings' memory format (the benchmark's compute ceiling
+    times this alone). Returns the loss without synchronising.
+    """
     with autocast(settings):
         output = module(inputs)
     loss = task.loss(output, inputs, labels)
@@ -473,7 +497,7 @@ def evaluate(
     info: DistInfo,
     max_batches: int | None = None,
 ) -> dict[str, float]:
-    """Validation metrics of ``task`` over ``loader`` (summed over ranks).
+    """Compute the validation metrics of ``task`` over ``loader`` (summed over ranks).
 
     The model is in eval mode for the pass and back in training mode afterwards.
     """
@@ -500,7 +524,7 @@ def evaluate(
 
 
 def build_optimizer(params: Sequence[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam."""
+    """Adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam."""
     if not params:
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adadelta":
@@ -526,7 +550,7 @@ def build_scheduler(
 
 
 def _discard(_line: str) -> None:
-    """The log when nothing is shown."""
+    """Discard a log line (the log when nothing is shown)."""
 
 
 def _is_better(value: float, best: float | None, mode: str) -> bool:

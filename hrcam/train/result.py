@@ -54,7 +54,7 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
     def summary(self) -> str:
-        """A few lines for the end of a CLI run or a notebook cell."""
+        """Describe the run in a few lines for the end of a CLI run or a notebook cell."""
         lines = [f"{self.task} training on {self.device}: {len(self.history)} epoch(s)"]
         if self.resumed_from is not None and self.resumed_from == (len(self.history), 0):
             lines[0] += ", already complete (nothing to train)"

@@ -1,5 +1,6 @@
-"""Seeding, and the state of every random generator as plain data (what a bit-exact resume
-restores besides the weights and the optimizer).
+"""Seeding, and the state of every random generator as plain data.
+
+That state is what a bit-exact resume restores besides the weights and the optimizer.
 
 Checkpoints are loaded with ``weights_only=True``, so every state here is converted to tensors,
 lists, numbers and strings (no numpy arrays, no tuples of custom objects).
@@ -26,7 +27,7 @@ def seed_everything(seed: int) -> None:
 
 
 def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
-    """The state of every RNG a training step may draw from, as plain data.
+    """Capture the state of every RNG a training step may draw from, as plain data.
 
     Parameters
     ----------
@@ -56,8 +57,11 @@ def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> d
 def restore_rng_state(
     state: dict[str, Any], generators: dict[str, torch.Generator] | None = None
 ) -> None:
-    """Inverse of :func:`capture_rng_state`; generators named in ``generators`` are restored
-    in place. A saved CUDA state is skipped when this machine has no (or fewer) GPUs."""
+    """Restore the RNG states that :func:`capture_rng_state` captured.
+
+    Generators named in ``generators`` are restored in place. A saved CUDA state is skipped
+    when this machine has no (or fewer) GPUs.
+    """
     import torch
 
     torch.set_rng_state(state["torch"])

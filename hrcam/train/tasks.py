@@ -1,6 +1,9 @@
-"""What a training task is (:class:`TrainTask`, the hooks the loop calls), and what the
-classifier and the expansion tasks share: on-device augmentation, normalisation, loading
-weights from a checkpoint, and opening the store's splits."""
+"""What a training task is (:class:`TrainTask`), and what the two tasks share.
+
+:class:`TrainTask` has the hooks the loop calls; the classifier and the expansion tasks share
+on-device augmentation, normalisation, loading weights from a checkpoint, and opening the
+store's splits.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ class TrainTask:
         self.model.train()
 
     def forward_module(self) -> nn.Module:
-        """The module called as ``module(inputs)`` during training and validation."""
+        """Return the module called as ``module(inputs)`` during training and validation."""
         return self.model
 
     # -- data -------------------------------------------------------------------------------
@@ -94,8 +97,11 @@ class TrainTask:
 
 
 def augment_on_device(images: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
-    """The paper's augmentation (``hrcam.data.augment_batch``) on a uint8 batch, on the
-    batch's device, drawing only from ``generator`` (so a resume can restore it)."""
+    """Apply the paper's augmentation (``hrcam.data.augment_batch``) to a uint8 batch.
+
+    It runs on the batch's device and draws only from ``generator`` (so a resume can restore
+    it).
+    """
     from hrcam.data.augment import augment_batch
 
     out = augment_batch(images, generator=generator, p=p)
@@ -132,6 +138,7 @@ class ImageTask(TrainTask):
     def preprocess(
         self, images: torch.Tensor, train: bool, generator: torch.Generator | None
     ) -> torch.Tensor:
+        """Augment (in training, when augmentation is on) and normalise a uint8 batch."""
         from hrcam.models import input_stats, normalize_images
 
         if train and self.augment and self.augment_p > 0:
