@@ -10,7 +10,8 @@ images and predictions before merging them. Comparisons between two methods are 
 (the same images, the mean per-image difference and its percentile-bootstrap CI).
 
 >>> base = load_evaluation("runs/demo/evaluation")  # doctest: +SKIP
->>> comp = combine(base, evaluate(consistency_model, val, methods=CONSISTENCY_METHODS))
+>>> result = evaluate(consistency_model, val, methods=CONSISTENCY_METHODS)  # doctest: +SKIP
+>>> comp = combine(base, result)  # doctest: +SKIP
 >>> print(best_method(comp, "pxap")["text"])  # doctest: +SKIP
 """
 
