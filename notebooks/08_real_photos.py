@@ -62,7 +62,6 @@ cfg
 
 # %%
 # %matplotlib inline
-import json
 import time
 
 import numpy as np
@@ -77,6 +76,7 @@ from hrcam.data.photos import (
     build_photo_store,
     square_photo,
 )
+from hrcam.evaluate import save_outputs
 from hrcam.explain import Explainer
 from hrcam.models import (
     input_stats,
@@ -282,5 +282,5 @@ for name, image, expl in zip(shown, batch, explained, strict=True):
 # %%
 summary["logit_error_vs_package"] = logit_error
 summary["seconds"] = round(time.perf_counter() - started, 1)
-(out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+save_outputs(out_dir, {"summary.json": summary})
 summary

@@ -82,7 +82,6 @@ cfg
 
 # %%
 # %matplotlib inline
-import json
 import time
 
 import numpy as np
@@ -90,6 +89,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import comparison, evidence, plotting
+from hrcam.evaluate import save_outputs
 from hrcam.models import load_checkpoint
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
@@ -126,7 +126,7 @@ unchanged = evidence.classifier_unchanged(
     stage_dir(cfg["run_dir"], "02_classifier") / "best.pt", ours, val,
     limit=cfg["max_eval_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
-(out_dir / "unchanged.json").write_text(json.dumps(unchanged, indent=2))
+save_outputs(out_dir, {"unchanged.json": unchanged})
 paper_history = read_history(stage_dir(cfg["run_dir"], "03_expansion"))
 last, paper_last = trained.history[-1], paper_history[-1]
 Markdown(
@@ -362,7 +362,7 @@ for name in cfg["consistency_variants"]:
         device=cfg["device"],
     )
     variant_rows += rows_v
-(out_dir / "variants.json").write_text(json.dumps(variant_rows, indent=2))
+save_outputs(out_dir, {"variants.json": variant_rows})
 timings["data variants"] = time.perf_counter() - t0
 if variant_rows:
     fig = plotting.paired_differences(
@@ -403,6 +403,6 @@ values["val_psnr"] = float(last["val_psnr"])
 values["paper_val_psnr"] = float(paper_last["val_psnr"])
 values["max_logit_diff"] = float(unchanged["max_abs_logit_diff"])
 path = comparison.save_values(values, out_dir)
-(out_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+save_outputs(out_dir, {"timings.json": timings})
 Markdown("\n".join(["| Part | seconds |", "|---|---|"]
                    + [f"| {k} | {v:.1f} |" for k, v in timings.items()]))  # fmt: skip
