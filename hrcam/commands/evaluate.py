@@ -149,12 +149,10 @@ def _add_sources(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
     add_option(parser, d, "batch_size", type=int, help="images per batch (default %(default)s)")
-    add_option(
-        parser,
-        d,
-        "n_boot",
+    parser.add_argument(
         "--bootstrap",
         type=int,
+        default=d["n_boot"],
         help="bootstrap resamples for CIs (default %(default)s)",
     )
     add_option(parser, d, "seed", type=int, help="bootstrap and tie-break seed")
@@ -174,9 +172,11 @@ def _set_by(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """Return the parsed values of the options among ``names``.
 
     Every option that sets a parameter or config field has that name as its ``dest``
-    (:func:`~hrcam.commands.add_option`), so the values pass through by name.
+    (:func:`~hrcam.commands.add_option`), so the values pass through by name; only
+    ``--bootstrap`` is named otherwise, after what it does (``n_boot``).
     """
-    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+    values = {**vars(args), "n_boot": args.bootstrap}
+    return {name: values[name] for name in names if name in values}
 
 
 def run(args: argparse.Namespace) -> int:
