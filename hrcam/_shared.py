@@ -10,12 +10,14 @@ One place for each rule, so that two copies cannot drift apart:
   (from :mod:`hrcam.atomic`);
 * :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
   16-bit and float images, EXIF orientation, a pixel cap).
+* :func:`state_dict_differences` -- which weights of a state dict do not fit a model.
 
 Importing it costs numpy only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ __all__ = [
     "decode_image",
     "normalize_batch",
     "normalize_map",
+    "state_dict_differences",
 ]
 
 
@@ -156,3 +159,31 @@ def check_class_indices(indices: Any, num_classes: int, name: str = "classes") -
     if int(indices.min()) < 0 or int(indices.max()) >= num_classes:
         values = sorted({int(v) for v in indices.tolist()})
         raise ValueError(f"{name} must lie in [0, {num_classes}), got {values}")
+
+
+def state_dict_differences(
+    own: Mapping[str, Any], given: Mapping[str, Any]
+) -> tuple[list[str], list[str], list[str]]:
+    """Compare a state dict ``given`` with a model's own, ``own``, key by key.
+
+    Parameters
+    ----------
+    own, given
+        Names -> tensors (anything with a ``shape``): the model's state dict and the one to
+        load into it.
+
+    Returns
+    -------
+    missing, unexpected, mismatched : list of str
+        The keys of ``own`` that ``given`` lacks, the keys of ``given`` that ``own`` lacks,
+        and ``"key: expected (shape), found (shape)"`` for each shared key whose shapes
+        differ, in the order of ``own`` (``given`` for ``unexpected``).
+    """
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    mismatched = [
+        f"{k}: expected {tuple(own[k].shape)}, found {tuple(given[k].shape)}"
+        for k in own
+        if k in given and own[k].shape != given[k].shape
+    ]
+    return missing, unexpected, mismatched

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import normalize_batch
-from hrcam.evaluate.registry import MethodOptions, get_method, method_names, register_method
+from hrcam.evaluate.registry import (
+    GRADIENT_COST,
+    MethodOptions,
+    get_method,
+    method_names,
+    register_method,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -308,23 +314,15 @@ class _GradCAMBuilder:
         return gradcam_method(model.classifier, self.name, None, options.score_cam_batch_size)
 
 
-def _register_gradcam(
-    name: str,
-    cam_class: str,
-    label: str,
-    forward_passes: float | None = 2.5,
-    needs_gradients: bool = True,
-    image_limit: str | None = None,
-) -> None:
-    """Register grad-cam's ``cam_class`` at the CAM head as method ``name``."""
-    register_method(
-        name,
-        label=label,
-        family="grad-cam",
-        forward_passes=forward_passes,
-        needs_gradients=needs_gradients,
-        image_limit=image_limit,
-    )(_GradCAMBuilder(name, cam_class))
+def _register_gradcam(name: str, cam_class: str, label: str, **cost: Any) -> None:
+    """Register grad-cam's ``cam_class`` at the CAM head as method ``name``.
+
+    ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
+    method's (:data:`~hrcam.evaluate.registry.GRADIENT_COST`).
+    """
+    register_method(name, label=label, family="grad-cam", **{**GRADIENT_COST, **cost})(
+        _GradCAMBuilder(name, cam_class)
+    )
 
 
 # One line per grad-cam method. Score-CAM runs one forward pass per channel of its target
@@ -333,7 +331,12 @@ _register_gradcam("gradcam", "GradCAM", "Grad-CAM")
 _register_gradcam("gradcam++", "GradCAMPlusPlus", "Grad-CAM++")
 _register_gradcam("layercam", "LayerCAM", "LayerCAM")
 _register_gradcam(
-    "scorecam", "ScoreCAM", "Score-CAM", None, needs_gradients=False, image_limit="score_cam_limit"
+    "scorecam",
+    "ScoreCAM",
+    "Score-CAM",
+    forward_passes=None,
+    needs_gradients=False,
+    image_limit="score_cam_limit",
 )
 
 

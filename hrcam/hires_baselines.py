@@ -47,7 +47,7 @@ from hrcam.baselines import (
     normalize_maps,
     pixel_space_model,
 )
-from hrcam.evaluate.registry import MethodOptions, method_names, register_method
+from hrcam.evaluate.registry import GRADIENT_COST, MethodOptions, method_names, register_method
 
 if TYPE_CHECKING:
     import torch
@@ -419,28 +419,26 @@ def _no_options(name: str, options: dict[str, Any]) -> None:
         raise ValueError(f"{name} takes no options {sorted(options)}")
 
 
-def _register_hires(
-    name: str, label: str, forward_passes: float = 2.5, needs_gradients: bool = True
-) -> None:
-    """Register :func:`hires_method` ``name`` (with its default options) in the registry."""
+def _register_hires(name: str, label: str, **cost: Any) -> None:
+    """Register :func:`hires_method` ``name`` (with its default options) in the registry.
+
+    ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
+    method's (:data:`~hrcam.evaluate.registry.GRADIENT_COST`).
+    """
 
     def build(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
         return hires_method(model, name)
 
-    register_method(
-        name,
-        label=label,
-        family="high-res",
-        forward_passes=forward_passes,
-        needs_gradients=needs_gradients,
-    )(build)
+    register_method(name, label=label, family="high-res", **{**GRADIENT_COST, **cost})(build)
 
 
 _register_hires("layercam_fused", "LayerCAM (stages fused, max)")
 _register_hires("fullgrad", "FullGrad")
 _register_hires("hirescam", "HiResCAM (mid-res stage)")
-_register_hires("cam_crf", "Low-res CAM + dense CRF", 1.0, needs_gradients=False)
-_register_hires("cam_guided", "Low-res CAM + guided filter", 1.0, needs_gradients=False)
+_register_hires("cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False)
+_register_hires(
+    "cam_guided", "Low-res CAM + guided filter", forward_passes=1.0, needs_gradients=False
+)
 
 
 def __getattr__(name: str) -> Any:

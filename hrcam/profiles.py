@@ -212,6 +212,20 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
+# What training the expansion network reads: notebook 03, and notebook 09, which trains it
+# again with the consistency term.
+_EXPANSION_TRAINING = (
+    "seed",
+    "device",
+    "num_workers",
+    "expansion_epochs",
+    "batch_size",
+    "augment",
+    "resume",
+    "eval_every",
+    "eval_images",
+)
+
 # The notebooks of the book, in execution order, and the parameters each one reads.
 # ``profile`` and ``run_dir`` are implicit in every notebook.
 NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -234,17 +248,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "augment",
         "resume",
     ),
-    "03_expansion": (
-        "seed",
-        "device",
-        "num_workers",
-        "expansion_epochs",
-        "batch_size",
-        "augment",
-        "resume",
-        "eval_every",
-        "eval_images",
-    ),
+    "03_expansion": _EXPANSION_TRAINING,
     "04_postprocess": ("device", "sample_index", "num_examples"),
     "05_evaluation": (
         "device",
@@ -277,15 +281,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "photo_batch_size",
     ),
     "09_beyond_the_paper": (
-        "seed",
-        "device",
-        "num_workers",
-        "expansion_epochs",
-        "batch_size",
-        "augment",
-        "resume",
-        "eval_every",
-        "eval_images",
+        *_EXPANSION_TRAINING,
         "consistency_weight",
         "max_eval_images",
         "slow_metric_images",

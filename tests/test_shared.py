@@ -58,3 +58,13 @@ def test_class_indices_are_checked_the_same_everywhere():
     features, weight = torch.zeros(2, 4, 3, 3), torch.zeros(5, 4)
     with pytest.raises(ValueError, match=r"classes must lie in \[0, 5\), got \[7\]"):
         low_res_cam(features, weight, [7, 7])
+
+
+def test_state_dict_differences_names_missing_unexpected_and_reshaped_keys():
+    own = {"a": np.zeros((2, 3)), "b": np.zeros(4), "c": np.zeros(1)}
+    given = {"a": np.zeros((3, 2)), "c": np.zeros(1), "d": np.zeros(1)}
+    missing, unexpected, mismatched = _shared.state_dict_differences(own, given)
+    assert missing == ["b"]
+    assert unexpected == ["d"]
+    assert mismatched == ["a: expected (2, 3), found (3, 2)"]
+    assert _shared.state_dict_differences(own, dict(own)) == ([], [], [])

@@ -6,7 +6,8 @@ happen inside the command functions so that ``hrcam --help`` is fast.
 """
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "book")
 
@@ -25,6 +26,23 @@ def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def add_option(
+    group: Any, defaults: Mapping[str, Any], field: str, *flags: str, **kwargs: Any
+) -> None:
+    """Add an option that sets ``field`` (``dest=field``), its default read from ``defaults``.
+
+    ``defaults`` is where the value is defined (a config dataclass's fields, a function's
+    signature), so the CLI never copies it; ``%(default)s`` in ``help`` shows it. ``flags``
+    default to ``--field-with-dashes``. An option with a value gets a metavar named after its
+    first flag, as argparse would name it, not after the field.
+    """
+    flags = flags or ("--" + field.replace("_", "-"),)
+    kwargs.setdefault("default", defaults[field])
+    if "action" not in kwargs and "choices" not in kwargs:
+        kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())
+    group.add_argument(*flags, dest=field, **kwargs)
 
 
 positive_int = _int_at_least(1, "a positive integer")

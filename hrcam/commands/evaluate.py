@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands import positive_int
+from hrcam.commands import add_option, positive_int
 from hrcam.errors import CLIError, ensure_output_dir
 
 
@@ -47,12 +48,8 @@ def _add_inputs(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
         "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
     )
     parser.add_argument("--data", required=True, help="store directory with masks (hrcam data ...)")
-    parser.add_argument(
-        "--split", default=d["split"], help=f"split to evaluate (default: {d['split']})"
-    )
-    parser.add_argument(
-        "--limit", type=int, default=d["limit"], help="first N images only (default: all)"
-    )
+    add_option(parser, d, "split", help="split to evaluate (default: %(default)s)")
+    add_option(parser, d, "limit", type=int, help="first N images only (default: all)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
 
 
@@ -60,53 +57,57 @@ def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
     from hrcam.evaluate import TARGETS, method_names
 
     names = method_names()
-    parser.add_argument(
-        "--methods",
+    add_option(
+        parser,
+        d,
+        "methods",
         nargs="+",
-        default=d["methods"],
         choices=list(names),
         metavar="METHOD",
         help=f"methods to compare (default: all): {', '.join(names)}",
     )
-    parser.add_argument(
-        "--target",
+    add_option(
+        parser,
+        d,
+        "target",
         choices=TARGETS,
-        default=d["target"],
-        help=f"class each map explains: the prediction or the ground-truth label "
-        f"(default: {d['target']})",
+        help="class each map explains: the prediction or the ground-truth label "
+        "(default: %(default)s)",
     )
 
 
 def _add_metric_limits(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
-    parser.add_argument(
-        "--score-cam-limit",
+    add_option(
+        parser,
+        d,
+        "score_cam_limit",
         type=int,
-        default=d["score_cam_limit"],
         help="Score-CAM on the first N images only; it costs one forward pass per channel of "
-        f"its target layer per image (default {d['score_cam_limit']}; 0 skips it)",
+        "its target layer per image (default %(default)s; 0 skips it)",
     )
-    parser.add_argument(
-        "--faithfulness-limit",
+    add_option(
+        parser,
+        d,
+        "faithfulness_limit",
         type=int,
-        default=d["faithfulness_limit"],
         help="average drop / increase in confidence / deletion and insertion AUC on the first "
-        f"N images only (default {d['faithfulness_limit']}; 0 skips them)",
+        "N images only (default %(default)s; 0 skips them)",
     )
-    parser.add_argument(
-        "--deletion-steps",
-        type=int,
-        default=d["deletion_steps"],
-        help=f"deletion/insertion steps (default {d['deletion_steps']})",
+    add_option(
+        parser, d, "deletion_steps", type=int, help="deletion/insertion steps (default %(default)s)"
     )
-    parser.add_argument(
-        "--road-limit",
+    add_option(
+        parser,
+        d,
+        "road_limit",
         type=int,
-        default=d["road_limit"],
         help="ROAD (grad-cam's RemOve And Debias) on the first N images; each costs ~0.2 s per "
-        f"percentile, method and image on one CPU core (default {d['road_limit']}: skipped)",
+        "percentile, method and image on one CPU core (default %(default)s: skipped)",
     )
-    parser.add_argument(
-        "--road-percentiles",
+    add_option(
+        parser,
+        d,
+        "road_percentiles",
         type=float,
         nargs="+",
         default=list(d["road_percentiles"]),
@@ -130,51 +131,57 @@ def _add_sources(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
         f"high-res map taken from each SOURCE ({', '.join(SOURCES)}, or all); written to "
         "OUT/sources/",
     )
-    parser.add_argument(
-        "--oracle-smoothness",
+    add_option(
+        parser,
+        d,
+        "oracle_smoothness",
         type=float,
-        default=d["oracle_smoothness"],
-        help="oracle source: Gaussian blur sigma of the ground-truth mask in pixels "
-        f"({d['oracle_smoothness']})",
+        help="oracle source: Gaussian blur sigma of the ground-truth mask in pixels (%(default)s)",
     )
-    parser.add_argument(
-        "--oracle-noise",
+    add_option(
+        parser,
+        d,
+        "oracle_noise",
         type=float,
-        default=d["oracle_noise"],
-        help=f"oracle source: share of uniform noise in [0, 1] ({d['oracle_noise']})",
+        help="oracle source: share of uniform noise in [0, 1] (%(default)s)",
     )
 
 
 def _add_run_options(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=d["batch_size"],
-        help=f"images per batch (default {d['batch_size']})",
-    )
+    add_option(parser, d, "batch_size", type=int, help="images per batch (default %(default)s)")
     parser.add_argument(
         "--bootstrap",
         type=int,
         default=d["n_boot"],
-        help=f"bootstrap resamples for CIs (default {d['n_boot']})",
+        help="bootstrap resamples for CIs (default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=d["seed"], help="bootstrap and tie-break seed")
-    parser.add_argument(
-        "--device", default=d["device"], help=f"torch device (default: {d['device']})"
-    )
-    parser.add_argument(
-        "--workers",
+    add_option(parser, d, "seed", type=int, help="bootstrap and tie-break seed")
+    add_option(parser, d, "device", help="torch device (default: %(default)s)")
+    add_option(
+        parser,
+        d,
+        "workers",
         type=positive_int,
-        default=d["workers"],
         help="processes that post-process the refined CAMs "
         "(default: all available cores when there are more than 2, else 1)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_option(parser, d, "progress", "--no-progress", action="store_false", help="no progress bar")
+
+
+def _set_by(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """Return the parsed values of the options among ``names``.
+
+    Every option that sets a parameter or config field has that name as its ``dest``
+    (:func:`~hrcam.commands.add_option`), so the values pass through by name; only
+    ``--bootstrap`` is named otherwise, after what it does (``n_boot``).
+    """
+    values = {**vars(args), "n_boot": args.bootstrap}
+    return {name: values[name] for name in names if name in values}
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam evaluate``."""
-    from hrcam.evaluate import evaluate_checkpoint
+    from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint
 
     for name in ("checkpoint", "data"):
         if not Path(getattr(args, name)).exists():
@@ -190,24 +197,9 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--oracle-noise must be in [0, 1], got {args.oracle_noise}")
     # Fail on a bad output folder now, not after the whole evaluation has run.
     ensure_output_dir(args.out, "--out")
+    fields = (f.name for f in dataclasses.fields(EvaluateConfig))
     result = evaluate_checkpoint(
-        args.checkpoint,
-        args.data,
-        split=args.split,
-        device=args.device,
-        methods=args.methods,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        target=args.target,
-        score_cam_limit=args.score_cam_limit,
-        faithfulness_limit=args.faithfulness_limit,
-        deletion_steps=args.deletion_steps,
-        road_limit=args.road_limit,
-        road_percentiles=args.road_percentiles,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        progress=not args.no_progress,
-        workers=args.workers,
+        args.checkpoint, args.data, split=args.split, device=args.device, **_set_by(args, fields)
     )
     paths = result.save(args.out)
     print(result.to_markdown())
@@ -222,19 +214,8 @@ def _run_sources(args: argparse.Namespace) -> None:
     from hrcam.evaluate import evaluate_sources, load_for_evaluation
 
     model, dataset = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
-    study = evaluate_sources(
-        model,
-        dataset,
-        sources=args.sources,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        target=args.target,
-        oracle_smoothness=args.oracle_smoothness,
-        oracle_noise=args.oracle_noise,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    parameters = inspect.signature(evaluate_sources).parameters
+    study = evaluate_sources(model, dataset, **_set_by(args, parameters))
     paths = study.save(Path(args.out) / "sources")
     print("\n## High-res-source ablation\n")
     print(study.to_markdown())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hrcam.commands import LazyChoices, positive_int
+from hrcam.commands import LazyChoices, add_option, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,22 +37,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="class to explain (index or name) for every image; default: the predicted class",
     )
-    parser.add_argument(
-        "--preset",
-        default=default["preset"],
+    add_option(
+        parser,
+        default,
+        "preset",
         choices=LazyChoices("hrcam.postprocess.config", "PRESETS"),
         metavar="PRESET",
         help="post-processing preset: %(choices)s (default: %(default)s)",
     )
-    parser.add_argument(
-        "--batch-size",
+    add_option(
+        parser,
+        default,
+        "batch_size",
         type=positive_int,
-        default=default["batch_size"],
-        help=f"images per batch (default {default['batch_size']})",
+        help="images per batch (default %(default)s)",
     )
-    parser.add_argument(
-        "--device", default=default["device"], help=f"torch device (default: {default['device']})"
-    )
+    add_option(parser, default, "device", help="torch device (default: %(default)s)")
     parser.add_argument(
         "--max-pixels",
         type=positive_int,
@@ -77,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="predict only among the paper's 398 ImageNet animal classes (ImageNet-1k models)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_option(
+        parser, default, "progress", "--no-progress", action="store_false", help="no progress bar"
+    )
     parser.set_defaults(func=run)
 
 
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         args.images,
         args.checkpoint,
         args.out,
-        progress=not args.no_progress,
+        progress=args.progress,
         allowed_classes=allowed,
         **{name: getattr(args, name) for name in same},
     )

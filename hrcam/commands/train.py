@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from hrcam.commands import add_option
+
 _EPILOG = """examples:
   hrcam data synthetic --out runs/data
   hrcam train classifier --data runs/data --run-dir runs/clf --epochs 8
@@ -32,12 +34,7 @@ def _option(group: Any, field: str, *flags: str, **kwargs: Any) -> None:
     """
     from hrcam.train.config import TrainConfig, option_name
 
-    flags = flags or (option_name(field),)
-    kwargs.setdefault("default", TrainConfig.defaults()[field])
-    if "action" not in kwargs and "choices" not in kwargs:
-        # An option with a value: its metavar is named after the flag, not the field.
-        kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())
-    group.add_argument(*flags, dest=field, **kwargs)
+    add_option(group, TrainConfig.defaults(), field, *(flags or (option_name(field),)), **kwargs)
 
 
 def _add_common(parser: argparse.ArgumentParser, task: str) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hrcam.evaluate import scoring
 from hrcam.evaluate.config import TARGETS, EvaluateConfig, EvaluateConfigError
 from hrcam.evaluate.loading import EvaluationInputError, evaluate_checkpoint, load_for_evaluation
 from hrcam.evaluate.registry import (
@@ -47,29 +48,13 @@ from hrcam.evaluate.registry import (
 from hrcam.evaluate.report import render_markdown
 from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
 from hrcam.evaluate.running import evaluate, run_evaluation
-from hrcam.evaluate.scoring import (
-    DATASET_METRICS,
-    LOWER_IS_BETTER,
-    METRIC_LABELS,
-    SCALAR_METRICS,
-    SECTION5_METRICS,
-    TABLE_METRICS,
-    image_scores,
-    mask_scores,
-    section5_rows,
-    summary_rows,
-)
+from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
 from hrcam.evaluate.sources import evaluate_sources
 from hrcam.evaluate.statistics import CI_METHOD, bootstrap_mean_ci
 
 __all__ = [
+    *scoring.__all__,
     "CI_METHOD",
-    "DATASET_METRICS",
-    "LOWER_IS_BETTER",
-    "METRIC_LABELS",
-    "SCALAR_METRICS",
-    "SECTION5_METRICS",
-    "TABLE_METRICS",
     "TARGETS",
     "EvaluateConfig",
     "EvaluateConfigError",
@@ -83,17 +68,13 @@ __all__ = [
     "evaluate_checkpoint",
     "evaluate_sources",
     "get_method",
-    "image_scores",
     "load_for_evaluation",
-    "mask_scores",
     "method_label",
     "method_names",
     "register_method",
     "render_markdown",
     "run_evaluation",
     "save_outputs",
-    "section5_rows",
-    "summary_rows",
     "write_json",
 ]
 

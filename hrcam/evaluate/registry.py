@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hrcam.errors import HrcamError
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILIES",
+    "GRADIENT_COST",
     "MethodEntry",
     "MethodOptions",
     "UnknownMethodError",
@@ -42,6 +43,11 @@ __all__ = [
 FAMILIES: tuple[str, ...] = ("hrcam", "grad-cam", "high-res")
 """Method families, in table order: hrcam's own maps, grad-cam's baselines at the CAM head,
 and the high-resolution baselines of issue #12."""
+
+
+GRADIENT_COST: dict[str, Any] = {"forward_passes": 2.5, "needs_gradients": True}
+"""The cost fields (:func:`register_method`'s keywords) of a method that back-propagates once
+through the classifier: a forward and a backward pass, about 2.5 forward passes."""
 
 
 class UnknownMethodError(HrcamError):

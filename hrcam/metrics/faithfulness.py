@@ -184,14 +184,10 @@ def deletion_insertion(
 
     Parameters
     ----------
-    model : callable
-        Float batch -> logits.
-    images : torch.Tensor, shape (B, C, H, W)
-        Images as ``model`` takes them.
+    model, images, targets
+        As for :func:`confidence_change`.
     cams : array_like, shape (B, H, W)
         Maps at image resolution.
-    targets : sequence of int
-        Class explained in each image.
     steps : int
         Number of deletion/insertion steps (RISE uses one per 224 pixels; 16 keeps CPU cost
         affordable).
@@ -273,14 +269,10 @@ def road(
 
     Parameters
     ----------
-    model : callable
-        Float batch -> logits.
-    images : torch.Tensor, shape (B, C, H, W)
-        Images as ``model`` takes them.
+    model, images, targets
+        As for :func:`confidence_change`.
     cams : array_like, shape (B, H, W)
         Maps at image resolution (only their pixel order matters).
-    targets : sequence of int
-        Class explained in each image.
     percentiles : sequence of float
         Thresholds in (0, 100), grad-cam's meaning. Each costs two sparse linear solves and
         two forward passes per image (about 0.2 s per solve at 96-224 px on one CPU core).

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from hrcam._shared import state_dict_differences
+
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
@@ -204,14 +206,9 @@ def load_backbone_state_dict(
         if not key.startswith(_HEAD_PREFIXES):
             fixed[key] = value
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(_HEAD_PREFIXES)}
+    missing, unexpected, mismatched = state_dict_differences(own, fixed)
     # Old checkpoints predate BatchNorm's num_batches_tracked counter; BatchNorm fills it in.
-    missing = [k for k in own if k not in fixed and not k.endswith(".num_batches_tracked")]
-    unexpected = [k for k in fixed if k not in own]
-    mismatched = [
-        f"{k}: expected {tuple(own[k].shape)}, found {tuple(fixed[k].shape)}"
-        for k in own
-        if k in fixed and own[k].shape != fixed[k].shape
-    ]
+    missing = [k for k in missing if not k.endswith(".num_batches_tracked")]
     if missing or unexpected or mismatched:
         parts = []
         if missing:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hrcam._shared import state_dict_differences
 from hrcam._version import __version__
 from hrcam.atomic import atomic_write
 from hrcam.models.classifier import CAMClassifier, build_classifier
@@ -302,14 +303,7 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
 def _load_state(module: nn.Module, state: Any, path: Path, what: str) -> None:
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state dict for the {what}, found {type(state)}")
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: expected {tuple(own[k].shape)}, found {tuple(state[k].shape)}"
-        for k in own
-        if k in state and own[k].shape != state[k].shape
-    ]
+    missing, unexpected, mismatched = state_dict_differences(module.state_dict(), state)
     if missing or unexpected or mismatched:
         raise CheckpointError(
             f"{path}: the {what} weights do not fit the rebuilt model: "

@@ -78,7 +78,10 @@ class InferenceBuffers:
             and cached[0].is_contiguous(memory_format=memory_format)
         ):
             return cached[0], cached[1]
-        fresh = _new_buffers(features_shape, scratch_numel, like, dtype, memory_format)
+        features = torch.empty(
+            features_shape, dtype=dtype, device=like.device, memory_format=memory_format
+        )
+        fresh = features, torch.empty(scratch_numel, dtype=dtype, device=like.device)
         self._tensors[id(owner)] = fresh
         return fresh
 
@@ -90,19 +93,6 @@ class InferenceBuffers:
     def nbytes(self) -> int:
         """Bytes currently held."""
         return sum(t.numel() * t.element_size() for pair in self._tensors.values() for t in pair)
-
-
-def _new_buffers(
-    features_shape: tuple[int, int, int, int],
-    scratch_numel: int,
-    like: torch.Tensor,
-    dtype: torch.dtype,
-    memory_format: torch.memory_format,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    features = torch.empty(
-        features_shape, dtype=dtype, device=like.device, memory_format=memory_format
-    )
-    return features, torch.empty(scratch_numel, dtype=dtype, device=like.device)
 
 
 def _upsample(in_channels: int, out_channels: int, factor: int) -> nn.Module:
@@ -198,10 +188,9 @@ class _DenseBlock(nn.Module):
         widest = total - self.growth_rate
         shape = (batch, total, height, width)
         scratch_numel = batch * widest * height * width
-        if buffers is None:
-            features, scratch = _new_buffers(shape, scratch_numel, first, dtype, memory_format)
-        else:
-            features, scratch = buffers.get(self, shape, scratch_numel, first, dtype, memory_format)
+        # Without a caller's cache, a fresh one: the tensors then live for this call only.
+        cache = buffers if buffers is not None else InferenceBuffers()
+        features, scratch = cache.get(self, shape, scratch_numel, first, dtype, memory_format)
         filled = 0
         for part in parts:
             features[:, filled : filled + part.shape[1]].copy_(part)

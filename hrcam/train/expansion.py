@@ -78,12 +78,12 @@ class ExpansionTask(ImageTask):
     def __init__(
         self,
         model: nn.Module,
-        augment: bool = DEFAULTS["augment"],
-        augment_p: float = DEFAULTS["augment_p"],
-        metadata: dict[str, Any] | None = None,
+        *args: Any,
         consistency_weight: float = DEFAULTS["consistency_weight"],
+        **kwargs: Any,
     ) -> None:
-        super().__init__(model, augment, augment_p, metadata)
+        # ``args`` and ``kwargs`` are ImageTask's (augment, augment_p, metadata), as they are.
+        super().__init__(model, *args, **kwargs)
         if not (consistency_weight >= 0 and math.isfinite(consistency_weight)):
             raise ValueError(
                 f"consistency_weight must be a finite number >= 0, got {consistency_weight!r}"
@@ -255,7 +255,11 @@ def train_expansion(
         "consistency_weight": float(config.consistency_weight),
     }
     task = ExpansionTask(
-        model, config.augment, config.augment_p, metadata, config.consistency_weight
+        model,
+        config.augment,
+        config.augment_p,
+        metadata,
+        consistency_weight=config.consistency_weight,
     )
     if config.eval_every:
         if not val_set.has_masks:
