@@ -10,15 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam.atomic import atomic_write
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader (or a crash) never sees a half-written file.
-    """
-    return atomic_write(path, lambda handle: handle.write(text), text=True)
+from hrcam.atomic import atomic_write_text
 
 
 def _json_safe(value: Any) -> Any:
