@@ -612,14 +612,15 @@ def page_values(
     """
     out: dict[str, Any] = {"weight": float(weight), "n_images": int(comp.config["num_images"])}
     sentences = []
+    bests = {}
     for metric in RANKED_METRICS:
-        best = best_method(comp, metric, n_boot=n_boot, seed=seed)
+        best = bests[metric] = best_method(comp, metric, n_boot=n_boot, seed=seed)
         out[f"best_{metric}_label"] = best["best_label"]
         _put(out, f"best_{metric}", best, "mean")
         out[f"best_{metric}_ms"] = best["ms"]
         out[f"best_{metric}_cost_ratio"] = best["cost_ratio"]
         sentences.append(best["text"])
-    partial = best_method(comp, "pxap", n_boot=n_boot, seed=seed)["partial"]
+    partial = bests["pxap"]["partial"]  # the methods left out of the PxAP ranking
     if partial:
         sentences.append(
             "Not ranked, because measured on fewer images (a cost cap): "
