@@ -33,6 +33,7 @@ from hrcam.evaluate.registry import (
     GRADIENT_COST,
     MethodOptions,
     get_method,
+    method_label,
     method_names,
     register_method,
 )
@@ -106,8 +107,6 @@ class SaliencyMethod:
     @property
     def label(self) -> str:
         """Human-readable name."""
-        from hrcam.evaluate.registry import method_label
-
         return method_label(self.name)
 
     def __call__(self, images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
