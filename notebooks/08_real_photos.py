@@ -91,8 +91,7 @@ from hrcam.profiles import stage_dir
 from hrcam.train import train_expansion
 
 started = time.perf_counter()
-out_dir = stage_dir(cfg["run_dir"], "08_real_photos")
-out_dir.mkdir(parents=True, exist_ok=True)
+out_dir = stage_dir(cfg["run_dir"], "08_real_photos", create=True)
 classifier = efficientnet_lite0()
 names = classifier.config["class_names"]
 print(
