@@ -17,6 +17,7 @@ Importing it costs numpy only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "atomic_write_text",
     "check_class_indices",
     "decode_image",
+    "json_safe",
     "normalize_batch",
     "normalize_map",
     "state_dict_differences",
@@ -187,3 +189,20 @@ def state_dict_differences(
         if k in given and own[k].shape != given[k].shape
     ]
     return missing, unexpected, mismatched
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` ready for strict JSON: NaN/inf floats become ``None``.
+
+    Dicts, lists and tuples are converted item by item, and numpy scalars become Python ones
+    (JSON has no NaN or infinity, and a reader should not meet the ``NaN`` token).
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hrcam._shared import atomic_write_text, json_safe
 from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
 
@@ -187,12 +188,7 @@ def save_claims(values: dict[str, Any], out_dir: str | Path) -> Path:
     """Write the claim values to ``out_dir/claims.json`` (NaN as null) and return the path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    safe = {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()
-    }
-    path = out / "claims.json"
-    path.write_text(json.dumps(safe, indent=2), encoding="utf-8")
-    return path
+    return atomic_write_text(out / "claims.json", json.dumps(json_safe(values), indent=2))
 
 
 def _cmp(values: dict[str, Any], key: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam._shared import atomic_write_text, json_safe
 from hrcam.baselines import LABELS
 from hrcam.evaluate import (
     CI_METHOD,
@@ -200,27 +200,9 @@ class Comparison:
         """Write ``comparison.json`` (methods, labels, table, config) into ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "comparison.json"
         data = {"methods": self.methods, "labels": self.labels, "table": self.table,
                 "config": self.config}  # fmt: skip
-        path.write_text(json.dumps(_finite(data), indent=2), encoding="utf-8")
-        return path
-
-
-def _finite(value: Any) -> Any:
-    """Convert ``value`` for JSON.
-
-    NaN/inf floats become ``None`` (JSON has neither) and numpy scalars become Python ones.
-    """
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        return atomic_write_text(out / "comparison.json", json.dumps(json_safe(data), indent=2))
 
 
 def _parse(value: str) -> Any:
@@ -709,6 +691,4 @@ def save_values(values: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:
     """Write :func:`page_values` to ``out_dir/values.json`` (NaN as null); return the path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "values.json"
-    path.write_text(json.dumps(_finite(dict(values)), indent=2), encoding="utf-8")
-    return path
+    return atomic_write_text(out / "values.json", json.dumps(json_safe(dict(values)), indent=2))

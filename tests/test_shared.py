@@ -68,3 +68,16 @@ def test_state_dict_differences_names_missing_unexpected_and_reshaped_keys():
     assert unexpected == ["d"]
     assert mismatched == ["a: expected (2, 3), found (3, 2)"]
     assert _shared.state_dict_differences(own, dict(own)) == ([], [], [])
+
+
+def test_json_safe_turns_non_finite_floats_into_null_at_any_depth():
+    import json
+    import math
+
+    from hrcam._shared import json_safe
+
+    value = {"a": float("nan"), "b": [1.0, np.float32(np.inf), (np.int64(3), -math.inf)], "c": "x"}
+    out = json_safe(value)
+    assert out == {"a": None, "b": [1.0, None, [3, None]], "c": "x"}
+    assert type(out["b"][2][0]) is int
+    json.dumps(out, allow_nan=False)  # strict JSON

@@ -5,19 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam.atomic import atomic_write_text
-
-
-def _json_safe(value: Any) -> Any:
-    # JSON has no NaN/inf; write null rather than an invalid token.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+from hrcam._shared import atomic_write_text, json_safe
 
 
 def history_to_csv(history: Sequence[dict[str, Any]]) -> str:
@@ -37,7 +29,7 @@ def write_history(run_dir: str | Path, history: Sequence[dict[str, Any]]) -> tup
     """Write ``metrics.csv`` and ``metrics.json`` into ``run_dir``; return their paths."""
     run_dir = Path(run_dir)
     csv_path = atomic_write_text(run_dir / "metrics.csv", history_to_csv(history))
-    rows = [{k: _json_safe(v) for k, v in row.items()} for row in history]
+    rows = [json_safe(row) for row in history]
     json_path = atomic_write_text(run_dir / "metrics.json", json.dumps(rows, indent=2) + "\n")
     return csv_path, json_path
 
