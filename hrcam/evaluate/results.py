@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from hrcam.atomic import atomic_write
+from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.evaluate.scoring import TABLE_METRICS
 
 __all__ = ["EvaluationResult", "save_outputs", "write_json"]
@@ -55,19 +55,14 @@ def _write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
     """``obj`` as JSON (numpy scalars and arrays become numbers and lists), atomically."""
-    text = json.dumps(obj, indent=indent, default=_json_default)
-    return atomic_write(path, lambda fh: fh.write(text), text=True)
-
-
-def _write_markdown(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text), text=True)
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default))
 
 
 def _write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
     return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
-_WRITERS = {".csv": _write_csv, ".json": write_json, ".md": _write_markdown, ".npz": _write_npz}
+_WRITERS = {".csv": _write_csv, ".json": write_json, ".md": atomic_write_text, ".npz": _write_npz}
 
 
 def save_outputs(out_dir: str | os.PathLike, files: Mapping[str, Any]) -> dict[str, Path]:
