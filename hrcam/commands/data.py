@@ -50,6 +50,8 @@ def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: Any) -> None:
     """Add ``hrcam data`` and its sub-commands."""
+    from hrcam.data.registry import DATASETS  # names and one-line help; no builder imported
+
     data = subparsers.add_parser(
         "data",
         help="build dataset stores",
@@ -61,7 +63,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "synthetic",
-        help="generate the built-in synthetic set (offline, with masks)",
+        help=DATASETS["synthetic"].help,
         description="Generate the built-in 'beetles' set: classes that differ in body "
         "pattern, pattern period and build, on cluttered backgrounds, with exact masks.",
     )
@@ -87,7 +89,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "imagenet",
-        help="the paper's 398 animal classes from a local ILSVRC-2012 tree",
+        help=DATASETS["imagenet"].help,
         description="Convert the 398 ILSVRC-2012 animal classes to a 224x224 store. "
         "--root holds train/<wnid>/*.JPEG and val/ (foldered, or flat with --devkit or "
         "--val-labels). Unreadable files are skipped and listed in OUT/errors.tsv; an "
@@ -105,7 +107,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "pets",
-        help="Oxford-IIIT Pet (trimaps become masks)",
+        help=DATASETS["pets"].help,
         description="Convert a local Oxford-IIIT Pet copy (root/oxford-iiit-pet/...) via "
         "torchvision; trimaps become object masks (pet and border).",
     )
@@ -115,7 +117,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "imagenette",
-        help="Imagenette or Imagewoof",
+        help=DATASETS["imagenette"].help,
         description="Convert a local Imagenette/Imagewoof copy (root/imagenette2-320/...).",
     )
     p.add_argument("--root", required=True, help="folder containing imagenette2*/imagewoof2*")

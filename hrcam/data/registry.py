@@ -35,7 +35,7 @@ class DatasetBuilder:
         ``"module:function"`` of the builder (imported on use, so that listing the datasets
         imports no torch). It takes ``out`` first, after ``root`` for a real dataset.
     help
-        One line for ``--help`` and error messages.
+        One line for ``hrcam data --help``.
     root
         What the local folder must hold; ``None`` for a generated dataset (no folder).
     num_classes
@@ -56,7 +56,7 @@ class DatasetBuilder:
 DATASETS: dict[str, DatasetBuilder] = {
     "synthetic": DatasetBuilder(
         "hrcam.data.synthetic:generate_synthetic",
-        "the built-in synthetic 'beetles' set (generated offline, with exact masks)",
+        "generate the built-in synthetic set (offline, with masks)",
     ),
     "imagenet": DatasetBuilder(
         "hrcam.data.imagenet:build_imagenet_animals",
