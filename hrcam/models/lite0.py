@@ -68,12 +68,13 @@ def lite0_timm_state_dict(path: str | os.PathLike | None = None) -> dict[str, to
     HrcamError
         If the file's tensors do not line up one to one with timm's, in order and shape.
     """
-    source = torch.load(path or lite0_weights_path(), map_location="cpu", weights_only=True)
+    path = path or lite0_weights_path()
+    source = torch.load(path, map_location="cpu", weights_only=True)
     theirs = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
-    ours = [k for k in _timm_model().state_dict() if not k.endswith("num_batches_tracked")]
+    reference = _timm_model().state_dict()
+    ours = [k for k in reference if not k.endswith("num_batches_tracked")]
     if len(theirs) != len(ours):
         raise HrcamError(f"{path}: {len(theirs)} tensors, timm's {TIMM_NAME} has {len(ours)}")
-    reference = _timm_model().state_dict()
     out = {}
     for (their_key, value), key in zip(theirs, ours, strict=True):
         if value.shape != reference[key].shape:
