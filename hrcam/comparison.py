@@ -34,8 +34,8 @@ from hrcam.evaluate import (
     LOWER_IS_BETTER,
     METRIC_LABELS,
     SCALAR_METRICS,
-    bootstrap_mean_ci,
 )
+from hrcam.evaluate.statistics import paired_mean_ci
 from hrcam.evidence import verdict
 
 if TYPE_CHECKING:
@@ -149,14 +149,11 @@ class Comparison:
             raise ValueError(
                 f"{metric!r} has no per-image value; choose from {list(SCALAR_METRICS)}"
             )
-        ra = self._scores(a, metric)
-        rb = self._scores(b, metric)
-        common = sorted(set(ra) & set(rb))
-        if not common:
+        n, mean, lo, hi = paired_mean_ci(self._scores(a, metric), self._scores(b, metric),
+                                         n_boot, seed)  # fmt: skip
+        if not n:
             raise KeyError(f"no images with {metric!r} for both {a!r} and {b!r}")
-        diff = np.array([ra[i] - rb[i] for i in common], np.float64)
-        mean, lo, hi = bootstrap_mean_ci(diff, n_boot, seed)
-        return {"a": a, "b": b, "metric": metric, "n": len(common), "difference": mean,
+        return {"a": a, "b": b, "metric": metric, "n": n, "difference": mean,
                 "ci_low": lo, "ci_high": hi, "verdict": verdict(lo, hi)}  # fmt: skip
 
     def _scores(self, method: str, metric: str) -> dict[int, float]:

@@ -1019,16 +1019,14 @@ def paired_between(
     study: StudyResult, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Subtract method ``b`` from ``a`` on the same images: mean difference and bootstrap CI."""
-    from hrcam.evaluate import bootstrap_mean_ci
+    from hrcam.evaluate.statistics import paired_mean_ci
 
     ra = {r["index"]: r[metric] for r in study.per_image if r["method"] == a}
     rb = {r["index"]: r[metric] for r in study.per_image if r["method"] == b}
-    common = sorted(set(ra) & set(rb))
-    if not common:
+    n, mean, lo, hi = paired_mean_ci(ra, rb, n_boot, seed)
+    if not n:
         raise KeyError(f"no images with both {a!r} and {b!r}")
-    diff = np.array([ra[i] - rb[i] for i in common], float)
-    mean, lo, hi = bootstrap_mean_ci(diff, n_boot, seed)
-    return {"n": len(common), "difference": mean, "ci_low": lo, "ci_high": hi}
+    return {"n": n, "difference": mean, "ci_low": lo, "ci_high": hi}
 
 
 def stage_summary(

@@ -8,11 +8,18 @@ every resample.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["CI_METHOD", "bootstrap_curve_max", "bootstrap_max_box_acc", "bootstrap_mean_ci"]
+__all__ = [
+    "CI_METHOD",
+    "bootstrap_curve_max",
+    "bootstrap_max_box_acc",
+    "bootstrap_mean_ci",
+    "paired_mean_ci",
+]
 
 CI_METHOD = "95% CI: percentile bootstrap over images (1000 resamples)"
 
@@ -40,6 +47,28 @@ def bootstrap_mean_ci(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(v.mean()), float(low), float(high)
+
+
+def paired_mean_ci(
+    a: Mapping[Any, float], b: Mapping[Any, float], n_boot: int = 1000, seed: int = 0
+) -> tuple[int, float, float, float]:
+    """Mean per-image difference ``a - b`` over the images both score, with its bootstrap CI.
+
+    Parameters
+    ----------
+    a, b
+        ``{image index: score}`` of two methods.
+    n_boot, seed
+        As for :func:`bootstrap_mean_ci`.
+
+    Returns
+    -------
+    (n, mean, low, high) : tuple
+        ``n`` images in common (0 gives ``nan`` for the other three).
+    """
+    common = sorted(set(a) & set(b))
+    diff = np.array([a[i] - b[i] for i in common], np.float64)
+    return (len(common), *bootstrap_mean_ci(diff, n_boot, seed))
 
 
 def bootstrap_curve_max(

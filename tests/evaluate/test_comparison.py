@@ -254,3 +254,15 @@ def test_variant_text_names_wins_and_losses():
     text = comparison.variant_text(rows)
     assert "on: thin_parts (paper);" in text and "loses on: default (reference)" in text
     assert comparison.variant_text([]) == ""
+
+
+def test_paired_mean_ci_uses_only_the_images_both_methods_score():
+    from hrcam.evaluate.statistics import bootstrap_mean_ci, paired_mean_ci
+
+    a = {0: 0.9, 1: 0.5, 3: 0.7, 4: 0.2}
+    b = {1: 0.4, 3: 0.1, 4: 0.3, 7: 1.0}
+    n, *ci = paired_mean_ci(a, b, n_boot=200, seed=3)
+    assert n == 3
+    assert ci == pytest.approx(bootstrap_mean_ci([0.1, 0.6, -0.1], 200, 3))
+    assert paired_mean_ci({0: 1.0}, {1: 1.0})[0] == 0
+    assert all(np.isnan(paired_mean_ci({0: 1.0}, {1: 1.0})[1:]))
