@@ -15,6 +15,10 @@ by default, ``--no-channels-last`` for NCHW), after one untimed warm-up of each:
   classifier and the expansion network, computes both CAMs and post-processes every image
   (region growing included). With ``--explainer-batch-size`` below ``--batch-size``
   the Explainer's workers post-process one chunk while the networks run the next;
+* **refined CAM, bf16 expansion** (hrcam): the same with ``precision="bfloat16-expansion"``:
+  the classifier unchanged (float32), the expansion network in bfloat16. Its maps are not the
+  float32 ones (the book's "Beyond the paper" page measures how far they move); ``--no-bf16``
+  skips it;
 * **torchcam RefineCAM**: ``torchcam.methods.RefineCAM`` with ``base_method=LayerCAM`` over 3
   layers, the backbone's last three stage outputs (strides 8, 16 and 32 on DenseNet-121, as
   torchcam's own example uses ResNet's ``layer2``-``layer4``), fused maps resized to the
@@ -143,6 +147,36 @@ def _print_arithmetic(
     )
 
 
+def _expansion_parts(
+    model: Any, model16: Any | None, skips: list[Any], buffers: Any, repeats: int
+) -> tuple[float, float, float | None]:
+    """Median seconds of the expansion network alone: its inference path, its textbook
+    ``torch.cat`` path and (``model16`` given) its bfloat16 copy, timed alternately."""
+    import torch
+
+    from hrcam.models import InferenceBuffers
+
+    expansion = model.expansion
+
+    def textbook() -> None:
+        expansion.set_fast_inference(False)
+        try:
+            expansion(skips, reconstruct=False)
+        finally:
+            expansion.set_fast_inference(True)
+
+    parts = [lambda: expansion(skips, reconstruct=False, buffers=buffers), textbook]
+    if model16 is not None:
+        skips16 = [s.to(torch.bfloat16) for s in skips]
+        buffers16 = InferenceBuffers()
+        parts.append(lambda: model16.expansion(skips16, reconstruct=False, buffers=buffers16))
+    for part in parts:
+        part()
+    rounds = [[_seconds(part) for part in parts] for _ in range(repeats)]
+    medians = [statistics.median(r[i] for r in rounds) for i in range(len(parts))]
+    return medians[0], medians[1], medians[2] if model16 is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the ratios; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -172,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also time torchcam's RefineCAM and grad-cam's fused LayerCAM (default on)",
     )
     parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time hrcam with precision='bfloat16-expansion' (default on)",
+    )
+    parser.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -188,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         build_expansion,
         load_checkpoint,
         normalize_images,
+        with_expansion_dtype,
     )
     from hrcam.postprocess import refine
 
@@ -228,9 +269,22 @@ def main(argv: list[str] | None = None) -> int:
     timed: dict[str, Callable[[], Any]] = {"forward": forward_only, "hrcam": refined}
     labels = {
         "hrcam": "refined CAM",
+        "hrcam_bf16": "refined CAM, bf16 exp.",
         "torchcam": "torchcam RefineCAM",
         "gradcam": "grad-cam LayerCAM fused",
     }
+    model16 = None
+    if args.bf16:
+        model16 = with_expansion_dtype(model, torch.bfloat16)  # for the expansion-alone timing
+        explainer16 = Explainer(
+            model,
+            preset=args.preset,
+            batch_size=explainer.batch_size,
+            channels_last=args.channels_last,
+            workers=args.workers,
+            precision="bfloat16-expansion",
+        )
+        timed["hrcam_bf16"] = lambda: explainer16.explain(images)
     if args.peers:
         from hrcam.hires_baselines import hires_method
 
@@ -262,29 +316,17 @@ def main(argv: list[str] | None = None) -> int:
         skips = classifier.forward_features(x).skips
         maps = [(e.low_res_cam, e.high_res_cam) for e in refined_out]
 
-        def expansion_only() -> None:
-            model.expansion(skips, reconstruct=False, buffers=explainer.buffers)
-
-        def expansion_textbook() -> None:
-            model.expansion.set_fast_inference(False)
-            try:
-                model.expansion(skips, reconstruct=False)
-            finally:
-                model.expansion.set_fast_inference(True)
-
-        expansion_only()
-        expansion_textbook()
-        exp_pairs = [
-            (_seconds(expansion_only), _seconds(expansion_textbook)) for _ in range(args.repeats)
-        ]
-        t_exp = statistics.median(fast for fast, _ in exp_pairs)
-        t_textbook = statistics.median(slow for _, slow in exp_pairs)
+        t_exp, t_textbook, t_exp16 = _expansion_parts(
+            model, model16, skips, explainer.buffers, args.repeats
+        )
         macs = _network_macs(model, x[:1], [s[:1] for s in skips])
     t_post = statistics.median(
         _seconds(lambda: [refine(lo, hi, config=explainer.config) for lo, hi in maps])
         for _ in range(args.repeats)
     )
     explainer.pool.close()
+    if args.bf16:
+        explainer16.pool.close()
     print(
         f"{arch} at {size}px, batch {args.batch_size} (explainer batch {explainer.batch_size}, "
         f"{explainer.pool.workers} refine workers), preset {args.preset}, "
@@ -305,10 +347,18 @@ def main(argv: list[str] | None = None) -> int:
         f"    (textbook path : {1000 * t_textbook / args.batch_size:8.1f} ms/image, "
         f"{t_textbook / t_exp:.2f}x slower; see ExpansionNetwork.set_fast_inference)"
     )
+    if t_exp16 is not None:
+        print(
+            f"  expansion, bf16  : {1000 * t_exp16 / args.batch_size:8.1f} ms/image "
+            f"({t_exp / t_exp16:.2f}x faster than float32)"
+        )
     print(f"  post-processing  : {1000 * t_post / args.batch_size:8.1f} ms/image (one process)")
     _print_arithmetic(*macs, t_fwd, t_exp / args.batch_size)
     print(f"ratio : {ratio:.2f}x")
     print(f"median pair ratio  : {pair_ratio['hrcam']:8.2f}x")
+    if args.bf16:
+        print(f"ratio (bfloat16-expansion) : {per_image['hrcam_bf16'] / t_fwd:.2f}x")
+        print(f"median pair ratio (bfloat16-expansion) : {pair_ratio['hrcam_bf16']:.2f}x")
     return 0
 
 

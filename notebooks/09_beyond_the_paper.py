@@ -287,10 +287,15 @@ glue(
 # consistency network's high-res CAM is one more source (`hrcam.evaluate.evaluate_sources`
 # with `high_res_models`), beside the paper network's, the image's luminance, noise and the
 # oracle, on the same images; the low-res CAM, the ROI and all settings stay as they are.
+# So is the paper network run in bfloat16 (source `bfloat16`, the next section).
 
 # %%
-from hrcam.evaluate import evaluate_sources
+import torch
 
+from hrcam.evaluate import evaluate_sources, precision_effect, precision_text
+from hrcam.models import with_expansion_dtype
+
+model16 = with_expansion_dtype(model, torch.bfloat16)
 t0 = time.perf_counter()
 study = evaluate_sources(
     model,
@@ -302,7 +307,7 @@ study = evaluate_sources(
     oracle_noise=cfg["oracle_noise"],
     seed=cfg["seed"],
     progress=False,
-    high_res_models={"consistency": ours},
+    high_res_models={"consistency": ours, "bfloat16": model16},
     box_metrics=False,  # MaxBoxAccV2 costs ~45 ms per map, as in 07_evidence
 )
 study.save(out_dir / "sources")
@@ -334,8 +339,35 @@ Markdown(
 # :name: fig-beyond-sources
 #
 # Refined minus low-res CAM (PxAP, paired 95 % CI) for each preset and each high-res map,
-# the consistency network's included, and how often each falls back to the low-res CAM.
+# the consistency network's and the bfloat16 one's included, and how often each falls back to
+# the low-res CAM.
 # ```
+
+# %% [markdown]
+# ## The expansion network in bfloat16
+#
+# The expansion network costs almost as much arithmetic as the classifier (0.85x its
+# multiply-accumulates for DenseNet-121 at 224 px), so at float32 a refined CAM costs about
+# twice a plain forward pass. `Explainer(precision="bfloat16-expansion")` (and
+# `hrcam explain --precision bfloat16-expansion`) runs a bfloat16 copy of the expansion network
+# (`hrcam.models.with_expansion_dtype`) after the unchanged float32 classifier: predictions and
+# low-res CAMs stay exact, and only the high-res CAM, hence the refined CAM, changes. It is
+# faster only where the hardware has bfloat16 dot products (AVX512-BF16 or AMX CPUs, recent
+# GPUs); `python benchmarks/explain.py` times it beside the float32 pipeline and the peers
+# (the README's Performance table). Here is what it changes, on the paper network of
+# {doc}`03_expansion` and the images of the ablation above: how far the maps move, and the
+# paired difference in PxAP against the float32 maps.
+
+# %%
+t0 = time.perf_counter()
+precision = precision_effect(
+    study, model, model16, val, limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
+    seed=cfg["seed"],
+)  # fmt: skip
+timings["bfloat16 check"] = time.perf_counter() - t0
+values.update(precision)
+glue("beyond-precision", Markdown(precision_text(precision)), display=False)
+Markdown(precision_text(precision))
 
 # %% [markdown]
 # ## On the data variants of the evidence chapter

@@ -25,6 +25,8 @@ The package is split by what each part does:
 ``sources``, ``loading``
     The high-res-source ablation (:func:`evaluate_sources`), and loading a checkpoint with a
     store for the CLI (:func:`evaluate_checkpoint`).
+``precision``
+    What a bfloat16 expansion network changes in the maps (:func:`precision_effect`).
 
 No submodule imports torch at module level.
 """
@@ -36,6 +38,7 @@ from typing import Any
 from hrcam.evaluate import scoring
 from hrcam.evaluate.config import TARGETS, EvaluateConfig, EvaluateConfigError
 from hrcam.evaluate.loading import EvaluationInputError, evaluate_checkpoint, load_for_evaluation
+from hrcam.evaluate.precision import map_deviation, precision_effect, precision_text
 from hrcam.evaluate.registry import (
     MethodEntry,
     MethodOptions,
@@ -69,8 +72,11 @@ __all__ = [
     "evaluate_sources",
     "get_method",
     "load_for_evaluation",
+    "map_deviation",
     "method_label",
     "method_names",
+    "precision_effect",
+    "precision_text",
     "register_method",
     "render_markdown",
     "run_evaluation",

@@ -12,7 +12,7 @@
 Importing this package does not import torch (the CLI's ``--help`` reads its defaults).
 """
 
-from hrcam.explain.explainer import Explainer, Explanation
+from hrcam.explain.explainer import PRECISIONS, Explainer, Explanation
 from hrcam.explain.files import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "OUTPUT_SUFFIXES",
+    "PRECISIONS",
     "ExplainReport",
     "ExplainedImage",
     "Explainer",

@@ -23,7 +23,20 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
     from hrcam.postprocess import RefineResult
 
-__all__ = ["Explainer", "Explanation"]
+__all__ = ["PRECISIONS", "Explainer", "Explanation"]
+
+#: Arithmetic precisions of :class:`Explainer` (and ``hrcam explain --precision``).
+PRECISIONS: dict[str, str] = {
+    "float32": "both networks as the model is (float32): the exact maps",
+    "bfloat16-expansion": (
+        "the classifier as it is, the expansion network in bfloat16: predictions and low-res "
+        "CAMs unchanged, high-res CAMs to about three significant digits, faster where the CPU "
+        "or GPU has bfloat16 dot products"
+    ),
+    "bfloat16": (
+        "bfloat16 autocast for both networks: fastest, but predictions and low-res CAMs change too"
+    ),
+}
 
 
 @dataclass
@@ -67,8 +80,13 @@ class Explainer:
         ``"reference"``).
     device
         Where to run the networks; ``None`` keeps the model where it is.
-    amp
-        bf16 autocast for the forward pass (CPU or CUDA); CAMs are still computed in float32.
+    precision
+        One of :data:`PRECISIONS`. ``"float32"`` (default) gives the exact maps.
+        ``"bfloat16-expansion"`` runs a bfloat16 copy of the expansion network
+        (:func:`hrcam.models.with_expansion_dtype`) after the unchanged classifier, so that
+        only the high-res and refined CAMs change; ``"bfloat16"`` autocasts both networks. CAMs
+        are computed in float32 either way. ``benchmarks/explain.py`` times each, and the book's
+        "Beyond the paper" page measures what bfloat16 changes in the refined maps.
     channels_last
         Run in NHWC memory format (default). It converts ``model``'s parameters in place and
         changes no result; on a 2-core CPU it made the whole refined-CAM pipeline 1.2x
@@ -104,7 +122,7 @@ class Explainer:
         preset: str = "paper",
         device: str | torch.device | None = None,
         *,
-        amp: bool = False,
+        precision: str = "float32",
         channels_last: bool = True,
         batch_size: int = 32,
         workers: int | None = None,
@@ -113,12 +131,16 @@ class Explainer:
     ) -> None:
         import torch
 
-        from hrcam.models import HRCAM, InferenceBuffers
+        from hrcam.models import HRCAM, InferenceBuffers, with_expansion_dtype
         from hrcam.parallel import RefinePool
         from hrcam.postprocess import resolve_config
 
         if not isinstance(model, HRCAM):
             raise ValueError(f"model must be an hrcam.models.HRCAM, got {type(model).__name__}")
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         # Check preset and overrides now rather than after the first forward pass.
@@ -130,7 +152,13 @@ class Explainer:
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model.eval()
-        self.amp = amp
+        self.precision = precision
+        # What explain() runs: the model itself, or one sharing its classifier.
+        self._network = (
+            with_expansion_dtype(self.model, torch.bfloat16)
+            if precision == "bfloat16-expansion"
+            else self.model
+        )
         self.channels_last = channels_last
         self.batch_size = batch_size
         self.allowed_classes = None
@@ -189,7 +217,7 @@ class Explainer:
         hr_weight = self.model.high_res_weight  # fc_weight, or fused for a wrapped model
         autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-            if self.amp
+            if self.precision == "bfloat16"
             else contextlib.nullcontext()
         )
         chunks: list[tuple[Any, ...]] = []
@@ -198,7 +226,7 @@ class Explainer:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), autocast:
-                out = self.model(x, reconstruct=False, buffers=self.buffers)
+                out = self._network(x, reconstruct=False, buffers=self.buffers)
             probs = torch.softmax(out.logits.float(), dim=1)
             if self.allowed_classes is None:
                 predicted = probs.argmax(dim=1)

@@ -330,6 +330,7 @@ def explain_images(
     overwrite: bool = False,
     workers: int | None = None,
     allowed_classes: Sequence[int] | None = None,
+    precision: str = "float32",
 ) -> ExplainReport:
     """Write the refined CAM (PNG, ``.npy``) and a Fig.-4 panel for every image in ``paths``.
 
@@ -368,6 +369,9 @@ def explain_images(
         as :func:`hrcam.parallel.resolve_workers` decides.
     allowed_classes
         Predict only among these classes (see :class:`hrcam.explain.Explainer`).
+    precision
+        Arithmetic precision, one of :data:`hrcam.explain.PRECISIONS` (see
+        :class:`hrcam.explain.Explainer`); ``"float32"`` gives the exact maps.
 
     Returns
     -------
@@ -381,8 +385,10 @@ def explain_images(
         Bad arguments, or outputs that would replace existing files (see
         :func:`plan_outputs`); nothing is written then.
     """
-    from hrcam.explain.explainer import Explainer
+    from hrcam.explain.explainer import PRECISIONS, Explainer
 
+    if precision not in PRECISIONS:
+        raise HrcamError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     paths = _image_paths(paths)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -402,6 +408,7 @@ def explain_images(
         batch_size=batch_size,
         workers=workers,
         allowed_classes=allowed_classes,
+        precision=precision,
     )
     report = ExplainReport()
     run = _Run(explainer, paths, planned, wanted, names, image_size, limit)

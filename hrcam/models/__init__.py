@@ -15,7 +15,7 @@ from hrcam.models.checkpoint import (
     save_checkpoint,
 )
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, build_classifier, check_images
-from hrcam.models.combined import HRCAM, HRCAMOutput, freeze
+from hrcam.models.combined import HRCAM, HRCAMOutput, freeze, with_expansion_dtype
 from hrcam.models.expansion import (
     ExpansionNetwork,
     ExpansionOutput,
@@ -71,5 +71,6 @@ __all__ = [
     "normalize_images",
     "predicted_classes",
     "save_checkpoint",
+    "with_expansion_dtype",
     "wrap_classifier",
 ]

@@ -221,15 +221,16 @@ class _DenseBlock(nn.Module):
     ) -> _Folded | None:
         """Return layer ``index``'s folded BatchNorm for maps like ``like`` (cached).
 
-        ``None`` for the 16-bit types, which take the direct two-pass form.
+        ``None`` for float16, which takes the direct two-pass form.
         """
-        if like.dtype not in (torch.float32, torch.float64):
+        if like.dtype not in _FOLDABLE:
             return None
         tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
         # ``_version`` counts in-place writes (optimiser steps, load_state_dict), data_ptr
         # catches replaced tensors: either makes the cached fold stale.
         key = (
-            tuple((t.data_ptr(), t._version) for t in tensors),
+            # Inference tensors (made under torch.inference_mode) keep no version counter.
+            tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors),
             float(norm.eps),
             tuple(like.shape[-2:]),
             like.dtype,
@@ -243,6 +244,11 @@ class _DenseBlock(nn.Module):
         return folded
 
 
+# bfloat16 has float32's exponent range, so the folded clamp bounds (-b / a) cannot overflow
+# it; float16's narrow range can, and float16 keeps the direct two-pass form.
+_FOLDABLE = (torch.float32, torch.float64, torch.bfloat16)
+
+
 class _Folded(NamedTuple):
     """An eval-mode BatchNorm + ReLU folded into the following bias-free conv."""
 
@@ -252,6 +258,7 @@ class _Folded(NamedTuple):
     bias: torch.Tensor  # (O,) the constant map's value away from the border
     border: torch.Tensor  # (1, O, H, W) what the zero padding changes; zero inside
     reach: tuple[int, int]  # rows and columns from the border where ``border`` may be non-zero
+    one_sided: bool  # every ``upper`` is +inf (no negative or zero BatchNorm scale)
 
 
 def _fold_norm_relu_conv(
@@ -263,9 +270,14 @@ def _fold_norm_relu_conv(
     zero-padded) is the conv bias ``bias`` everywhere but within the padding's reach of the
     border, where ``border`` holds the difference.
     """
-    with torch.no_grad():
-        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-        shift = norm.bias - norm.running_mean * scale
+    # A bfloat16 network's fold is worked out in float32 and rounded once at the end.
+    work = torch.promote_types(conv.weight.dtype, torch.float32)
+    with torch.no_grad(), torch.autocast(conv.weight.device.type, enabled=False):
+        gain, beta = norm.weight.to(work), norm.bias.to(work)
+        mean, var = norm.running_mean.to(work), norm.running_var.to(work)
+        kernel = conv.weight.to(work)
+        scale = gain * torch.rsqrt(var + norm.eps)
+        shift = beta - mean * scale
         positive, negative = scale > 0, scale < 0
         bound = -shift / torch.where(scale == 0, torch.ones_like(scale), scale)
         infinity = torch.full_like(bound, float("inf"))
@@ -273,10 +285,12 @@ def _fold_norm_relu_conv(
         lower = torch.where(positive, bound, torch.where(negative, -infinity, zero))
         upper = torch.where(negative, bound, torch.where(positive, infinity, zero))
         offset = torch.where(scale == 0, shift.clamp(min=0), shift)
-        weight = conv.weight * scale.view(1, -1, 1, 1)
-        taps = (conv.weight * offset.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        weight = kernel * scale.view(1, -1, 1, 1)
+        taps = (kernel * offset.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
         ones = torch.ones((1, 1, *size), dtype=dtype, device=conv.weight.device)
-        offset_map = F.conv2d(ones, taps.to(dtype), None, conv.stride, conv.padding, conv.dilation)
+        offset_map = F.conv2d(
+            ones.to(work), taps, None, conv.stride, conv.padding, conv.dilation
+        ).to(dtype)
         # Beyond the padding's reach of the border every tap sees a one, so the map is one
         # constant per channel there: take it from such a pixel (the map's centre, when the map
         # has one), so that the result matches the full offset map's everywhere.
@@ -291,6 +305,7 @@ def _fold_norm_relu_conv(
             bias.contiguous(),
             border.contiguous(),
             reach,
+            bool(positive.all()),
         )
 
 
@@ -314,8 +329,8 @@ def _norm_relu_conv(
     border pixels get a correction. ``folded`` (:func:`_fold_norm_relu_conv` for this
     ``norm``, ``conv`` and map size) saves recomputing all that on every call.
     """
-    if x.dtype not in (torch.float32, torch.float64):
-        # -b/a can overflow a 16-bit type; keep the direct two-pass form there.
+    if x.dtype not in _FOLDABLE:
+        # -b/a can overflow float16's range; keep the direct two-pass form there.
         scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
         shift = norm.bias - norm.running_mean * scale
         torch.addcmul(
@@ -325,7 +340,12 @@ def _norm_relu_conv(
         return
     if folded is None:
         folded = _fold_norm_relu_conv(norm, conv, tuple(x.shape[-2:]), x.dtype)
-    torch.clamp(x, min=folded.lower, max=folded.upper, out=scratch)
+    if folded.one_sided and x.dtype == torch.bfloat16:
+        # The same values: torch's bfloat16 clamp with tensor bounds is ~3x slower on CPU than
+        # a maximum. float32 keeps the clamp (as fast there), so its outputs stay as they were.
+        torch.maximum(x, folded.lower, out=scratch)
+    else:
+        torch.clamp(x, min=folded.lower, max=folded.upper, out=scratch)
     raw = F.conv2d(
         scratch, folded.weight, folded.bias, conv.stride, conv.padding, conv.dilation, conv.groups
     )
@@ -495,6 +515,13 @@ class ExpansionNetwork(nn.Module):
         found = [int(s.shape[1]) for s in skips]
         if found != self.skip_channels:
             raise ValueError(f"skip channels: expected {self.skip_channels}, found {found}")
+        dtype = self.to_image.weight.dtype
+        if not torch.is_autocast_enabled(skips[0].device.type) and any(
+            s.dtype != dtype for s in skips
+        ):
+            # A network in another precision than its classifier, e.g. a bfloat16 copy on a
+            # float32 classifier (hrcam.models.with_expansion_dtype).
+            skips = [s.to(dtype) for s in skips]
         x = skips[-1]
         for step, skip in zip(self.steps, reversed(skips[:-1]), strict=True):
             # Each step's output is consumed by the next transposed conv right away, so it may

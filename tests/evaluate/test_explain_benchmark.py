@@ -46,6 +46,12 @@ def test_explain_benchmark_tiny(capsys):
     assert _value(printed, "expansion alone") > 0
     assert _value(printed, "post-processing") > 0
     assert "textbook path" in printed
+    # The bfloat16-expansion pipeline, beside the float32 one, with its own ratio line.
+    bf16 = _value(printed, "refined CAM, bf16 exp.")
+    estimate = bf16 / forward
+    slack = estimate * (0.05 / forward + 0.05 / bf16) + 0.005
+    assert abs(_value(printed, "ratio (bfloat16-expansion)") - estimate) <= slack
+    assert _value(printed, "expansion, bf16") > 0
 
 
 def test_explain_benchmark_without_peers_and_a_smaller_explainer_batch(capsys):
@@ -55,10 +61,10 @@ def test_explain_benchmark_without_peers_and_a_smaller_explainer_batch(capsys):
     spec.loader.exec_module(bench)
     argv = ["--arch", "densenet_compact", "--image-size", "32", "--batch-size", "4"]
     argv += ["--repeats", "1", "--num-classes", "3", "--threads", "1", "--no-peers"]
-    argv += ["--workers", "1", "--explainer-batch-size", "2"]
+    argv += ["--workers", "1", "--explainer-batch-size", "2", "--no-bf16"]
     assert bench.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "torchcam" not in printed and "grad-cam" not in printed
+    assert "torchcam" not in printed and "grad-cam" not in printed and "bf16" not in printed
     assert "explainer batch 2, 1 refine workers" in printed
     assert _value(printed, "ratio") > 0
 

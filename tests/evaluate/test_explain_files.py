@@ -108,6 +108,25 @@ def test_explain_cli_reports_skipped_and_class_names(tiny_run, image_files, tmp_
     assert "unknown class name 'unicorn'" in capsys.readouterr().err
 
 
+def test_explain_cli_precision(tiny_run, image_files, tmp_path, capsys):
+    """``--precision bfloat16-expansion`` writes maps close to float32's; a bad name is refused."""
+    ckpt, _ = tiny_run
+    base = ["explain", str(image_files["good"][0]), "--checkpoint", str(ckpt), "--no-progress"]
+    assert cli.main([*base, "-o", str(tmp_path / "f32")]) == 0
+    assert cli.main([*base, "-o", str(tmp_path / "bf16"), "--precision", "bfloat16-expansion"]) == 0
+    exact = np.load(tmp_path / "f32" / "photo_refined.npy")
+    fast = np.load(tmp_path / "bf16" / "photo_refined.npy")
+    assert exact.shape == fast.shape and np.abs(fast - exact).max() <= 0.25
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main([*base, "-o", str(tmp_path / "x"), "--precision", "half"])
+    assert "invalid choice: 'half'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(Exception, match="unknown precision 'half'"):
+        explain_images(image_files["good"][:1], ckpt, tmp_path / "y", precision="half")
+    assert not (tmp_path / "y").exists()
+
+
 def test_evaluate_cli_writes_tables(tiny_run, tmp_path, capsys):
     ckpt, store = tiny_run
     out = tmp_path / "eval"

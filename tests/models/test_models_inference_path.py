@@ -138,3 +138,43 @@ def test_inference_path_with_buffers_matches_at_other_sizes(size):
         second = model(x, reconstruct=False, buffers=buffers).hr_features
     torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(second, first, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_bfloat16_copy_takes_the_folded_path(memory_format):
+    """A bfloat16 expansion network on the float32 classifier: its folded inference path agrees
+    with its own textbook path and with the float32 network, to bfloat16's precision."""
+    from hrcam.models import with_expansion_dtype
+
+    model = _model(6).to(memory_format=memory_format)
+    fast16 = with_expansion_dtype(model, torch.bfloat16)
+    assert fast16.classifier is model.classifier
+    assert next(model.expansion.parameters()).dtype == torch.float32  # the original is kept
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=memory_format)
+    exact = _textbook(model, x).hr_features
+    textbook16 = _textbook(fast16, x).hr_features
+    with torch.inference_mode():
+        folded16 = fast16(x, reconstruct=False, buffers=InferenceBuffers()).hr_features
+    assert folded16.dtype == textbook16.dtype == torch.bfloat16
+    scale = exact.abs().max()
+    # Eight significant bits per value; a few roundings deep the maps stay within ~2%.
+    assert (folded16.float() - textbook16.float()).abs().max() <= 0.03 * scale
+    assert (folded16.float() - exact).abs().max() <= 0.03 * scale
+    assert (folded16.float() - exact).abs().max() > 0  # it did run in bfloat16
+
+
+def test_with_expansion_dtype_errors_and_inference_mode():
+    from hrcam.models import with_expansion_dtype
+
+    model = _model(7)
+    with pytest.raises(ValueError, match="HRCAM"):
+        with_expansion_dtype(model.expansion, torch.bfloat16)
+    with pytest.raises(ValueError, match="floating-point"):
+        with_expansion_dtype(model, torch.int8)
+    with torch.inference_mode():  # a copy made here is a normal module: trainable, cacheable
+        copy16 = with_expansion_dtype(model, torch.bfloat16)
+        buffers = InferenceBuffers()
+        first = copy16(torch.randn(1, 3, 32, 32), buffers=buffers).hr_features.clone()
+        again = copy16(torch.randn(1, 3, 32, 32), buffers=buffers).hr_features
+    assert not any(p.is_inference() for p in copy16.expansion.parameters())
+    assert first.shape == again.shape == (1, model.expansion.k, 32, 32)

@@ -1,0 +1,149 @@
+"""What a bfloat16 expansion network changes in the maps (``"bfloat16-expansion"`` precision).
+
+:class:`hrcam.explain.Explainer` can run its expansion network in bfloat16 on the unchanged
+classifier (:func:`hrcam.models.with_expansion_dtype`): predictions and low-res CAMs stay exact,
+the high-res CAM is computed to about three significant digits, and the refined CAM follows.
+:func:`precision_effect` measures how far the two maps move on a data set with masks, and
+whether localization changes: paired differences from a high-res-source study
+(:func:`hrcam.evaluate.evaluate_sources` with the low-precision model as a source).
+
+>>> model16 = with_expansion_dtype(model, torch.bfloat16)  # doctest: +SKIP
+>>> study = evaluate_sources(model, val, high_res_models={"bfloat16": model16})  # doctest: +SKIP
+>>> values = precision_effect(study, model, model16, val, limit=200)  # doctest: +SKIP
+>>> print(precision_text(values))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hrcam.evidence import StudyResult
+    from hrcam.models import HRCAM
+
+__all__ = ["map_deviation", "precision_effect", "precision_text"]
+
+_PRESETS = ("paper", "reference")
+
+
+def map_deviation(exact: np.ndarray, approximate: np.ndarray) -> np.ndarray:
+    """Per image, the largest absolute difference as a share of the exact map's range.
+
+    Parameters
+    ----------
+    exact, approximate
+        ``(N, H, W)`` maps of the same images.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` values; 0 where the maps are equal (a constant exact map counts its range as 1).
+    """
+    exact = np.asarray(exact, dtype=np.float64)
+    approximate = np.asarray(approximate, dtype=np.float64)
+    if exact.shape != approximate.shape or exact.ndim != 3:
+        raise ValueError(
+            f"need two (N, H, W) arrays of one shape, got {exact.shape} and {approximate.shape}"
+        )
+    span = exact.max(axis=(1, 2)) - exact.min(axis=(1, 2))
+    largest = np.abs(approximate - exact).max(axis=(1, 2))
+    return largest / np.where(span > 0, span, 1.0)
+
+
+def precision_effect(
+    study: StudyResult,
+    model: HRCAM,
+    low_precision: HRCAM,
+    dataset: Any,
+    limit: int | None = None,
+    batch_size: int = 16,
+    source: str = "bfloat16",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Measure what ``low_precision`` changes against ``model`` in the high-res and refined maps.
+
+    Parameters
+    ----------
+    study
+        :func:`hrcam.evaluate.evaluate_sources` of ``model`` with
+        ``high_res_models={source: low_precision}`` (source ``expansion`` included).
+    model, low_precision
+        The exact model and the same classifier with the lower-precision expansion network.
+    dataset, limit, batch_size
+        The images of ``study`` (the first ``limit`` of ``dataset``), and the forward batch.
+    source
+        The study's name for the low-precision source.
+    n_boot, seed
+        Bootstrap of the paired differences.
+
+    Returns
+    -------
+    dict
+        ``prec_hr_dev_median``/``_max`` (:func:`map_deviation` of the high-res CAMs), per
+        preset ``prec_<preset>_dev_median``/``_max`` and ``prec_<preset>_identical`` (share of
+        refined maps equal bit for bit), ``prec_<preset>_pxap`` (low-precision minus exact
+        refined PxAP, paired, with ``_lo``/``_hi`` and ``_verdict``), the same for the raw
+        high-res CAM (``prec_raw_pxap``), fallback rates and ``prec_images``.
+    """
+    from hrcam.evidence import PRESET_CONFIGS, compute_cams, paired_between, verdict
+    from hrcam.postprocess import refine, resolve_config
+
+    exact = compute_cams(model, dataset, limit, batch_size)
+    approx = compute_cams(low_precision, dataset, limit, batch_size)
+    if not np.array_equal(exact.low_res, approx.low_res):
+        raise ValueError(
+            "the two models' low-res CAMs differ: low_precision must share model's classifier "
+            "(hrcam.models.with_expansion_dtype)"
+        )
+    hr = map_deviation(exact.high_res, approx.high_res)
+    out: dict[str, Any] = {
+        "prec_images": len(hr),
+        "prec_hr_dev_median": float(np.median(hr)),
+        "prec_hr_dev_max": float(hr.max()),
+    }
+    for preset in _PRESETS:
+        config = resolve_config(**PRESET_CONFIGS[preset])
+        pairs = [
+            (refine(lo, a, config=config).refined, refine(lo, b, config=config).refined)
+            for lo, a, b in zip(exact.low_res, exact.high_res, approx.high_res, strict=True)
+        ]
+        dev = map_deviation(np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
+        out[f"prec_{preset}_dev_median"] = float(np.median(dev))
+        out[f"prec_{preset}_dev_max"] = float(dev.max())
+        out[f"prec_{preset}_identical"] = float(np.mean([np.array_equal(a, b) for a, b in pairs]))
+        out[f"prec_{preset}_fallback"] = study.value(f"{preset}@{source}", "fallback_rate")
+        out[f"prec_{preset}_exact_fallback"] = study.value(f"{preset}@expansion", "fallback_rate")
+    for name in (*_PRESETS, "raw"):
+        d = paired_between(study, f"{name}@{source}", f"{name}@expansion", "pxap", n_boot, seed)
+        key = f"prec_{name}_pxap"
+        out[key] = float(d["difference"])
+        out[f"{key}_lo"], out[f"{key}_hi"] = float(d["ci_low"]), float(d["ci_high"])
+        out[f"{key}_verdict"] = verdict(d["ci_low"], d["ci_high"])
+    return out
+
+
+def precision_text(values: dict[str, Any]) -> str:
+    """Say in words what :func:`precision_effect` measured."""
+
+    def ci(key: str) -> str:
+        return f"{values[key]:+.4f} [{values[key + '_lo']:+.4f}, {values[key + '_hi']:+.4f}]"
+
+    parts = [
+        f"On {values['prec_images']} images the bfloat16 expansion network moves the high-res "
+        f"CAM by at most {100 * values['prec_hr_dev_max']:.2f}% of its range (median "
+        f"{100 * values['prec_hr_dev_median']:.2f}%); its raw PxAP changes by "
+        f"{ci('prec_raw_pxap')} ({values['prec_raw_pxap_verdict']})."
+    ]
+    for preset in _PRESETS:
+        parts.append(
+            f"With the `{preset}` preset {100 * values[f'prec_{preset}_identical']:.0f}% of the "
+            f"refined maps are identical bit for bit and the largest change is "
+            f"{100 * values[f'prec_{preset}_dev_max']:.2f}% of a map's range; refined PxAP "
+            f"changes by {ci(f'prec_{preset}_pxap')} ({values[f'prec_{preset}_pxap_verdict']}), "
+            f"and the fallback rate is {values[f'prec_{preset}_fallback']:.2f} against "
+            f"{values[f'prec_{preset}_exact_fallback']:.2f} in float32."
+        )
+    return " ".join(parts)
