@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/explain.py [--arch densenet121] [--image-size 224] [--batch-size 8]
-                                 [--repeats 5] [--threads 2] [--preset paper]
+                                 [--repeats 5] [--threads 2] [--preset paper] [--no-bf16]
+                                 [--growth-rate 16] [--layers-per-block 4]
                                  [--workers N] [--explainer-batch-size B] [--no-peers]
                                  [--checkpoint CKPT]
 
@@ -182,6 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="densenet121", help="classifier backbone")
     parser.add_argument("--num-classes", type=int, default=398)
+    parser.add_argument(
+        "--growth-rate",
+        type=int,
+        default=16,
+        help="expansion network's dense-block growth rate (default 16, the paper's; smaller "
+        "is another, cheaper network, whose maps this benchmark does not judge)",
+    )
+    parser.add_argument(
+        "--layers-per-block",
+        type=int,
+        default=4,
+        help="expansion network's layers per dense block (default 4, the paper's)",
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=8, help="images per timed call")
     parser.add_argument(
@@ -241,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         arch = ckpt.metadata.get("arch")
     else:
         clf = build_classifier(args.arch, num_classes=args.num_classes)
-        model = HRCAM(clf, build_expansion(clf, image_size=args.image_size))
+        expansion = build_expansion(
+            clf,
+            image_size=args.image_size,
+            growth_rate=args.growth_rate,
+            layers_per_block=args.layers_per_block,
+        )
+        model = HRCAM(clf, expansion)
         size, arch = args.image_size, args.arch
     model = model.to(args.device).eval()
     images = torch.randint(0, 256, (args.batch_size, 3, size, size), dtype=torch.uint8)
