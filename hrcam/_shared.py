@@ -11,6 +11,7 @@ One place for each rule, so that two copies cannot drift apart:
 * :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
   16-bit and float images, EXIF orientation, a pixel cap).
 * :func:`state_dict_differences` -- which weights of a state dict do not fit a model.
+* :func:`resource_table` -- a bundled ``hrcam/resources/*.tsv`` table, parsed once.
 
 Importing it costs numpy only.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,7 @@ __all__ = [
     "json_safe",
     "normalize_batch",
     "normalize_map",
+    "resource_table",
     "state_dict_differences",
 ]
 
@@ -189,6 +193,23 @@ def state_dict_differences(
         if k in given and own[k].shape != given[k].shape
     ]
     return missing, unexpected, mismatched
+
+
+@cache
+def resource_table(name: str) -> tuple[tuple[str, ...], ...]:
+    """Return the rows of the bundled table ``hrcam/resources/NAME`` (tab-separated).
+
+    The header line and blank lines are dropped; each row is its fields as strings, in file
+    order. The result is cached (the files never change while hrcam runs) and immutable, so
+    every reader of a table shares one parse.
+
+    Parameters
+    ----------
+    name
+        File name inside ``hrcam/resources``, e.g. ``"imagenet_classes.tsv"``.
+    """
+    text = resources.files("hrcam").joinpath("resources", name).read_text()
+    return tuple(tuple(line.split("\t")) for line in text.splitlines()[1:] if line.strip())
 
 
 def json_safe(value: Any) -> Any:
