@@ -12,6 +12,8 @@ One place for each rule, so that two copies cannot drift apart:
   16-bit and float images, EXIF orientation, a pixel cap).
 * :func:`state_dict_differences` -- which weights of a state dict do not fit a model.
 * :func:`resource_table` -- a bundled ``hrcam/resources/*.tsv`` table, parsed once.
+* :func:`find_row`, :func:`put_ci` -- a (method, metric) row of a summary table, and its
+  value and CI bounds copied out under ``key``, ``key_lo``, ``key_hi``.
 
 Importing it costs numpy only.
 """
@@ -19,7 +21,7 @@ Importing it costs numpy only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -36,9 +38,11 @@ __all__ = [
     "atomic_write_text",
     "check_class_indices",
     "decode_image",
+    "find_row",
     "json_safe",
     "normalize_batch",
     "normalize_map",
+    "put_ci",
     "resource_table",
     "state_dict_differences",
 ]
@@ -210,6 +214,31 @@ def resource_table(name: str) -> tuple[tuple[str, ...], ...]:
     """
     text = resources.files("hrcam").joinpath("resources", name).read_text()
     return tuple(tuple(line.split("\t")) for line in text.splitlines()[1:] if line.strip())
+
+
+def find_row(rows: Sequence[Mapping[str, Any]], method: str, metric: str) -> Any:
+    """Return the first row of a summary table with this ``method`` and ``metric``.
+
+    Raises
+    ------
+    KeyError
+        When the table has no such row.
+    """
+    for r in rows:
+        if r["method"] == method and r["metric"] == metric:
+            return r
+    raise KeyError(f"no {metric!r} row for method {method!r}")
+
+
+def put_ci(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str) -> None:
+    """Copy ``row[mean]`` and its CI into ``out`` as floats: ``key``, ``key_lo``, ``key_hi``.
+
+    ``mean`` names the estimate's column (``"mean"`` in a summary table, ``"difference"`` in
+    a paired one); the bounds are ``ci_low`` and ``ci_high``.
+    """
+    out[key] = float(row[mean])
+    out[f"{key}_lo"] = float(row["ci_low"])
+    out[f"{key}_hi"] = float(row["ci_high"])
 
 
 def json_safe(value: Any) -> Any:
