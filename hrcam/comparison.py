@@ -35,6 +35,7 @@ from hrcam.evaluate import (
     METRIC_LABELS,
     SCALAR_METRICS,
 )
+from hrcam.evaluate.report import ci_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
 from hrcam.evidence import verdict
 
@@ -164,12 +165,7 @@ class Comparison:
         """One row per method, one column per metric: mean [95% CI]; ``n`` when partial."""
         n_all = int(self.config.get("num_images", 0))
         header = ["Method", *(METRIC_LABELS.get(m, m) for m in metrics)]
-        lines = [
-            f"{n_all} validation images; mean and {CI_METHOD}.",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---"] * len(header)) + "|",
-        ]
+        lines = [f"{n_all} validation images; mean and {CI_METHOD}.", "", *table_header(header)]
         for method in self.methods:
             cells = [self.labels.get(method, method)]
             for metric in metrics:
@@ -178,16 +174,12 @@ class Comparison:
                 except KeyError:
                     cells.append("–")
                     continue
-                # One decimal for percentages and milliseconds, as evaluate's report does.
-                one = ("runtime_ms", "average_drop", "increase_in_confidence")
-                fmt = ".1f" if metric in one else ".3f"
-                cell = ci_text(
-                    {"x": r["mean"], "x_lo": r["ci_low"], "x_hi": r["ci_high"]}, "x", fmt
-                )
+                # As evaluate's report prints it; but a NaN stays visible here (no "–").
+                cell = ci_cell(r)
                 if int(r["n"]) < n_all and metric != "runtime_ms":
                     cell += f" (n={int(r['n'])})"
                 cells.append(cell)
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(table_row(cells))
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | os.PathLike) -> Path:
