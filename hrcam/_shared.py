@@ -11,6 +11,9 @@ One place for each rule, so that two copies cannot drift apart:
 * :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
   16-bit and float images, EXIF orientation, a pixel cap).
 * :func:`state_dict_differences` -- which weights of a state dict do not fit a model.
+* :func:`resource_table` -- a bundled ``hrcam/resources/*.tsv`` table, parsed once.
+* :func:`find_row`, :func:`put_ci` -- a (method, metric) row of a summary table, and its
+  value and CI bounds copied out under ``key``, ``key_lo``, ``key_hi``.
 
 Importing it costs numpy only.
 """
@@ -18,7 +21,9 @@ Importing it costs numpy only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -33,9 +38,12 @@ __all__ = [
     "atomic_write_text",
     "check_class_indices",
     "decode_image",
+    "find_row",
     "json_safe",
     "normalize_batch",
     "normalize_map",
+    "put_ci",
+    "resource_table",
     "state_dict_differences",
 ]
 
@@ -189,6 +197,48 @@ def state_dict_differences(
         if k in given and own[k].shape != given[k].shape
     ]
     return missing, unexpected, mismatched
+
+
+@cache
+def resource_table(name: str) -> tuple[tuple[str, ...], ...]:
+    """Return the rows of the bundled table ``hrcam/resources/NAME`` (tab-separated).
+
+    The header line and blank lines are dropped; each row is its fields as strings, in file
+    order. The result is cached (the files never change while hrcam runs) and immutable, so
+    every reader of a table shares one parse.
+
+    Parameters
+    ----------
+    name
+        File name inside ``hrcam/resources``, e.g. ``"imagenet_classes.tsv"``.
+    """
+    text = resources.files("hrcam").joinpath("resources", name).read_text()
+    return tuple(tuple(line.split("\t")) for line in text.splitlines()[1:] if line.strip())
+
+
+def find_row(rows: Sequence[Mapping[str, Any]], method: str, metric: str) -> Any:
+    """Return the first row of a summary table with this ``method`` and ``metric``.
+
+    Raises
+    ------
+    KeyError
+        When the table has no such row.
+    """
+    for r in rows:
+        if r["method"] == method and r["metric"] == metric:
+            return r
+    raise KeyError(f"no {metric!r} row for method {method!r}")
+
+
+def put_ci(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str) -> None:
+    """Copy ``row[mean]`` and its CI into ``out`` as floats: ``key``, ``key_lo``, ``key_hi``.
+
+    ``mean`` names the estimate's column (``"mean"`` in a summary table, ``"difference"`` in
+    a paired one); the bounds are ``ci_low`` and ``ci_high``.
+    """
+    out[key] = float(row[mean])
+    out[f"{key}_lo"] = float(row["ci_low"])
+    out[f"{key}_hi"] = float(row["ci_high"])
 
 
 def json_safe(value: Any) -> Any:

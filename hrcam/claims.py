@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import atomic_write_text, json_safe
+from hrcam._shared import atomic_write_text, find_row, json_safe, put_ci
 from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
 
@@ -28,19 +28,6 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run notebook 07_evidence first")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _row(rows: list[dict[str, Any]], method: str, metric: str) -> dict[str, Any]:
-    for r in rows:
-        if r["method"] == method and r["metric"] == metric:
-            return r
-    raise KeyError(f"no {metric!r} row for {method!r}")
-
-
-def _put_ci(out: dict[str, Any], key: str, row: dict[str, Any], mean: str = "mean") -> None:
-    out[key] = float(row[mean])
-    out[f"{key}_lo"] = float(row["ci_low"])
-    out[f"{key}_hi"] = float(row["ci_high"])
 
 
 def claim_values(run_dir: str | Path) -> dict[str, Any]:
@@ -61,10 +48,10 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     sources = _read(ev / "sources" / "summary.json")
     table, paired = sources["table"], sources["paired"]
     out: dict[str, Any] = {"n_images": int(sources["config"]["num_images"]), "ci_level": 0.95}
-    _put_ci(out, "lowres_pxap", _row(table, "low_res_cam", "pxap"))
-    _put_ci(out, "lowres_iou", _row(table, "low_res_cam", "mask_iou"))
-    _put_ci(out, "rawhigh_pxap", _row(table, "raw@expansion", "pxap"))
-    _put_ci(out, "raworacle_pxap", _row(table, "raw@oracle", "pxap"))
+    put_ci(out, "lowres_pxap", find_row(table, "low_res_cam", "pxap"), "mean")
+    put_ci(out, "lowres_iou", find_row(table, "low_res_cam", "mask_iou"), "mean")
+    put_ci(out, "rawhigh_pxap", find_row(table, "raw@expansion", "pxap"), "mean")
+    put_ci(out, "raworacle_pxap", find_row(table, "raw@oracle", "pxap"), "mean")
     out["crude_verdict"] = (
         "supported: the low-res CAM's PxAP is clearly below a mask-shaped map's"
         if out["lowres_pxap_hi"] < out["raworacle_pxap_lo"]
@@ -73,17 +60,22 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     for p in PRESETS:
         for source, key in (("expansion", "refined"), ("oracle", "oracle"), ("noise", "noise"),
                             ("image", "image")):  # fmt: skip
-            d = _row(paired, f"{p}@{source}", "pxap")
-            _put_ci(out, f"{key}_{p}_diff", d, "difference")
+            d = find_row(paired, f"{p}@{source}", "pxap")
+            put_ci(out, f"{key}_{p}_diff", d, "difference")
             out[f"{key}_{p}_verdict"] = verdict(d["ci_low"], d["ci_high"])
-            _put_ci(out, f"{key}_{p}_fallback", _row(table, f"{p}@{source}", "fallback_rate"))
-        d = _row(paired, f"{p}@expansion", "mask_iou_oracle")
-        _put_ci(out, f"refined_{p}_iou_diff", d, "difference")
+            put_ci(
+                out,
+                f"{key}_{p}_fallback",
+                find_row(table, f"{p}@{source}", "fallback_rate"),
+                "mean",
+            )
+        d = find_row(paired, f"{p}@expansion", "mask_iou_oracle")
+        put_ci(out, f"refined_{p}_iou_diff", d, "difference")
         out[f"refined_{p}_share_better"] = float(
-            _row(paired, f"{p}@expansion", "pxap")["share_better"]
+            find_row(paired, f"{p}@expansion", "pxap")["share_better"]
         )
         # §5, high-res map fails: "regresses to the low-res map" means no worse than it.
-        d = _row(paired, f"{p}@noise", "pxap")
+        d = find_row(paired, f"{p}@noise", "pxap")
         out[f"noise_{p}_verdict"] = verdict(
             d["ci_low"], d["ci_high"], better="better than the low-res CAM",
             worse="not supported: worse than the low-res CAM, it does not regress to it",
@@ -92,14 +84,14 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     for key, name in (("paper: expansion minus image", "exp_image_paper"),
                       ("reference: expansion minus image", "exp_image_reference"),
                       ("paper minus reference", "paper_reference")):  # fmt: skip
-        _put_ci(out, name, between[key], "difference")
+        put_ci(out, name, between[key], "difference")
         out[f"{name}_verdict"] = verdict(between[key]["ci_low"], between[key]["ci_high"])
     section5 = _read(ev / "section5.json")
     for p in PRESETS:
         miss = section5[f"{p}@expansion"]["miss"]
         out["n_lowres_miss"] = int(miss["n"])
         if miss["n"]:
-            _put_ci(out, f"rescue_{p}", miss, "difference")
+            put_ci(out, f"rescue_{p}", miss, "difference")
             out[f"rescue_{p}_rate"] = float(miss["method_mean"])
             out[f"rescue_{p}_verdict"] = verdict(miss["ci_low"], miss["ci_high"],
                                                  better="rescues some failures",
@@ -134,7 +126,7 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
     out["variant_wins"] = ", ".join(wins) or "none"
     out["variant_losses"] = ", ".join(losses) or "none"
     for r in variants["rows"]:
-        _put_ci(out, f"variant_{r['variant']}_{r['config']}_diff", r, "difference")
+        put_ci(out, f"variant_{r['variant']}_{r['config']}_diff", r, "difference")
     out["arch"] = _arch(run_dir)
     out["conclusion"] = conclusion(out)
     return out

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write_text, json_safe
+from hrcam._shared import atomic_write_text, find_row, json_safe, put_ci
 from hrcam.baselines import LABELS
 from hrcam.evaluate import (
     CI_METHOD,
@@ -35,6 +35,7 @@ from hrcam.evaluate import (
     METRIC_LABELS,
     SCALAR_METRICS,
 )
+from hrcam.evaluate.report import ci_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
 from hrcam.evidence import verdict
 
@@ -125,10 +126,7 @@ class Comparison:
 
     def row(self, method: str, metric: str) -> dict[str, Any]:
         """Return the table row of ``metric`` for ``method``."""
-        for r in self.table:
-            if r["method"] == method and r["metric"] == metric:
-                return r
-        raise KeyError(f"no {metric!r} for method {method!r}")
+        return find_row(self.table, method, metric)
 
     def value(self, method: str, metric: str, key: str = "mean") -> float:
         """``key`` (``mean``, ``ci_low``, ``ci_high``, ``n``) of ``metric`` for ``method``."""
@@ -167,12 +165,7 @@ class Comparison:
         """One row per method, one column per metric: mean [95% CI]; ``n`` when partial."""
         n_all = int(self.config.get("num_images", 0))
         header = ["Method", *(METRIC_LABELS.get(m, m) for m in metrics)]
-        lines = [
-            f"{n_all} validation images; mean and {CI_METHOD}.",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---"] * len(header)) + "|",
-        ]
+        lines = [f"{n_all} validation images; mean and {CI_METHOD}.", "", *table_header(header)]
         for method in self.methods:
             cells = [self.labels.get(method, method)]
             for metric in metrics:
@@ -181,16 +174,12 @@ class Comparison:
                 except KeyError:
                     cells.append("–")
                     continue
-                # One decimal for percentages and milliseconds, as evaluate's report does.
-                one = ("runtime_ms", "average_drop", "increase_in_confidence")
-                fmt = ".1f" if metric in one else ".3f"
-                cell = ci_text(
-                    {"x": r["mean"], "x_lo": r["ci_low"], "x_hi": r["ci_high"]}, "x", fmt
-                )
+                # As evaluate's report prints it; but a NaN stays visible here (no "–").
+                cell = ci_cell(r)
                 if int(r["n"]) < n_all and metric != "runtime_ms":
                     cell += f" (n={int(r['n'])})"
                 cells.append(cell)
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(table_row(cells))
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | os.PathLike) -> Path:
@@ -561,12 +550,6 @@ def consistency_variant(
 # -- the page's values, for the claims page ---------------------------------------------------
 
 
-def _put(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str = "difference") -> None:
-    out[key] = float(row[mean])
-    out[f"{key}_lo"] = float(row["ci_low"])
-    out[f"{key}_hi"] = float(row["ci_high"])
-
-
 def page_values(
     comp: Comparison, weight: float, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
@@ -595,7 +578,7 @@ def page_values(
     for metric in RANKED_METRICS:
         best = bests[metric] = best_method(comp, metric, n_boot=n_boot, seed=seed)
         out[f"best_{metric}_label"] = best["best_label"]
-        _put(out, f"best_{metric}", best, "mean")
+        put_ci(out, f"best_{metric}", best, "mean")
         out[f"best_{metric}_ms"] = best["ms"]
         out[f"best_{metric}_cost_ratio"] = best["cost_ratio"]
         sentences.append(best["text"])
@@ -611,11 +594,11 @@ def page_values(
     effect = consistency_effect(comp, "pxap", n_boot, seed)
     for m, e in effect.items():
         key = f"cons_{m}"
-        _put(out, f"{key}_pxap", comp.row(consistency_name(m), "pxap"), "mean")
+        put_ci(out, f"{key}_pxap", comp.row(consistency_name(m), "pxap"), "mean")
         out[f"paper_{m}_pxap"] = comp.value(m, "pxap")
-        _put(out, f"{key}_vs_paper", e["vs_paper"])
+        put_ci(out, f"{key}_vs_paper", e["vs_paper"], "difference")
         out[f"{key}_vs_paper_verdict"] = e["vs_paper"]["verdict"]
-        _put(out, f"{key}_vs_lowres", e["vs_low_res"])
+        put_ci(out, f"{key}_vs_lowres", e["vs_low_res"], "difference")
         out[f"{key}_vs_lowres_verdict"] = e["vs_low_res"]["verdict"]
         out[f"{key}_rank"] = int(e["rank"])
         out[f"{key}_ms"] = comp.value(consistency_name(m), "runtime_ms")
@@ -647,24 +630,17 @@ def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> di
     out: dict[str, Any] = {}
     for preset in ("paper", "reference"):
         d = study.difference(f"{preset}@consistency", "pxap")
-        _put(out, f"abl_{preset}_cons", d)
+        put_ci(out, f"abl_{preset}_cons", d, "difference")
         out[f"abl_{preset}_cons_verdict"] = verdict(d["ci_low"], d["ci_high"])
         b = paired_between(study, f"{preset}@consistency", f"{preset}@expansion", "pxap",
                            n_boot, seed)  # fmt: skip
-        _put(out, f"abl_{preset}_cons_vs_exp", b)
+        put_ci(out, f"abl_{preset}_cons_vs_exp", b, "difference")
         out[f"abl_{preset}_cons_vs_exp_verdict"] = verdict(b["ci_low"], b["ci_high"])
         out[f"abl_{preset}_cons_fallback"] = study.value(f"{preset}@consistency", "fallback_rate")
-    _put(out, "abl_raw_cons_pxap", _study_row(study, "raw@consistency", "pxap"), "mean")
-    _put(out, "abl_raw_exp_pxap", _study_row(study, "raw@expansion", "pxap"), "mean")
+    put_ci(out, "abl_raw_cons_pxap", find_row(study.table, "raw@consistency", "pxap"), "mean")
+    put_ci(out, "abl_raw_exp_pxap", find_row(study.table, "raw@expansion", "pxap"), "mean")
     out["abl_images"] = int(study.config["num_images"])
     return out
-
-
-def _study_row(study: StudyResult, method: str, metric: str) -> dict[str, Any]:
-    for r in study.table:
-        if r["method"] == method and r["metric"] == metric:
-            return r
-    raise KeyError(f"no {metric!r} for {method!r} in the study")
 
 
 def variant_text(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,13 +48,22 @@ from hrcam.baselines import (
     normalize_maps,
     pixel_space_model,
 )
-from hrcam.evaluate.registry import GRADIENT_COST, MethodOptions, method_names, register_method
+from hrcam.evaluate.registry import (
+    GRADIENT_COST,
+    MethodOptions,
+    get_method,
+    method_names,
+    register_method,
+)
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from hrcam.models import HRCAM, CAMClassifier
+
+    MapsFn = Callable[[torch.Tensor, Sequence[int]], MethodMaps]
+    MakeMaps = Callable[[HRCAM, dict[str, Any]], MapsFn]  # a baseline's maps, from options
 
 __all__ = [
     "CRF_DEFAULTS",
@@ -373,45 +383,13 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
     -------
     SaliencyMethod
     """
-    clf = model.classifier
-    stride = int(clf.stride)
-    if name == "cam_crf":
-        import pydensecrf.densecrf  # noqa: F401  (fail here, not on the first image)
-
-        kwargs = {**CRF_DEFAULTS, "bilateral_sxy": float(stride), **options}
-
-        def crf(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-            return crf_refine(cam, np.round(pixels * 255).astype(np.uint8), **kwargs)
-
-        return SaliencyMethod(name, _refined_low_res_fn(model, crf), 1.0)
-    if name == "cam_guided":
-        require_ximgproc()
-        radius = int(options.pop("radius", max(1, stride // 2)))
-        eps = float(options.pop("eps", GUIDED_DEFAULTS["eps"]))
-        _no_options(name, options)
-
-        def guided(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-            return guided_refine(cam, pixels, radius, eps)
-
-        return SaliencyMethod(name, _refined_low_res_fn(model, guided), 1.0)
-    from pytorch_grad_cam import FullGrad, HiResCAM
-
-    if name == "fullgrad":
-        _no_options(name, options)
-        return SaliencyMethod(name, _gradcam_fn(clf, FullGrad, list, None), 2.5)
-    taps = StageTaps(clf)
-    if name == "layercam_fused":
-        _no_options(name, options)
-        layers = fused_stages(taps, clf)
-        return SaliencyMethod(
-            name, _gradcam_fn(clf, _max_fused_layercam(), lambda: layers, taps), 2.5
-        )
-    if name == "hirescam":
-        layer = taps.stage(int(options.pop("stride", hirescam_stride(taps))))
-        _no_options(name, options)
-        return SaliencyMethod(name, _gradcam_fn(clf, HiResCAM, lambda: [layer], taps), 2.5)
-    known = list(method_names("high-res"))
-    raise ValueError(f"unknown high-res baseline {name!r}; choose from {known}")
+    known = method_names("high-res")
+    if name not in known:
+        raise ValueError(f"unknown high-res baseline {name!r}; choose from {list(known)}")
+    # One dispatch: the registry entry holds the function that builds this baseline's maps,
+    # and its cost.
+    entry = get_method(name)
+    return SaliencyMethod(name, entry.builder.make(model, dict(options)), entry.forward_passes)
 
 
 def _no_options(name: str, options: dict[str, Any]) -> None:
@@ -419,26 +397,91 @@ def _no_options(name: str, options: dict[str, Any]) -> None:
         raise ValueError(f"{name} takes no options {sorted(options)}")
 
 
-def _register_hires(name: str, label: str, **cost: Any) -> None:
-    """Register :func:`hires_method` ``name`` (with its default options) in the registry.
+@dataclass(frozen=True)
+class _HiresBuilder:
+    """Builder of a registered high-res baseline: ``make(model, options)`` gives its maps."""
+
+    name: str
+    make: MakeMaps
+
+    def __call__(self, model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+        return hires_method(model, self.name)
+
+
+def _register_hires(name: str, label: str, **cost: Any) -> Callable[[MakeMaps], MakeMaps]:
+    """Register the decorated ``make(model, options)`` as :func:`hires_method` ``name``.
 
     ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
-    method's (:data:`~hrcam.evaluate.registry.GRADIENT_COST`).
+    method's (:data:`~hrcam.evaluate.registry.GRADIENT_COST`). The registry keeps the order
+    of registration, which is the order of the evaluation's tables.
     """
 
-    def build(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
-        return hires_method(model, name)
+    def wrap(make: MakeMaps) -> MakeMaps:
+        register_method(name, label=label, family="high-res", **{**GRADIENT_COST, **cost})(
+            _HiresBuilder(name, make)
+        )
+        return make
 
-    register_method(name, label=label, family="high-res", **{**GRADIENT_COST, **cost})(build)
+    return wrap
 
 
-_register_hires("layercam_fused", "LayerCAM (stages fused, max)")
-_register_hires("fullgrad", "FullGrad")
-_register_hires("hirescam", "HiResCAM (mid-res stage)")
-_register_hires("cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False)
-_register_hires(
+@_register_hires("layercam_fused", "LayerCAM (stages fused, max)")
+def _layercam_fused(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    import pytorch_grad_cam  # noqa: F401  (fail here, not on the first image)
+
+    clf = model.classifier
+    taps = StageTaps(clf)
+    _no_options("layercam_fused", options)
+    layers = fused_stages(taps, clf)
+    return _gradcam_fn(clf, _max_fused_layercam(), lambda: layers, taps)
+
+
+@_register_hires("fullgrad", "FullGrad")
+def _fullgrad(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    from pytorch_grad_cam import FullGrad
+
+    _no_options("fullgrad", options)
+    return _gradcam_fn(model.classifier, FullGrad, list, None)
+
+
+@_register_hires("hirescam", "HiResCAM (mid-res stage)")
+def _hirescam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    from pytorch_grad_cam import HiResCAM
+
+    clf = model.classifier
+    taps = StageTaps(clf)
+    layer = taps.stage(int(options.pop("stride", hirescam_stride(taps))))
+    _no_options("hirescam", options)
+    return _gradcam_fn(clf, HiResCAM, lambda: [layer], taps)
+
+
+@_register_hires("cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False)
+def _cam_crf(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    stride = int(model.classifier.stride)
+    import pydensecrf.densecrf  # noqa: F401  (fail here, not on the first image)
+
+    kwargs = {**CRF_DEFAULTS, "bilateral_sxy": float(stride), **options}
+
+    def crf(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        return crf_refine(cam, np.round(pixels * 255).astype(np.uint8), **kwargs)
+
+    return _refined_low_res_fn(model, crf)
+
+
+@_register_hires(
     "cam_guided", "Low-res CAM + guided filter", forward_passes=1.0, needs_gradients=False
 )
+def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    stride = int(model.classifier.stride)
+    require_ximgproc()
+    radius = int(options.pop("radius", max(1, stride // 2)))
+    eps = float(options.pop("eps", GUIDED_DEFAULTS["eps"]))
+    _no_options("cam_guided", options)
+
+    def guided(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        return guided_refine(cam, pixels, radius, eps)
+
+    return _refined_low_res_fn(model, guided)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,7 @@
 """Defaults said once: every ``hrcam train`` option starts from its TrainConfig field's default,
 the augmentation defaults live in one AugmentConfig, and ``hrcam explain --preset`` offers the
-preset table's names."""
+preset table's names; every ``hrcam data`` option starts from its dataset builder's
+default."""
 
 from __future__ import annotations
 
@@ -90,6 +91,26 @@ def test_choices_come_from_the_config_and_the_preset_table():
         build_parser().parse_args(
             ["explain", "x.png", "--checkpoint", "c", "-o", "o", "--preset", "nope"]
         )
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "imagenet", "pets", "imagenette"])
+def test_every_data_option_defaults_to_its_builder_parameter(dataset):
+    import inspect
+
+    from hrcam.data.registry import DATASETS
+
+    parameters = inspect.signature(DATASETS[dataset].load()).parameters
+    actions = {a.dest: a for a in _subparser("data", dataset)._actions if a.dest in parameters}
+    # Every builder option is on the command line, except the paths (--root/--out), the
+    # progress bar (on unless --no-progress) and the decoder's pixel cap.
+    assert set(parameters) - set(actions) <= {"out", "out_dir", "root", "progress", "max_pixels"}
+    for name, action in actions.items():
+        if action.required:
+            continue
+        default = action.default
+        if isinstance(default, list):  # nargs="+" (--splits): argparse gives lists
+            default = tuple(default)
+        assert default == parameters[name].default, name
 
 
 def test_augmentation_defaults_live_in_one_config():

@@ -81,3 +81,33 @@ def test_json_safe_turns_non_finite_floats_into_null_at_any_depth():
     assert out == {"a": None, "b": [1.0, None, [3, None]], "c": "x"}
     assert type(out["b"][2][0]) is int
     json.dumps(out, allow_nan=False)  # strict JSON
+
+
+def test_resource_table_is_parsed_once_and_shared_by_its_readers():
+    from hrcam.data.imagenet import imagenet_animal_classes
+    from hrcam.models.wrap import imagenet_animal_indices, imagenet_class_names
+
+    rows = _shared.resource_table("imagenet_animal_classes.tsv")
+    assert rows is _shared.resource_table("imagenet_animal_classes.tsv")  # cached
+    assert isinstance(rows, tuple) and all(isinstance(r, tuple) for r in rows)  # immutable
+    assert len(rows) == 398 and rows[0] == ("0", "n01440764", "tench, Tinca tinca")
+    assert imagenet_animal_indices() == [int(r[0]) for r in rows]
+    assert imagenet_animal_classes()[0] == ("n01440764", "tench, Tinca tinca")
+    names = [r[2] for r in _shared.resource_table("imagenet_classes.tsv")]
+    assert imagenet_class_names() == names and len(names) == 1000
+
+
+def test_find_row_and_put_ci_read_one_summary_row():
+    rows = [
+        {"method": "a", "metric": "pxap", "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+        {"method": "b", "metric": "pxap", "difference": -0.1, "ci_low": -0.2, "ci_high": 0.0},
+        {"method": "b", "metric": "pxap", "difference": 9.0, "ci_low": 9.0, "ci_high": 9.0},
+    ]
+    assert _shared.find_row(rows, "b", "pxap") is rows[1]  # the first match
+    with pytest.raises(KeyError, match="no 'mask_iou' row for method 'a'"):
+        _shared.find_row(rows, "a", "mask_iou")
+    out: dict = {}
+    _shared.put_ci(out, "x", rows[0], "mean")
+    _shared.put_ci(out, "d", _shared.find_row(rows, "b", "pxap"), "difference")
+    assert out == {"x": 0.5, "x_lo": 0.4, "x_hi": 0.6, "d": -0.1, "d_lo": -0.2, "d_hi": 0.0}
+    assert all(type(v) is float for v in out.values())

@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
-from hrcam.commands import non_negative_int, positive_int
+from hrcam.commands import add_option, non_negative_int, positive_int
 from hrcam.errors import CLIError, ensure_output_dir
 
 
-def _common(p: argparse.ArgumentParser, image_size: int) -> None:
+def _builder_defaults(name: str) -> dict[str, Any]:
+    """Return the default of every parameter of dataset ``name``'s builder (its signature).
+
+    The builders' modules import no torch (torchvision is imported inside the functions), so
+    reading them keeps ``hrcam --help`` cheap.
+    """
+    from hrcam.data.registry import DATASETS
+
+    parameters = inspect.signature(DATASETS[name].load()).parameters
+    return {k: p.default for k, p in parameters.items() if p.default is not p.empty}
+
+
+def _common(p: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> None:
     p.add_argument("--out", required=True, help="output store directory (created)")
-    p.add_argument(
-        "--image-size", type=positive_int, default=image_size, help=f"side in pixels ({image_size})"
-    )
-    p.add_argument("--shard-size", type=positive_int, default=1024, help="images per shard (1024)")
-    p.add_argument(
-        "--workers", type=non_negative_int, default=None, help="worker processes (all CPUs)"
-    )
+    add_option(p, defaults, "image_size", type=positive_int, help="side in pixels (%(default)s)")
+    add_option(p, defaults, "shard_size", type=positive_int, help="images per shard (%(default)s)")
+    add_option(
+        p, defaults, "num_workers", "--workers", type=non_negative_int,
+        help="worker processes (all CPUs)",
+    )  # fmt: skip
+    # The CLI shows a progress bar unless told not to, whatever the builder's own default.
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -31,7 +45,7 @@ def _store_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "image_size": args.image_size,
         "shard_size": args.shard_size,
-        "num_workers": args.workers,
+        "num_workers": args.num_workers,
         "progress": not args.no_progress,
     }
 
@@ -67,20 +81,22 @@ def register(subparsers: Any) -> None:
         description="Generate the built-in 'beetles' set: classes that differ in body "
         "pattern, pattern period and build, on cluttered backgrounds, with exact masks.",
     )
-    _common(p, 128)
-    p.add_argument("--num-train", type=non_negative_int, default=10_000, help="(10000)")
-    p.add_argument("--num-val", type=non_negative_int, default=2_000, help="(2000)")
-    p.add_argument("--num-classes", type=positive_int, default=8, help="2..12 (8)")
-    p.add_argument("--seed", type=int, default=0, help="(0)")
+    d = _builder_defaults("synthetic")
+    _common(p, d)
+    add_option(p, d, "num_train", type=non_negative_int, help="(%(default)s)")
+    add_option(p, d, "num_val", type=non_negative_int, help="(%(default)s)")
+    add_option(p, d, "num_classes", type=positive_int, help="2..12 (%(default)s)")
+    add_option(p, d, "seed", type=int, help="(%(default)s)")
     from hrcam.data.synthetic import VARIANTS
 
-    p.add_argument(
-        "--variant",
+    add_option(
+        p,
+        d,
+        "variant",
         choices=list(VARIANTS),
-        default="default",
         help="what the set varies: "
         + "; ".join(f"{name}: {text}" for name, text in VARIANTS.items()).replace("%", "%%")
-        + " (default: default)",
+        + " (default: %(default)s)",
     )
     p.set_defaults(
         func=_synthetic,
@@ -96,11 +112,12 @@ def register(subparsers: Any) -> None:
         "interrupted run resumes when re-run with the same arguments.",
     )
     p.add_argument("--root", required=True, help="ILSVRC-2012 folder (train/, val/)")
-    _common(p, 224)
-    p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
-    p.add_argument("--devkit", default=None, help="ILSVRC2012_devkit_t12 folder (flat val/)")
-    p.add_argument("--val-labels", default=None, help="'<file> <wnid>' lines (flat val/)")
-    p.add_argument("--limit-per-class", type=positive_int, default=None, help="quick subsets")
+    d = _builder_defaults("imagenet")
+    _common(p, d)
+    add_option(p, d, "splits", nargs="+", default=list(d["splits"]), choices=["train", "val"])
+    add_option(p, d, "devkit", help="ILSVRC2012_devkit_t12 folder (flat val/)")
+    add_option(p, d, "val_labels", help="'<file> <wnid>' lines (flat val/)")
+    add_option(p, d, "limit_per_class", type=positive_int, help="quick subsets")
     p.set_defaults(
         func=_convert, dataset_options=("splits", "devkit", "val_labels", "limit_per_class")
     )
@@ -112,7 +129,7 @@ def register(subparsers: Any) -> None:
         "torchvision; trimaps become object masks (pet and border).",
     )
     p.add_argument("--root", required=True, help="folder containing oxford-iiit-pet/")
-    _common(p, 224)
+    _common(p, _builder_defaults("pets"))
     p.set_defaults(func=_convert, dataset_options=())
 
     p = sub.add_parser(
@@ -121,9 +138,10 @@ def register(subparsers: Any) -> None:
         description="Convert a local Imagenette/Imagewoof copy (root/imagenette2-320/...).",
     )
     p.add_argument("--root", required=True, help="folder containing imagenette2*/imagewoof2*")
-    _common(p, 224)
-    p.add_argument("--variant", choices=["imagenette", "imagewoof"], default="imagenette")
-    p.add_argument("--size", choices=["full", "320px", "160px"], default="320px")
+    d = _builder_defaults("imagenette")
+    _common(p, d)
+    add_option(p, d, "variant", choices=["imagenette", "imagewoof"])
+    add_option(p, d, "size", choices=["full", "320px", "160px"])
     p.set_defaults(func=_convert, dataset_options=("variant", "size"))
 
     p = sub.add_parser("info", help="describe a store", description="Print a store's metadata.")

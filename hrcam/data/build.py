@@ -25,7 +25,7 @@ import numpy as np
 from hrcam.atomic import atomic_write_text
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, decode_label_map
 from hrcam.data.store import StoreInfo, StoreWriter
-from hrcam.parallel import worker_pool
+from hrcam.parallel import available_cores, worker_pool
 
 __all__ = ["BuildReport", "Item", "build_store_from_items"]
 
@@ -275,10 +275,11 @@ def run_shard_tasks(
     """Run ``fn(task)`` for every task and pass each result to ``on_done`` as it finishes.
 
     In this process when ``num_workers`` is 0 or 1 or there is at most one task, else in a
-    :func:`hrcam.parallel.worker_pool` of up to ``num_workers`` processes (default: all
-    CPUs). Each task writes its own shard, so the order they finish in changes no file.
+    :func:`hrcam.parallel.worker_pool` of up to ``num_workers`` processes (default: one per
+    core this process may use, :func:`hrcam.parallel.available_cores`). Each task writes its
+    own shard, so the order they finish in changes no file.
     """
-    workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+    workers = available_cores() if num_workers is None else int(num_workers)
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             on_done(fn(task))

@@ -30,9 +30,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 
+from hrcam._shared import resource_table
 from hrcam.data.build import BuildReport, Item, build_store_from_items, list_image_files
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS
 
@@ -44,9 +44,7 @@ _VAL_NUMBER = re.compile(r"(\d+)$")
 
 def imagenet_animal_classes() -> list[tuple[str, str]]:
     """Return the 398 animal classes as ``(wnid, names)``, index = label (sorted-wnid order)."""
-    text = resources.files("hrcam").joinpath("resources/imagenet_animal_classes.tsv").read_text()
-    rows = [line.split("\t") for line in text.splitlines()[1:] if line.strip()]
-    rows.sort(key=lambda r: int(r[0]))
+    rows = sorted(resource_table("imagenet_animal_classes.tsv"), key=lambda r: int(r[0]))
     return [(r[1], r[2]) for r in rows]
 
 

@@ -156,8 +156,9 @@ def build_photo_store(
         has_masks=False,
         source={"kind": "bundled-photos", "photos": list(photos), "seed": seed},
     )
+    decoded = [load_photo(p) for p in photos]  # once: both splits crop the same photos
     for split, per in (("train", train_per_photo), ("val", val_per_photo)):
-        images = np.concatenate([random_crops(load_photo(p), per, image_size, rng) for p in photos])
+        images = np.concatenate([random_crops(image, per, image_size, rng) for image in decoded])
         order = rng.permutation(len(images))
         writer.write_shard(split, 0, images[order], np.zeros(len(images), dtype=np.int64))
     writer.finalize({"train": 1, "val": 1})

@@ -40,6 +40,7 @@ import numpy as np
 from hrcam._shared import check_class_indices
 from hrcam.data.build import run_shard_tasks
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks
+from hrcam.parallel import available_cores
 
 __all__ = [
     "SYNTHETIC_VERSION",
@@ -457,7 +458,7 @@ def generate_synthetic(
         "has_masks": True,
         "source": source,
     }
-    workers = (os.cpu_count() or 1) if num_workers is None else int(num_workers)
+    workers = available_cores() if num_workers is None else int(num_workers)
     totals = {"train": int(num_train), "val": int(num_val)}
     check_synthetic_budget(
         out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)

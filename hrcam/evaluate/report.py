@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,33 +14,48 @@ from hrcam.evaluate.statistics import CI_METHOD
 if TYPE_CHECKING:
     from hrcam.evaluate.results import EvaluationResult
 
-__all__ = ["render_markdown"]
+__all__ = ["ci_cell", "render_markdown", "table_header", "table_row"]
 
 SECTION5_TITLE = "Paper §5: does the refined CAM survive a failed low-res CAM?"
+
+
+def ci_cell(row: Mapping[str, Any]) -> str:
+    """``"mean [ci_low, ci_high]"`` of a summary-table row, as the report's tables print it.
+
+    One decimal for the metrics in percent or milliseconds (``average_drop``,
+    ``increase_in_confidence``, ``runtime_ms``), three for the others.
+    """
+    digits = 1 if row["metric"] in {"average_drop", "increase_in_confidence", "runtime_ms"} else 3
+    return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
 
 
 def _fmt(row: Mapping[str, Any]) -> str:
     if row["n"] == 0 or np.isnan(row["mean"]):
         return "–"
-    digits = 1 if row["metric"] in {"average_drop", "increase_in_confidence", "runtime_ms"} else 3
-    return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    return ci_cell(row)
 
 
-def _table_lines(header: list[str]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+def table_header(columns: Sequence[str]) -> list[str]:
+    """Return the header line and the ``|---|`` rule of a markdown table of ``columns``."""
+    return ["| " + " | ".join(columns) + " |", "|" + "|".join(["---"] * len(columns)) + "|"]
+
+
+def table_row(cells: Sequence[str]) -> str:
+    """Return one line of a markdown table."""
+    return "| " + " | ".join(cells) + " |"
 
 
 def _summary_table(result: EvaluationResult) -> list[str]:
     """One row per method, one column per metric measured."""
     metrics = [m for m in TABLE_METRICS if any(r["metric"] == m for r in result.table)]
     by_key = {(r["method"], r["metric"]): r for r in result.table}
-    lines = _table_lines(["Method", *(METRIC_LABELS[m] for m in metrics)])
+    lines = table_header(["Method", *(METRIC_LABELS[m] for m in metrics)])
     for method in result.methods:
         cells = [method_label(method)]
         for m in metrics:
             row = by_key.get((method, m))
             cells.append(_fmt(row) if row else "–")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(table_row(cells))
     return lines
 
 
@@ -99,7 +114,7 @@ def _cost_notes(result: EvaluationResult) -> list[str]:
 def _section5_table(section5: list[dict[str, Any]]) -> list[str]:
     """Per subset: the low-res CAM's means, then each method's mean and paired difference."""
     s5_metrics = list(dict.fromkeys(r["metric"] for r in section5))
-    lines = _table_lines(["Subset", "Method", "n", *(METRIC_LABELS.get(m, m) for m in s5_metrics)])
+    lines = table_header(["Subset", "Method", "n", *(METRIC_LABELS.get(m, m) for m in s5_metrics)])
     groups: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for r in section5:
         groups.setdefault((r["subset"], r["method"]), {})[r["metric"]] = r

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from hrcam._shared import resource_table, state_dict_differences
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
 
@@ -59,15 +59,12 @@ def imagenet_class_names() -> list[str]:
     Read from ``hrcam/resources/imagenet_classes.tsv`` (bundled; columns index, wnid, short
     name as torchvision spells it, WordNet synonyms).
     """
-    text = resources.files("hrcam").joinpath("resources/imagenet_classes.tsv").read_text()
-    rows = [line.split("\t") for line in text.splitlines()[1:] if line.strip()]
-    return [row[2] for row in rows]
+    return [row[2] for row in resource_table("imagenet_classes.tsv")]
 
 
 def imagenet_animal_indices() -> list[int]:
     """ImageNet-1k indices of the paper's 398 animal classes (0..397 in the sorted order)."""
-    text = resources.files("hrcam").joinpath("resources/imagenet_animal_classes.tsv").read_text()
-    return [int(line.split("\t")[0]) for line in text.splitlines()[1:] if line.strip()]
+    return [int(row[0]) for row in resource_table("imagenet_animal_classes.tsv")]
 
 
 class WrappedClassifier(CAMClassifier):
@@ -588,13 +585,16 @@ def _load_native_weights(model: nn.Module, weights: str | os.PathLike, zoo: str)
     except (FileNotFoundError, ValueError) as exc:
         raise HrcamError(str(exc)) from exc
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
+    missing, unexpected, mismatched = state_dict_differences(model.state_dict(), state)
+    # BatchNorm fills in a missing num_batches_tracked counter itself (older saves lack it).
+    missing = [k for k in missing if not k.endswith(".num_batches_tracked")]
+    if missing or unexpected or mismatched:
         raise HrcamError(
-            f"weights {str(path)!r} do not fit the {zoo} model {type(model).__name__}: {first}"
-        ) from exc
+            f"weights {str(path)!r} do not fit the {zoo} model {type(model).__name__}: "
+            f"missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} "
+            f"({len(unexpected)}), shape mismatches {mismatched[:2]} ({len(mismatched)})"
+        )
+    model.load_state_dict(state, strict=True)
 
 
 def build_wrapped(

@@ -71,14 +71,15 @@ def epochs_figure(
     """
     from matplotlib.figure import Figure
 
+    from hrcam.evidence import LOCALIZATION_MAPS  # the maps whose loc_* columns training logs
+
     fig = Figure(figsize=(10.0, 3.3), layout="constrained")
     axes = fig.subplots(1, 2)
-    maps = ("low_res", "high_res", "refined_paper", "refined_reference")
     for history, style, name in ((paper, "-", "W=0 (paper)"),
                                  (consistency, "--", f"W={weight:g}")):  # fmt: skip
         rows = [r for r in history if r.get("loc_low_res_pxap") is not None]
         epochs = [r["epoch"] for r in rows]
-        for k, m in enumerate(maps):
+        for k, m in enumerate(LOCALIZATION_MAPS):
             axes[0].plot(epochs, [r[f"loc_{m}_pxap"] for r in rows], style, marker="o",
                          color=f"C{k}", label=f"{m}, {name}")  # fmt: skip
         axes[1].plot([r["epoch"] for r in history], [r["val_psnr"] for r in history], style,

@@ -167,6 +167,36 @@ class _Clock:
         return out
 
 
+def normalized_maps(
+    low_res_cam: Any, high_res_cam: Any, clock: _Clock | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the first steps of :func:`refine`: check and normalise both maps, resize the low-res.
+
+    :class:`hrcam.parallel.RefinePool` recomputes these three maps in the parent with this
+    function instead of shipping them back from its workers (cheaper than the transfer).
+
+    Parameters
+    ----------
+    low_res_cam, high_res_cam
+        As for :func:`refine`.
+    clock
+        Where the steps' times go (``normalize``, ``resize``); ``None``: nowhere.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(low_res, high_res, low_res_resized)``, as :class:`RefineResult` holds them.
+    """
+    clock = clock if clock is not None else _Clock()
+    low = as_map(low_res_cam, "low_res_cam")
+    high = as_map(high_res_cam, "high_res_cam")
+    check_pair(low, high)
+    low_n = clock.run("normalize", steps.normalize, low)
+    high_n = clock.run("normalize", steps.normalize, high)
+    low_resized = clock.run("resize", steps.resize_bilinear, low_n, high.shape)
+    return low_n, high_n, low_resized
+
+
 def refine(
     low_res_cam: Any,
     high_res_cam: Any,
@@ -210,13 +240,8 @@ def refine(
 
     """
     cfg = resolve_config(preset, config, **overrides)
-    low = as_map(low_res_cam, "low_res_cam")
-    high = as_map(high_res_cam, "high_res_cam")
-    check_pair(low, high)
     clock = _Clock()
-    low_n = clock.run("normalize", steps.normalize, low)
-    high_n = clock.run("normalize", steps.normalize, high)
-    low_resized = clock.run("resize", steps.resize_bilinear, low_n, high.shape)
+    low_n, high_n, low_resized = normalized_maps(low_res_cam, high_res_cam, clock)
     focal, focal_low = clock.run(
         "focal_points", steps.focal_points, low_n, low_resized, cfg.focal_mode, cfg.top_n
     )

@@ -595,14 +595,20 @@ def region_bounds(
         ``(lower, upper, roi_values)``; ``roi_values`` are the values the percentiles came
         from (for the histogram of the paper's Fig. 3).
     """
+    _, roi_values = _roi_values(values, roi)
+    lower, upper = _percentiles(roi_values, (lower_percentile, upper_percentile))
+    return lower, upper, roi_values
+
+
+def _roi_values(values: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(roi as bool, values[roi])``, or a ``ValueError`` for a mismatched or empty ROI."""
     roi = np.asarray(roi, dtype=bool)
     if roi.shape != np.shape(values):
         raise ValueError(f"roi has shape {roi.shape} but values have shape {np.shape(values)}")
     roi_values = np.asarray(values)[roi]
     if roi_values.size == 0:
         raise ValueError("roi is empty: there are no values to take the growth bounds from")
-    lower, upper = _percentiles(roi_values, (lower_percentile, upper_percentile))
-    return lower, upper, roi_values
+    return roi, roi_values
 
 
 def growth_bounds(
@@ -640,11 +646,15 @@ def growth_bounds(
     tuple
         ``(lower, upper, edge_threshold, roi_values)`` with ``roi_values = source[roi]``.
     """
-    lower, upper, roi_values = region_bounds(source, roi, lower_percentile, upper_percentile)
-    if source_is_gradient and edge_percentile == upper_percentile:
-        return lower, upper, upper, roi_values
-    values = roi_values if source_is_gradient else np.asarray(gradient)[np.asarray(roi, bool)]
-    edge = percentile_of(values, edge_percentile)
+    roi, roi_values = _roi_values(source, roi)
+    if source_is_gradient:
+        # All three from one selection; each percentile is computed alone from exact order
+        # statistics, so an edge percentile equal to the upper one gives the upper bound.
+        qs = (lower_percentile, upper_percentile, edge_percentile)
+        lower, upper, edge = _percentiles(roi_values, qs)
+    else:
+        lower, upper = _percentiles(roi_values, (lower_percentile, upper_percentile))
+        edge = percentile_of(np.asarray(gradient)[roi], edge_percentile)
     return lower, upper, edge, roi_values
 
 

@@ -6,9 +6,10 @@ Every function here runs on CPU as well, so that CI exercises the same code that
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from hrcam.parallel import available_cores
 
 if TYPE_CHECKING:
     import torch
@@ -79,8 +80,7 @@ def default_num_workers(device: torch.device) -> int:
     """
     if device.type != "cuda":
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(8, (cpus or 2) - 1))
+    return max(1, min(8, available_cores() - 1))
 
 
 def resolve_settings(

@@ -167,10 +167,14 @@ class ExpansionTask(ImageTask):
 
 
 def _is_zoo_spec(spec: str) -> bool:
-    from hrcam.models.wrap import ZOOS
+    from hrcam.errors import HrcamError
+    from hrcam.models.wrap import parse_zoo_name
 
-    zoo, sep, name = spec.partition(":")
-    return bool(sep and name) and zoo in ZOOS and not Path(spec).exists()
+    try:
+        parse_zoo_name(spec)
+    except HrcamError:
+        return False
+    return not Path(spec).exists()  # a checkpoint file whose name looks like ZOO:NAME
 
 
 class _ZooSource:

@@ -266,3 +266,45 @@ def test_paired_mean_ci_uses_only_the_images_both_methods_score():
     assert ci == pytest.approx(bootstrap_mean_ci([0.1, 0.6, -0.1], 200, 3))
     assert paired_mean_ci({0: 1.0}, {1: 1.0})[0] == 0
     assert all(np.isnan(paired_mean_ci({0: 1.0}, {1: 1.0})[1:]))
+
+
+def test_to_markdown_prints_the_table_as_before():
+    """Byte for byte what Comparison.to_markdown printed before it shared evaluate's report
+    helpers: one/three decimals by metric, ``(n=..)`` when partial, ``–`` when missing, and a
+    NaN row shown as NaN (not hidden as in the evaluation report)."""
+    nan = float("nan")
+
+    def row(method, metric, mean, lo, hi, n):
+        return {"method": method, "metric": metric, "mean": mean, "ci_low": lo, "ci_high": hi,
+                "n": n}  # fmt: skip
+
+    comp = Comparison(
+        methods=["low_res_cam", "mine"],
+        labels={"low_res_cam": "Low-res CAM"},
+        table=[
+            row("low_res_cam", "pxap", 0.61234, 0.5, 0.70049, 4),
+            row("low_res_cam", "runtime_ms", 12.345, 11.0, 13.96, 2),
+            row("mine", "pxap", 0.4, 0.35, 0.45, 3),
+            row("mine", "mask_iou", nan, nan, nan, 0),
+            row("mine", "average_drop", 25.04, 20.0, 30.5, 4),
+        ],
+        per_image=[],
+        config={"num_images": 4},
+    )
+    intro = (
+        "4 validation images; mean and 95% CI: percentile bootstrap over images "
+        "(1000 resamples).\n\n"
+    )
+    assert comp.to_markdown() == intro + (
+        "| Method | Pointing game | Energy pointing game | PxAP | Mask IoU (best shared t) | "
+        "MaxBoxAccV2 | Runtime ms/image |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| Low-res CAM | – | – | 0.612 [0.500, 0.700] | – | – | 12.3 [11.0, 14.0] |\n"
+        "| mine | – | – | 0.400 [0.350, 0.450] (n=3) | nan [nan, nan] (n=0) | – | – |\n"
+    )
+    assert comp.to_markdown(metrics=("pxap", "mask_iou", "average_drop")) == intro + (
+        "| Method | PxAP | Mask IoU (best shared t) | Average drop % (lower better) |\n"
+        "|---|---|---|---|\n"
+        "| Low-res CAM | 0.612 [0.500, 0.700] | – | – |\n"
+        "| mine | 0.400 [0.350, 0.450] (n=3) | nan [nan, nan] (n=0) | 25.0 [20.0, 30.5] |\n"
+    )

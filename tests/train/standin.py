@@ -82,6 +82,22 @@ def make_data(n: int, seed: int, size: int = 16) -> TensorDataset:
     return TensorDataset(images.to(torch.uint8), labels)
 
 
+def config(run_dir: str | os.PathLike, **overrides: Any) -> TrainConfig:
+    """The stand-in's :class:`TrainConfig` (3 epochs of batches of 8 on the CPU), with
+    ``overrides`` on top: the one builder of the tests and of :func:`main`."""
+    values: dict[str, Any] = dict(
+        task="classifier",
+        data_root="unused",
+        run_dir=run_dir,
+        epochs=3,
+        batch_size=8,
+        device="cpu",
+        progress=False,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
 def run(
     config: TrainConfig, num_train: int = 96, num_val: int = 32
 ) -> tuple[TrainResult, nn.Module]:
@@ -103,19 +119,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)  # same arithmetic in every subprocess
-    config = TrainConfig(
-        task="classifier",
-        run_dir=args.run_dir,
-        data_root="unused",
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        device="cpu",
-        progress=False,
-        plateau_patience=0,  # exercise the scheduler's state within a few epochs
+    result, model = run(
+        config(
+            args.run_dir,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            checkpoint_every=args.checkpoint_every,
+            seed=args.seed,
+            plateau_patience=0,  # exercise the scheduler's state within a few epochs
+        )
     )
-    result, model = run(config)
     rank = int(os.environ.get("RANK", "0"))
     torch.save(
         {"state_dict": model.state_dict(), "history": result.history},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hrcam.train import Callback, KillAfterStep, TrainConfig
+from hrcam.train import Callback, KillAfterStep
 from hrcam.train.callbacks import KILL_ENV, callbacks_from_env
 
 
@@ -18,20 +18,8 @@ def _interrupt() -> None:
     raise _Interrupted
 
 
-def _config(run_dir, **kw) -> TrainConfig:
-    values = dict(
-        task="classifier",
-        data_root="unused",
-        run_dir=run_dir,
-        epochs=2,
-        batch_size=8,
-        checkpoint_every=4,
-        device="cpu",
-        progress=False,
-        plateau_patience=0,  # the scheduler's state changes within the run, and must resume
-    )
-    values.update(kw)
-    return TrainConfig(**values)
+#: On top of ``standin.config``'s: the scheduler's state changes within the run, and must resume.
+_RUN = dict(epochs=2, checkpoint_every=4, plateau_patience=0)
 
 
 class _Recorder(Callback):
@@ -63,7 +51,7 @@ def _fit(standin, config, callbacks=()):
 
 def test_callbacks_see_every_step_and_epoch_end(standin, tmp_path):
     recorder = _Recorder()
-    _fit(standin, _config(tmp_path / "run"), callbacks=[recorder])
+    _fit(standin, standin.config(tmp_path / "run", **_RUN), callbacks=[recorder])
     # 96 images / batch 8: 12 steps per epoch.
     expected = [(e, b, e * 12 + b) for e in range(2) for b in range(1, 13)]
     assert recorder.steps == expected
@@ -71,17 +59,17 @@ def test_callbacks_see_every_step_and_epoch_end(standin, tmp_path):
 
 
 def test_kill_switch_interrupts_at_its_step_and_the_run_resumes_exactly(standin, tmp_path):
-    straight, straight_model = _fit(standin, _config(tmp_path / "straight"))
+    straight, straight_model = _fit(standin, standin.config(tmp_path / "straight", **_RUN))
 
     recorder = _Recorder()
     kill = KillAfterStep(15, action=_interrupt)  # epoch 2, batch 3; last.pt is from step 12
     with pytest.raises(_Interrupted):
-        _fit(standin, _config(tmp_path / "killed"), callbacks=[recorder, kill])
+        _fit(standin, standin.config(tmp_path / "killed", **_RUN), callbacks=[recorder, kill])
     assert recorder.steps[-1] == (1, 3, 15)  # nothing ran after the interrupting step
     state = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["extra"]
     assert (state["epoch"], state["batch"], state["global_step"]) == (1, 0, 12)
 
-    resumed, resumed_model = _fit(standin, _config(tmp_path / "killed"))
+    resumed, resumed_model = _fit(standin, standin.config(tmp_path / "killed", **_RUN))
     assert resumed.resumed_from == (1, 0)
     for key, value in straight_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
@@ -93,14 +81,14 @@ def test_kill_switch_interrupts_at_its_step_and_the_run_resumes_exactly(standin,
 def test_kill_switch_mid_epoch_checkpoint_resumes_exactly(standin, tmp_path):
     # Killed after step 19 with the last checkpoint at step 16 (epoch 2, batch 4): the resume
     # starts in the middle of an epoch and replays three steps.
-    straight, straight_model = _fit(standin, _config(tmp_path / "straight"))
+    straight, straight_model = _fit(standin, standin.config(tmp_path / "straight", **_RUN))
     with pytest.raises(_Interrupted):
         _fit(
             standin,
-            _config(tmp_path / "killed"),
+            standin.config(tmp_path / "killed", **_RUN),
             callbacks=[KillAfterStep(19, action=_interrupt)],
         )
-    resumed, resumed_model = _fit(standin, _config(tmp_path / "killed"))
+    resumed, resumed_model = _fit(standin, standin.config(tmp_path / "killed", **_RUN))
     assert resumed.resumed_from == (1, 4)
     for key, value in straight_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key

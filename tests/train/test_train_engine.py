@@ -19,22 +19,8 @@ from hrcam.train.loop import build_scheduler
 from hrcam.train.rng import capture_rng_state, restore_rng_state
 
 
-def _config(run_dir, **kw) -> TrainConfig:
-    values = dict(
-        task="classifier",
-        data_root="unused",
-        run_dir=run_dir,
-        epochs=3,
-        batch_size=8,
-        device="cpu",
-        progress=False,
-    )
-    values.update(kw)
-    return TrainConfig(**values)
-
-
 def test_fit_writes_metrics_and_checkpoints(standin, tmp_path):
-    result, model = standin.run(_config(tmp_path / "run"))
+    result, model = standin.run(standin.config(tmp_path / "run"))
     history = result.history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert [row["global_step"] for row in history] == [12, 24, 36]  # 96 images / 8
@@ -62,7 +48,7 @@ def test_fit_writes_metrics_and_checkpoints(standin, tmp_path):
 
 def test_training_learns_the_standin_problem(standin, tmp_path):
     # Which channel is brighter is learnable: validation beats chance (0.5) clearly.
-    config = _config(tmp_path / "run", epochs=6, scheduler="none")
+    config = standin.config(tmp_path / "run", epochs=6, scheduler="none")
     result, _ = standin.run(config, num_train=128, num_val=64)
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < first["train_loss"]
@@ -70,7 +56,7 @@ def test_training_learns_the_standin_problem(standin, tmp_path):
 
 
 def test_finished_run_resumes_as_a_no_op(standin, tmp_path):
-    config = _config(tmp_path / "run", epochs=2)
+    config = standin.config(tmp_path / "run", epochs=2)
     first, _ = standin.run(config)
     again, model = standin.run(config)
     assert again.resumed_from == (2, 0)
@@ -80,21 +66,21 @@ def test_finished_run_resumes_as_a_no_op(standin, tmp_path):
 
 
 def test_more_epochs_extend_a_finished_run(standin, tmp_path):
-    standin.run(_config(tmp_path / "run", epochs=1))
-    longer, _ = standin.run(_config(tmp_path / "run", epochs=2))
+    standin.run(standin.config(tmp_path / "run", epochs=1))
+    longer, _ = standin.run(standin.config(tmp_path / "run", epochs=2))
     assert longer.resumed_from == (1, 0)
     assert [row["epoch"] for row in longer.history] == [1, 2]
 
 
 def test_resume_refuses_a_different_trajectory(standin, tmp_path):
-    standin.run(_config(tmp_path / "run", epochs=1))
+    standin.run(standin.config(tmp_path / "run", epochs=1))
     with pytest.raises(ValueError, match=r"batch_size=8.*batch_size=4"):
-        standin.run(_config(tmp_path / "run", epochs=2, batch_size=4))
+        standin.run(standin.config(tmp_path / "run", epochs=2, batch_size=4))
 
 
 def test_no_resume_starts_afresh(standin, tmp_path):
-    first, _ = standin.run(_config(tmp_path / "run", epochs=2))
-    fresh, _ = standin.run(_config(tmp_path / "run", epochs=1, resume=False))
+    first, _ = standin.run(standin.config(tmp_path / "run", epochs=2))
+    fresh, _ = standin.run(standin.config(tmp_path / "run", epochs=1, resume=False))
     assert fresh.resumed_from is None
     assert [row["epoch"] for row in fresh.history] == [1]
     assert fresh.history[0]["train_loss"] == first.history[0]["train_loss"]
@@ -103,7 +89,9 @@ def test_no_resume_starts_afresh(standin, tmp_path):
 
 def test_cuda_code_paths_run_on_cpu(standin, tmp_path):
     # bf16 autocast and channels_last, as on a GPU; the loss is still computed in fp32.
-    result, model = standin.run(_config(tmp_path / "run", epochs=1, amp=True, channels_last=True))
+    result, model = standin.run(
+        standin.config(tmp_path / "run", epochs=1, amp=True, channels_last=True)
+    )
     assert result.settings["amp"] and result.settings["channels_last"]
     assert math.isfinite(result.history[0]["train_loss"])
     assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -115,7 +103,7 @@ def test_empty_split_is_a_clear_error(standin, tmp_path):
 
     empty = standin.make_data(0, 0)
     with pytest.raises(ValueError, match="training split is empty"):
-        fit(task, empty, standin.make_data(8, 1), _config(tmp_path / "run"))
+        fit(task, empty, standin.make_data(8, 1), standin.config(tmp_path / "run"))
 
 
 def test_default_schedule_is_the_reference_one():
