@@ -41,6 +41,9 @@ def test_precision_effect_on_the_tiny_run(tiny_run):
     assert 0 < values["prec_hr_dev_median"] <= values["prec_hr_dev_max"] < 0.05
     for preset in ("paper", "reference"):
         assert 0.0 <= values[f"prec_{preset}_identical"] <= 1.0
+        changed = values[f"prec_{preset}_pixels_changed"]
+        assert 0.0 <= changed <= 1.0
+        assert (changed == 0.0) == (values[f"prec_{preset}_identical"] == 1.0)
         lo, hi = values[f"prec_{preset}_pxap_lo"], values[f"prec_{preset}_pxap_hi"]
         assert lo <= values[f"prec_{preset}_pxap"] <= hi
     text = precision_text(values)
@@ -51,6 +54,7 @@ def test_precision_effect_on_the_tiny_run(tiny_run):
                             **kw)  # fmt: skip
     zero = precision_effect(same, model, model, val, n_boot=50, **kw)
     assert zero["prec_hr_dev_max"] == 0.0 and zero["prec_paper_identical"] == 1.0
+    assert zero["prec_reference_pixels_changed"] == 0.0
     assert zero["prec_paper_pxap"] == zero["prec_raw_pxap"] == 0.0
 
 
