@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from hrcam.commands import add_option
+from hrcam.commands import add_option, positive_int
 
 _EPILOG = """examples:
   hrcam data synthetic --out runs/data
@@ -164,6 +164,15 @@ def register(subparsers: Any) -> None:
         "the frozen classifier's CAM features (default %(default)s: the paper, "
         "reconstruction only)",
     )
+    for field, what in (("growth_rate", "growth rate"), ("layers_per_block", "layers")):
+        _option(
+            exp,
+            field,
+            type=positive_int,
+            metavar="N",
+            help=f"expansion network's dense-block {what} (default %(default)s, the reference "
+            "code's; smaller is a cheaper network than the paper's)",
+        )
     loc = exp.add_argument_group("localization during training")
     _option(
         loc,

@@ -94,6 +94,11 @@ class TrainConfig:
         Expansion task only: weight W of the consistency loss that ties the pooled
         full-resolution CAM features to the classifier's (:mod:`hrcam.train.expansion`);
         0 (default) is the paper's reconstruction-only training.
+    growth_rate, layers_per_block
+        Expansion task only: the expansion network's dense-block shape
+        (:func:`hrcam.models.build_expansion`). 16 and 4 are the reference code's; smaller
+        values make a cheaper network than the paper's (``benchmarks/explain.py`` times it),
+        whose maps the book does not measure.
     eval_every, eval_images
         Expansion task: every ``eval_every`` epochs (and after the last one) measure the
         localization of the low-res, high-res and both refined CAMs on the first
@@ -132,6 +137,8 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     consistency_weight: float = 0.0
+    growth_rate: int = 16
+    layers_per_block: int = 4
     eval_every: int = 0
     eval_images: int = 64
 
@@ -156,7 +163,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
     def _check_counts(self) -> None:
-        for name in ("epochs", "batch_size", "k"):
+        for name in ("epochs", "batch_size", "k", "growth_rate", "layers_per_block"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -192,6 +199,9 @@ class TrainConfig:
     def _check_task(self) -> None:
         if self.task == "classifier" and self.consistency_weight:
             raise ValueError("consistency_weight applies to the expansion task only")
+        for name in ("growth_rate", "layers_per_block"):
+            if self.task == "classifier" and getattr(self, name) != getattr(TrainConfig, name):
+                raise ValueError(f"{name} applies to the expansion task only")
         if self.task == "expansion" and self.classifier_checkpoint is None:
             raise ValueError(
                 "classifier_checkpoint is required for the expansion task: pass the best.pt "

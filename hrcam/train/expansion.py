@@ -248,7 +248,12 @@ def train_expansion(
             f"{config.data_root} has {len(train_set.classes)}; train the classifier on this store"
         )
     seed_everything(config.seed)
-    expansion = build_expansion(classifier, image_size=int(train_set.image_size))
+    expansion = build_expansion(
+        classifier,
+        image_size=int(train_set.image_size),
+        growth_rate=config.growth_rate,
+        layers_per_block=config.layers_per_block,
+    )
     model = HRCAM(classifier, expansion)
     # The expansion network's input size, not the classifier's: explaining uses it.
     metadata = {

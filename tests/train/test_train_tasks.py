@@ -220,3 +220,34 @@ def test_consistency_weight_is_validated_and_on_the_cli(capsys):
     with pytest.raises(SystemExit):
         cli_main(["train", "expansion", "--help"])
     assert "--consistency-weight" in capsys.readouterr().out
+
+
+def test_a_narrower_expansion_network_trains_and_reloads(trained_classifier, tiny_store, tmp_path):
+    """--growth-rate/--layers-per-block build (and the checkpoint rebuilds) a smaller network;
+    resuming its run with the paper's shape is refused with the reason, nothing overwritten."""
+    from hrcam.errors import HrcamError
+    from hrcam.train import TrainConfig
+
+    run = tmp_path / "narrow"
+    args = ["train", "expansion", "--data", str(tiny_store), "--run-dir", str(run),
+            "--classifier", str(trained_classifier), "--epochs", "1", "--batch-size", "8",
+            "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert cli_main([*args, "--growth-rate", "4", "--layers-per-block", "1"]) == 0
+    model = load_checkpoint(run / "last.pt").model()
+    blocks = [m for m in model.expansion.modules() if type(m).__name__ == "_DenseBlock"]
+    assert blocks and all(len(b.layers) == 1 and b.growth_rate == 4 for b in blocks)
+    paper = build_expansion(model.classifier, image_size=32)
+    assert sum(p.numel() for p in model.expansion.parameters()) < sum(
+        p.numel() for p in paper.parameters()
+    )
+    before = (run / "last.pt").read_bytes()
+    with pytest.raises((HrcamError, ValueError), match="does not match"):
+        train_expansion(TrainConfig(task="expansion", data_root=tiny_store, run_dir=run,
+                                    classifier_checkpoint=trained_classifier, epochs=2,
+                                    batch_size=8, device="cpu", progress=False))  # fmt: skip
+    assert (run / "last.pt").read_bytes() == before
+    for bad in (["--growth-rate", "0"], ["--layers-per-block", "x"]):
+        with pytest.raises(SystemExit):
+            cli_main([*args, *bad])
+    with pytest.raises(ValueError, match="growth_rate applies to the expansion task only"):
+        TrainConfig(task="classifier", growth_rate=8)
