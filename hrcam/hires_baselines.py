@@ -389,6 +389,11 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
     # One dispatch: the registry entry holds the function that builds this baseline's maps,
     # and its cost.
     entry = get_method(name)
+    if not isinstance(entry.builder, _HiresBuilder):
+        raise ValueError(
+            f"method {name!r} is registered in the 'high-res' family without a high-res builder; "
+            "register it with hrcam.hires_baselines' own decorator, or in another family"
+        )
     return SaliencyMethod(name, entry.builder.make(model, dict(options)), entry.forward_passes)
 
 

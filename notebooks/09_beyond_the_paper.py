@@ -366,7 +366,6 @@ precision = precision_effect(
 )  # fmt: skip
 timings["bfloat16 check"] = time.perf_counter() - t0
 values.update(precision)
-glue("beyond-precision", Markdown(precision_text(precision)), display=False)
 Markdown(precision_text(precision))
 
 # %% [markdown]

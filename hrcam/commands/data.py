@@ -29,7 +29,7 @@ def _common(p: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> None:
     add_option(p, defaults, "shard_size", type=positive_int, help="images per shard (%(default)s)")
     add_option(
         p, defaults, "num_workers", "--workers", type=non_negative_int,
-        help="worker processes (all CPUs)",
+        help="worker processes (default: all cores this process may use)",
     )  # fmt: skip
     # The CLI shows a progress bar unless told not to, whatever the builder's own default.
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -34,7 +34,8 @@ PRECISIONS: dict[str, str] = {
         "or GPU has bfloat16 dot products"
     ),
     "bfloat16": (
-        "bfloat16 autocast for both networks: fastest, but predictions and low-res CAMs change too"
+        "bfloat16 autocast for both networks: usually the fastest, but predictions and low-res "
+        "CAMs change too"
     ),
 }
 
@@ -85,8 +86,10 @@ class Explainer:
         ``"bfloat16-expansion"`` runs a bfloat16 copy of the expansion network
         (:func:`hrcam.models.with_expansion_dtype`) after the unchanged classifier, so that
         only the high-res and refined CAMs change; ``"bfloat16"`` autocasts both networks. CAMs
-        are computed in float32 either way. ``benchmarks/explain.py`` times each, and the book's
-        "Beyond the paper" page measures what bfloat16 changes in the refined maps.
+        are computed in float32 either way. The bfloat16 copy is made here, from the weights and
+        device ``model`` has now: after changing either, build a new Explainer.
+        ``benchmarks/explain.py`` times ``"float32"`` and ``"bfloat16-expansion"``, and the
+        book's "Beyond the paper" page measures what bfloat16 changes in the refined maps.
     channels_last
         Run in NHWC memory format (default). It converts ``model``'s parameters in place and
         changes no result; on a 2-core CPU it made the whole refined-CAM pipeline 1.2x

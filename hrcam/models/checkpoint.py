@@ -300,6 +300,15 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
     return payload
 
 
+def read_extra(path: str | os.PathLike) -> dict[str, Any]:
+    """Return a checkpoint's ``extra`` payload without building or loading any model.
+
+    A resume checks the saved training settings with it before any weights are loaded, so that
+    a changed setting is named instead of surfacing as a weight-shape mismatch.
+    """
+    return dict(_read_payload(Path(path), "cpu").get("extra") or {})
+
+
 def _load_state(module: nn.Module, state: Any, path: Path, what: str) -> None:
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state dict for the {what}, found {type(state)}")

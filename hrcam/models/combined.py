@@ -135,4 +135,9 @@ def with_expansion_dtype(model: HRCAM, dtype: torch.dtype) -> HRCAM:
         raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     with torch.inference_mode(False):  # a copy made under inference mode could not be trained
         expansion = copy.deepcopy(model.expansion).to(dtype)
+        if model.expansion.cam_basis is not None:
+            # The basis only meets the float32 FC weights (cam_weight); rounding it would make
+            # the copy's high-res CAMs differ from what the float32 features give.
+            expansion.cam_basis = model.expansion.cam_basis.detach().clone()
+    expansion.clear_inference_caches()  # the folds copied along belong to the float32 weights
     return HRCAM(model.classifier, expansion).train(model.training)

@@ -221,16 +221,20 @@ class _DenseBlock(nn.Module):
     ) -> _Folded | None:
         """Return layer ``index``'s folded BatchNorm for maps like ``like`` (cached).
 
-        ``None`` for float16, which takes the direct two-pass form.
+        ``None`` (the direct two-pass form) for float16, and for a bfloat16 layer whose fold
+        would lose accuracy (:func:`_fold_is_accurate`).
         """
         if like.dtype not in _FOLDABLE:
             return None
         tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
+        if any(t.is_inference() for t in tensors):
+            # Inference tensors keep no version counter, so an in-place load under
+            # torch.inference_mode would go unseen by the cache: decide afresh every call.
+            return _fold_or_none(norm, conv, tuple(like.shape[-2:]), like.dtype)
         # ``_version`` counts in-place writes (optimiser steps, load_state_dict), data_ptr
         # catches replaced tensors: either makes the cached fold stale.
         key = (
-            # Inference tensors (made under torch.inference_mode) keep no version counter.
-            tuple((t.data_ptr(), 0 if t.is_inference() else t._version) for t in tensors),
+            tuple((t.data_ptr(), t._version) for t in tensors),
             float(norm.eps),
             tuple(like.shape[-2:]),
             like.dtype,
@@ -239,7 +243,7 @@ class _DenseBlock(nn.Module):
         cached = self._folds.get(index)
         if cached is not None and cached[0] == key:
             return cached[1]
-        folded = _fold_norm_relu_conv(norm, conv, tuple(like.shape[-2:]), like.dtype)
+        folded = _fold_or_none(norm, conv, tuple(like.shape[-2:]), like.dtype)
         self._folds[index] = (key, folded)
         return folded
 
@@ -247,6 +251,29 @@ class _DenseBlock(nn.Module):
 # bfloat16 has float32's exponent range, so the folded clamp bounds (-b / a) cannot overflow
 # it; float16's narrow range can, and float16 keeps the direct two-pass form.
 _FOLDABLE = (torch.float32, torch.float64, torch.bfloat16)
+# The fold convolves the raw input (about |mean| + std in size) where the two-pass form
+# convolves the normalised one (about std): in bfloat16 its rounding error grows by about
+# 1 + |mean| / std. Up to this ratio (2 for post-ReLU features, ~1.3) the fold stays within a
+# few times the two-pass form's error; beyond it the layer takes the two-pass form.
+_BF16_FOLD_MAX_MEAN_OVER_STD = 2.0
+
+
+def _fold_is_accurate(norm: nn.BatchNorm2d, dtype: torch.dtype) -> bool:
+    """Whether folding ``norm`` keeps ``dtype``'s accuracy (always, above 16 bits)."""
+    if dtype != torch.bfloat16:
+        return True
+    with torch.no_grad():
+        std = torch.sqrt(norm.running_var.float() + norm.eps)
+        ratio = (norm.running_mean.float().abs() / std).max()
+    return bool(ratio <= _BF16_FOLD_MAX_MEAN_OVER_STD)
+
+
+def _fold_or_none(
+    norm: nn.BatchNorm2d, conv: nn.Conv2d, size: tuple[int, int], dtype: torch.dtype
+) -> _Folded | None:
+    if not _fold_is_accurate(norm, dtype):
+        return None
+    return _fold_norm_relu_conv(norm, conv, size, dtype)
 
 
 class _Folded(NamedTuple):
@@ -326,20 +353,18 @@ def _norm_relu_conv(
     and the ReLU pass: ``a`` is folded into the conv weights, and the conv of the constant
     ``b'`` is a fixed map (constant inside, different at the zero-padded border) computed
     from a one-channel image of ones. Its constant goes in as the conv's bias, and only the
-    border pixels get a correction. ``folded`` (:func:`_fold_norm_relu_conv` for this
-    ``norm``, ``conv`` and map size) saves recomputing all that on every call.
+    border pixels get a correction. ``folded`` is :func:`_fold_norm_relu_conv` for this
+    ``norm``, ``conv`` and map size, computed once; ``None`` takes the direct two-pass form
+    (float16, whose range ``-b/a`` can overflow, and ill-conditioned bfloat16 layers).
     """
-    if x.dtype not in _FOLDABLE:
-        # -b/a can overflow float16's range; keep the direct two-pass form there.
-        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-        shift = norm.bias - norm.running_mean * scale
+    if folded is None:
+        scale = norm.weight.float() * torch.rsqrt(norm.running_var.float() + norm.eps)
+        shift = norm.bias.float() - norm.running_mean.float() * scale
         torch.addcmul(
             shift.to(x.dtype).view(1, -1, 1, 1), x, scale.to(x.dtype).view(1, -1, 1, 1), out=scratch
         )
         out.copy_(conv(scratch.relu_()))
         return
-    if folded is None:
-        folded = _fold_norm_relu_conv(norm, conv, tuple(x.shape[-2:]), x.dtype)
     if folded.one_sided and x.dtype == torch.bfloat16:
         # The same values: torch's bfloat16 clamp with tensor bounds is ~3x slower on CPU than
         # a maximum. float32 keeps the clamp (as fast there), so its outputs stay as they were.
@@ -451,6 +476,12 @@ class ExpansionNetwork(nn.Module):
         # of the same k maps that the high-res CAM uses.
         self.to_image = nn.Conv2d(k, 3, kernel_size=1, bias=False)
         self.config: dict[str, Any] = dict(config or {})
+
+    def clear_inference_caches(self) -> None:
+        """Drop every dense block's cached BatchNorm folds (rebuilt on the next no-grad call)."""
+        for module in self.modules():
+            if isinstance(module, _DenseBlock):
+                module._folds.clear()
 
     def set_fast_inference(self, enabled: bool = True) -> ExpansionNetwork:
         """Use (default) or bypass the dense blocks' exact no-grad inference path.

@@ -53,6 +53,8 @@ _RESUME_MUST_MATCH = (
     "max_train_batches",
     "max_val_batches",
     "consistency_weight",
+    "growth_rate",
+    "layers_per_block",
 )
 _PATH_FIELDS = ("data_root", "classifier_checkpoint", "pretrained")
 
@@ -166,16 +168,20 @@ def load_state(task: TrainTask, path: Path, config: TrainConfig, world_size: int
     """Load ``last.pt`` into ``task.model`` and return its payload.
 
     Only after checking that it is a training state this run may continue
-    (:func:`check_resume`).
+    (:func:`check_resume`): the settings are read and checked before any weights are loaded,
+    so a changed network shape (``--growth-rate``) is named rather than reported as a
+    weight-shape mismatch.
     """
-    extra = task.load(path)
-    if extra.get("format") != STATE_FORMAT:
+    from hrcam.models.checkpoint import read_extra
+
+    saved = read_extra(path)
+    if saved.get("format") != STATE_FORMAT:
         raise ValueError(
             f"{path} is not a resumable training state (format "
-            f"{extra.get('format')!r}, expected {STATE_FORMAT!r})"
+            f"{saved.get('format')!r}, expected {STATE_FORMAT!r})"
         )
-    check_resume(extra, config, world_size)
-    return extra
+    check_resume(saved, config, world_size)
+    return task.load(path)
 
 
 def restore_loop_state(

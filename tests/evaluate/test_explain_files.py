@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from hrcam import cli
+from hrcam.errors import HrcamError
 from hrcam.explain import explain_images, load_rgb, resize_map
 
 
@@ -108,8 +109,18 @@ def test_explain_cli_reports_skipped_and_class_names(tiny_run, image_files, tmp_
     assert "unknown class name 'unicorn'" in capsys.readouterr().err
 
 
-def test_explain_cli_precision(tiny_run, image_files, tmp_path, capsys):
+def test_explain_cli_precision(tiny_run, image_files, tmp_path, capsys, monkeypatch):
     """``--precision bfloat16-expansion`` writes maps close to float32's; a bad name is refused."""
+    import hrcam.explain.explainer as explainer_module
+
+    built = []
+
+    class Recording(explainer_module.Explainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self.precision)
+
+    monkeypatch.setattr(explainer_module, "Explainer", Recording)
     ckpt, _ = tiny_run
     base = ["explain", str(image_files["good"][0]), "--checkpoint", str(ckpt), "--no-progress"]
     assert cli.main([*base, "-o", str(tmp_path / "f32")]) == 0
@@ -117,12 +128,13 @@ def test_explain_cli_precision(tiny_run, image_files, tmp_path, capsys):
     exact = np.load(tmp_path / "f32" / "photo_refined.npy")
     fast = np.load(tmp_path / "bf16" / "photo_refined.npy")
     assert exact.shape == fast.shape and np.abs(fast - exact).max() <= 0.25
+    assert built == ["float32", "bfloat16-expansion"]  # the flag reached the Explainer
     capsys.readouterr()
     with pytest.raises(SystemExit):
         cli.main([*base, "-o", str(tmp_path / "x"), "--precision", "half"])
     assert "invalid choice: 'half'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-    with pytest.raises(Exception, match="unknown precision 'half'"):
+    with pytest.raises(HrcamError, match="unknown precision 'half'"):
         explain_images(image_files["good"][:1], ckpt, tmp_path / "y", precision="half")
     assert not (tmp_path / "y").exists()
 

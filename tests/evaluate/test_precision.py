@@ -75,3 +75,5 @@ def test_precision_effect_refuses_another_classifier(tiny_run):
                              n_boot=20, progress=False, box_metrics=False)  # fmt: skip
     with pytest.raises(ValueError, match="share model's classifier"):
         precision_effect(study, model, stranger, val, limit=4, batch_size=4, n_boot=20)
+    with pytest.raises(ValueError, match="the study scored 4 images but limit=6 gives 6"):
+        precision_effect(study, model, model, val, limit=6, batch_size=4, n_boot=20)

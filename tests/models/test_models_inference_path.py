@@ -178,3 +178,30 @@ def test_with_expansion_dtype_errors_and_inference_mode():
         again = copy16(torch.randn(1, 3, 32, 32), buffers=buffers).hr_features
     assert not any(p.is_inference() for p in copy16.expansion.parameters())
     assert first.shape == again.shape == (1, model.expansion.k, 32, 32)
+
+
+@pytest.mark.parametrize("mean_range", [(-0.5, 0.5), (3.0, 6.0), (10.0, 20.0)])
+def test_bfloat16_inference_path_is_as_accurate_as_its_textbook_path(mean_range):
+    """Folding BatchNorm into the conv convolves the raw input, whose rounding in bfloat16 grows
+    with |mean| / std; such layers take the two-pass form, so the error never blows up."""
+    from hrcam.models import with_expansion_dtype
+
+    torch.manual_seed(0)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    expansion = build_expansion(clf, image_size=32)
+    for module in expansion.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(*mean_range)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.3, 0.3)
+    model = HRCAM(clf, expansion).eval()
+    model16 = with_expansion_dtype(model, torch.bfloat16)
+    x = torch.randn(2, 3, 32, 32)
+    exact = _textbook(model, x).hr_features
+    textbook16 = _textbook(model16, x).hr_features.float()
+    with torch.inference_mode():
+        fast16 = model16(x, buffers=InferenceBuffers()).hr_features.float()
+    scale = exact.abs().max()
+    error, reference = (fast16 - exact).abs().max(), (textbook16 - exact).abs().max()
+    assert error <= 2 * reference + 1e-3 * scale, (error / scale, reference / scale)
