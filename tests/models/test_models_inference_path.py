@@ -205,3 +205,17 @@ def test_bfloat16_inference_path_is_as_accurate_as_its_textbook_path(mean_range)
     scale = exact.abs().max()
     error, reference = (fast16 - exact).abs().max(), (textbook16 - exact).abs().max()
     assert error <= 2 * reference + 1e-3 * scale, (error / scale, reference / scale)
+
+
+def test_bfloat16_copy_keeps_the_cam_basis_exact():
+    """A wrapped model's fused CAM basis meets only the float32 FC weights: it is not rounded."""
+    from hrcam.models import with_expansion_dtype
+
+    torch.manual_seed(2)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    model = HRCAM(clf, build_expansion(clf, image_size=32, rank=2)).eval()
+    copy16 = with_expansion_dtype(model, torch.bfloat16)
+    assert copy16.expansion.cam_basis.dtype == torch.float32
+    assert torch.equal(copy16.expansion.cam_basis, model.expansion.cam_basis)
+    assert torch.equal(copy16.high_res_weight, model.high_res_weight)
+    assert next(copy16.expansion.steps.parameters()).dtype == torch.bfloat16
