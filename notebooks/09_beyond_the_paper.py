@@ -346,9 +346,9 @@ Markdown(
 # %% [markdown]
 # ## The expansion network in bfloat16
 #
-# The expansion network costs almost as much arithmetic as the classifier (0.85x its
-# multiply-accumulates for DenseNet-121 at 224 px), so at float32 a refined CAM costs about
-# twice a plain forward pass. `Explainer(precision="bfloat16-expansion")` (and
+# The expansion network costs nearly as much arithmetic as the classifier
+# (`python benchmarks/explain.py` counts both networks' multiply-accumulates), so at float32 a
+# refined CAM costs nearly two forward passes. `Explainer(precision="bfloat16-expansion")` (and
 # `hrcam explain --precision bfloat16-expansion`) runs a bfloat16 copy of the expansion network
 # (`hrcam.models.with_expansion_dtype`) after the unchanged float32 classifier: predictions and
 # low-res CAMs stay exact, and only the high-res CAM, hence the refined CAM, changes. It is
