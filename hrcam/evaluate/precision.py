@@ -150,19 +150,19 @@ def precision_text(values: dict[str, Any]) -> str:
     parts = [
         f"On {values['prec_images']} images the bfloat16 expansion network moves the high-res "
         f"CAM by at most {100 * values['prec_hr_dev_max']:.2f}% of its range (median "
-        f"{100 * values['prec_hr_dev_median']:.2f}%); its raw PxAP changes by "
-        f"{ci('prec_raw_pxap')} ({values['prec_raw_pxap_verdict']})."
+        f"{100 * values['prec_hr_dev_median']:.2f}%). Its raw PxAP changes by "
+        f"{ci('prec_raw_pxap')}: {values['prec_raw_pxap_verdict']}."
     ]
     for preset in _PRESETS:
         parts.append(
-            f"With the `{preset}` preset {100 * values[f'prec_{preset}_identical']:.0f}% of the "
-            f"refined maps are identical bit for bit, and on average "
+            f"With the `{preset}` preset, {100 * values[f'prec_{preset}_identical']:.0f}% of "
+            f"the refined maps are identical bit for bit, and on average "
             f"{100 * values[f'prec_{preset}_pixels_changed']:.2f}% of a map's pixels change, by "
-            f"up to {100 * values[f'prec_{preset}_dev_max']:.0f}% of its range (a pixel that "
-            f"enters or leaves the grown region moves by the region's weight in the blend); "
-            f"refined PxAP "
-            f"changes by {ci(f'prec_{preset}_pxap')} ({values[f'prec_{preset}_pxap_verdict']}), "
-            f"and the fallback rate is {values[f'prec_{preset}_fallback']:.2f} against "
+            f"up to {100 * values[f'prec_{preset}_dev_max']:.0f}% of its range: a pixel that "
+            f"enters or leaves the grown region moves by the region's weight in the blend. "
+            f"Refined PxAP changes by {ci(f'prec_{preset}_pxap')}: "
+            f"{values[f'prec_{preset}_pxap_verdict']}; the fallback rate is "
+            f"{values[f'prec_{preset}_fallback']:.2f}, against "
             f"{values[f'prec_{preset}_exact_fallback']:.2f} in float32."
         )
     return " ".join(parts)
