@@ -168,20 +168,38 @@ def load_state(task: TrainTask, path: Path, config: TrainConfig, world_size: int
     """Load ``last.pt`` into ``task.model`` and return its payload.
 
     Only after checking that it is a training state this run may continue
-    (:func:`check_resume`): the settings are read and checked before any weights are loaded,
-    so a changed network shape (``--growth-rate``) is named rather than reported as a
-    weight-shape mismatch.
+    (:func:`check_resume`). A changed network shape (``--growth-rate``) already fails in the
+    weight load; the saved settings are then checked first, so that the error names it.
     """
-    from hrcam.models.checkpoint import read_extra
-
-    saved = read_extra(path)
-    if saved.get("format") != STATE_FORMAT:
+    try:
+        extra = task.load(path)
+    except ValueError:
+        saved = _saved_extra(path)
+        # Only a state of the same task: another task's checkpoint has its own, clearer error.
+        if (
+            saved is not None
+            and saved.get("format") == STATE_FORMAT
+            and saved.get("config", {}).get("task") == config.task
+        ):
+            check_resume(saved, config, world_size)
+        raise
+    if extra.get("format") != STATE_FORMAT:
         raise ValueError(
             f"{path} is not a resumable training state (format "
-            f"{saved.get('format')!r}, expected {STATE_FORMAT!r})"
+            f"{extra.get('format')!r}, expected {STATE_FORMAT!r})"
         )
-    check_resume(saved, config, world_size)
-    return task.load(path)
+    check_resume(extra, config, world_size)
+    return extra
+
+
+def _saved_extra(path: Path) -> dict[str, Any] | None:
+    """Return an hrcam checkpoint's ``extra`` payload without loading weights, else ``None``."""
+    from hrcam.models.checkpoint import read_extra
+
+    try:
+        return read_extra(path)
+    except (OSError, ValueError):
+        return None
 
 
 def restore_loop_state(
