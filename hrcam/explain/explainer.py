@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
     from hrcam.postprocess import RefineResult
 
-__all__ = ["PRECISIONS", "Explainer", "Explanation"]
+__all__ = ["PRECISIONS", "Explainer", "Explanation", "check_precision"]
 
 #: Arithmetic precisions of :class:`Explainer` (and ``hrcam explain --precision``).
 PRECISIONS: dict[str, str] = {
@@ -38,6 +38,18 @@ PRECISIONS: dict[str, str] = {
         "CAMs change too"
     ),
 }
+
+
+def check_precision(precision: str) -> None:
+    """Raise :class:`hrcam.errors.HrcamError` (a ``ValueError``) unless ``precision`` is known.
+
+    The one check behind :class:`Explainer` and :func:`hrcam.explain.explain_images`, which
+    calls it before it creates any output.
+    """
+    if precision not in PRECISIONS:
+        from hrcam.errors import HrcamError
+
+        raise HrcamError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
 @dataclass
@@ -140,10 +152,7 @@ class Explainer:
 
         if not isinstance(model, HRCAM):
             raise ValueError(f"model must be an hrcam.models.HRCAM, got {type(model).__name__}")
-        if precision not in PRECISIONS:
-            raise ValueError(
-                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
-            )
+        check_precision(precision)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         # Check preset and overrides now rather than after the first forward pass.

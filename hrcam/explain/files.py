@@ -385,10 +385,9 @@ def explain_images(
         Bad arguments, or outputs that would replace existing files (see
         :func:`plan_outputs`); nothing is written then.
     """
-    from hrcam.explain.explainer import PRECISIONS, Explainer
+    from hrcam.explain.explainer import Explainer, check_precision
 
-    if precision not in PRECISIONS:
-        raise HrcamError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     paths = _image_paths(paths)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
