@@ -224,8 +224,6 @@ class _DenseBlock(nn.Module):
         ``None`` (the direct two-pass form) for float16, and for a bfloat16 layer whose fold
         would lose accuracy (:func:`_fold_is_accurate`).
         """
-        if like.dtype not in _FOLDABLE:
-            return None
         tensors = (norm.weight, norm.bias, norm.running_mean, norm.running_var, conv.weight)
         if any(t.is_inference() for t in tensors):
             # Inference tensors keep no version counter, so an in-place load under
@@ -259,7 +257,9 @@ _BF16_FOLD_MAX_MEAN_OVER_STD = 2.0
 
 
 def _fold_is_accurate(norm: nn.BatchNorm2d, dtype: torch.dtype) -> bool:
-    """Whether folding ``norm`` keeps ``dtype``'s accuracy (always, above 16 bits)."""
+    """Whether folding ``norm`` is safe in ``dtype``: never in float16, always above 16 bits."""
+    if dtype not in _FOLDABLE:
+        return False
     if dtype != torch.bfloat16:
         return True
     with torch.no_grad():
