@@ -7,7 +7,16 @@ PROFILE ?= demo
 .PHONY: setup browser book test lint clean
 
 # A fresh virtual environment with the pinned requirements and hrcam itself (editable).
+# torch's CUDA build (the CPU-only wheel here cannot load PyPI's torchvision) makes the venv about
+# 6.6 GB: a new one checks the space first, so a full disk is one clear line, not a pip OSError midway.
+SETUP_FREE_GB ?= 7
+
 $(VENV)/.installed: pyproject.toml requirements.txt
+	@test -d $(VENV) || $(PYTHON) -c 'import shutil, sys, os; d = os.path.abspath("$(VENV)"); \
+	  exec("while not os.path.isdir(d): d = os.path.dirname(d)"); \
+	  free = shutil.disk_usage(d).free / 1e9; need = float("$(SETUP_FREE_GB)"); \
+	  free >= need or sys.exit(f"make setup: the virtual environment needs about {need:g} GB free, " \
+	  f"but {d} has {free:.1f} GB. Free some space, or put it elsewhere with VENV=/path/.venv.")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
