@@ -12,8 +12,8 @@ PROFILE ?= demo
 SETUP_FREE_GB ?= 7
 
 $(VENV)/.installed: pyproject.toml requirements.txt
-	@test -d $(VENV) || $(PYTHON) -c 'import shutil, sys, os; d = os.path.abspath("$(VENV)"); \
-	  exec("while not os.path.isdir(d): d = os.path.dirname(d)"); \
+	@test -d $(VENV) || $(PYTHON) -c 'import shutil, sys, pathlib; \
+	  d = next(p for p in pathlib.Path("$(VENV)").absolute().parents if p.is_dir()); \
 	  free = shutil.disk_usage(d).free / 1e9; need = float("$(SETUP_FREE_GB)"); \
 	  free >= need or sys.exit(f"make setup: the virtual environment needs about {need:g} GB free, " \
 	  f"but {d} has {free:.1f} GB. Free some space, or put it elsewhere with VENV=/path/.venv.")'
