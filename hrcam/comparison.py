@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import atomic_write_text, find_row, json_safe, put_ci
-from hrcam.baselines import LABELS
 from hrcam.evaluate import (
     CI_METHOD,
     LOWER_IS_BETTER,
     METRIC_LABELS,
     SCALAR_METRICS,
+    method_label,
 )
 from hrcam.evaluate.report import ci_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
@@ -93,7 +93,7 @@ def consistency_name(method: str) -> str:
 
 def consistency_label(method: str, weight: float) -> str:
     """Display name of :func:`consistency_name` ``(method)``."""
-    return f"{LABELS.get(method, method)}, consistency W={weight:g}"
+    return f"{method_label(method)}, consistency W={weight:g}"
 
 
 # -- the combined table -------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def load_evaluation(eval_dir: str | os.PathLike) -> Comparison:
     methods = list(summary["config"]["methods"])
     return Comparison(
         methods=methods,
-        labels={m: LABELS.get(m, m) for m in methods},
+        labels={m: method_label(m) for m in methods},
         table=list(summary["table"]),
         per_image=records,
         config=dict(summary["config"]),
@@ -300,7 +300,7 @@ def combine(
     per_image += [{**r, "method": names[r["method"]]} for r in result.per_image
                   if r["method"] in names]  # fmt: skip
     # The paper network's maps of the same kind get "W=0", so that no label is ambiguous.
-    labels = {**base.labels, **{m: f"{LABELS.get(m, m)}, W=0" for m in added if m in base.labels}}
+    labels = {**base.labels, **{m: f"{method_label(m)}, W=0" for m in added if m in base.labels}}
     labels.update({names[m]: consistency_label(m, weight) for m in added})
     config = {**base.config, "consistency_weight": float(weight)}
     return Comparison(base.methods + list(names.values()), labels, table, per_image, config)
@@ -425,7 +425,7 @@ def consistency_text(effect: Mapping[str, Mapping[str, Any]], weight: float) -> 
     for m, e in effect.items():
         p, low = e["vs_paper"], e["vs_low_res"]
         parts.append(
-            f"{LABELS.get(m, m)}: {p['difference']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}] "
+            f"{method_label(m)}: {p['difference']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}] "
             f"PxAP against the paper's network ({p['verdict']}), {low['difference']:+.3f} "
             f"[{low['ci_low']:+.3f}, {low['ci_high']:+.3f}] against the low-res CAM "
             f"({low['verdict']}); rank {e['rank']} of {e['ranked']}."

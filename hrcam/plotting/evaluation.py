@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hrcam.baselines import LABELS
-from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS
+from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS, method_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,7 +60,7 @@ def metric_bars(
         low = np.array([r["mean"] - r["ci_low"] if r else 0.0 for r in found])
         high = np.array([r["ci_high"] - r["mean"] if r else 0.0 for r in found])
         ax.bar(x + (i + 0.5) * width - 0.4, mean, width, yerr=[low, high], capsize=2,
-               label=LABELS.get(method, method), color=palette[i % len(palette)])  # fmt: skip
+               label=method_label(method), color=palette[i % len(palette)])  # fmt: skip
     names = [METRIC_LABELS.get(m, m) + (" ↓" if m in LOWER_IS_BETTER else "") for m in metrics]
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylim(0, 1.05)
@@ -128,7 +127,7 @@ def win_fail_examples(
             ax.set_yticks([])
         for ax in row[len(picks) :]:
             ax.axis("off")
-        row[0].set_ylabel(LABELS.get(method, method), fontsize=8)
+        row[0].set_ylabel(method_label(method), fontsize=8)
     fig.suptitle(f"Wins and fails by {METRIC_LABELS.get(metric, metric)}", fontsize=10)
     fig.tight_layout()
     return fig
