@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam._shared import find_row
+
 if TYPE_CHECKING:
     from hrcam.models import HRCAM
     from hrcam.postprocess import RefineConfig, RefineResult
@@ -405,17 +407,11 @@ class StudyResult:
 
     def value(self, method: str, metric: str, key: str = "mean") -> float:
         """``key`` (``mean``, ``ci_low``, ``ci_high``) of ``metric`` for ``method``."""
-        for row in self.table:
-            if row["method"] == method and row["metric"] == metric:
-                return float(row[key])
-        raise KeyError(f"no {metric!r} for {method!r}")
+        return float(find_row(self.table, method, metric)[key])
 
     def difference(self, method: str, metric: str = "pxap") -> dict[str, Any]:
         """Return the paired row of ``method`` minus the low-res CAM for ``metric``."""
-        for row in self.paired:
-            if row["method"] == method and row["metric"] == metric:
-                return row
-        raise KeyError(f"no paired {metric!r} for {method!r}")
+        return find_row(self.paired, method, metric)
 
     def kind_counts(self, method: str) -> dict[str, int]:
         """How many images of ``method`` fall into each of :data:`FAILURE_KINDS`."""

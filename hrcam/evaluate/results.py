@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from hrcam._shared import find_row
 from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.evaluate.scoring import TABLE_METRICS
 
@@ -128,10 +129,7 @@ class EvaluationResult:
 
     def value(self, method: str, metric: str) -> float:
         """Mean of ``metric`` for ``method`` from :attr:`table`."""
-        for row in self.table:
-            if row["method"] == method and row["metric"] == metric:
-                return float(row["mean"])
-        raise KeyError(f"no {metric!r} for method {method!r} in the table")
+        return float(find_row(self.table, method, metric)["mean"])
 
     def scores(self, metrics: Iterable[str] = TABLE_METRICS) -> dict[str, dict[str, float]]:
         """Return ``{method label: {metric label: mean}}`` (the shape plotting helpers take)."""
