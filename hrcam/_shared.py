@@ -241,6 +241,14 @@ def put_ci(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str) -> 
     out[f"{key}_hi"] = float(row["ci_high"])
 
 
+def ci_text(values: Mapping[str, Any], key: str, fmt: str = "+.3f") -> str:
+    """``"value [low, high]"`` of ``values[key]``, ``values[key + "_lo"]`` and ``_hi``.
+
+    Reads back what :func:`put_ci` wrote.
+    """
+    return f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
+
+
 def json_safe(value: Any) -> Any:
     """Return ``value`` ready for strict JSON: NaN/inf floats become ``None``.
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write_text, find_row, json_safe, put_ci
+from hrcam._shared import atomic_write_text, ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate import (
     CI_METHOD,
     LOWER_IS_BETTER,
@@ -79,11 +79,6 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "max_box_acc_v2",
     "runtime_ms",
 )
-
-
-def ci_text(values: Mapping[str, Any], key: str, fmt: str = "+.3f") -> str:
-    """``"value [low, high]"`` of ``values[key]``, ``values[key + "_lo"]`` and ``_hi``."""
-    return f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
 
 
 def consistency_name(method: str) -> str:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam._shared import ci_text, put_ci
+from hrcam.evaluate.sources import same_low_res
+
 if TYPE_CHECKING:
     from hrcam.evidence import StudyResult
     from hrcam.models import HRCAM
@@ -103,12 +106,7 @@ def precision_effect(
             "pass the study's own limit (or none) so that both describe the same images"
         )
     approx = compute_cams(low_precision, dataset, limit, batch_size)
-    # Two forward passes of one classifier agree exactly on CPU; allow for non-deterministic
-    # GPU kernels (cudnn.benchmark) all the same, as evaluate_sources does.
-    same = low_precision.classifier is model.classifier or np.allclose(
-        exact.low_res, approx.low_res, rtol=1e-4, atol=1e-5
-    )
-    if not same:
+    if not (low_precision.classifier is model.classifier or same_low_res(exact, approx)):
         raise ValueError(
             "the two models' low-res CAMs differ: low_precision must share model's classifier "
             "(hrcam.models.with_expansion_dtype)"
@@ -134,24 +132,18 @@ def precision_effect(
         out[f"prec_{preset}_exact_fallback"] = study.value(f"{preset}@expansion", "fallback_rate")
     for name in (*_PRESETS, "raw"):
         d = paired_between(study, f"{name}@{source}", f"{name}@expansion", "pxap", n_boot, seed)
-        key = f"prec_{name}_pxap"
-        out[key] = float(d["difference"])
-        out[f"{key}_lo"], out[f"{key}_hi"] = float(d["ci_low"]), float(d["ci_high"])
-        out[f"{key}_verdict"] = verdict(d["ci_low"], d["ci_high"])
+        put_ci(out, f"prec_{name}_pxap", d, "difference")
+        out[f"prec_{name}_pxap_verdict"] = verdict(d["ci_low"], d["ci_high"])
     return out
 
 
 def precision_text(values: dict[str, Any]) -> str:
     """Say in words what :func:`precision_effect` measured."""
-
-    def ci(key: str) -> str:
-        return f"{values[key]:+.4f} [{values[key + '_lo']:+.4f}, {values[key + '_hi']:+.4f}]"
-
     parts = [
         f"On {values['prec_images']} images the bfloat16 expansion network moves the high-res "
         f"CAM by at most {100 * values['prec_hr_dev_max']:.2f}% of its range (median "
         f"{100 * values['prec_hr_dev_median']:.2f}%). Its raw PxAP changes by "
-        f"{ci('prec_raw_pxap')}: {values['prec_raw_pxap_verdict']}."
+        f"{ci_text(values, 'prec_raw_pxap', '+.4f')}: {values['prec_raw_pxap_verdict']}."
     ]
     for preset in _PRESETS:
         parts.append(
@@ -160,7 +152,7 @@ def precision_text(values: dict[str, Any]) -> str:
             f"{100 * values[f'prec_{preset}_pixels_changed']:.2f}% of a map's pixels change, by "
             f"up to {100 * values[f'prec_{preset}_dev_max']:.0f}% of its range: a pixel that "
             f"enters or leaves the grown region moves by the region's weight in the blend. "
-            f"Refined PxAP changes by {ci(f'prec_{preset}_pxap')}: "
+            f"Refined PxAP changes by {ci_text(values, f'prec_{preset}_pxap', '+.4f')}: "
             f"{values[f'prec_{preset}_pxap_verdict']}; the fallback rate is "
             f"{values[f'prec_{preset}_fallback']:.2f}, against "
             f"{values[f'prec_{preset}_exact_fallback']:.2f} in float32."
