@@ -37,7 +37,7 @@ from hrcam.evaluate import (
 )
 from hrcam.evaluate.report import ci_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
-from hrcam.evidence import verdict
+from hrcam.evidence import PRESET_CONFIGS, verdict
 
 if TYPE_CHECKING:
     from hrcam.evaluate import EvaluationResult
@@ -527,7 +527,7 @@ def consistency_variant(
                              box_metrics=False)  # fmt: skip
     study.save(out / "study")
     rows = []
-    for preset in ("paper", "reference"):
+    for preset in PRESET_CONFIGS:
         for source in ("expansion", "consistency"):
             method = f"{preset}@{source}"
             d = study.difference(method, "pxap")
@@ -623,7 +623,7 @@ def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> di
     from hrcam.evidence import paired_between
 
     out: dict[str, Any] = {}
-    for preset in ("paper", "reference"):
+    for preset in PRESET_CONFIGS:
         d = study.difference(f"{preset}@consistency", "pxap")
         put_ci(out, f"abl_{preset}_cons", d, "difference")
         out[f"abl_{preset}_cons_verdict"] = verdict(d["ci_low"], d["ci_high"])
