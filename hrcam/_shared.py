@@ -10,7 +10,8 @@ One place for each rule, so that two copies cannot drift apart:
   (from :mod:`hrcam.atomic`);
 * :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
   16-bit and float images, EXIF orientation, a pixel cap).
-* :func:`state_dict_differences` -- which weights of a state dict do not fit a model.
+* :func:`state_dict_differences` -- which weights of a state dict do not fit a model
+  (:func:`differences_text` says so in a message).
 * :func:`resource_table` -- a bundled ``hrcam/resources/*.tsv`` table, parsed once.
 * :func:`find_row`, :func:`put_ci` -- a (method, metric) row of a summary table, and its
   value and CI bounds copied out under ``key``, ``key_lo``, ``key_hi``.
@@ -32,12 +33,14 @@ from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.data.imageio import ImageDecodeError, decode_image
 
 __all__ = [
+    "BATCHNORM_FILLS_IN",
     "ImageDecodeError",
     "as_map",
     "atomic_write",
     "atomic_write_text",
     "check_class_indices",
     "decode_image",
+    "differences_text",
     "find_row",
     "json_safe",
     "normalize_batch",
@@ -171,8 +174,12 @@ def check_class_indices(indices: Any, num_classes: int, name: str = "classes") -
         raise ValueError(f"{name} must lie in [0, {num_classes}), got {values}")
 
 
+# BatchNorm fills in a missing num_batches_tracked counter itself (older saves lack it).
+BATCHNORM_FILLS_IN = (".num_batches_tracked",)
+
+
 def state_dict_differences(
-    own: Mapping[str, Any], given: Mapping[str, Any]
+    own: Mapping[str, Any], given: Mapping[str, Any], fills_in: tuple[str, ...] = ()
 ) -> tuple[list[str], list[str], list[str]]:
     """Compare a state dict ``given`` with a model's own, ``own``, key by key.
 
@@ -181,6 +188,9 @@ def state_dict_differences(
     own, given
         Names -> tensors (anything with a ``shape``): the model's state dict and the one to
         load into it.
+    fills_in
+        Key endings that ``given`` may lack because loading fills them in
+        (:data:`BATCHNORM_FILLS_IN`); such keys are not reported missing.
 
     Returns
     -------
@@ -189,7 +199,7 @@ def state_dict_differences(
         and ``"key: expected (shape), found (shape)"`` for each shared key whose shapes
         differ, in the order of ``own`` (``given`` for ``unexpected``).
     """
-    missing = [k for k in own if k not in given]
+    missing = [k for k in own if k not in given and not (fills_in and k.endswith(fills_in))]
     unexpected = [k for k in given if k not in own]
     mismatched = [
         f"{k}: expected {tuple(own[k].shape)}, found {tuple(given[k].shape)}"
@@ -197,6 +207,16 @@ def state_dict_differences(
         if k in given and own[k].shape != given[k].shape
     ]
     return missing, unexpected, mismatched
+
+
+def differences_text(
+    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[str]
+) -> str:
+    """Name the first few keys of each :func:`state_dict_differences` list, with counts."""
+    return (
+        f"missing {list(missing[:3])} ({len(missing)}), unexpected {list(unexpected[:3])} "
+        f"({len(unexpected)}), shape mismatches {list(mismatched[:2])} ({len(mismatched)})"
+    )
 
 
 @cache

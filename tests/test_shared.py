@@ -70,6 +70,16 @@ def test_state_dict_differences_names_missing_unexpected_and_reshaped_keys():
     assert _shared.state_dict_differences(own, dict(own)) == ([], [], [])
 
 
+def test_state_dict_differences_skips_only_keys_that_loading_fills_in():
+    own = {"bn.weight": np.zeros(2), "bn.num_batches_tracked": np.zeros(()), "fc.weight": 0}
+    given = {"bn.weight": np.zeros(2)}
+    fills = _shared.BATCHNORM_FILLS_IN
+    assert _shared.state_dict_differences(own, given)[0] == ["bn.num_batches_tracked", "fc.weight"]
+    assert _shared.state_dict_differences(own, given, fills)[0] == ["fc.weight"]
+    text = _shared.differences_text(["k1", "k2", "k3", "k4"], [], ["s"])
+    assert text == "missing ['k1', 'k2', 'k3'] (4), unexpected [] (0), shape mismatches ['s'] (1)"
+
+
 def test_json_safe_turns_non_finite_floats_into_null_at_any_depth():
     import json
     import math

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from hrcam._shared import state_dict_differences
+from hrcam._shared import BATCHNORM_FILLS_IN, state_dict_differences
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
@@ -206,9 +206,7 @@ def load_backbone_state_dict(
         if not key.startswith(_HEAD_PREFIXES):
             fixed[key] = value
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(_HEAD_PREFIXES)}
-    missing, unexpected, mismatched = state_dict_differences(own, fixed)
-    # Old checkpoints predate BatchNorm's num_batches_tracked counter; BatchNorm fills it in.
-    missing = [k for k in missing if not k.endswith(".num_batches_tracked")]
+    missing, unexpected, mismatched = state_dict_differences(own, fixed, BATCHNORM_FILLS_IN)
     if missing or unexpected or mismatched:
         parts = []
         if missing:

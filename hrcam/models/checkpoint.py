@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrcam._shared import state_dict_differences
+from hrcam._shared import differences_text, state_dict_differences
 from hrcam._version import __version__
 from hrcam.atomic import atomic_write
 from hrcam.models.classifier import CAMClassifier, build_classifier
@@ -312,12 +312,11 @@ def read_extra(path: str | os.PathLike) -> dict[str, Any]:
 def _load_state(module: nn.Module, state: Any, path: Path, what: str) -> None:
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a state dict for the {what}, found {type(state)}")
-    missing, unexpected, mismatched = state_dict_differences(module.state_dict(), state)
-    if missing or unexpected or mismatched:
+    differences = state_dict_differences(module.state_dict(), state)
+    if any(differences):
         raise CheckpointError(
             f"{path}: the {what} weights do not fit the rebuilt model: "
-            f"missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} "
-            f"({len(unexpected)}), shape mismatches {mismatched[:2]} ({len(mismatched)})"
+            + differences_text(*differences)
         )
     module.load_state_dict(state)
 

@@ -33,7 +33,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrcam._shared import resource_table, state_dict_differences
+from hrcam._shared import (
+    BATCHNORM_FILLS_IN,
+    differences_text,
+    resource_table,
+    state_dict_differences,
+)
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
 
@@ -585,14 +590,11 @@ def _load_native_weights(model: nn.Module, weights: str | os.PathLike, zoo: str)
     except (FileNotFoundError, ValueError) as exc:
         raise HrcamError(str(exc)) from exc
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing, unexpected, mismatched = state_dict_differences(model.state_dict(), state)
-    # BatchNorm fills in a missing num_batches_tracked counter itself (older saves lack it).
-    missing = [k for k in missing if not k.endswith(".num_batches_tracked")]
-    if missing or unexpected or mismatched:
+    differences = state_dict_differences(model.state_dict(), state, BATCHNORM_FILLS_IN)
+    if any(differences):
         raise HrcamError(
             f"weights {str(path)!r} do not fit the {zoo} model {type(model).__name__}: "
-            f"missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} "
-            f"({len(unexpected)}), shape mismatches {mismatched[:2]} ({len(mismatched)})"
+            + differences_text(*differences)
         )
     model.load_state_dict(state, strict=True)
 
