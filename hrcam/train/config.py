@@ -197,9 +197,7 @@ class TrainConfig:
             )
 
     def _check_task(self) -> None:
-        if self.task == "classifier" and self.consistency_weight:
-            raise ValueError("consistency_weight applies to the expansion task only")
-        for name in ("growth_rate", "layers_per_block"):
+        for name in ("consistency_weight", "growth_rate", "layers_per_block"):
             if self.task == "classifier" and getattr(self, name) != getattr(TrainConfig, name):
                 raise ValueError(f"{name} applies to the expansion task only")
         if self.task == "expansion" and self.classifier_checkpoint is None:
