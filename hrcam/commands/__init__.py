@@ -28,6 +28,22 @@ def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
     return parse
 
 
+def signature_defaults(*functions: Callable[..., Any]) -> dict[str, Any]:
+    """Return ``{parameter: default}`` of every parameter with a default in ``functions``.
+
+    Where two functions share a parameter, the first one's default is kept. This is where
+    :func:`add_option`'s ``defaults`` come from for options that set a function's arguments.
+    """
+    import inspect
+
+    out: dict[str, Any] = {}
+    for fn in functions:
+        for name, param in inspect.signature(fn).parameters.items():
+            if param.default is not param.empty:
+                out.setdefault(name, param.default)
+    return out
+
+
 def add_option(
     group: Any, defaults: Mapping[str, Any], field: str, *flags: str, **kwargs: Any
 ) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hrcam.commands import add_option, non_negative_int, positive_int
+from hrcam.commands import add_option, non_negative_int, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
 
 
@@ -19,8 +18,7 @@ def _builder_defaults(name: str) -> dict[str, Any]:
     """
     from hrcam.data.registry import DATASETS
 
-    parameters = inspect.signature(DATASETS[name].load()).parameters
-    return {k: p.default for k, p in parameters.items() if p.default is not p.empty}
+    return signature_defaults(DATASETS[name].load())
 
 
 def _common(p: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands import add_option, positive_int
+from hrcam.commands import add_option, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
 
 
@@ -17,12 +17,8 @@ def _defaults() -> dict[str, Any]:
     """Every default the options show, read from where it is defined (never copied)."""
     from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint, evaluate_sources
 
-    out: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EvaluateConfig)}
-    for fn in (evaluate_checkpoint, evaluate_sources):
-        for name, param in inspect.signature(fn).parameters.items():
-            if param.default is not inspect.Parameter.empty:
-                out.setdefault(name, param.default)
-    return out
+    fields = {f.name: f.default for f in dataclasses.fields(EvaluateConfig)}
+    return {**signature_defaults(evaluate_checkpoint, evaluate_sources), **fields}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hrcam.commands import LazyChoices, add_option, positive_int
+from hrcam.commands import LazyChoices, add_option, positive_int, signature_defaults
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` sub-command."""
-    import inspect
-
     from hrcam.explain import (  # no torch at import time
         DEFAULT_MAX_PIXELS,
         PRECISIONS,
@@ -19,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
     # The defaults are explain_images' own, so that the CLI and the Python call agree.
-    default = {k: p.default for k, p in inspect.signature(explain_images).parameters.items()}
+    default = signature_defaults(explain_images)
 
     parser = subparsers.add_parser(
         "explain",
