@@ -1133,12 +1133,26 @@ def extra_heldout(
 def concat_cams(a: CamSet, b: CamSet, offset: int = 0) -> CamSet:
     """Concatenate two :class:`CamSet` s; ``b``'s indices are shifted by ``offset``.
 
-    The shift keeps the indices unique when ``b`` comes from another store.
+    The shift keeps the indices unique when ``b`` comes from another store. Both must hold
+    the same :attr:`CamSet.extra_high_res` sources, which are concatenated too.
+
+    Raises
+    ------
+    ValueError
+        When ``a`` and ``b`` hold other extra high-res sources.
     """
+    if a.extra_high_res.keys() != b.extra_high_res.keys():
+        raise ValueError(
+            f"cannot concatenate CamSets with other extra high-res sources: "
+            f"{sorted(a.extra_high_res)} and {sorted(b.extra_high_res)}"
+        )
     return CamSet(
         index=np.concatenate([a.index, b.index + int(offset)]),
         **{
             k: np.concatenate([getattr(a, k), getattr(b, k)])
             for k in ("images", "masks", "boxes", "labels", "targets", "low_res", "high_res")
+        },
+        extra_high_res={
+            k: np.concatenate([v, b.extra_high_res[k]]) for k, v in a.extra_high_res.items()
         },
     )

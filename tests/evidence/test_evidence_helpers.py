@@ -96,3 +96,18 @@ def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
     a, b = constructed(n=3), constructed(n=2, seed=1)
     both = concat_cams(a, b, offset=10)
     assert len(both) == 5 and list(both.index) == [0, 1, 2, 10, 11]
+    assert both.extra_high_res == {}
+
+
+def test_concat_cams_keeps_extra_sources_and_refuses_unmatched_ones(constructed):
+    from hrcam.evidence import concat_cams
+
+    a, b = constructed(n=3), constructed(n=2, seed=1)
+    a.extra_high_res["other"] = a.high_res[::-1].copy()
+    with pytest.raises(ValueError, match=r"other extra high-res sources: \['other'\] and \[\]"):
+        concat_cams(a, b)
+    b.extra_high_res["other"] = b.high_res + 1
+    both = concat_cams(a, b, offset=10)
+    assert both.extra_high_res.keys() == {"other"}
+    np.testing.assert_array_equal(both.extra_high_res["other"][:3], a.extra_high_res["other"])
+    np.testing.assert_array_equal(both.extra_high_res["other"][3:], b.extra_high_res["other"])
