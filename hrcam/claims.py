@@ -15,7 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import atomic_write_text, find_row, json_safe, put_ci
+from hrcam._shared import find_row, json_safe, put_ci
+from hrcam.evaluate.results import save_outputs
 from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
 
@@ -178,9 +179,7 @@ def notebook_costs(run_dir: str | Path) -> dict[str, float]:
 
 def save_claims(values: dict[str, Any], out_dir: str | Path) -> Path:
     """Write the claim values to ``out_dir/claims.json`` (NaN as null) and return the path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(out / "claims.json", json.dumps(json_safe(values), indent=2))
+    return save_outputs(out_dir, {"claims.json": json_safe(values)})["claims"]
 
 
 def _cmp(values: dict[str, Any], key: str) -> str:

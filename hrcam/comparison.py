@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write_text, ci_text, find_row, json_safe, put_ci
+from hrcam._shared import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate import (
     CI_METHOD,
     LOWER_IS_BETTER,
     METRIC_LABELS,
     SCALAR_METRICS,
     method_label,
+    save_outputs,
 )
 from hrcam.evaluate.report import ci_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
@@ -179,11 +180,9 @@ class Comparison:
 
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write ``comparison.json`` (methods, labels, table, config) into ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         data = {"methods": self.methods, "labels": self.labels, "table": self.table,
                 "config": self.config}  # fmt: skip
-        return atomic_write_text(out / "comparison.json", json.dumps(json_safe(data), indent=2))
+        return save_outputs(out_dir, {"comparison.json": json_safe(data)})["comparison"]
 
 
 def _parse(value: str) -> Any:
@@ -657,6 +656,4 @@ def variant_text(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def save_values(values: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:
     """Write :func:`page_values` to ``out_dir/values.json`` (NaN as null); return the path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(out / "values.json", json.dumps(json_safe(dict(values)), indent=2))
+    return save_outputs(out_dir, {"values.json": json_safe(dict(values))})["values"]
