@@ -36,7 +36,7 @@ from hrcam.evaluate import (
     method_label,
     save_outputs,
 )
-from hrcam.evaluate.report import ci_cell, table_header, table_row
+from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
 from hrcam.evidence import PRESET_CONFIGS, verdict
 
@@ -363,8 +363,7 @@ def best_method(
         lead = {"better": "ahead on the same images"}.get(
             paired["verdict"], "not distinguishable from it on the same images"
         )
-        lead += (f" (paired difference {paired['difference']:+.3f} "
-                 f"[{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}])")  # fmt: skip
+        lead += f" (paired difference {paired_cell(paired)})"
     else:
         lead = _overlap_words(comp, best, runner, metric)
     ms, base_ms = comp.value(best, "runtime_ms"), comp.value(baseline, "runtime_ms")
@@ -419,9 +418,8 @@ def consistency_text(effect: Mapping[str, Mapping[str, Any]], weight: float) -> 
     for m, e in effect.items():
         p, low = e["vs_paper"], e["vs_low_res"]
         parts.append(
-            f"{method_label(m)}: {p['difference']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}] "
-            f"PxAP against the paper's network ({p['verdict']}), {low['difference']:+.3f} "
-            f"[{low['ci_low']:+.3f}, {low['ci_high']:+.3f}] against the low-res CAM "
+            f"{method_label(m)}: {paired_cell(p)} PxAP against the paper's network "
+            f"({p['verdict']}), {paired_cell(low)} against the low-res CAM "
             f"({low['verdict']}); rank {e['rank']} of {e['ranked']}."
         )
     return f"With consistency weight W={weight:g}, paired on the same images: " + " ".join(parts)

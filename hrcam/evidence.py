@@ -426,6 +426,7 @@ class StudyResult:
     ) -> str:
         """Markdown table: each method's means with CIs, and its paired PxAP difference."""
         from hrcam.evaluate import CI_METHOD, METRIC_LABELS
+        from hrcam.evaluate.report import paired_cell, table_header, table_row
 
         by_key = {(r["method"], r["metric"]): r for r in self.table}
         names = {**METRIC_LABELS, "fallback_rate": "Fallback rate"}
@@ -434,8 +435,7 @@ class StudyResult:
             f"{self.config.get('num_images')} images; mean and {CI_METHOD}. Paired: the "
             "method minus the low-res CAM on the same images (bootstrap 95% CI).",
             "",
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---"] * len(header)) + "|",
+            *table_header(header),
         ]
         for m in self.methods:
             cells = [_label(m)]
@@ -447,9 +447,8 @@ class StudyResult:
             if m == "low_res_cam":
                 cells.append("–")
             else:
-                d = self.difference(m, "pxap")
-                cells.append(f"{d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
-            lines.append("| " + " | ".join(cells) + " |")
+                cells.append(paired_cell(self.difference(m, "pxap")))
+            lines.append(table_row(cells))
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -29,6 +29,11 @@ def ci_cell(row: Mapping[str, Any]) -> str:
     return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
 
 
+def paired_cell(row: Mapping[str, Any], fmt: str = "+.3f") -> str:
+    """``"difference [ci_low, ci_high]"`` of a paired row (one method minus another)."""
+    return f"{row['difference']:{fmt}} [{row['ci_low']:{fmt}}, {row['ci_high']:{fmt}}]"
+
+
 def _fmt(row: Mapping[str, Any]) -> str:
     if row["n"] == 0 or np.isnan(row["mean"]):
         return "–"
@@ -132,9 +137,7 @@ def _section5_table(section5: list[dict[str, Any]]) -> list[str]:
                 + " |"
             )
         cells = [
-            f"{by_metric[m]['method_mean']:.3f} ({by_metric[m]['difference']:+.3f} "
-            f"[{by_metric[m]['ci_low']:+.3f}, {by_metric[m]['ci_high']:+.3f}])"
-            for m in s5_metrics
+            f"{by_metric[m]['method_mean']:.3f} ({paired_cell(by_metric[m])})" for m in s5_metrics
         ]
         lines.append(
             f"| {subset} | {method_label(method)} | {first['n']} | " + " | ".join(cells) + " |"
