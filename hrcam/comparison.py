@@ -57,6 +57,7 @@ __all__ = [
     "consistency_name",
     "consistency_text",
     "consistency_variant",
+    "effect_rows",
     "example_maps",
     "load_evaluation",
     "page_values",
@@ -410,6 +411,18 @@ def consistency_effect(
             "ranked": len(ranked),
         }
     return out
+
+
+def effect_rows(
+    comp: Comparison, effect: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the paired rows of :func:`consistency_effect` and their labels, for a figure.
+
+    Each consistency map minus the paper network's same map first, then each minus the
+    low-res CAM; a label reads ``"<a> minus <b>"`` with :attr:`Comparison.labels`.
+    """
+    rows = [e[k] for k in ("vs_paper", "vs_low_res") for e in effect.values()]
+    return rows, [f"{comp.labels[r['a']]} minus {comp.labels[r['b']]}" for r in rows]
 
 
 def consistency_text(effect: Mapping[str, Mapping[str, Any]], weight: float) -> str:

@@ -224,10 +224,8 @@ glue("fig-beyond-cost", fig, display=False)
 # ```
 
 # %%
-pairs = [(comparison.consistency_name(m), m) for m in comparison.CONSISTENCY_METHODS]
-pairs += [(comparison.consistency_name(m), "low_res_cam") for m in comparison.CONSISTENCY_METHODS]
-rows = [comp.paired(a, b, "pxap", seed=cfg["seed"]) for a, b in pairs]
-labels = [f"{comp.labels[a]} minus {comp.labels[b]}" for a, b in pairs]
+effect = comparison.consistency_effect(comp, "pxap", seed=cfg["seed"])
+rows, labels = comparison.effect_rows(comp, effect)
 glue(
     "fig-beyond-paired",
     plotting.paired_differences(

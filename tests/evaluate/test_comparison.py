@@ -158,6 +158,15 @@ def test_page_values_and_consistency_effect():
     assert effect["high_res_cam"]["vs_paper"]["verdict"] == "better"
     assert effect["high_res_cam"]["vs_low_res"]["verdict"] == "worse"
     assert effect["refined_paper"]["rank"] == 1
+    rows, labels = comparison.effect_rows(comp, effect)
+    assert [(r["a"], r["b"]) for r in rows] == [
+        ("consistency_high_res_cam", "high_res_cam"),
+        ("consistency_refined_paper", "refined_paper"),
+        ("consistency_high_res_cam", "low_res_cam"),
+        ("consistency_refined_paper", "low_res_cam"),
+    ]
+    names = comp.labels
+    assert labels[0] == f"{names['consistency_high_res_cam']} minus {names['high_res_cam']}"
     values = comparison.page_values(comp, 1.0, n_boot=200)
     assert values["cons_high_res_cam_vs_paper"] == pytest.approx(0.2)
     assert values["cons_high_res_cam_vs_paper_lo"] > 0
