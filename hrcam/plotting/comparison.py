@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam.evaluate import METRIC_LABELS
+from hrcam.plotting.evidence import localization_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,7 +78,7 @@ def epochs_figure(
     axes = fig.subplots(1, 2)
     for history, style, name in ((paper, "-", "W=0 (paper)"),
                                  (consistency, "--", f"W={weight:g}")):  # fmt: skip
-        rows = [r for r in history if r.get("loc_low_res_pxap") is not None]
+        rows = localization_rows(history)
         epochs = [r["epoch"] for r in rows]
         for k, m in enumerate(LOCALIZATION_MAPS):
             axes[0].plot(epochs, [r[f"loc_{m}_pxap"] for r in rows], style, marker="o",

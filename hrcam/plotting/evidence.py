@@ -200,6 +200,16 @@ def failure_examples(examples: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
+def localization_rows(history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Return the rows of ``metrics.json`` that hold localization scores (``loc_*``).
+
+    Training writes them every ``eval_every`` epochs and after the last one; other rows have
+    none, and an evaluation that could not score the maps leaves them NaN.
+    """
+    return [r for r in history if r.get("loc_low_res_pxap") is not None
+            and np.isfinite(float(r["loc_low_res_pxap"]))]  # fmt: skip
+
+
 def localization_over_epochs(history: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
     """PxAP and best-threshold mask IoU of the four maps per epoch, and the fallback rates.
 
@@ -210,8 +220,7 @@ def localization_over_epochs(history: Sequence[Mapping[str, Any]], title: str = 
     """
     from hrcam.evidence import LOCALIZATION_MAPS
 
-    rows = [r for r in history if r.get("loc_low_res_pxap") is not None
-            and np.isfinite(float(r["loc_low_res_pxap"]))]  # fmt: skip
+    rows = localization_rows(history)
     if not rows:
         raise ValueError("no epoch with localization columns (train with eval_every > 0)")
     fig, axes = _figure(11.0, 3.3, ncols=3)

@@ -69,6 +69,25 @@ def test_localization_plot_needs_loc_columns():
         plotting.localization_over_epochs(rows)
 
 
+def test_epoch_figures_plot_only_the_epochs_with_localization_scores():
+    from hrcam.evidence import LOCALIZATION_MAPS
+    from hrcam.plotting.comparison import epochs_figure
+
+    def row(epoch, score):
+        loc = {f"loc_{m}_{k}": score for m in LOCALIZATION_MAPS for k in ("pxap", "mask_iou")}
+        loc |= {f"loc_{m}_fallback": score for m in ("refined_paper", "refined_reference")}
+        return {"epoch": epoch, "val_psnr": 20.0 + epoch, **(loc if score is not None else {})}
+
+    history = [row(1, None), row(2, 0.5), row(3, float("nan")), row(4, 0.7)]
+    fig = epochs_figure(history, history, 1.0)
+    pxap_lines = fig.get_axes()[0].get_lines()
+    assert len(pxap_lines) == 2 * len(LOCALIZATION_MAPS)
+    assert all(list(line.get_xdata()) == [2, 4] for line in pxap_lines)
+    assert list(fig.get_axes()[1].get_lines()[0].get_xdata()) == [1, 2, 3, 4]
+    fig = plotting.localization_over_epochs(history)
+    assert all(list(line.get_xdata()) == [2, 4] for line in fig.get_axes()[0].get_lines())
+
+
 def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):
     from hrcam.data.store import StoreDataset
     from hrcam.models import load_checkpoint, save_checkpoint
