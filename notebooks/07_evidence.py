@@ -65,7 +65,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import evidence, plotting
-from hrcam.evaluate import save_outputs
+from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
 
@@ -398,5 +398,4 @@ glue(
 
 # %%
 save_outputs(out_dir, {"timings.json": timings})
-Markdown("\n".join(["| Part | seconds |", "|---|---|"]
-                   + [f"| {k} | {v:.1f} |" for k, v in timings.items()]))  # fmt: skip
+Markdown(seconds_table(timings))

@@ -89,7 +89,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import comparison, evidence, plotting
-from hrcam.evaluate import save_outputs
+from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.models import load_checkpoint
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
@@ -434,5 +434,4 @@ values["paper_val_psnr"] = float(paper_last["val_psnr"])
 values["max_logit_diff"] = float(unchanged["max_abs_logit_diff"])
 path = comparison.save_values(values, out_dir)
 save_outputs(out_dir, {"timings.json": timings})
-Markdown("\n".join(["| Part | seconds |", "|---|---|"]
-                   + [f"| {k} | {v:.1f} |" for k, v in timings.items()]))  # fmt: skip
+Markdown(seconds_table(timings))

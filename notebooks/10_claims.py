@@ -205,10 +205,11 @@ glue("fig-claims-summary", fig, display=False)
 # seconds each, are not included).
 
 # %%
+from hrcam.evaluate import seconds_table
+
 costs = notebook_costs(cfg["run_dir"])
 if costs:
-    rows = [f"| {name} | {seconds:.0f} |" for name, seconds in costs.items()]
-    text = "\n".join(["| Notebook | seconds |", "|---|---|", *rows])
+    text = seconds_table(costs, "Notebook", digits=0)
     text += f"\n\nTotal of the notebooks above: {sum(costs.values()):.0f} s."
 else:
     text = "Not recorded: this run folder was not executed by `hrcam book`."

@@ -48,7 +48,7 @@ from hrcam.evaluate.registry import (
     method_names,
     register_method,
 )
-from hrcam.evaluate.report import render_markdown
+from hrcam.evaluate.report import render_markdown, seconds_table
 from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
 from hrcam.evaluate.running import evaluate, run_evaluation
 from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
@@ -78,6 +78,7 @@ __all__ = [
     "precision_effect",
     "precision_text",
     "register_method",
+    "seconds_table",
     "render_markdown",
     "run_evaluation",
     "save_outputs",

@@ -29,6 +29,12 @@ def ci_cell(row: Mapping[str, Any]) -> str:
     return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
 
 
+def seconds_table(seconds: Mapping[str, float], what: str = "Part", digits: int = 1) -> str:
+    """Return a markdown table of wall times: one row per ``seconds`` key, column ``what``."""
+    rows = [table_row([name, f"{value:.{digits}f}"]) for name, value in seconds.items()]
+    return "\n".join([*table_header([what, "seconds"]), *rows])
+
+
 def paired_cell(row: Mapping[str, Any], fmt: str = "+.3f") -> str:
     """``"difference [ci_low, ci_high]"`` of a paired row (one method minus another)."""
     return f"{row['difference']:{fmt}} [{row['ci_low']:{fmt}}, {row['ci_high']:{fmt}}]"

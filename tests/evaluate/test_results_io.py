@@ -57,3 +57,17 @@ def test_refinement_summary_reads_the_results():
         }
     }
     json.dumps(summary)  # plain values: the notebook writes it as JSON
+
+
+def test_seconds_table_is_a_markdown_table_of_wall_times():
+    from hrcam.evaluate import seconds_table
+
+    times = {"training": 12.345, "plots": 0.04}
+    assert seconds_table(times).splitlines() == [
+        "| Part | seconds |",
+        "|---|---|",
+        "| training | 12.3 |",
+        "| plots | 0.0 |",
+    ]
+    assert seconds_table(times, "Notebook", digits=0).splitlines()[0] == "| Notebook | seconds |"
+    assert seconds_table(times, "Notebook", digits=0).splitlines()[2] == "| training | 12 |"
