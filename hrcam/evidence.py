@@ -538,16 +538,13 @@ def refine_study(
 
     src = _check_sources(sources, tuple(cams.extra_high_res))
     resolved = _resolve_configs(configs)
-    methods = ["low_res_cam"]
-    for s in src:
-        methods += [f"{c}@{s}" for c in resolved]
-        if include_raw:
-            methods.append(f"raw@{s}")
-    study = _StudyRecorder(cams, methods, DEFAULT_THRESHOLDS, box_metrics)
+    source_args = (seed, oracle_smoothness, oracle_noise)
+    study = _StudyRecorder(cams, src, resolved, include_raw, source_args, DEFAULT_THRESHOLDS,
+                           box_metrics)  # fmt: skip
+    methods = study.methods
     keep = {int(k) for k in keep_results}
     for i in tqdm(range(len(cams)), desc="refine study", unit="img", disable=not progress):
-        study.refine_image(i, src, resolved, include_raw, i in keep,
-                           (seed, oracle_smoothness, oracle_noise))  # fmt: skip
+        study.refine_image(i, i in keep)
     table = summary_rows(study.records, study.packed_curves(), methods, n_boot, seed)
     if not box_metrics:
         table = [row for row in table if row["metric"] != "max_box_acc_v2"]
@@ -594,11 +591,26 @@ class _StudyRecorder:
     """Scores every map of the study on its image and keeps the records and curves."""
 
     def __init__(
-        self, cams: CamSet, methods: list[str], grid: np.ndarray, box_metrics: bool
+        self,
+        cams: CamSet,
+        sources: list[str],
+        configs: Mapping[str, RefineConfig],
+        include_raw: bool,
+        source_args: tuple[int, float, float],
+        grid: np.ndarray,
+        box_metrics: bool,
     ) -> None:
         from hrcam.evaluate import SCALAR_METRICS
 
         self.cams, self.grid, self.box_metrics = cams, grid, box_metrics
+        self.sources, self.configs, self.include_raw = sources, configs, include_raw
+        self.source_args = source_args  # (seed, oracle smoothness, oracle noise)
+        methods = ["low_res_cam"]
+        for s in sources:
+            methods += [f"{c}@{s}" for c in configs]
+            if include_raw:
+                methods.append(f"raw@{s}")
+        self.methods = methods
         self.blank = dict.fromkeys(SCALAR_METRICS, float("nan"))
         self.records: list[dict[str, Any]] = []
         self.curves: dict[str, dict[str, list]] = {
@@ -625,16 +637,11 @@ class _StudyRecorder:
         self.records.append(rec)
         return rec
 
-    def refine_image(
-        self,
-        i: int,
-        sources: list[str],
-        configs: Mapping[str, RefineConfig],
-        include_raw: bool,
-        keep: bool,
-        source_args: tuple[int, float, float],
-    ) -> None:
-        """Return the low-res CAM, each raw source map and each refined map of image ``i``."""
+    def refine_image(self, i: int, keep: bool) -> None:
+        """Score the low-res CAM, each raw source map and each refined map of image ``i``.
+
+        ``keep`` also keeps each refinement's :class:`~hrcam.postprocess.RefineResult`.
+        """
         from hrcam.postprocess import refine
         from hrcam.postprocess.steps import resize_bilinear
 
@@ -642,11 +649,11 @@ class _StudyRecorder:
         base = self.add(
             i, "low_res_cam", resize_bilinear(cams.low_res[i], cams.masks.shape[1:]), {}
         )
-        for s in sources:
-            high = high_res_source(s, cams, i, *source_args)
-            if include_raw:
+        for s in self.sources:
+            high = high_res_source(s, cams, i, *self.source_args)
+            if self.include_raw:
                 self.add(i, f"raw@{s}", high, {})
-            for name, cfg in configs.items():
+            for name, cfg in self.configs.items():
                 res = refine(cams.low_res[i], high, config=cfg)
                 method = f"{name}@{s}"
                 rec = self.add(i, method, res.refined, {
