@@ -303,8 +303,8 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
 def read_extra(path: str | os.PathLike) -> dict[str, Any]:
     """Return a checkpoint's ``extra`` payload without building or loading any model.
 
-    A resume checks the saved training settings with it before any weights are loaded, so that
-    a changed setting is named instead of surfacing as a weight-shape mismatch.
+    When a resume's weight load fails, it checks the saved training settings with this, so
+    that a changed setting (``--growth-rate``) is named instead of a weight-shape mismatch.
     """
     return dict(_read_payload(Path(path), "cpu").get("extra") or {})
 
