@@ -533,7 +533,7 @@ def refine_study(
     """
     from tqdm import tqdm
 
-    from hrcam.evaluate import summary_rows
+    from hrcam.evaluate import TABLE_METRICS, summary_rows
     from hrcam.metrics import DEFAULT_THRESHOLDS
 
     src = _check_sources(sources, tuple(cams.extra_high_res))
@@ -545,9 +545,8 @@ def refine_study(
     keep = {int(k) for k in keep_results}
     for i in tqdm(range(len(cams)), desc="refine study", unit="img", disable=not progress):
         study.refine_image(i, i in keep)
-    table = summary_rows(study.records, study.packed_curves(), methods, n_boot, seed)
-    if not box_metrics:
-        table = [row for row in table if row["metric"] != "max_box_acc_v2"]
+    metrics = [m for m in TABLE_METRICS if box_metrics or m != "max_box_acc_v2"]
+    table = summary_rows(study.records, study.packed_curves(), methods, n_boot, seed, metrics)
     for row in table:
         row["config"], _, row["source"] = row["method"].partition("@")
         row["label"] = _label(row["method"])

@@ -17,3 +17,15 @@ def test_extra_high_res_maps_are_sources_of_refine_study(constructed):
         assert a == b
     with pytest.raises(ValueError, match="unknown high-res source"):
         refine_study(cams, sources=["elsewhere"], n_boot=20)
+
+
+def test_box_metrics_off_leaves_maxboxacc_out_and_the_rest_unchanged(constructed):
+    from hrcam.evidence import refine_study
+
+    cams = constructed(n=4)
+    with_boxes = refine_study(cams, n_boot=20)
+    without = refine_study(cams, n_boot=20, box_metrics=False)
+    assert {r["metric"] for r in without.table} == (
+        {r["metric"] for r in with_boxes.table} - {"max_box_acc_v2"}
+    )
+    assert without.table == [r for r in with_boxes.table if r["metric"] != "max_box_acc_v2"]
