@@ -101,6 +101,8 @@ def register(subparsers: Any) -> None:
         dataset_options=("num_train", "num_val", "seed", "num_classes", "variant"),
     )
 
+    _register_cutouts(sub)
+
     p = sub.add_parser(
         "imagenet",
         help=DATASETS["imagenet"].help,
@@ -145,6 +147,62 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("info", help="describe a store", description="Print a store's metadata.")
     p.add_argument("store", help="store directory")
     p.set_defaults(func=_info)
+
+
+def _register_cutouts(sub: Any) -> None:
+    """Add ``hrcam data cutouts`` (its options are the builder's parameters)."""
+    from hrcam.data.cutouts import CUTOUT_PACKAGES
+    from hrcam.data.registry import DATASETS
+
+    p = sub.add_parser(
+        "cutouts",
+        help=DATASETS["cutouts"].help,
+        description="Paste photographs of real animals cut out with an alpha channel "
+        "(Debian's tuxpaint-stamps-default) on random crops of natural photographs without "
+        "animals, with the exact mask (alpha > 0.5) and the animal's ImageNet class. Stamps "
+        "and background photos are disjoint between train and val. Default sources are the "
+        f"Debian packages {', '.join(CUTOUT_PACKAGES)}; an interrupted run resumes.",
+    )
+    d = _builder_defaults("cutouts")
+    p.add_argument("--out", required=True, help="output store directory (created)")
+    add_option(p, d, "stamps", help="stamps folder (default: Debian's tuxpaint stamps)")
+    add_option(p, d, "backgrounds", help="folder of background photos (default: reviewed list)")
+    add_option(p, d, "num_train", type=positive_int, help="(%(default)s)")
+    add_option(p, d, "num_val", type=positive_int, help="(%(default)s)")
+    add_option(p, d, "image_size", type=positive_int, help="side in pixels (%(default)s)")
+    add_option(
+        p, d, "object_scale", nargs=2, type=float, metavar=("LOW", "HIGH"),
+        help="object's longer side as a fraction of the image side (%(default)s)",
+    )  # fmt: skip
+    add_option(
+        p, d, "objects_per_image", type=positive_int, help="all but one distractors (%(default)s)"
+    )
+    add_option(p, d, "feather", type=float, help="paste-edge softening sigma, px (%(default)s)")
+    add_option(p, d, "color_match", type=float, help="0..1 shift of object colour (%(default)s)")
+    add_option(p, d, "val_fraction", type=float, help="stamps and photos held out (%(default)s)")
+    add_option(p, d, "seed", type=int, help="(%(default)s)")
+    add_option(p, d, "shard_size", type=positive_int, help="images per shard (%(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cutouts)
+
+
+def _cutouts(args: argparse.Namespace) -> int:
+    import time
+
+    from hrcam.data import build_dataset
+
+    ensure_output_dir(args.out, "--out", create=False)
+    names = ("stamps", "backgrounds", "num_train", "num_val", "image_size", "objects_per_image")
+    names += ("feather", "color_match", "val_fraction", "seed", "shard_size")
+    options = {name: getattr(args, name) for name in names}
+    t0 = time.perf_counter()
+    info = build_dataset(
+        "cutouts", args.out, object_scale=tuple(args.object_scale),
+        progress=not args.no_progress, **options,
+    ).info  # fmt: skip
+    n = sum(info.count(s) for s in info.splits)
+    print(f"wrote {n} images to {info.root} in {time.perf_counter() - t0:.1f} s")
+    return 0
 
 
 def _synthetic(args: argparse.Namespace) -> int:

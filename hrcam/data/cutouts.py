@@ -58,7 +58,6 @@ BACKGROUND_PACKAGES = (
 #: Every Debian package the default cut-out store reads.
 CUTOUT_PACKAGES = (STAMPS_PACKAGE, *BACKGROUND_PACKAGES)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-_SHARD_SIZE = 256
 #: Backgrounds are decoded once and kept at most this many pixels on their long side.
 _BACKGROUND_MAX_SIDE = 1024
 
@@ -301,6 +300,7 @@ def _check_options(
     feather: float,
     color_match: float,
     counts: dict[str, int],
+    shard_size: int,
 ) -> tuple[float, float]:
     lo, hi = (float(v) for v in object_scale)
     if not 0 < lo <= hi <= 1:
@@ -311,7 +311,7 @@ def _check_options(
         raise HrcamError(f"objects_per_image must be at least 1, got {objects_per_image}")
     if feather < 0 or not 0 <= color_match <= 1:
         raise HrcamError("feather must be >= 0 and color_match within [0, 1]")
-    bad = {k: v for k, v in counts.items() if int(v) < 1}
+    bad = {k: v for k, v in {**counts, "shard_size": shard_size}.items() if int(v) < 1}
     if bad:
         raise HrcamError(f"image counts must be positive, got {bad}")
     return lo, hi
@@ -331,6 +331,7 @@ def build_cutouts(
     color_match: float = 0.0,
     val_fraction: float = 0.5,
     seed: int = 0,
+    shard_size: int = 256,
     progress: bool = True,
 ) -> Any:
     """Build a store of animal cut-outs pasted on natural photos, with exact masks.
@@ -365,6 +366,8 @@ def build_cutouts(
         Share of the stamps and of the background photos held out for validation.
     seed
         Seed of the split and of every draw.
+    shard_size
+        Images per shard (the unit of resume).
     progress
         Show a tqdm progress bar.
 
@@ -385,7 +388,7 @@ def build_cutouts(
 
     counts = {"train": int(num_train), "val": int(num_val)}
     scale = _check_options(
-        image_size, object_scale, objects_per_image, feather, color_match, counts
+        image_size, object_scale, objects_per_image, feather, color_match, counts, shard_size
     )
     stamp_root, found = _stamp_sources(stamps)
     background_files = _background_sources(backgrounds)
@@ -440,7 +443,8 @@ def build_cutouts(
             **settings,
         },
     )
-    num_shards = {split: -(-n // _SHARD_SIZE) for split, n in counts.items()}
+    options["shard_size"] = int(shard_size)
+    num_shards = {split: -(-n // int(shard_size)) for split, n in counts.items()}
     _write_shards(
         writer,
         num_shards,
@@ -479,7 +483,8 @@ def _write_shards(
     for split_index, split in enumerate(("train", "val")):
         pool = targets[split] + distractors[split]
         for index in range(num_shards[split]):
-            n = min(_SHARD_SIZE, counts[split] - index * _SHARD_SIZE)
+            per = options["shard_size"]
+            n = min(per, counts[split] - index * per)
             if writer.shard_done(split, index):
                 bar.update(n)
                 continue

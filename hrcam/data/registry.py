@@ -58,6 +58,10 @@ DATASETS: dict[str, DatasetBuilder] = {
         "hrcam.data.synthetic:generate_synthetic",
         "generate the built-in synthetic set (offline, with masks)",
     ),
+    "cutouts": DatasetBuilder(
+        "hrcam.data.cutouts:build_cutouts",
+        "real animal photo cut-outs on natural photos, exact masks (Debian packages)",
+    ),
     "imagenet": DatasetBuilder(
         "hrcam.data.imagenet:build_imagenet_animals",
         "the paper's 398 animal classes from a local ILSVRC-2012 tree",

@@ -1,0 +1,127 @@
+"""The real-cut-out study's numbers: a real ImageNet classifier on real animals with exact masks.
+
+Notebook ``10_real_cutouts`` evaluates every method on the cut-out store
+(:mod:`hrcam.data.cutouts`) with the wrapped EfficientNet-Lite0 and saves the evaluation, the
+high-res-source ablation on the hard-edged and on the feathered paste, and the classifier's
+accuracy. :func:`cutout_values` turns them into the named values that the page and the claims
+page glue; :func:`cutout_summary` reads them back from a run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hrcam._shared import put_ci
+
+__all__ = [
+    "PAPER_MAPS",
+    "cutout_summary",
+    "cutout_values",
+    "paste_edge_text",
+    "save_cutout_values",
+]
+
+#: The paper's maps, evaluated a second time for the predicted class.
+PAPER_MAPS = ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
+_VALUES_FILE = "values.json"
+
+
+def cutout_values(
+    comp: Any,
+    predicted: Any,
+    hard: Any,
+    feathered: Any,
+    accuracy: dict[str, Any],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Collect the page's numbers, each with its 95% CI, by name.
+
+    Parameters
+    ----------
+    comp
+        :class:`hrcam.comparison.Comparison` of every method, ground-truth class.
+    predicted
+        The same for :data:`PAPER_MAPS`, predicted class, same images.
+    hard, feathered
+        :class:`hrcam.evidence.StudyResult` of the source ablation on the hard-edged and the
+        feathered paste of the same validation images.
+    accuracy
+        :func:`hrcam.evaluate.accuracy.topk_accuracy` of the classifier on the validation split.
+    n_boot, seed
+        Bootstrap of the paired differences.
+
+    Returns
+    -------
+    dict
+        ``cut_top1``, ``cut_top5``, ``cut_<method>_pxap`` / ``_maxboxacc`` (with ``_lo``,
+        ``_hi``), ``cut_refined_<preset>_diff`` (paired, refined minus low-res, with verdict),
+        the same for the predicted class (``cut_pred_...``), the ablation's
+        ``cut_src_<preset>_<source>`` differences on both pastes, ``cut_best`` (the ranking
+        sentence) and ``cut_images``.
+    """
+    from hrcam.comparison import best_method
+    from hrcam.evidence import PRESET_CONFIGS, verdict
+
+    out: dict[str, Any] = {
+        "cut_top1": float(accuracy["top1"]),
+        "cut_top5": float(accuracy["top5"]),
+        "cut_acc_images": int(accuracy["n"]),
+        "cut_images": int(comp.config["num_images"]),
+    }
+    for method in comp.methods:
+        for metric in ("pxap", "max_box_acc"):
+            try:
+                put_ci(out, f"cut_{method}_{metric}", comp.row(method, metric), "mean")
+            except KeyError:
+                continue
+    for tag, c in (("cut", comp), ("cut_pred", predicted)):
+        for preset in PRESET_CONFIGS:
+            d = c.paired(f"refined_{preset}", "low_res_cam", "pxap", n_boot, seed)
+            put_ci(out, f"{tag}_refined_{preset}_diff", d, "difference")
+            out[f"{tag}_refined_{preset}_verdict"] = verdict(d["ci_low"], d["ci_high"])
+    for tag, study in (("hard", hard), ("feathered", feathered)):
+        for preset in PRESET_CONFIGS:
+            for source in study.config["sources"]:
+                d = study.difference(f"{preset}@{source}", "pxap")
+                put_ci(out, f"cut_{tag}_{preset}_{source}", d, "difference")
+    out["cut_best"] = best_method(comp, "pxap", n_boot=n_boot, seed=seed)["text"]
+    out["cut_best_box"] = best_method(comp, "max_box_acc", n_boot=n_boot, seed=seed)["text"]
+    out["cut_paste_edge"] = paste_edge_text(out)
+    return out
+
+
+def paste_edge_text(values: dict[str, Any]) -> str:
+    """Say how much the paste edge alone gives away: the image as the high-res map, both pastes."""
+    from hrcam.evidence import PRESET_CONFIGS
+
+    parts = []
+    for preset in PRESET_CONFIGS:
+        hard, soft = values[f"cut_hard_{preset}_image"], values[f"cut_feathered_{preset}_image"]
+        parts.append(
+            f"with the `{preset}` preset, refining the low-res CAM with the image itself as the "
+            f"high-res map changes PxAP by {hard:+.3f} "
+            f"[{values[f'cut_hard_{preset}_image_lo']:+.3f}, "
+            f"{values[f'cut_hard_{preset}_image_hi']:+.3f}] on hard-edged pastes and by "
+            f"{soft:+.3f} [{values[f'cut_feathered_{preset}_image_lo']:+.3f}, "
+            f"{values[f'cut_feathered_{preset}_image_hi']:+.3f}] on feathered ones"
+        )
+    return "; ".join(parts) + "."
+
+
+def save_cutout_values(values: dict[str, Any], out_dir: str | os.PathLike) -> Path:
+    """Write the values to ``out_dir/values.json`` (atomically)."""
+    from hrcam.evaluate import save_outputs
+
+    return save_outputs(out_dir, {_VALUES_FILE: values})[Path(_VALUES_FILE).stem]
+
+
+def cutout_summary(stage: str | os.PathLike) -> dict[str, Any] | None:
+    """Return the values a run's cut-out chapter saved, or ``None`` when the chapter did not run."""
+    path = Path(stage) / _VALUES_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
