@@ -443,7 +443,7 @@ def consistency_text(effect: Mapping[str, Mapping[str, Any]], weight: float) -> 
 
 def example_maps(
     model: HRCAM,
-    consistency_model: HRCAM,
+    consistency_model: HRCAM | None,
     images: Any,
     targets: Sequence[int],
     methods: Sequence[str],
@@ -455,7 +455,8 @@ def example_maps(
     model
         The paper's :class:`~hrcam.models.HRCAM`: every method of ``methods``.
     consistency_model
-        The consistency-trained one: :data:`CONSISTENCY_METHODS` (as ``consistency_*``).
+        The consistency-trained one: :data:`CONSISTENCY_METHODS` (as ``consistency_*``);
+        ``None``: none.
     images
         Float ``(B, 3, H, W)`` tensor in [0, 1].
     targets
@@ -473,8 +474,9 @@ def example_maps(
 
     targets = [int(t) for t in targets]
     out = {name: fn(images, targets).maps for name, fn in build_methods(model, methods).items()}
-    for name, fn in build_methods(consistency_model, CONSISTENCY_METHODS).items():
-        out[consistency_name(name)] = fn(images, targets).maps
+    if consistency_model is not None:
+        for name, fn in build_methods(consistency_model, CONSISTENCY_METHODS).items():
+            out[consistency_name(name)] = fn(images, targets).maps
     return out
 
 

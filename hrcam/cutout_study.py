@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,37 @@ __all__ = [
     "cutout_values",
     "paste_edge_text",
     "save_cutout_values",
+    "usable_methods",
 ]
 
 #: The paper's maps, evaluated a second time for the predicted class.
 PAPER_MAPS = ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
 _VALUES_FILE = "values.json"
+
+
+def usable_methods(
+    model: Any, names: Sequence[str], skip: Sequence[str] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """Split ``names`` into the methods that run on ``model`` and the others, with the reason.
+
+    A wrapped classifier (``hrcam.models.wrap_classifier``) has no hrcam backbone stages, so
+    the stage-based peers (fused LayerCAM, HiResCAM) cannot be built on it; ``skip`` names
+    methods left out for cost. Building a method runs no image.
+    """
+    from hrcam.baselines import build_methods
+
+    usable, skipped = [], {}
+    for name in names:
+        if name in skip:
+            skipped[name] = "left out for cost in this profile"
+            continue
+        try:
+            build_methods(model, [name])
+        except (ValueError, TypeError) as exc:
+            skipped[name] = str(exc)
+            continue
+        usable.append(name)
+    return usable, skipped
 
 
 def cutout_values(

@@ -104,6 +104,21 @@ _BASE: dict[str, Any] = {
     "photo_image_size": 64,
     "photo_epochs": 1,
     "photo_batch_size": 8,
+    # Real animals on real photos (notebook 10): the cut-out store of Debian's Tux Paint stamps
+    # on natural photos (hrcam data cutouts), EfficientNet-Lite0 and its expansion network.
+    # real_cutouts False skips the chapter (no Debian packages); stamps/backgrounds None: the
+    # Debian packages' folders. The feathered rebuild measures what the paste edge gives away.
+    "real_cutouts": True,
+    "cutout_stamps": None,
+    "cutout_backgrounds": None,
+    "cutout_num_train": 16,
+    "cutout_num_val": 16,
+    "cutout_image_size": 96,
+    "cutout_epochs": 1,
+    "cutout_batch_size": 8,
+    "cutout_eval_images": 8,
+    "cutout_feather": 2.0,
+    "cutout_skip_methods": ["scorecam", "fullgrad"],
     # Beyond the paper (notebook 09): an expansion network trained with a consistency term of
     # this weight (hrcam train expansion --consistency-weight; the paper, and the default
     # there, is 0). 1.0 gives both terms of the loss the same scale: each is a relative
@@ -294,6 +309,23 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "consistency_variants",
         "variant_expansion_epochs",
     ),
+    "10_real_cutouts": (
+        "seed",
+        "device",
+        "real_cutouts",
+        "cutout_stamps",
+        "cutout_backgrounds",
+        "cutout_num_train",
+        "cutout_num_val",
+        "cutout_image_size",
+        "cutout_epochs",
+        "cutout_batch_size",
+        "cutout_eval_images",
+        "cutout_feather",
+        "cutout_skip_methods",
+        "slow_metric_images",
+        "road_images",
+    ),
     "10_claims": (),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
@@ -310,6 +342,7 @@ STAGE_DIRS: dict[str, str] = {
     "07_evidence": "evidence",
     "08_real_photos": "photos",
     "09_beyond_the_paper": "beyond",
+    "10_real_cutouts": "cutouts",
     "10_claims": "claims",
 }
 
