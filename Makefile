@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= demo
 
-.PHONY: setup browser book test lint clean
+.PHONY: setup browser photos book test lint clean
 
 # A fresh virtual environment with the pinned requirements and hrcam itself (editable).
 # torch's CUDA build (the CPU-only wheel here cannot load PyPI's torchvision) makes the venv about
@@ -38,8 +38,23 @@ browser:
 	    echo "note: chromium is not installed (sudo apt-get install chromium); the screenshot tests will be skipped"; \
 	  fi; }
 
+# Real photographs for the real cut-out chapter (notebook 10): Debian's Tux Paint animal stamps
+# and natural photos without animals (hrcam/data/cutouts.py lists the files). Without root,
+# `hrcam book` names the packages and how to skip that chapter before anything runs.
+PHOTO_PACKAGES := tuxpaint-stamps-default plasma-workspace-wallpapers mate-backgrounds palapeli-data opencv-doc
+photos:
+	@missing=$$(for p in $(PHOTO_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "warning: could not install $$missing; hrcam book will say how to skip the real cut-out chapter"; \
+	  else \
+	    echo "note: missing Debian packages $$missing (sudo apt-get install $$missing); hrcam book will say how to skip the real cut-out chapter"; \
+	  fi; \
+	fi
+
 # The main job: every notebook through papermill, then `jupyter-book build book/`.
-book: setup
+book: setup photos
 	$(BIN)/hrcam book --profile $(PROFILE)
 
 test: setup browser

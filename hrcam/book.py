@@ -363,6 +363,8 @@ def run_book(
     declared = {p.stem: declared_parameters(jupytext.read(p)) for p in sources}
     _check_parameters(declared, overrides, only)
 
+    _check_chapter_sources(profile, overrides, only)
+
     out_dir = book_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -395,6 +397,53 @@ def run_book(
         result.build_seconds = time.perf_counter() - start
         log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
     return result
+
+
+def _check_chapter_sources(
+    profile: str, overrides: Mapping[str, Any], only: Sequence[str] | None
+) -> None:
+    """Refuse, before any notebook runs, a chapter whose Debian packages are missing.
+
+    The real cut-out chapter reads Debian packages (``make book`` installs them as root);
+    without them the run would fail an hour in. The message names what to install and the one
+    parameter that skips the chapter.
+    """
+    from hrcam.data.cutouts import BACKGROUND_PACKAGES, STAMPS_PACKAGE, missing_cutout_packages
+
+    stem = "10_real_cutouts"
+    if stem not in profiles.NOTEBOOK_PARAMETERS or (only is not None and stem not in only):
+        return
+    names = profiles.NOTEBOOK_PARAMETERS[stem]
+    cfg = profiles.resolve(profile, stem, **{k: v for k, v in overrides.items() if k in names})
+    if not cfg["real_cutouts"]:
+        return
+    needed = set()
+    if cfg["cutout_stamps"] is None:
+        needed.add(STAMPS_PACKAGE)
+    if cfg["cutout_backgrounds"] is None:
+        needed |= set(BACKGROUND_PACKAGES)
+    missing = [p for p in missing_cutout_packages() if p in needed]
+    if missing:
+        raise BookError(
+            f"the chapter 'Real animals, measured' ({stem}) needs the Debian package(s) "
+            f"{' '.join(missing)}: sudo apt-get install {' '.join(missing)} (`make book` "
+            "installs them when run as root), or skip the chapter with -p real_cutouts false"
+        )
+
+
+def skipped_chapter(path: Path, stem: str, flag: str) -> Path:
+    """Write the page of a chapter that was skipped with ``-p FLAG false`` (no code runs)."""
+    import nbformat
+
+    title = stem.split("_", 1)[1].replace("_", " ").capitalize()
+    text = (
+        f"# {title}\n\nThis chapter was skipped in this run (`-p {flag} false`), so it shows "
+        "nothing, and the claims page answers only from the chapters that ran. Install what "
+        "it needs (see the README) and rerun `hrcam book` to add it."
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+    atomic_write_text(path, nbformat.writes(nb))
+    return path
 
 
 def _book_stack() -> Any:
@@ -463,6 +512,11 @@ def _check_parameters(
             raise ValueError(
                 f"unknown notebook(s) {', '.join(missing)}; have {', '.join(declared)}"
             )
+
+
+def _declared(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the overrides among ``params`` (the profile and run folder are not parameters)."""
+    return {k: v for k, v in params.items() if k not in ("profile", "run_dir", "resume")}
 
 
 @dataclass
@@ -534,7 +588,12 @@ class _Runner:
         scratch = self.run_dir / "_notebooks" / f"{stem}.ipynb"
         _write_timings(self.run_dir, self.manifest)
         start = time.perf_counter()
-        run_notebook(src, scratch, params, cwd=self.run_dir, progress=self.progress)
+        flag = profiles.OPTIONAL_CHAPTERS.get(stem)
+        if flag and not profiles.resolve(self.profile, stem, **_declared(params))[flag]:
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            skipped_chapter(scratch, stem, flag)
+        else:
+            run_notebook(src, scratch, params, cwd=self.run_dir, progress=self.progress)
         seconds = time.perf_counter() - start
         shutil.move(scratch, output)
         entry = {

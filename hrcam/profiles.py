@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "NOTEBOOKS",
     "NOTEBOOK_PARAMETERS",
+    "OPTIONAL_CHAPTERS",
     "PROFILES",
     "STAGE_DIRS",
     "check_overrides",
@@ -345,6 +346,11 @@ STAGE_DIRS: dict[str, str] = {
     "10_real_cutouts": "cutouts",
     "10_claims": "claims",
 }
+
+# Chapters that need data outside the wheel, with the parameter that skips them: a skipped
+# chapter's page says so (the runner writes it instead of executing the notebook), and the
+# claims page answers from the chapters that ran.
+OPTIONAL_CHAPTERS: dict[str, str] = {"10_real_cutouts": "real_cutouts"}
 
 _IMPLICIT = ("profile", "run_dir")
 

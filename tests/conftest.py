@@ -35,3 +35,56 @@ def tiny_run(tmp_path_factory):
         metadata={"image_size": TINY_SIZE, "class_names": synthetic_classes(TINY_CLASSES)},
     )
     return ckpt, store
+
+
+# Four reviewed stamps with an ImageNet class and one without (hrcam/resources/tuxpaint_stamps.tsv).
+CUTOUT_CLASSED = (
+    "animals/birds/hen.png",
+    "animals/birds/tucan.png",
+    "animals/insects/mantis.png",
+    "animals/mammals/apes/gorilla.png",
+)
+CUTOUT_UNCLASSED = ("animals/mammals/giraffe.png",)
+
+
+def _fixture_stamp(path, seed):
+    """An RGBA stamp: an ellipse with a soft (8-bit) alpha ramp and a random texture."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    h, w = 40 + 7 * seed, 30 + 5 * seed
+    yy, xx = np.mgrid[:h, :w]
+    r = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
+    alpha = np.clip((1.0 - r) * 4.0, 0, 1) * 255
+    rgb = rng.integers(0, 256, (h, w, 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA").save(path)
+
+
+def _cutout_sources(root):
+    """Write a tiny stamps tree (reviewed paths) and four background photos under ``root``."""
+    import numpy as np
+    from PIL import Image
+
+    stamps, backs = root / "stamps", root / "backgrounds"
+    for i, rel in enumerate(CUTOUT_CLASSED + CUTOUT_UNCLASSED):
+        _fixture_stamp(stamps / rel, i)
+    backs.mkdir(parents=True)
+    rng = np.random.default_rng(9)
+    for i in range(4):
+        img = rng.integers(0, 256, (80 + 10 * i, 120, 3)).astype(np.uint8)
+        Image.fromarray(img).save(backs / f"photo{i}.jpg")
+    return stamps, backs
+
+
+@pytest.fixture
+def cutout_sources(tmp_path):
+    """(stamps folder, backgrounds folder): a fixture tree for the cut-out builder."""
+    return _cutout_sources(tmp_path / "cutout_sources")
+
+
+@pytest.fixture(scope="session")
+def shared_cutout_sources(tmp_path_factory):
+    """The same tree, once per session, for tests that only read it (the smoke book)."""
+    return _cutout_sources(tmp_path_factory.mktemp("cutout_sources"))

@@ -25,16 +25,26 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
 
+def _cutout_overrides(sources):
+    """The real cut-out chapter reads the conftest's fixture tree, not Debian's packages."""
+    stamps, backgrounds = sources
+    return {"cutout_stamps": str(stamps), "cutout_backgrounds": str(backgrounds)}
+
+
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory):
+def smoke_book(tmp_path_factory, shared_cutout_sources):
     root = tmp_path_factory.mktemp("smoke_book")
     book = root / "book"
     # Copy the pages (symlinks resolved) so that the repository's book/ is left alone.
     shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks"))
     lines: list[str] = []
     start = time.perf_counter()
-    result = run_book("smoke", root / "run", book_dir=book, progress=False, log=lines.append)
+    overrides = _cutout_overrides(shared_cutout_sources)
+    result = run_book(
+        "smoke", root / "run", overrides, book_dir=book, progress=False, log=lines.append
+    )
     return SimpleNamespace(
+        overrides=overrides,
         root=root,
         book=book,
         run=root / "run",
@@ -64,6 +74,7 @@ def test_rerun_with_nothing_changed_skips_every_notebook(smoke_book):
     result = run_book(
         "smoke",
         smoke_book.run,
+        smoke_book.overrides,
         book_dir=smoke_book.book,
         build=False,
         progress=False,

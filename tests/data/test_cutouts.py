@@ -12,39 +12,17 @@ from hrcam.data import cutouts
 from hrcam.data.store import StoreDataset
 from hrcam.errors import HrcamError
 
-# Four reviewed stamps with an ImageNet class, one without (a distractor candidate).
 CLASSED = [
     "animals/birds/hen.png",
     "animals/birds/tucan.png",
     "animals/insects/mantis.png",
     "animals/mammals/apes/gorilla.png",
-]
-UNCLASSED = ["animals/mammals/giraffe.png"]
-
-
-def _stamp(path, seed):
-    """An RGBA stamp: an ellipse with a soft (8-bit) alpha ramp and a random texture."""
-    rng = np.random.default_rng(seed)
-    h, w = 40 + 7 * seed, 30 + 5 * seed
-    yy, xx = np.mgrid[:h, :w]
-    r = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
-    alpha = np.clip((1.0 - r) * 4.0, 0, 1) * 255
-    rgb = rng.integers(0, 256, (h, w, 3))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA").save(path)
+]  # the classed stamps of the conftest's fixture tree
 
 
 @pytest.fixture
-def sources(tmp_path):
-    stamps, backs = tmp_path / "stamps", tmp_path / "backgrounds"
-    for i, rel in enumerate(CLASSED + UNCLASSED):
-        _stamp(stamps / rel, i)
-    backs.mkdir()
-    rng = np.random.default_rng(9)
-    for i in range(4):
-        img = rng.integers(0, 256, (80 + 10 * i, 120, 3)).astype(np.uint8)
-        Image.fromarray(img).save(backs / f"photo{i}.jpg")
-    return stamps, backs
+def sources(cutout_sources):
+    return cutout_sources
 
 
 def _build(out, sources, **kw):
