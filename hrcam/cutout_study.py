@@ -100,7 +100,7 @@ def cutout_values(
         "cut_images": int(comp.config["num_images"]),
     }
     for method in comp.methods:
-        for metric in ("pxap", "max_box_acc"):
+        for metric in ("pxap", "max_box_acc_v2"):
             try:
                 put_ci(out, f"cut_{method}_{metric}", comp.row(method, metric), "mean")
             except KeyError:
@@ -116,7 +116,7 @@ def cutout_values(
                 d = study.difference(f"{preset}@{source}", "pxap")
                 put_ci(out, f"cut_{tag}_{preset}_{source}", d, "difference")
     out["cut_best"] = best_method(comp, "pxap", n_boot=n_boot, seed=seed)["text"]
-    out["cut_best_box"] = best_method(comp, "max_box_acc", n_boot=n_boot, seed=seed)["text"]
+    out["cut_best_box"] = best_method(comp, "max_box_acc_v2", n_boot=n_boot, seed=seed)["text"]
     out["cut_paste_edge"] = paste_edge_text(out)
     return out
 
