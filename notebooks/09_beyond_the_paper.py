@@ -34,7 +34,7 @@
 #
 # The consistency network's maps are scored by `hrcam.evaluate.evaluate` on the same first
 # validation images as {doc}`05_evaluation`, with the same metrics, thresholds and bootstrap,
-# and joined to the rows that notebook saved (`hrcam.comparison`); every comparison between
+# and joined to the rows that notebook saved (`hrcam.studies.comparison`); every comparison between
 # two methods is paired (same images, bootstrap 95 % CI of the mean difference). Nothing was
 # tuned: the weight is fixed beforehand (below), and the page reports whatever it gives.
 
@@ -162,7 +162,7 @@ glue("fig-beyond-epochs", fig, display=False)
 #
 # The table joins the rows {doc}`05_evaluation` saved with those of the consistency
 # network's three maps (its high-res CAM and both refined presets), measured here on the
-# same images with the same settings; `hrcam.comparison.combine` refuses to join evaluations
+# same images with the same settings; `hrcam.studies.comparison.combine` refuses to join evaluations
 # that saw other images or explain other classes. Runtime is the wall time of each method's
 # own call per image, forward pass included, measured in this run on this machine (the
 # consistency rows in this notebook, the others in {doc}`05_evaluation`). The consistency
@@ -252,7 +252,7 @@ glue(
 # smoothing, with the object's outline in white.
 
 # %%
-from hrcam.baselines import ALL_METHODS
+from hrcam.methods import ALL_METHODS
 
 t0 = time.perf_counter()
 batch = val.get_batch(np.arange(min(cfg["num_examples"], len(val))))
@@ -282,7 +282,7 @@ glue(
 # ## The high-res-source ablation, with the consistency network as a source
 #
 # {doc}`07_evidence` feeds the same post-processing different high-res maps. Here the
-# consistency network's high-res CAM is one more source (`hrcam.evaluate.evaluate_sources`
+# consistency network's high-res CAM is one more source (`hrcam.studies.evaluate_sources`
 # with `high_res_models`), beside the paper network's, the image's luminance, noise and the
 # oracle, on the same images; the low-res CAM, the ROI and all settings stay as they are.
 # So is the paper network run in bfloat16 (source `bfloat16`, the next section).
@@ -290,7 +290,7 @@ glue(
 # %%
 import torch
 
-from hrcam.evaluate import evaluate_sources, precision_effect, precision_text
+from hrcam.studies import evaluate_sources, precision_effect, precision_text
 from hrcam.models import with_expansion_dtype
 
 model16 = with_expansion_dtype(model, torch.bfloat16)

@@ -1,4 +1,4 @@
-"""hrcam.comparison: joining evaluations, ranking, the page's statement and figures; and the
+"""hrcam.studies.comparison: joining evaluations, ranking, the page's statement and figures; and the
 consistency network as a source of the high-res-source ablation."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hrcam import comparison, plotting
-from hrcam.comparison import Comparison
+from hrcam.studies.comparison import Comparison
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_example_maps_cover_every_method_and_the_consistency_maps(two_models):
 
 
 def test_consistency_network_as_a_source_of_the_ablation(two_models):
-    from hrcam.evaluate import evaluate_sources
+    from hrcam.studies import evaluate_sources
 
     model, other, val = two_models
     kw = {"limit": 6, "batch_size": 4, "n_boot": 50, "progress": False, "box_metrics": False}
@@ -228,7 +228,7 @@ def test_consistency_network_as_a_source_of_the_ablation(two_models):
 def test_ablation_refuses_a_model_on_another_classifier(two_models):
     import torch
 
-    from hrcam.evaluate import evaluate_sources
+    from hrcam.studies import evaluate_sources
     from hrcam.models import HRCAM, build_classifier, build_expansion
 
     model, _, val = two_models
@@ -241,7 +241,7 @@ def test_ablation_refuses_a_model_on_another_classifier(two_models):
 
 
 def test_claims_read_the_pages_values(tmp_path):
-    from hrcam.claims import beyond_values
+    from hrcam.studies.claims import beyond_values
 
     out = tmp_path / "beyond"
     comparison.save_values({"weight": 1.0, "statement": "x", "gone": float("nan")}, out)

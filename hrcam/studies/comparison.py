@@ -38,12 +38,12 @@ from hrcam.evaluate import (
 )
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 from hrcam.evaluate.statistics import paired_mean_ci
-from hrcam.evidence import PRESET_CONFIGS, verdict
+from hrcam.studies.refine import PRESET_CONFIGS, verdict
 
 if TYPE_CHECKING:
     from hrcam.evaluate import EvaluationResult
-    from hrcam.evidence import StudyResult
     from hrcam.models import HRCAM
+    from hrcam.studies.refine import StudyResult
 
 __all__ = [
     "CONSISTENCY_METHODS",
@@ -138,7 +138,7 @@ class Comparison:
         -------
         dict
             ``n``, ``difference`` (mean per-image difference), ``ci_low``, ``ci_high``
-            (percentile bootstrap) and ``verdict`` (:func:`hrcam.evidence.verdict`).
+            (percentile bootstrap) and ``verdict`` (:func:`hrcam.studies.verdict`).
         """
         if metric not in SCALAR_METRICS:
             raise ValueError(
@@ -461,7 +461,7 @@ def example_maps(
     targets
         Class to explain per image.
     methods
-        Names of :data:`hrcam.baselines.ALL_METHODS`.
+        Names of :data:`hrcam.methods.ALL_METHODS`.
 
     Returns
     -------
@@ -469,7 +469,7 @@ def example_maps(
         ``{method key: (B, H, W) float32}`` in the order of ``methods``, then the
         consistency maps.
     """
-    from hrcam.baselines import build_methods
+    from hrcam.methods import build_methods
 
     targets = [int(t) for t in targets]
     out = {name: fn(images, targets).maps for name, fn in build_methods(model, methods).items()}
@@ -496,10 +496,10 @@ def consistency_variant(
 ) -> tuple[StudyResult, list[dict[str, Any]]]:
     """Measure a consistency-trained expansion network on a data variant of the evidence chapter.
 
-    The variant's data and frozen classifier are the ones :func:`hrcam.evidence.run_variant`
+    The variant's data and frozen classifier are the ones :func:`hrcam.studies.run_variant`
     left in ``variant_dir``; the new network is trained with the same settings as the
     variant's own expansion network, plus the consistency term. Both networks' high-res CAMs
-    then go through the same post-processing (:func:`hrcam.evaluate.evaluate_sources`, sources
+    then go through the same post-processing (:func:`hrcam.studies.evaluate_sources`, sources
     ``expansion`` and ``consistency``) on the variant's validation split.
 
     Returns
@@ -511,9 +511,9 @@ def consistency_variant(
         source ``vs_paper_*``: its refined PxAP minus the paper network's, same images.
     """
     from hrcam.data.store import StoreDataset
-    from hrcam.evaluate import evaluate_sources
-    from hrcam.evidence import paired_between
     from hrcam.models import load_checkpoint
+    from hrcam.studies.ablation import evaluate_sources
+    from hrcam.studies.refine import paired_between
     from hrcam.train import train_expansion
     from hrcam.train.device import resolve_device
 
@@ -618,7 +618,7 @@ def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> di
     Parameters
     ----------
     study
-        :func:`hrcam.evaluate.evaluate_sources` with ``high_res_models={"consistency": ...}``
+        :func:`hrcam.studies.evaluate_sources` with ``high_res_models={"consistency": ...}``
         (sources ``expansion`` and ``consistency`` at least).
     n_boot, seed
         Bootstrap of the paired differences.
@@ -630,7 +630,7 @@ def ablation_values(study: StudyResult, n_boot: int = 1000, seed: int = 0) -> di
         (consistency minus paper network as the high-res map) with ``_lo``/``_hi`` and
         ``_verdict``, fallback rates, raw-map PxAPs and ``abl_images``.
     """
-    from hrcam.evidence import paired_between
+    from hrcam.studies.refine import paired_between
 
     out: dict[str, Any] = {}
     for preset in PRESET_CONFIGS:
