@@ -88,11 +88,12 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import comparison, evidence, plotting
+from hrcam import plotting, studies
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.models import load_checkpoint
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
+from hrcam.studies import comparison, consistency
 from hrcam.train import train_expansion
 from hrcam.train.device import resolve_device
 from hrcam.train.history import read_history
@@ -122,7 +123,7 @@ print(trained.summary())
 # %%
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 ours = load_checkpoint(trained.best_checkpoint, map_location=resolve_device(cfg["device"])).model()
-unchanged = evidence.classifier_unchanged(
+unchanged = studies.classifier_unchanged(
     stage_dir(cfg["run_dir"], "02_classifier") / "best.pt", ours, val,
     limit=cfg["max_eval_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
@@ -290,8 +291,8 @@ glue(
 # %%
 import torch
 
-from hrcam.studies import evaluate_sources, precision_effect, precision_text
 from hrcam.models import with_expansion_dtype
+from hrcam.studies import evaluate_sources, precision_effect, precision_text
 
 model16 = with_expansion_dtype(model, torch.bfloat16)
 t0 = time.perf_counter()
@@ -310,7 +311,7 @@ study = evaluate_sources(
 )
 study.save(out_dir / "sources")
 timings["high-res-source ablation"] = time.perf_counter() - t0
-values.update(comparison.ablation_values(study, seed=cfg["seed"]))
+values.update(consistency.ablation_values(study, seed=cfg["seed"]))
 Markdown(study.to_markdown(metrics=("pxap", "mask_iou", "fallback_rate")))
 
 # %%
@@ -382,7 +383,7 @@ Markdown(precision_text(precision))
 t0 = time.perf_counter()
 variant_rows = []
 for name in cfg["consistency_variants"]:
-    _, rows_v = comparison.consistency_variant(
+    _, rows_v = consistency.consistency_variant(
         stage_dir(cfg["run_dir"], "07_evidence") / "variants" / name,
         out_dir / "variants" / name,
         cfg["consistency_weight"],
@@ -400,7 +401,7 @@ if variant_rows:
         fallback=[r["fallback"] for r in variant_rows],
         title="refined minus low-res CAM per variant, preset and high-res source",
     )  # fmt: skip
-    text = comparison.variant_text(variant_rows)
+    text = consistency.variant_text(variant_rows)
 else:
     fig = plotting.not_measured(f"not run in the {cfg['profile']} profile (see text)")
     text = (

@@ -1,5 +1,6 @@
-"""hrcam.studies.comparison: joining evaluations, ranking, the page's statement and figures; and the
-consistency network as a source of the high-res-source ablation."""
+"""hrcam.studies.comparison: joining evaluations, ranking, the page's statement and figures;
+and (hrcam.studies.consistency) the consistency network as a source of the high-res-source
+ablation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from hrcam import comparison, plotting
+from hrcam import plotting
+from hrcam.studies import comparison, consistency
 from hrcam.studies.comparison import Comparison
 
 
@@ -228,8 +230,8 @@ def test_consistency_network_as_a_source_of_the_ablation(two_models):
 def test_ablation_refuses_a_model_on_another_classifier(two_models):
     import torch
 
-    from hrcam.studies import evaluate_sources
     from hrcam.models import HRCAM, build_classifier, build_expansion
+    from hrcam.studies import evaluate_sources
 
     model, _, val = two_models
     torch.manual_seed(7)
@@ -260,9 +262,9 @@ def test_variant_text_names_wins_and_losses():
          "vs_paper_low": -0.05, "vs_paper_high": -0.01},
         {"variant": "default", "config": "paper", "source": "expansion"},
     ]  # fmt: skip
-    text = comparison.variant_text(rows)
+    text = consistency.variant_text(rows)
     assert "on: thin_parts (paper);" in text and "loses on: default (reference)" in text
-    assert comparison.variant_text([]) == ""
+    assert consistency.variant_text([]) == ""
 
 
 def test_paired_mean_ci_uses_only_the_images_both_methods_score():

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from hrcam import cli
-from hrcam.methods import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods
 from hrcam.evaluate import (
     EvaluateConfig,
     EvaluateConfigError,
@@ -18,7 +17,7 @@ from hrcam.evaluate import (
     method_names,
     register_method,
 )
-from hrcam.methods import registry
+from hrcam.methods import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods, registry
 
 
 def test_registry_holds_every_method_once_in_table_order():

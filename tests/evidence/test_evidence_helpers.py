@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from hrcam import plotting
-from hrcam.studies import BOUNDS_SWEEP, FAILURE_KINDS, classifier_unchanged, failure_examples, oracle_noise_sweep, refine_study, subset_difference
+from hrcam.studies import (
+    BOUNDS_SWEEP,
+    FAILURE_KINDS,
+    classifier_unchanged,
+    failure_examples,
+    oracle_noise_sweep,
+    refine_study,
+    subset_difference,
+)
 
 
 @pytest.fixture
@@ -25,8 +33,8 @@ def test_oracle_sweep_rows_and_figure(cams):
 
 
 def test_bounds_sweep_keeps_the_presets_as_they_are(cams):
-    from hrcam.studies.refine import _resolve
     from hrcam.postprocess import PRESETS
+    from hrcam.studies.refine import _resolve
 
     assert _resolve(BOUNDS_SWEEP["paper (Q1-Q3 of high-res)"]) == PRESETS["paper"]
     assert _resolve(BOUNDS_SWEEP["reference (Q1-Q3 of gradient)"]) == PRESETS["reference"]

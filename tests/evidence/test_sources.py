@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrcam.studies import FAILURE_KINDS, SOURCES, failure_kind, high_res_source, mask_iou, oracle_map, refine_study
+from hrcam.studies import (
+    FAILURE_KINDS,
+    SOURCES,
+    failure_kind,
+    high_res_source,
+    mask_iou,
+    oracle_map,
+    refine_study,
+)
 
 
 def test_oracle_scores_above_noise_on_a_constructed_case(constructed):
