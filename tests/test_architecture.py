@@ -2,7 +2,8 @@
 the layers that must not import upward (evaluation and training never import the studies).
 
 The import graph is built with :mod:`ast`, so it counts every import a module can run,
-function-level ones included; imports under ``if TYPE_CHECKING:`` never run and are left out.
+function-level ones included, and the lazy ones (``lazy_loader.attach``,
+``importlib.import_module``); imports under ``if TYPE_CHECKING:`` never run and are left out.
 """
 
 from __future__ import annotations
@@ -39,6 +40,29 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
+def _lazy_targets(node: ast.Call, package: str, strings: set[str]) -> set[str]:
+    """Modules a lazy-import call names: ``lazy_loader.attach(__name__, submodules=...,
+    submod_attrs=...)``, or ``importlib.import_module`` of a string (an f-string ``"pkg.{x}"``
+    counts ``pkg.<s>`` for every string constant ``s`` of the module)."""
+    func = ast.unparse(node.func)
+    if func.endswith("attach"):
+        names: list[ast.expr] = []
+        for kw in node.keywords:
+            if kw.arg == "submodules" and isinstance(kw.value, ast.List | ast.Tuple):
+                names += kw.value.elts
+            elif kw.arg == "submod_attrs" and isinstance(kw.value, ast.Dict):
+                names += [k for k in kw.value.keys if k is not None]
+        return {f"{package}.{n.value}" for n in names if isinstance(n, ast.Constant)}
+    if func.endswith("import_module") and node.args:
+        arg = node.args[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return {arg.value}
+        if isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.Constant):
+            prefix = arg.values[0].value
+            return {f"{prefix}{s}" for s in strings}
+    return set()
+
+
 def imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
     """Modules of ``modules`` that module ``name`` (at ``path``) imports, anywhere but under
     ``TYPE_CHECKING``. ``from a import b`` counts ``a.b`` when that is a module, else ``a``;
@@ -46,11 +70,16 @@ def imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     skipped = _type_checking_nodes(tree)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    strings = {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
     targets: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call):
+            targets |= _lazy_targets(node, package, strings)
+        elif isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -151,6 +180,25 @@ def test_graph_counts_function_level_and_relative_imports(tmp_path):
     assert graph["pkg.b"] == {"pkg.sub.c"}
     assert graph["pkg.sub.c"] == {"pkg.a"}
     assert find_cycles(graph) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def test_graph_counts_lazy_imports(tmp_path):
+    pkg = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "import lazy_loader\n"
+            "__getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=['a'],"
+            " submod_attrs={'b': ['f']})\n",
+            "pkg/a.py": "import importlib\n_LAZY = {'g': 'c'}\n"
+            "def __getattr__(name):\n    return importlib.import_module(f'pkg.{_LAZY[name]}')\n",
+            "pkg/b.py": "import importlib\nimportlib.import_module('pkg')\n",
+            "pkg/c.py": "",
+        },
+    )
+    graph = import_graph(pkg)
+    assert graph["pkg"] == {"pkg.a", "pkg.b"}
+    assert graph["pkg.a"] == {"pkg.c"}
+    assert find_cycles(graph) == [["pkg", "pkg.b"]]
 
 
 def test_graph_leaves_out_type_checking_imports(tmp_path):
