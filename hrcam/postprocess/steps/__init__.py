@@ -23,60 +23,15 @@ Conventions
 - Functions assume valid input (finite, 2-D, matching shapes); :mod:`..validation` checks what
   a user passes to :func:`hrcam.postprocess.refine` before any step runs.
 
-A new step is one function in its stage's module (and its name below), one call in
-:func:`hrcam.postprocess.refine`, and its test.
+A new step is one function in its stage's module (and its name in that module's
+``__all__``, which this package exports), one call in :func:`hrcam.postprocess.refine`, and
+its test.
 """
 
-from hrcam.postprocess.steps.filters import (
-    box_blur,
-    normalize,
-    resize_bilinear,
-    sobel_magnitude,
-)
-from hrcam.postprocess.steps.growing import (
-    add_edges,
-    connected_threshold,
-    edge_mask,
-    fill_holes,
-    growth_bounds,
-    region_bounds,
-)
-from hrcam.postprocess.steps.merging import (
-    growth_failure,
-    keep_top_percent,
-    merge_maps,
-    refined_map,
-)
-from hrcam.postprocess.steps.seeds import (
-    focal_points,
-    local_maxima,
-    map_points,
-    midrange_maxima,
-    percentile_of,
-    roi_mask,
-    top_n_points,
-)
+from hrcam.postprocess.steps import filters, growing, merging, seeds
+from hrcam.postprocess.steps.filters import *  # noqa: F403 (each stage's __all__)
+from hrcam.postprocess.steps.growing import *  # noqa: F403
+from hrcam.postprocess.steps.merging import *  # noqa: F403
+from hrcam.postprocess.steps.seeds import *  # noqa: F403
 
-__all__ = [
-    "add_edges",
-    "box_blur",
-    "connected_threshold",
-    "edge_mask",
-    "fill_holes",
-    "focal_points",
-    "growth_bounds",
-    "growth_failure",
-    "keep_top_percent",
-    "local_maxima",
-    "map_points",
-    "merge_maps",
-    "midrange_maxima",
-    "normalize",
-    "percentile_of",
-    "refined_map",
-    "region_bounds",
-    "resize_bilinear",
-    "roi_mask",
-    "sobel_magnitude",
-    "top_n_points",
-]
+__all__ = [*seeds.__all__, *filters.__all__, *growing.__all__, *merging.__all__]

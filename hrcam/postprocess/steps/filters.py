@@ -11,6 +11,13 @@ from scipy import ndimage as ndi
 
 from hrcam._shared import normalize_map
 
+__all__ = [
+    "box_blur",
+    "normalize",
+    "resize_bilinear",
+    "sobel_magnitude",
+]
+
 
 def normalize(x: np.ndarray) -> np.ndarray:
     """Min-max normalise a map to [0, 1].

@@ -9,6 +9,15 @@ import numpy as np
 
 from hrcam.postprocess.steps.seeds import _percentiles, percentile_of
 
+__all__ = [
+    "add_edges",
+    "connected_threshold",
+    "edge_mask",
+    "fill_holes",
+    "growth_bounds",
+    "region_bounds",
+]
+
 
 def region_bounds(
     values: np.ndarray, roi: np.ndarray, lower_percentile: float, upper_percentile: float

@@ -6,6 +6,13 @@ import numpy as np
 
 from hrcam.postprocess.steps.seeds import percentile_of
 
+__all__ = [
+    "growth_failure",
+    "keep_top_percent",
+    "merge_maps",
+    "refined_map",
+]
+
 
 def merge_maps(
     region: np.ndarray, low_res: np.ndarray, mode: str = "blend", alpha: float = 0.5

@@ -7,6 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = [
+    "focal_points",
+    "local_maxima",
+    "map_points",
+    "midrange_maxima",
+    "percentile_of",
+    "roi_mask",
+    "top_n_points",
+]
+
 
 def local_maxima(x: np.ndarray) -> np.ndarray:
     """All local maxima of a map, plateaus included, as ``(row, col)`` points.
