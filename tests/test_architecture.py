@@ -1,5 +1,6 @@
 """The package's shape, read from its source: no import cycle, no module over 600 lines, and
-the layers that must not import upward (evaluation and training never import the studies).
+no upward import (the methods, evaluation and training never import the studies; the method
+registry imports no method).
 
 The import graph is built with :mod:`ast`, so it counts every import a module can run,
 function-level ones included, and the lazy ones (``lazy_loader.attach``,
