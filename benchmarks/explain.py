@@ -24,7 +24,7 @@ by default, ``--no-channels-last`` for NCHW), after one untimed warm-up of each:
   layers, the backbone's last three stage outputs (strides 8, 16 and 32 on DenseNet-121, as
   torchcam's own example uses ResNet's ``layer2``-``layer4``), fused maps resized to the
   image. It backpropagates only down to its earliest hooked layer;
-* **grad-cam LayerCAM, fused**: :mod:`hrcam.hires_baselines`' ``layercam_fused`` (grad-cam's
+* **grad-cam LayerCAM, fused**: :mod:`hrcam.methods.hires`' ``layercam_fused`` (grad-cam's
   ``LayerCAM`` on the stage outputs from stride 4 on plus the CAM head, fused by maximum), at
   image resolution. grad-cam backpropagates into every parameter.
 
@@ -61,8 +61,8 @@ def _torchcam_refinecam(classifier: Any, size: int) -> Callable[[Any, list[int]]
     three stage outputs, fused maps at ``size`` x ``size``."""
     from torchcam.methods import LayerCAM, RefineCAM
 
-    from hrcam.baselines import pixel_space_model
-    from hrcam.hires_baselines import StageTaps
+    from hrcam.methods import pixel_space_model
+    from hrcam.methods.hires import StageTaps
 
     taps = StageTaps(classifier)
     wrapped = pixel_space_model(classifier)
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         timed["hrcam_bf16"] = lambda: explainer16.explain(images)
     if args.peers:
-        from hrcam.hires_baselines import hires_method
+        from hrcam.methods.hires import hires_method
 
         images01 = (images.float() / 255).to(args.device).contiguous(memory_format=memory_format)
         with torch.inference_mode():

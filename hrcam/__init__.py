@@ -14,17 +14,18 @@ from hrcam._version import __version__
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__,
     submodules=[
-        "baselines",
         "book",
         "data",
         "evaluate",
         "explain",
+        "methods",
         "metrics",
         "models",
         "plotting",
         "postprocess",
         "profiles",
         "runs",
+        "studies",
         "train",
     ],
 )

@@ -537,7 +537,7 @@ class _Runner:
 
     def key(self, i: int, src: Path, params: Mapping[str, Any]) -> str:
         """Hash what a notebook's run depends on: its source, parameters, inputs, hrcam version."""
-        from hrcam import __version__
+        from hrcam._version import __version__
 
         upstream = [
             _hash_tree(profiles.stage_dir(self.run_dir, p.stem))

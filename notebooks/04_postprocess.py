@@ -43,7 +43,7 @@ cfg
 import numpy as np
 from myst_nb import glue
 
-from hrcam import evidence, plotting
+from hrcam import plotting, studies
 from hrcam.evaluate import save_outputs
 from hrcam.explain import Explainer
 from hrcam.plotting import select_example
@@ -206,7 +206,7 @@ summary = {
     "label": int(sample["label"][0]),
     "predicted": explanation.label,
     "probability": explanation.probability,
-    "presets": evidence.refinement_summary(results),
+    "presets": studies.refinement_summary(results),
 }
 save_outputs(
     stage_dir(cfg["run_dir"], "04_postprocess", create=True),

@@ -35,7 +35,7 @@
 # Besides the companion's four maps (low-res, high-res, both refined presets), Grad-CAM,
 # Grad-CAM++, LayerCAM and Score-CAM from the `grad-cam` package are scored on the same
 # classifier as baselines, at the CAM head. Five *high-resolution* competitors follow, each
-# from a maintained package (`hrcam.hires_baselines`): grad-cam's LayerCAM on several backbone
+# from a maintained package (`hrcam.methods.hires`): grad-cam's LayerCAM on several backbone
 # stages fused by element-wise maximum, FullGrad, and HiResCAM on a mid-resolution stage; and
 # the bilinear low-res CAM refined by a fully connected CRF (`pydensecrf2`) or by a guided
 # filter (OpenCV's `ximgproc`), both with the image as the pairwise term or guide. Every table,

@@ -53,7 +53,7 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import evidence, plotting
+from hrcam import plotting, studies
 from hrcam.evaluate import save_outputs
 from hrcam.postprocess import refine
 from hrcam.profiles import stage_dir
@@ -63,7 +63,7 @@ model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 # The CAMs of the first validation images, each explaining the predicted class (computed as
 # the Explainer computes them, channels-last), and every variant's refined CAM scored by
 # hrcam.evaluate (same metrics, bootstrap 95% CIs) against the low-res CAM on the same images.
-cams = evidence.compute_cams(
+cams = studies.compute_cams(
     model, val, cfg["max_eval_images"], cfg["batch_size"], channels_last=True
 )
 variants = {
@@ -72,7 +72,7 @@ variants = {
     "paper + gradient bounds/growth": {"preset": "paper", "grow_on": "gradient"},
     "reference": {"preset": "reference"},
 }
-study = evidence.refine_study(cams, ["expansion"], variants, include_raw=False, box_metrics=False)
+study = studies.refine_study(cams, ["expansion"], variants, include_raw=False, box_metrics=False)
 columns = {
     "mask_iou_oracle": "best mask IoU",
     "pointing": "pointing game",

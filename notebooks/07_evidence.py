@@ -64,7 +64,7 @@ import time
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import evidence, plotting
+from hrcam import plotting, studies
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
@@ -73,10 +73,10 @@ timings = {}
 t0 = time.perf_counter()
 out_dir = stage_dir(cfg["run_dir"], "07_evidence", create=True)
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
-cams = evidence.compute_cams(model, val, cfg["evidence_images"], cfg["batch_size"])
-study = evidence.refine_study(
+cams = studies.compute_cams(model, val, cfg["evidence_images"], cfg["batch_size"])
+study = studies.refine_study(
     cams,
-    sources=evidence.SOURCES,
+    sources=studies.SOURCES,
     oracle_smoothness=cfg["oracle_smoothness"],
     oracle_noise=cfg["oracle_noise"],
     seed=cfg["seed"],
@@ -99,10 +99,10 @@ Markdown(study.to_markdown())
 
 # %%
 between = {
-    f"{p}: expansion minus image": evidence.paired_between(study, f"{p}@expansion", f"{p}@image")
+    f"{p}: expansion minus image": studies.paired_between(study, f"{p}@expansion", f"{p}@image")
     for p in ("paper", "reference")
 }
-between["paper minus reference"] = evidence.paired_between(
+between["paper minus reference"] = studies.paired_between(
     study, "paper@expansion", "reference@expansion"
 )
 save_outputs(out_dir, {"between.json": between})
@@ -142,7 +142,7 @@ glue("fig-evidence-sources", fig, display=False)
 
 # %%
 t0 = time.perf_counter()
-sweep = evidence.oracle_noise_sweep(cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"])
+sweep = studies.oracle_noise_sweep(cams, smoothness=cfg["oracle_smoothness"], seed=cfg["seed"])
 save_outputs(out_dir, {"oracle_sweep.json": sweep})
 timings["oracle_sweep"] = time.perf_counter() - t0
 glue("fig-evidence-oracle", plotting.oracle_sweep(sweep), display=False)
@@ -168,10 +168,10 @@ glue("fig-evidence-oracle", plotting.oracle_sweep(sweep), display=False)
 
 # %%
 t0 = time.perf_counter()
-bounds = evidence.refine_study(
+bounds = studies.refine_study(
     cams,
     sources=["expansion", "oracle"],
-    configs=evidence.BOUNDS_SWEEP,
+    configs=studies.BOUNDS_SWEEP,
     oracle_smoothness=cfg["oracle_smoothness"],
     oracle_noise=cfg["oracle_noise"],
     include_raw=False,
@@ -207,7 +207,7 @@ glue("fig-evidence-bounds", fig, display=False)
 # is not on the object), or else the refined map wins or loses against the low-res map.
 
 # %%
-stages = {m: evidence.stage_summary(study, m) for m in ("paper@expansion", "reference@expansion")}
+stages = {m: studies.stage_summary(study, m) for m in ("paper@expansion", "reference@expansion")}
 save_outputs(out_dir, {"stages.json": stages})
 lines = ["| Preset | ROI IoU | grown IoU (no fallback) | too small | too large | beats low-res |",
          "|---|---|---|---|---|---|"]  # fmt: skip
@@ -225,7 +225,7 @@ counts = {m.split("@")[0]: study.kind_counts(m) for m in stages}
 glue("fig-evidence-kinds", plotting.kind_counts(counts), display=False)
 for m in stages:
     name = m.split("@")[0]
-    examples = evidence.failure_examples(study, cams, m)
+    examples = studies.failure_examples(study, cams, m)
     glue(f"fig-evidence-failures-{name}", plotting.failure_examples(examples),
          display=False)  # fmt: skip
 
@@ -267,24 +267,24 @@ for m in stages:
 
 # %%
 t0 = time.perf_counter()
-extra = evidence.extra_heldout(
+extra = studies.extra_heldout(
     stage_dir(cfg["run_dir"], "01_dataset"), out_dir / "section5_data", cfg["section5_images"]
 )
 cams5 = (
     cams
     if extra is None
-    else evidence.concat_cams(
-        cams, evidence.compute_cams(model, extra, None, cfg["batch_size"]), offset=len(val)
+    else studies.concat_cams(
+        cams, studies.compute_cams(model, extra, None, cfg["batch_size"]), offset=len(val)
     )
 )
-study5 = evidence.refine_study(
+study5 = studies.refine_study(
     cams5, sources=["expansion", "noise"], include_raw=False, seed=cfg["seed"], box_metrics=False
 )
 section5 = {}
 for m in ("paper@expansion", "reference@expansion"):
     section5[m] = {
-        "miss": evidence.subset_difference(study5, m, "pointing", low_res_miss=True),
-        "miss_pxap": evidence.subset_difference(study5, m, "pxap", low_res_miss=True),
+        "miss": studies.subset_difference(study5, m, "pointing", low_res_miss=True),
+        "miss_pxap": studies.subset_difference(study5, m, "pxap", low_res_miss=True),
     }
 for m in ("paper@noise", "reference@noise"):
     section5[m] = {"all_pxap": study5.difference(m, "pxap")}
@@ -312,7 +312,7 @@ Markdown("\n".join(lines))
 # trained model see the same validation images.
 
 # %%
-unchanged = evidence.classifier_unchanged(
+unchanged = studies.classifier_unchanged(
     stage_dir(cfg["run_dir"], "02_classifier") / "best.pt", model, val,
     limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
@@ -338,7 +338,7 @@ Markdown("\n".join(f"- **{name}**: {VARIANTS[name]}" for name in cfg["variants"]
 t0 = time.perf_counter()
 variant_rows, variant_summaries = [], []
 for name in cfg["variants"]:
-    v_study, summary = evidence.run_variant(
+    v_study, summary = studies.run_variant(
         name,
         out_dir / "variants" / name,
         image_size=val.image_size,

@@ -34,7 +34,7 @@
 #
 # The consistency network's maps are scored by `hrcam.evaluate.evaluate` on the same first
 # validation images as {doc}`05_evaluation`, with the same metrics, thresholds and bootstrap,
-# and joined to the rows that notebook saved (`hrcam.comparison`); every comparison between
+# and joined to the rows that notebook saved (`hrcam.studies.comparison`); every comparison between
 # two methods is paired (same images, bootstrap 95 % CI of the mean difference). Nothing was
 # tuned: the weight is fixed beforehand (below), and the page reports whatever it gives.
 
@@ -88,11 +88,12 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import comparison, evidence, plotting
+from hrcam import plotting, studies
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.models import load_checkpoint
 from hrcam.profiles import stage_dir
 from hrcam.runs import load_run
+from hrcam.studies import comparison, consistency
 from hrcam.train import train_expansion
 from hrcam.train.device import resolve_device
 from hrcam.train.history import read_history
@@ -122,7 +123,7 @@ print(trained.summary())
 # %%
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 ours = load_checkpoint(trained.best_checkpoint, map_location=resolve_device(cfg["device"])).model()
-unchanged = evidence.classifier_unchanged(
+unchanged = studies.classifier_unchanged(
     stage_dir(cfg["run_dir"], "02_classifier") / "best.pt", ours, val,
     limit=cfg["max_eval_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
@@ -162,7 +163,7 @@ glue("fig-beyond-epochs", fig, display=False)
 #
 # The table joins the rows {doc}`05_evaluation` saved with those of the consistency
 # network's three maps (its high-res CAM and both refined presets), measured here on the
-# same images with the same settings; `hrcam.comparison.combine` refuses to join evaluations
+# same images with the same settings; `hrcam.studies.comparison.combine` refuses to join evaluations
 # that saw other images or explain other classes. Runtime is the wall time of each method's
 # own call per image, forward pass included, measured in this run on this machine (the
 # consistency rows in this notebook, the others in {doc}`05_evaluation`). The consistency
@@ -252,7 +253,7 @@ glue(
 # smoothing, with the object's outline in white.
 
 # %%
-from hrcam.baselines import ALL_METHODS
+from hrcam.methods import ALL_METHODS
 
 t0 = time.perf_counter()
 batch = val.get_batch(np.arange(min(cfg["num_examples"], len(val))))
@@ -282,7 +283,7 @@ glue(
 # ## The high-res-source ablation, with the consistency network as a source
 #
 # {doc}`07_evidence` feeds the same post-processing different high-res maps. Here the
-# consistency network's high-res CAM is one more source (`hrcam.evaluate.evaluate_sources`
+# consistency network's high-res CAM is one more source (`hrcam.studies.evaluate_sources`
 # with `high_res_models`), beside the paper network's, the image's luminance, noise and the
 # oracle, on the same images; the low-res CAM, the ROI and all settings stay as they are.
 # So is the paper network run in bfloat16 (source `bfloat16`, the next section).
@@ -290,8 +291,8 @@ glue(
 # %%
 import torch
 
-from hrcam.evaluate import evaluate_sources, precision_effect, precision_text
 from hrcam.models import with_expansion_dtype
+from hrcam.studies import evaluate_sources, precision_effect, precision_text
 
 model16 = with_expansion_dtype(model, torch.bfloat16)
 t0 = time.perf_counter()
@@ -310,7 +311,7 @@ study = evaluate_sources(
 )
 study.save(out_dir / "sources")
 timings["high-res-source ablation"] = time.perf_counter() - t0
-values.update(comparison.ablation_values(study, seed=cfg["seed"]))
+values.update(consistency.ablation_values(study, seed=cfg["seed"]))
 Markdown(study.to_markdown(metrics=("pxap", "mask_iou", "fallback_rate")))
 
 # %%
@@ -382,7 +383,7 @@ Markdown(precision_text(precision))
 t0 = time.perf_counter()
 variant_rows = []
 for name in cfg["consistency_variants"]:
-    _, rows_v = comparison.consistency_variant(
+    _, rows_v = consistency.consistency_variant(
         stage_dir(cfg["run_dir"], "07_evidence") / "variants" / name,
         out_dir / "variants" / name,
         cfg["consistency_weight"],
@@ -400,7 +401,7 @@ if variant_rows:
         fallback=[r["fallback"] for r in variant_rows],
         title="refined minus low-res CAM per variant, preset and high-res source",
     )  # fmt: skip
-    text = comparison.variant_text(variant_rows)
+    text = consistency.variant_text(variant_rows)
 else:
     fig = plotting.not_measured(f"not run in the {cfg['profile']} profile (see text)")
     text = (

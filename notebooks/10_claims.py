@@ -39,8 +39,8 @@ cfg
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam.claims import beyond_values, claim_values, notebook_costs, save_claims
 from hrcam.profiles import stage_dir
+from hrcam.studies.claims import beyond_values, claim_values, notebook_costs, save_claims
 
 values = {**claim_values(cfg["run_dir"]), **beyond_values(cfg["run_dir"])}
 for key, value in values.items():
@@ -50,7 +50,7 @@ print(f"{len(values)} values, also written to {path}")
 
 # %%
 from hrcam import plotting
-from hrcam.claims import summary_rows
+from hrcam.studies.claims import summary_rows
 
 fig = plotting.paired_differences(
     summary_rows(values), title=f"{values['n_images']} validation images"

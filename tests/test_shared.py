@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hrcam import _shared
-from hrcam.baselines import normalize_maps
+from hrcam.methods import normalize_maps
 from hrcam.metrics import normalize_map as metrics_normalize
 from hrcam.metrics._validation import as_map as metrics_as_map
 from hrcam.postprocess import steps

@@ -15,7 +15,8 @@ from hrcam.errors import CLIError, ensure_output_dir
 
 def _defaults() -> dict[str, Any]:
     """Every default the options show, read from where it is defined (never copied)."""
-    from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint, evaluate_sources
+    from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint
+    from hrcam.studies.ablation import evaluate_sources
 
     fields = {f.name: f.default for f in dataclasses.fields(EvaluateConfig)}
     return {**signature_defaults(evaluate_checkpoint, evaluate_sources), **fields}
@@ -115,7 +116,7 @@ def _add_metric_limits(parser: argparse.ArgumentParser, d: dict[str, Any]) -> No
 
 
 def _add_sources(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
-    from hrcam.evidence import SOURCES
+    from hrcam.studies.sources import SOURCES
 
     parser.add_argument(
         "--sources",
@@ -207,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_sources(args: argparse.Namespace) -> None:
     """Run the high-res-source ablation of ``--sources`` into ``OUT/sources``."""
-    from hrcam.evaluate import evaluate_sources, load_for_evaluation
+    from hrcam.evaluate import load_for_evaluation
+    from hrcam.studies.ablation import evaluate_sources
 
     model, dataset = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
     parameters = inspect.signature(evaluate_sources).parameters

@@ -8,9 +8,6 @@ The package is split by what each part does:
 
 ``config``
     :class:`EvaluateConfig`, the frozen, validated settings of one evaluation.
-``registry``
-    The saliency methods: one :class:`~hrcam.evaluate.registry.MethodEntry` each (label,
-    builder, cost, image limit), registered with :func:`register_method`.
 ``running``
     The evaluation loop (:func:`run_evaluation`, and :func:`evaluate` building the config).
 ``scoring``
@@ -22,11 +19,16 @@ The package is split by what each part does:
     :class:`EvaluationResult` and :func:`save_outputs`, the one writer of result files.
 ``report``
     The markdown report (:func:`render_markdown`).
-``sources``, ``loading``
-    The high-res-source ablation (:func:`evaluate_sources`), and loading a checkpoint with a
-    store for the CLI (:func:`evaluate_checkpoint`).
-``precision``
-    What a bfloat16 expansion network changes in the maps (:func:`precision_effect`).
+``loading``
+    Loading a checkpoint with a store for the CLI (:func:`evaluate_checkpoint`).
+``localization``
+    The ``loc_*`` localization of the four maps that expansion training logs
+    (:func:`localization_summary`).
+
+The saliency methods it scores live in :mod:`hrcam.methods` (one
+:class:`~hrcam.methods.registry.MethodEntry` each, registered with :func:`register_method`,
+re-exported here); the book's experiments built on it (the high-res-source ablation, the
+precision effect, the comparison) in :mod:`hrcam.studies`, which this package never imports.
 
 No submodule imports torch at module level.
 """
@@ -38,8 +40,17 @@ from typing import Any
 from hrcam.evaluate import scoring
 from hrcam.evaluate.config import TARGETS, EvaluateConfig, EvaluateConfigError
 from hrcam.evaluate.loading import EvaluationInputError, evaluate_checkpoint, load_for_evaluation
-from hrcam.evaluate.precision import map_deviation, precision_effect, precision_text
-from hrcam.evaluate.registry import (
+from hrcam.evaluate.localization import (
+    LOCALIZATION_MAPS,
+    localization_columns,
+    localization_summary,
+)
+from hrcam.evaluate.report import render_markdown, seconds_table
+from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
+from hrcam.evaluate.running import evaluate, run_evaluation
+from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
+from hrcam.evaluate.statistics import CI_METHOD, bootstrap_mean_ci
+from hrcam.methods.registry import (
     MethodEntry,
     MethodOptions,
     UnknownMethodError,
@@ -48,12 +59,6 @@ from hrcam.evaluate.registry import (
     method_names,
     register_method,
 )
-from hrcam.evaluate.report import render_markdown, seconds_table
-from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
-from hrcam.evaluate.running import evaluate, run_evaluation
-from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
-from hrcam.evaluate.sources import evaluate_sources
-from hrcam.evaluate.statistics import CI_METHOD, bootstrap_mean_ci
 
 __all__ = [
     *scoring.__all__,
@@ -61,6 +66,7 @@ __all__ = [
     "TARGETS",
     "EvaluateConfig",
     "EvaluateConfigError",
+    "LOCALIZATION_MAPS",
     "EvaluationInputError",
     "EvaluationResult",
     "MethodEntry",
@@ -69,14 +75,12 @@ __all__ = [
     "bootstrap_mean_ci",
     "evaluate",
     "evaluate_checkpoint",
-    "evaluate_sources",
     "get_method",
     "load_for_evaluation",
-    "map_deviation",
+    "localization_columns",
+    "localization_summary",
     "method_label",
     "method_names",
-    "precision_effect",
-    "precision_text",
     "register_method",
     "seconds_table",
     "render_markdown",
@@ -87,8 +91,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # ``DEFAULT_METHODS`` (every registered method) is read from the registry on use: the
-    # built-in entries register on import of hrcam.baselines, which imports this package.
+    # ``DEFAULT_METHODS`` (every registered method) is read from the registry on use, so that
+    # a method registered after this import is in it too.
     if name == "DEFAULT_METHODS":
         return method_names()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

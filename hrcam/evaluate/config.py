@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from hrcam.errors import HrcamError
-from hrcam.evaluate.registry import get_method, method_names
+from hrcam.methods.registry import get_method, method_names
 from hrcam.metrics import ROAD_PERCENTILES
 
 __all__ = ["TARGETS", "EvaluateConfig", "EvaluateConfigError"]
@@ -41,7 +41,7 @@ class EvaluateConfig:
     Attributes
     ----------
     methods
-        Names of the method registry (:func:`hrcam.evaluate.registry.method_names`); ``None``
+        Names of the method registry (:func:`hrcam.methods.registry.method_names`); ``None``
         (the default) means every registered method. Stored as a tuple.
     limit
         Evaluate the first ``limit`` images (default: all).
@@ -53,7 +53,7 @@ class EvaluateConfig:
     score_cam_limit
         Score-CAM only on the first this many images (it costs one forward pass per channel
         of its target layer per image); 0 skips it. The registry entry of a method names the
-        field that caps it (:attr:`~hrcam.evaluate.registry.MethodEntry.image_limit`).
+        field that caps it (:attr:`~hrcam.methods.registry.MethodEntry.image_limit`).
     faithfulness_limit
         Average drop, increase in confidence and deletion/insertion AUC only on the first
         this many images; 0 skips them.

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam.evaluate.registry import get_method, method_label
 from hrcam.evaluate.scoring import METRIC_LABELS, TABLE_METRICS
 from hrcam.evaluate.statistics import CI_METHOD
+from hrcam.methods.registry import get_method, method_label
 
 if TYPE_CHECKING:
     from hrcam.evaluate.results import EvaluationResult

@@ -3,7 +3,7 @@
 :func:`save_outputs` writes a folder of results (CSV tables, JSON summaries, markdown reports,
 compressed numpy arrays), each file atomically through :func:`hrcam.atomic.atomic_write`, so a
 reader never sees a half-written file. :class:`EvaluationResult`, the evidence chapter's
-:class:`~hrcam.evidence.StudyResult` and the notebooks' stage summaries all go through it.
+:class:`~hrcam.studies.StudyResult` and the notebooks' stage summaries all go through it.
 """
 
 from __future__ import annotations

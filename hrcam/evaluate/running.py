@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from hrcam.baselines import SaliencyMethod
+    from hrcam.methods import SaliencyMethod
     from hrcam.models import HRCAM
 
 __all__ = ["evaluate", "run_evaluation"]
@@ -300,7 +300,7 @@ def run_evaluation(model: HRCAM, dataset: Any, config: EvaluateConfig) -> Evalua
     """
     from tqdm import tqdm
 
-    from hrcam.baselines import build_methods, pixel_space_model
+    from hrcam.methods import build_methods, pixel_space_model
     from hrcam.metrics._validation import as_thresholds
 
     n = _num_images(dataset, config.limit)

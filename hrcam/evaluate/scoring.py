@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from hrcam.evaluate.registry import method_label
 from hrcam.evaluate.statistics import (
     bootstrap_curve_max,
     bootstrap_max_box_acc,
     bootstrap_mean_ci,
 )
+from hrcam.methods.registry import method_label
 
 __all__ = [
     "DATASET_METRICS",

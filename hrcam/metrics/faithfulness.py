@@ -12,7 +12,7 @@
 
 ``model`` is any callable mapping a float batch ``(B, 3, H, W)`` to logits ``(B, C)``; the
 images are in the space that callable expects (for hrcam models, wrap them with
-:func:`hrcam.baselines.pixel_space_model` so that masking multiplies real pixels).
+:func:`hrcam.methods.pixel_space_model` so that masking multiplies real pixels).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures of the "Beyond the paper" page (:mod:`hrcam.comparison`)."""
+"""Figures of the "Beyond the paper" page (:mod:`hrcam.studies.comparison`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hrcam.plotting.evidence import localization_rows
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from hrcam.comparison import Comparison
+    from hrcam.studies.comparison import Comparison
 
 __all__ = ["cost_figure", "epochs_figure", "example_grid"]
 
@@ -72,7 +72,8 @@ def epochs_figure(
     """
     from matplotlib.figure import Figure
 
-    from hrcam.evidence import LOCALIZATION_MAPS  # the maps whose loc_* columns training logs
+    # The maps whose loc_* columns training logs.
+    from hrcam.evaluate.localization import LOCALIZATION_MAPS
 
     fig = Figure(figsize=(10.0, 3.3), layout="constrained")
     axes = fig.subplots(1, 2)

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam.evidence import FAILURE_KINDS
+from hrcam.studies.refine import FAILURE_KINDS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from hrcam.evidence import StudyResult
+    from hrcam.studies.refine import StudyResult
 
 
 def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Any, Any]:
@@ -40,7 +40,7 @@ def paired_differences(
     ----------
     rows
         Paired rows (``difference``, ``ci_low``, ``ci_high``), e.g. from
-        :attr:`hrcam.evidence.StudyResult.paired`.
+        :attr:`hrcam.studies.StudyResult.paired`.
     labels
         One label per row (default: each row's ``label``).
     title, xlabel
@@ -218,7 +218,7 @@ def localization_over_epochs(history: Sequence[Mapping[str, Any]], title: str = 
     history
         Rows of ``metrics.json`` with the ``loc_*`` columns of ``--eval-every``.
     """
-    from hrcam.evidence import LOCALIZATION_MAPS
+    from hrcam.evaluate.localization import LOCALIZATION_MAPS
 
     rows = localization_rows(history)
     if not rows:

@@ -98,7 +98,7 @@ class ExpansionTask(ImageTask):
         """``loc_*`` columns: localization of the four maps every ``eval_every`` epochs."""
         if not self.eval_every or self.localization_set is None:
             return {}
-        from hrcam.evidence import localization_columns, localization_summary
+        from hrcam.evaluate.localization import localization_columns, localization_summary
 
         if epoch % self.eval_every and not last:
             return dict.fromkeys(localization_columns(), float("nan"))

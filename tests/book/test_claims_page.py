@@ -75,7 +75,7 @@ def _values(**signs):
 
 
 def test_conclusion_follows_the_intervals():
-    from hrcam.claims import conclusion
+    from hrcam.studies.claims import conclusion
 
     text = conclusion(_values(refined_paper_diff=-1, noise_paper_diff=-1))
     assert "worse with the `paper` preset" in text

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrcam.baselines import (
+from hrcam.methods import (
     ALL_METHODS,
     build_methods,
     gradcam_method,

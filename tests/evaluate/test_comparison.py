@@ -1,5 +1,6 @@
-"""hrcam.comparison: joining evaluations, ranking, the page's statement and figures; and the
-consistency network as a source of the high-res-source ablation."""
+"""hrcam.studies.comparison: joining evaluations, ranking, the page's statement and figures;
+and (hrcam.studies.consistency) the consistency network as a source of the high-res-source
+ablation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from hrcam import comparison, plotting
-from hrcam.comparison import Comparison
+from hrcam import plotting
+from hrcam.studies import comparison, consistency
+from hrcam.studies.comparison import Comparison
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +208,7 @@ def test_example_maps_cover_every_method_and_the_consistency_maps(two_models):
 
 
 def test_consistency_network_as_a_source_of_the_ablation(two_models):
-    from hrcam.evaluate import evaluate_sources
+    from hrcam.studies import evaluate_sources
 
     model, other, val = two_models
     kw = {"limit": 6, "batch_size": 4, "n_boot": 50, "progress": False, "box_metrics": False}
@@ -228,8 +230,8 @@ def test_consistency_network_as_a_source_of_the_ablation(two_models):
 def test_ablation_refuses_a_model_on_another_classifier(two_models):
     import torch
 
-    from hrcam.evaluate import evaluate_sources
     from hrcam.models import HRCAM, build_classifier, build_expansion
+    from hrcam.studies import evaluate_sources
 
     model, _, val = two_models
     torch.manual_seed(7)
@@ -241,7 +243,7 @@ def test_ablation_refuses_a_model_on_another_classifier(two_models):
 
 
 def test_claims_read_the_pages_values(tmp_path):
-    from hrcam.claims import beyond_values
+    from hrcam.studies.claims import beyond_values
 
     out = tmp_path / "beyond"
     comparison.save_values({"weight": 1.0, "statement": "x", "gone": float("nan")}, out)
@@ -260,9 +262,9 @@ def test_variant_text_names_wins_and_losses():
          "vs_paper_low": -0.05, "vs_paper_high": -0.01},
         {"variant": "default", "config": "paper", "source": "expansion"},
     ]  # fmt: skip
-    text = comparison.variant_text(rows)
+    text = consistency.variant_text(rows)
     assert "on: thin_parts (paper);" in text and "loses on: default (reference)" in text
-    assert comparison.variant_text([]) == ""
+    assert consistency.variant_text([]) == ""
 
 
 def test_paired_mean_ci_uses_only_the_images_both_methods_score():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from hrcam.baselines import ALL_METHODS, HIRES_METHODS, LABELS, build_methods, pixel_space_model
-from hrcam.hires_baselines import (
+from hrcam.methods import ALL_METHODS, HIRES_METHODS, LABELS, build_methods, pixel_space_model
+from hrcam.methods.hires import (
     StageTaps,
     crf_refine,
     fused_stages,

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_map_deviation_is_a_share_of_the_range():
-    from hrcam.evaluate import map_deviation
+    from hrcam.studies import map_deviation
 
     exact = np.zeros((2, 4, 4))
     exact[0, 0, 0] = 2.0  # range 2
@@ -24,8 +24,8 @@ def test_precision_effect_on_the_tiny_run(tiny_run):
     import torch
 
     from hrcam.data.store import StoreDataset
-    from hrcam.evaluate import evaluate_sources, precision_effect, precision_text
     from hrcam.models import load_checkpoint, with_expansion_dtype
+    from hrcam.studies import evaluate_sources, precision_effect, precision_text
 
     ckpt, store = tiny_run
     model = load_checkpoint(ckpt).model().eval()
@@ -62,8 +62,8 @@ def test_precision_effect_refuses_another_classifier(tiny_run):
     import torch
 
     from hrcam.data.store import StoreDataset
-    from hrcam.evaluate import evaluate_sources, precision_effect
     from hrcam.models import HRCAM, build_classifier, build_expansion, load_checkpoint
+    from hrcam.studies import evaluate_sources, precision_effect
 
     ckpt, store = tiny_run
     model = load_checkpoint(ckpt).model().eval()

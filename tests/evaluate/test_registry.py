@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from hrcam import cli
-from hrcam.baselines import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods
 from hrcam.evaluate import (
     EvaluateConfig,
     EvaluateConfigError,
@@ -17,8 +16,8 @@ from hrcam.evaluate import (
     get_method,
     method_names,
     register_method,
-    registry,
 )
+from hrcam.methods import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods, registry
 
 
 def test_registry_holds_every_method_once_in_table_order():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hrcam.evaluate import save_outputs
-from hrcam.evidence import refinement_summary
+from hrcam.studies import refinement_summary
 
 
 def test_suffix_picks_the_format_and_paths_come_back_by_stem(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hrcam import plotting
-from hrcam.evidence import (
+from hrcam.studies import (
     BOUNDS_SWEEP,
     FAILURE_KINDS,
     classifier_unchanged,
@@ -33,8 +33,8 @@ def test_oracle_sweep_rows_and_figure(cams):
 
 
 def test_bounds_sweep_keeps_the_presets_as_they_are(cams):
-    from hrcam.evidence import _resolve
     from hrcam.postprocess import PRESETS
+    from hrcam.studies.refine import _resolve
 
     assert _resolve(BOUNDS_SWEEP["paper (Q1-Q3 of high-res)"]) == PRESETS["paper"]
     assert _resolve(BOUNDS_SWEEP["reference (Q1-Q3 of gradient)"]) == PRESETS["reference"]
@@ -70,7 +70,7 @@ def test_localization_plot_needs_loc_columns():
 
 
 def test_epoch_figures_plot_only_the_epochs_with_localization_scores():
-    from hrcam.evidence import LOCALIZATION_MAPS
+    from hrcam.evaluate import LOCALIZATION_MAPS
     from hrcam.plotting.comparison import epochs_figure
 
     def row(epoch, score):
@@ -104,7 +104,7 @@ def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):
 
 def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
     from hrcam.data.synthetic import generate_synthetic
-    from hrcam.evidence import concat_cams, extra_heldout
+    from hrcam.studies import concat_cams, extra_heldout
 
     generate_synthetic(tmp_path / "s", 6, 4, image_size=32, num_classes=3, num_workers=0,
                        variant="small_objects")  # fmt: skip
@@ -119,7 +119,7 @@ def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
 
 
 def test_concat_cams_keeps_extra_sources_and_refuses_unmatched_ones(constructed):
-    from hrcam.evidence import concat_cams
+    from hrcam.studies import concat_cams
 
     a, b = constructed(n=3), constructed(n=2, seed=1)
     a.extra_high_res["other"] = a.high_res[::-1].copy()

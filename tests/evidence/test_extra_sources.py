@@ -6,7 +6,7 @@ import pytest
 
 
 def test_extra_high_res_maps_are_sources_of_refine_study(constructed):
-    from hrcam.evidence import refine_study
+    from hrcam.studies import refine_study
 
     cams = constructed(n=4)
     cams.extra_high_res["copy"] = cams.high_res.copy()
@@ -20,7 +20,7 @@ def test_extra_high_res_maps_are_sources_of_refine_study(constructed):
 
 
 def test_box_metrics_off_leaves_maxboxacc_out_and_the_rest_unchanged(constructed):
-    from hrcam.evidence import refine_study
+    from hrcam.studies import refine_study
 
     cams = constructed(n=4)
     with_boxes = refine_study(cams, n_boot=20)

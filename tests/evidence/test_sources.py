@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hrcam.evidence import (
+from hrcam.studies import (
     FAILURE_KINDS,
     SOURCES,
     failure_kind,

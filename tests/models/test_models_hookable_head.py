@@ -72,7 +72,7 @@ def test_grad_cam_on_cam_relu_equals_resized_relu_cam(classifier):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from hrcam.baselines import pixel_space_model
+    from hrcam.methods import pixel_space_model
 
     images = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
     targets = [0, 1, 2]

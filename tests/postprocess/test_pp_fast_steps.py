@@ -10,6 +10,7 @@ from skimage.morphology import local_maxima as sk_local_maxima
 from skimage.morphology import remove_small_holes
 
 from hrcam.postprocess import steps
+from hrcam.postprocess.steps import filters, seeds
 from hrcam.postprocess.synthetic import ellipse_mask
 
 
@@ -57,7 +58,7 @@ def test_sobel_equals_scipy_sobel_magnitude():
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=0)
         # each directional derivative is bit-identical to scipy's
-        g_rows, g_cols = steps._sobel_derivatives(x)
+        g_rows, g_cols = filters._sobel_derivatives(x)
         np.testing.assert_array_equal(g_rows, ndi.sobel(x, axis=0))
         np.testing.assert_array_equal(g_cols, ndi.sobel(x, axis=1))
 
@@ -178,7 +179,7 @@ def test_order_stats_equal_a_full_sort():
     for values in _awkward_arrays(rng):
         n = values.size
         for ranks in ([0], [n - 1], [n - 15], [int(0.85 * n), int(0.85 * n) + 1], [n // 2]):
-            got = steps._order_stats(values, ranks)
+            got = seeds._order_stats(values, ranks)
             assert got == [_sorted_stat(values, k) for k in ranks]
             assert all(type(v) is float for v in got)
         for q in (0, 25, 50, 75, 85, 99.97, 100):
@@ -214,10 +215,10 @@ def test_top_n_points_equal_argpartition_with_and_without_ties():
     for x in maps:
         for n in (1, 15, 40):
             np.testing.assert_array_equal(steps.top_n_points(x, n), _argpartition_top_n(x, n))
-            distinct += steps._distinct_top_n(x.ravel(), n) is not None
+            distinct += seeds._distinct_top_n(x.ravel(), n) is not None
     assert distinct >= 15  # the fast path is the one taken on maps peaking inside
     border_map = maps[10].ravel()
-    assert steps._distinct_top_n(border_map, 15) is None  # ties: argpartition decides
+    assert seeds._distinct_top_n(border_map, 15) is None  # ties: argpartition decides
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8])
@@ -243,13 +244,13 @@ def test_box_blur_equals_scipy_bit_for_bit(size):
 
 def test_box_blur_takes_the_opencv_path_on_normalised_maps():
     x = steps.normalize(np.random.default_rng(0).random((224, 224)))
-    assert steps._sums_are_exact(x, 5)
-    assert not steps._sums_are_exact(x * np.float32(1e-8), 5)
-    assert not steps._sums_are_exact(x - np.float32(0.5), 5)
+    assert filters._sums_are_exact(x, 5)
+    assert not filters._sums_are_exact(x * np.float32(1e-8), 5)
+    assert not filters._sums_are_exact(x - np.float32(0.5), 5)
     for bad in (np.nan, np.inf):
         y = x.copy()
         y[50, 60] = bad
-        assert not steps._sums_are_exact(y, 5)
+        assert not filters._sums_are_exact(y, 5)
         # scipy's own result, non-finite values spread the way its running sum spreads them
         ref = ndi.uniform_filter(y, size=5, mode="reflect")
         assert steps.box_blur(y, 5).tobytes() == ref.tobytes()
@@ -263,7 +264,7 @@ def test_sobel_magnitude_equals_the_scipy_formula_bit_for_bit():
         if i % 3 == 0:
             x = ndi.uniform_filter(x, 5, mode="reflect")
         g0, g1 = ndi.sobel(x, axis=0), ndi.sobel(x, axis=1)
-        g_rows, g_cols = steps._sobel_derivatives(x)
+        g_rows, g_cols = filters._sobel_derivatives(x)
         assert g_rows.tobytes() == g0.tobytes() and g_cols.tobytes() == g1.tobytes(), shape
         grad = np.sqrt(g0 * g0 + g1 * g1)
         lo, hi = float(grad.min()), float(grad.max())
@@ -363,14 +364,14 @@ def test_top_n_points_when_the_sample_floor_misses():
     # bright only where the strided sample looks, so the sampled floor is too high for n
     rng = np.random.default_rng(16)
     flat = rng.random(224 * 224).astype(np.float32) * 0.1
-    stride = flat.size // steps._BRACKET_SAMPLE
+    stride = flat.size // seeds._BRACKET_SAMPLE
     flat[::stride] = 1.0 + rng.permutation(flat[::stride].size).astype(np.float32)  # distinct
     x = flat.reshape(224, 224)
     for n in (1, 3, 15, 40, 200):
         np.testing.assert_array_equal(steps.top_n_points(x, n), _argpartition_top_n(x, n))
-        assert steps._distinct_top_n(flat, n) is not None
+        assert seeds._distinct_top_n(flat, n) is not None
     flat[::stride] = 2.0  # ties at the cut, found among the candidates
-    assert steps._distinct_top_n(flat, 15) is None
+    assert seeds._distinct_top_n(flat, 15) is None
     np.testing.assert_array_equal(steps.top_n_points(x, 15), _argpartition_top_n(x, 15))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 
 def test_eval_every_columns_exist(tiny_store, trained_classifier, tmp_path):
-    from hrcam.evidence import localization_columns
+    from hrcam.evaluate import localization_columns
     from hrcam.train import train_expansion
 
     result = train_expansion(

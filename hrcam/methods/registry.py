@@ -1,19 +1,21 @@
 """One registry of saliency methods, in the style of torchvision's ``register_model``.
 
 Each method is one :class:`MethodEntry`: its key, display label, family, builder, cost and
-image limit. The built-in entries sit beside their builders (:mod:`hrcam.baselines` and
-:mod:`hrcam.hires_baselines`), registered with :func:`register_method`; everything else (the
-evaluation loop, the report, the CLI's ``--methods`` choices, plot labels) reads this registry.
+image limit. The built-in entries sit beside their builders, one module per family
+(:mod:`hrcam.methods.paper`, :mod:`hrcam.methods.gradcam`, :mod:`hrcam.methods.hires`),
+registered with :func:`register_method` when :mod:`hrcam.methods` is imported (which importing
+this module does first); everything else (the evaluation loop, the report, the CLI's
+``--methods`` choices, plot labels) reads this registry. This module imports no method.
 Adding a method is one entry plus its test.
 
->>> from hrcam.evaluate.registry import method_names, get_method
+>>> from hrcam.methods.registry import method_names, get_method
 >>> "gradcam" in method_names()
 True
 >>> get_method("scorecam").image_limit
 'score_cam_limit'
 
-Reading the registry imports the built-in modules, which import no torch at module level, so
-``hrcam evaluate --help`` can list the methods cheaply.
+The built-in modules import no torch at module level, so ``hrcam evaluate --help`` can list
+the methods cheaply.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hrcam.errors import HrcamError
 
 if TYPE_CHECKING:
-    from hrcam.baselines import SaliencyMethod
+    from hrcam.methods.base import SaliencyMethod
     from hrcam.models import HRCAM
 
 __all__ = [
@@ -108,7 +110,7 @@ class MethodEntry:
     image_limit: str | None = None
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
-        """Build the method on ``model`` (a :class:`~hrcam.baselines.SaliencyMethod`)."""
+        """Build the method on ``model`` (a :class:`~hrcam.methods.SaliencyMethod`)."""
         return self.builder(model, options or MethodOptions())
 
 
@@ -155,15 +157,8 @@ def register_method(
     return wrap
 
 
-def _load_builtins() -> None:
-    # The built-in entries register themselves on import; both modules import no torch.
-    import hrcam.baselines
-    import hrcam.hires_baselines  # noqa: F401
-
-
 def method_names(family: str | None = None) -> tuple[str, ...]:
     """List registered method names, hrcam's own first, then by family and registration order."""
-    _load_builtins()
     entries = sorted(_REGISTRY.values(), key=lambda e: FAMILIES.index(e.family))
     return tuple(e.name for e in entries if family is None or e.family == family)
 
@@ -176,7 +171,6 @@ def get_method(name: str) -> MethodEntry:
     UnknownMethodError
         When no method of that name is registered.
     """
-    _load_builtins()
     if name not in _REGISTRY:
         raise UnknownMethodError(f"unknown method {name!r}; choose from {list(method_names())}")
     return _REGISTRY[name]
@@ -184,6 +178,5 @@ def get_method(name: str) -> MethodEntry:
 
 def method_label(name: str) -> str:
     """Display label of method ``name`` (the name itself for unregistered keys)."""
-    _load_builtins()
     entry = _REGISTRY.get(name)
     return entry.label if entry is not None else name

@@ -1,8 +1,8 @@
 """High-resolution baselines from maintained packages, on the same classifier (issue #12).
 
-The four grad-cam methods of :mod:`hrcam.baselines` all work at the CAM head, so their maps are
-as coarse as the low-res CAM. A user who wants a *fine* map would reach for one of these
-instead; each is a :class:`~hrcam.baselines.SaliencyMethod` with the same call signature,
+The four grad-cam methods of :mod:`hrcam.methods.gradcam` all work at the CAM head, so their
+maps are as coarse as the low-res CAM. A user who wants a *fine* map would reach for one of these
+instead; each is a :class:`~hrcam.methods.SaliencyMethod` with the same call signature,
 class, normalisation and metrics as the others:
 
 ``layercam_fused``
@@ -41,14 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam.baselines import (
-    MethodMaps,
-    SaliencyMethod,
-    _low_res_fn,
-    normalize_maps,
-    pixel_space_model,
-)
-from hrcam.evaluate.registry import (
+from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps, pixel_space_model
+from hrcam.methods.paper import _low_res_fn
+from hrcam.methods.registry import (
     GRADIENT_COST,
     MethodOptions,
     get_method,
@@ -160,7 +155,7 @@ def fused_stages(taps: StageTaps, classifier: Any) -> list[nn.Module]:
     They are the stage outputs at stride >= 4 but the final map (its resolution is the CAM
     head's), then the CAM head (``cam_relu``).
     """
-    from hrcam.baselines import _cam_head_layer
+    from hrcam.methods.gradcam import _cam_head_layer
 
     final_stride = taps.strides[-1]
     layers = [t for t, s in zip(taps.taps, taps.strides, strict=True) if 4 <= s < final_stride]
@@ -367,7 +362,7 @@ def _gradcam_fn(
 
 
 def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
-    """One of the registry's high-res baselines as a :class:`~hrcam.baselines.SaliencyMethod`.
+    """One of the registry's high-res baselines as a :class:`~hrcam.methods.SaliencyMethod`.
 
     Parameters
     ----------
@@ -392,7 +387,7 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
     if not isinstance(entry.builder, _HiresBuilder):
         raise ValueError(
             f"method {name!r} is registered in the 'high-res' family without a high-res builder; "
-            "register it with hrcam.hires_baselines' own decorator, or in another family"
+            "register it with hrcam.methods.hires' own decorator, or in another family"
         )
     return SaliencyMethod(name, entry.builder.make(model, dict(options)), entry.forward_passes)
 
@@ -417,7 +412,7 @@ def _register_hires(name: str, label: str, **cost: Any) -> Callable[[MakeMaps], 
     """Register the decorated ``make(model, options)`` as :func:`hires_method` ``name``.
 
     ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
-    method's (:data:`~hrcam.evaluate.registry.GRADIENT_COST`). The registry keeps the order
+    method's (:data:`~hrcam.methods.registry.GRADIENT_COST`). The registry keeps the order
     of registration, which is the order of the evaluation's tables.
     """
 
@@ -487,10 +482,3 @@ def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
         return guided_refine(cam, pixels, radius, eps)
 
     return _refined_low_res_fn(model, guided)
-
-
-def __getattr__(name: str) -> Any:
-    """``HIRES_METHODS``: the names of the high-res baselines, read from the registry."""
-    if name == "HIRES_METHODS":
-        return method_names("high-res")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

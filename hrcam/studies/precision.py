@@ -5,7 +5,7 @@ classifier (:func:`hrcam.models.with_expansion_dtype`): predictions and low-res 
 the high-res CAM is computed to about three significant digits, and the refined CAM follows.
 :func:`precision_effect` measures how far the two maps move on a data set with masks, and
 whether localization changes: paired differences from a high-res-source study
-(:func:`hrcam.evaluate.evaluate_sources` with the low-precision model as a source).
+(:func:`hrcam.studies.evaluate_sources` with the low-precision model as a source).
 
 >>> model16 = with_expansion_dtype(model, torch.bfloat16)  # doctest: +SKIP
 >>> study = evaluate_sources(model, val, high_res_models={"bfloat16": model16})  # doctest: +SKIP
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import ci_text, put_ci
-from hrcam.evaluate.sources import same_low_res
+from hrcam.studies.ablation import same_low_res
 
 if TYPE_CHECKING:
-    from hrcam.evidence import StudyResult
     from hrcam.models import HRCAM
+    from hrcam.studies.refine import StudyResult
 
 __all__ = ["map_deviation", "precision_effect", "precision_text"]
 
@@ -71,7 +71,7 @@ def precision_effect(
     Parameters
     ----------
     study
-        :func:`hrcam.evaluate.evaluate_sources` of ``model`` with
+        :func:`hrcam.studies.evaluate_sources` of ``model`` with
         ``high_res_models={source: low_precision}`` (source ``expansion`` included).
     model, low_precision
         The exact model and the same classifier with the lower-precision expansion network.
@@ -94,8 +94,9 @@ def precision_effect(
         refined PxAP, paired, with ``_lo``/``_hi`` and ``_verdict``), the same for the raw
         high-res CAM (``prec_raw_pxap``), fallback rates and ``prec_images``.
     """
-    from hrcam.evidence import PRESET_CONFIGS, compute_cams, paired_between, verdict
+    from hrcam.methods.camset import compute_cams
     from hrcam.postprocess import refine, resolve_config
+    from hrcam.studies.refine import PRESET_CONFIGS, paired_between, verdict
 
     scored = int(study.config["num_images"])
     limit = scored if limit is None else limit

@@ -17,8 +17,8 @@ from typing import Any
 
 from hrcam._shared import find_row, json_safe, put_ci
 from hrcam.evaluate.results import save_outputs
-from hrcam.evidence import verdict
 from hrcam.profiles import stage_dir
+from hrcam.studies.refine import verdict
 
 __all__ = ["beyond_values", "claim_values", "notebook_costs", "save_claims"]
 
@@ -140,7 +140,7 @@ def beyond_values(run_dir: str | Path) -> dict[str, Any]:
     ----------
     run_dir
         A run folder in which notebook 09 ran (it writes ``beyond/values.json``, see
-        :func:`hrcam.comparison.page_values`).
+        :func:`hrcam.studies.comparison.page_values`).
 
     Returns
     -------

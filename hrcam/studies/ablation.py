@@ -1,17 +1,28 @@
-"""The high-res-source ablation, evaluated: the same post-processing fed different maps."""
+"""The high-res-source ablation, evaluated: the same post-processing fed different maps.
+
+:func:`evaluate_sources` runs it from a model and a data set (the CLI's ``--sources``);
+:func:`oracle_noise_sweep` feeds the oracle at several noise shares.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hrcam.errors import HrcamError
+from hrcam.methods.camset import compute_cams
+from hrcam.studies.refine import PRESET_CONFIGS, refine_study
+from hrcam.studies.sources import SOURCES
 
 if TYPE_CHECKING:
-    from hrcam.evidence import StudyResult
+    from hrcam.methods.camset import CamSet
     from hrcam.models import HRCAM
+    from hrcam.postprocess import RefineConfig
+    from hrcam.studies.refine import StudyResult
 
-__all__ = ["evaluate_sources"]
+__all__ = ["evaluate_sources", "oracle_noise_sweep"]
 
 
 def evaluate_sources(
@@ -35,7 +46,7 @@ def evaluate_sources(
     """Run the high-res-source ablation: the same post-processing fed different high-res maps.
 
     The low-res CAM, the focal points, the ROI and every post-processing setting stay as they
-    are; only the high-res map changes (see :func:`hrcam.evidence.high_res_source`): the
+    are; only the high-res map changes (see :func:`hrcam.studies.high_res_source`): the
     expansion network's high-res CAM, the image's luminance, uniform noise, or an oracle made
     from the ground-truth mask. Each refined map is scored with the same metrics and bootstrap
     CIs as :func:`hrcam.evaluate.evaluate`, and compared with the low-res CAM on the same images.
@@ -45,14 +56,14 @@ def evaluate_sources(
     model, dataset, limit, batch_size, target, n_boot, seed, progress
         As for :func:`hrcam.evaluate.evaluate`.
     sources
-        Names of :data:`hrcam.evidence.SOURCES`, or ``["all"]``.
+        Names of :data:`hrcam.studies.SOURCES`, or ``["all"]``.
     configs
         Post-processing settings ``{name: {"preset": ..., **overrides}}``; default both
-        presets unchanged (:data:`hrcam.evidence.PRESET_CONFIGS`).
+        presets unchanged (:data:`hrcam.studies.PRESET_CONFIGS`).
     oracle_smoothness, oracle_noise
         The oracle's Gaussian blur sigma (pixels) and share of uniform noise.
     include_raw, box_metrics, keep_results
-        As for :func:`hrcam.evidence.refine_study`: also score each source map unrefined;
+        As for :func:`hrcam.studies.refine_study`: also score each source map unrefined;
         compute MaxBoxAccV2 (about 45 ms per map); keep the ``RefineResult`` of these
         positions.
     high_res_models
@@ -63,10 +74,8 @@ def evaluate_sources(
 
     Returns
     -------
-    hrcam.evidence.StudyResult
+    hrcam.studies.StudyResult
     """
-    from hrcam.evidence import SOURCES, compute_cams, refine_study
-
     cams = compute_cams(model, dataset, limit, batch_size, target, progress)
     sources = list(SOURCES) if list(sources) == ["all"] else list(sources)
     for name, other in (high_res_models or {}).items():
@@ -89,10 +98,6 @@ def evaluate_sources(
 
 def _add_source(cams: Any, name: str, theirs: Any) -> None:
     """Add another network's high-res CAMs to ``cams`` as the source ``name``."""
-    import numpy as np
-
-    from hrcam.evidence import SOURCES
-
     if name in SOURCES:
         raise SourceError(f"high_res_models: {name!r} is a built-in source; choose another name")
     # The same classifier gives the same low-res CAM; anything else would compare the
@@ -115,6 +120,40 @@ def same_low_res(a: Any, b: Any) -> bool:
     Two forward passes of one classifier agree exactly on CPU; the tolerance allows for
     non-deterministic GPU kernels (``cudnn.benchmark``).
     """
-    import numpy as np
-
     return bool(np.allclose(a.low_res, b.low_res, rtol=1e-4, atol=1e-5))
+
+
+def oracle_noise_sweep(
+    cams: CamSet,
+    noises: Sequence[float] = (0.0, 0.15, 0.3, 0.5, 0.7),
+    smoothness: float = 1.0,
+    configs: Mapping[str, RefineConfig | Mapping[str, Any]] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Refined PxAP and fallback rate with the oracle source at several noise shares.
+
+    Returns
+    -------
+    list of dict
+        One row per (noise, config): ``noise``, ``config``, ``pxap``, ``ci_low``,
+        ``ci_high``, ``fallback``, ``difference`` (minus the low-res CAM, paired) with its
+        ``diff_low``/``diff_high`` CI, and ``low_res`` (the low-res CAM's PxAP).
+    """
+    rows = []
+    for noise in noises:
+        study = refine_study(cams, ["oracle"], configs, smoothness, float(noise),
+                             include_raw=False, n_boot=n_boot, seed=seed,
+                             box_metrics=False)  # fmt: skip
+        for name in configs or PRESET_CONFIGS:
+            m = f"{name}@oracle"
+            d = study.difference(m, "pxap")
+            rows.append({
+                "noise": float(noise), "config": name,
+                "pxap": study.value(m, "pxap"), "ci_low": study.value(m, "pxap", "ci_low"),
+                "ci_high": study.value(m, "pxap", "ci_high"),
+                "fallback": study.value(m, "fallback_rate"),
+                "difference": d["difference"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
+                "low_res": study.value("low_res_cam", "pxap"),
+            })  # fmt: skip
+    return rows

@@ -1,0 +1,99 @@
+"""The book's experiments, one module per study.
+
+Each study runs :mod:`hrcam.methods` and :mod:`hrcam.evaluate` on controlled inputs and
+returns what a chapter shows.
+
+>>> from hrcam import studies
+>>> cams = studies.compute_cams(model, StoreDataset(root, "val"), limit=200)  # doctest: +SKIP
+>>> study = studies.refine_study(cams, sources=studies.SOURCES)  # doctest: +SKIP
+
+One module per study:
+
+``sources``
+    The high-res maps the post-processing can be fed (expansion network, image, noise, the
+    oracle made from the mask) and more held-out images.
+``refine``
+    The refine study (:func:`refine_study`): every source and post-processing setting scored
+    against the low-res CAM on the same images; :func:`verdict` and :func:`paired_between`.
+``ablation``
+    The high-res-source ablation from a model (:func:`evaluate_sources`, the CLI's
+    ``--sources``) and the oracle-noise sweep.
+``failures``
+    Where a refined map goes wrong: stage by stage, per failure kind, the §5 subsets.
+``variants``
+    Training runs: the classifier left alone by expansion training, synthetic data variants.
+``precision``
+    What a bfloat16 expansion network changes in the maps (:func:`precision_effect`).
+``comparison``
+    Every method side by side with the consistency-trained network (notebook 09).
+``claims``
+    The paper's claims against what the notebooks measured (notebook 10).
+
+The CAM sets the studies share (:class:`CamSet`, :func:`compute_cams`) live in
+:mod:`hrcam.methods.camset` and are re-exported here. Nothing below ``hrcam.studies`` (the
+evaluation, the methods, training) imports it. A new study is one module here plus its test
+(and its notebook).
+"""
+
+from hrcam.methods.camset import CamSet, compute_cams, concat_cams
+from hrcam.studies.ablation import SourceError, evaluate_sources, oracle_noise_sweep
+from hrcam.studies.failures import (
+    failure_examples,
+    refinement_summary,
+    stage_summary,
+    subset_difference,
+)
+from hrcam.studies.precision import map_deviation, precision_effect, precision_text
+from hrcam.studies.refine import (
+    BOUNDS_SWEEP,
+    FAILURE_KINDS,
+    PAIRED_METRICS,
+    PRESET_CONFIGS,
+    StudyResult,
+    failure_kind,
+    mask_iou,
+    paired_between,
+    refine_study,
+    verdict,
+)
+from hrcam.studies.sources import (
+    SOURCE_LABELS,
+    SOURCES,
+    extra_heldout,
+    high_res_source,
+    oracle_map,
+)
+from hrcam.studies.variants import classifier_unchanged, run_variant
+
+__all__ = [
+    "BOUNDS_SWEEP",
+    "FAILURE_KINDS",
+    "PAIRED_METRICS",
+    "PRESET_CONFIGS",
+    "SOURCES",
+    "SOURCE_LABELS",
+    "CamSet",
+    "SourceError",
+    "StudyResult",
+    "classifier_unchanged",
+    "compute_cams",
+    "concat_cams",
+    "evaluate_sources",
+    "extra_heldout",
+    "failure_examples",
+    "failure_kind",
+    "high_res_source",
+    "map_deviation",
+    "mask_iou",
+    "oracle_map",
+    "oracle_noise_sweep",
+    "paired_between",
+    "precision_effect",
+    "precision_text",
+    "refine_study",
+    "refinement_summary",
+    "run_variant",
+    "stage_summary",
+    "subset_difference",
+    "verdict",
+]
