@@ -324,10 +324,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "cutout_eval_images",
         "cutout_feather",
         "cutout_skip_methods",
-        "slow_metric_images",
-        "road_images",
     ),
-    "10_claims": (),
+    "13_claims": (),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
 
@@ -344,7 +342,7 @@ STAGE_DIRS: dict[str, str] = {
     "08_real_photos": "photos",
     "09_beyond_the_paper": "beyond",
     "10_real_cutouts": "cutouts",
-    "10_claims": "claims",
+    "13_claims": "claims",
 }
 
 # Chapters that need data outside the wheel, with the parameter that skips them: a skipped

@@ -32,7 +32,7 @@
 #
 # A per-image failure analysis then says at which stage each refinement goes wrong. Every
 # comparison with the low-res CAM is *paired*: the same images, the mean per-image difference,
-# and a bootstrap 95 % CI of that difference. The page {doc}`10_claims` collects the answers.
+# and a bootstrap 95 % CI of that difference. The page {doc}`13_claims` collects the answers.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -394,7 +394,7 @@ glue(
 # ## What this notebook costs
 #
 # Wall time of each part of this notebook in this run (seconds; the variants include data
-# generation and training). {doc}`10_claims` lists the cost of every notebook.
+# generation and training). {doc}`13_claims` lists the cost of every notebook.
 
 # %%
 save_outputs(out_dir, {"timings.json": timings})

@@ -56,8 +56,6 @@ cutout_batch_size = None
 cutout_eval_images = None
 cutout_feather = None
 cutout_skip_methods = None
-slow_metric_images = None
-road_images = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -73,17 +71,18 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import comparison, plotting
-from hrcam.baselines import ALL_METHODS
-from hrcam.cutout_study import PAPER_MAPS, cutout_values, save_cutout_values, usable_methods
+from hrcam import plotting
 from hrcam.data import build_dataset
 from hrcam.data.cutouts import background_list, stamp_list
 from hrcam.data.store import StoreDataset
-from hrcam.evaluate import evaluate, evaluate_sources
+from hrcam.evaluate import evaluate
 from hrcam.evaluate.accuracy import topk_accuracy
+from hrcam.methods import method_names
 from hrcam.models import load_checkpoint, save_checkpoint
 from hrcam.models.lite0 import efficientnet_lite0
 from hrcam.profiles import stage_dir
+from hrcam.studies import comparison, evaluate_sources
+from hrcam.studies.cutouts import PAPER_MAPS, cutout_values, save_cutout_values, usable_methods
 from hrcam.train import train_expansion
 
 started, timings = time.perf_counter(), {}
@@ -178,25 +177,26 @@ glue("cut-train-seconds", timings["expansion training"], display=False)
 #
 # Each method explains the ground-truth class of the first validation images; every map is
 # scored against the exact mask with the same metrics, thresholds and bootstrap as
-# {doc}`05_evaluation`. The faithfulness metrics run on the first images only (`n`). Methods
-# that cannot run on this model, or that this profile leaves out for their cost
-# (`cutout_skip_methods`), are listed first.
+# {doc}`05_evaluation`. This chapter measures localization; faithfulness without masks is
+# measured on untouched photos elsewhere. Methods that cannot run on this model, or that this
+# profile leaves out for their cost (`cutout_skip_methods`), are listed first.
 
 # %%
-methods, skipped = usable_methods(model, ALL_METHODS, skip=cfg["cutout_skip_methods"])
+methods, skipped = usable_methods(model, method_names(), skip=cfg["cutout_skip_methods"])
 glue("cut_skipped", Markdown("; ".join(f"`{k}`: {v}" for k, v in skipped.items()) or "none"),
      display=False)  # fmt: skip
 print("\n".join(f"not run: {k}: {v}" for k, v in skipped.items()))
 t0 = time.perf_counter()
 common = {"limit": cfg["cutout_eval_images"], "batch_size": cfg["cutout_batch_size"],
-          "score_cam_limit": cfg["slow_metric_images"], "progress": False, "seed": cfg["seed"]}  # fmt: skip
+          "score_cam_limit": cfg["cutout_eval_images"], "progress": False,
+          "seed": cfg["seed"]}  # fmt: skip
 result = evaluate(
     model, val, methods=methods, target="label",
-    faithfulness_limit=cfg["slow_metric_images"], road_limit=cfg["road_images"], **common,
+    faithfulness_limit=0, road_limit=0, **common,
 )  # fmt: skip
 result.save(out_dir / "evaluation")
 predicted = evaluate(model, val, methods=PAPER_MAPS, target="predicted",
-                     faithfulness_limit=0, keep_examples=0, **common)  # fmt: skip
+                     faithfulness_limit=0, road_limit=0, keep_examples=0, **common)  # fmt: skip
 predicted.save(out_dir / "evaluation_predicted")
 timings["evaluation"] = time.perf_counter() - t0
 comp = comparison.load_evaluation(out_dir / "evaluation")

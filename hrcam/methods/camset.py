@@ -99,7 +99,7 @@ def compute_cams(
     import torch
     from tqdm import tqdm
 
-    from hrcam.models import high_res_cam, low_res_cam, normalize_images
+    from hrcam.models import high_res_cam, input_stats, low_res_cam, normalize_images
 
     if target not in ("predicted", "label"):
         raise ValueError(f"target must be 'predicted' or 'label', got {target!r}")
@@ -114,18 +114,21 @@ def compute_cams(
         model = model.to(memory_format=torch.channels_last)
     model = model.eval()
     device = next(model.parameters()).device
-    fc = model.classifier.fc.weight
+    # A wrapped classifier's high-res CAM uses the FC weights fused with the expansion
+    # network's CAM basis, and its input its own normalisation (see HRCAM.high_res_weight).
+    fc, fc_high = model.classifier.fc.weight, model.high_res_weight
+    mean, std = input_stats(model)
     keys = ("index", "images", "masks", "boxes", "labels", "targets", "low", "high")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for start in tqdm(range(0, n, batch_size), desc="CAMs", disable=not progress):
         batch = dataset.get_batch(np.arange(start, min(n, start + batch_size)))
-        x = normalize_images(batch["image"].to(device).float() / 255.0)
+        x = normalize_images(batch["image"].to(device).float() / 255.0, mean=mean, std=std)
         with torch.no_grad():
             out = model(x)
             pred = out.logits.argmax(dim=1)
             cls = pred if target == "predicted" else batch["label"].to(device).long()
             low = low_res_cam(out.cam_features, fc, cls)
-            high = high_res_cam(out.hr_features, fc, cls)
+            high = high_res_cam(out.hr_features, fc_high, cls)
         parts["index"].append(batch["index"].numpy())
         parts["images"].append(batch["image"].permute(0, 2, 3, 1).numpy())
         parts["masks"].append(batch["mask"].numpy().astype(bool))

@@ -3,14 +3,15 @@
 import nbformat
 import pytest
 
-from hrcam.book import BookError, run_book
+from hrcam.book import run_book
 from hrcam.data import cutouts
+from hrcam.errors import HrcamError
 
 
 def test_missing_packages_refused_before_anything_runs(monkeypatch, tmp_path):
     monkeypatch.setattr(cutouts, "STAMPS_ROOT", tmp_path / "no-stamps")
     book = tmp_path / "book"
-    with pytest.raises(BookError) as err:
+    with pytest.raises(HrcamError) as err:
         run_book("smoke", tmp_path / "run", book_dir=book, progress=False, log=lambda s: None)
     message = str(err.value)
     assert "apt-get install tuxpaint-stamps-default" in message

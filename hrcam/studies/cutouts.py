@@ -40,7 +40,7 @@ def usable_methods(
     the stage-based peers (fused LayerCAM, HiResCAM) cannot be built on it; ``skip`` names
     methods left out for cost. Building a method runs no image.
     """
-    from hrcam.baselines import build_methods
+    from hrcam.methods import build_methods
 
     usable, skipped = [], {}
     for name in names:
@@ -90,8 +90,8 @@ def cutout_values(
         ``cut_src_<preset>_<source>`` differences on both pastes, ``cut_best`` (the ranking
         sentence) and ``cut_images``.
     """
-    from hrcam.comparison import best_method
-    from hrcam.evidence import PRESET_CONFIGS, verdict
+    from hrcam.studies.comparison import best_method
+    from hrcam.studies.refine import PRESET_CONFIGS, verdict
 
     out: dict[str, Any] = {
         "cut_top1": float(accuracy["top1"]),
@@ -123,7 +123,7 @@ def cutout_values(
 
 def paste_edge_text(values: dict[str, Any]) -> str:
     """Say how much the paste edge alone gives away: the image as the high-res map, both pastes."""
-    from hrcam.evidence import PRESET_CONFIGS
+    from hrcam.studies.refine import PRESET_CONFIGS
 
     parts = []
     for preset in PRESET_CONFIGS:

@@ -31,7 +31,7 @@ run_dir = "runs/demo"
 # %%
 from hrcam.profiles import notebook_config
 
-cfg = notebook_config("10_claims", globals())
+cfg = notebook_config("13_claims", globals())
 cfg
 
 # %%
@@ -45,7 +45,7 @@ from hrcam.studies.claims import beyond_values, claim_values, notebook_costs, sa
 values = {**claim_values(cfg["run_dir"]), **beyond_values(cfg["run_dir"])}
 for key, value in values.items():
     glue(key, Markdown(value) if isinstance(value, str) else value, display=False)
-path = save_claims(values, stage_dir(cfg["run_dir"], "10_claims", create=True))
+path = save_claims(values, stage_dir(cfg["run_dir"], "13_claims", create=True))
 print(f"{len(values)} values, also written to {path}")
 
 # %%
