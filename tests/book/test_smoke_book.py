@@ -148,3 +148,10 @@ def test_screenshot_is_not_blank(smoke_book, page, tmp_path):
     assert pixels.std() > 10.0, f"{page} looks blank (std {pixels.std():.1f})"
     background = np.bincount(pixels.astype(np.uint8).ravel()).argmax()
     assert np.mean(np.abs(pixels - background) > 30) > 0.01, f"{page} is nearly empty"
+
+
+def test_no_page_of_the_whole_book_loads_anything_from_the_network(smoke_book):
+    from hrcam.offline import remote_resources
+
+    assert remote_resources(smoke_book.html) == {}
+    assert (smoke_book.html / "_static" / "mathjax" / "tex-chtml.js").exists()
