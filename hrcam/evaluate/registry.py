@@ -37,6 +37,7 @@ __all__ = [
     "get_method",
     "method_label",
     "method_names",
+    "missing_extra",
     "register_method",
 ]
 
@@ -97,6 +98,9 @@ class MethodEntry:
         Name of the :class:`~hrcam.evaluate.EvaluateConfig` field that caps the images this
         method is run on because it is expensive (``None``: every image); a cap of 0 drops
         the method from an evaluation.
+    extra
+        The pip extra (:data:`hrcam.extras.EXTRAS`) whose packages the method needs, or
+        ``None`` when the core install runs it.
     """
 
     name: str
@@ -106,6 +110,7 @@ class MethodEntry:
     forward_passes: float | None = 1.0
     needs_gradients: bool = False
     image_limit: str | None = None
+    extra: str | None = None
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
         """Build the method on ``model`` (a :class:`~hrcam.baselines.SaliencyMethod`)."""
@@ -123,12 +128,13 @@ def register_method(
     forward_passes: float | None = 1.0,
     needs_gradients: bool = False,
     image_limit: str | None = None,
+    extra: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as method ``name`` (a decorator).
 
     Parameters
     ----------
-    name, label, family, forward_passes, needs_gradients, image_limit
+    name, label, family, forward_passes, needs_gradients, image_limit, extra
         See :class:`MethodEntry`.
 
     Returns
@@ -148,7 +154,7 @@ def register_method(
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         _REGISTRY[name] = MethodEntry(
-            name, label, family, builder, forward_passes, needs_gradients, image_limit
+            name, label, family, builder, forward_passes, needs_gradients, image_limit, extra
         )
         return builder
 
@@ -187,3 +193,11 @@ def method_label(name: str) -> str:
     _load_builtins()
     entry = _REGISTRY.get(name)
     return entry.label if entry is not None else name
+
+
+def missing_extra(name: str) -> str | None:
+    """Return the extra that method ``name`` needs and that is not installed, else ``None``."""
+    from hrcam.extras import extra_installed
+
+    extra = get_method(name).extra
+    return None if extra is None or extra_installed(extra) else extra
