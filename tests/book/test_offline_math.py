@@ -7,11 +7,8 @@ headless Chromium, with every host name unresolvable, renders the method page.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -35,80 +32,12 @@ def prose_book(tmp_path_factory) -> Path:
     return book / "_build" / "html"
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI for the browser tests (make browser)")
-        pytest.skip("chromium is not installed (apt-get install chromium); browser test skipped")
-    return exe
-
-
-def _dump_dom(page: Path, profile: Path) -> str:
-    """The page's DOM after its scripts ran, in Chromium with no name resolution (offline)."""
-    cmd = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        # Every host fails to resolve: a CDN script cannot load, as on a machine with no network.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert "<html" in proc.stdout, f"chromium dumped no DOM of {page}: {proc.stderr[-2000:]}"
-    return proc.stdout
-
-
-class _VisibleText(HTMLParser):
-    """Text a reader sees: everything outside <script>, <style> and MathJax's hidden MathML."""
-
-    _HIDDEN = frozenset({"script", "style", "mjx-assistive-mml", "template", "noscript"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag, attrs):
-        self._hidden += tag in self._HIDDEN
-
-    def handle_endtag(self, tag):
-        self._hidden -= tag in self._HIDDEN and self._hidden > 0
-
-    def handle_data(self, data):
-        if not self._hidden:
-            self.parts.append(data)
-
-
-def _visible_text(dom: str) -> str:
-    parser = _VisibleText()
-    parser.feed(dom)
-    return "".join(parser.parts)
-
-
-def test_method_page_math_is_typeset_offline(prose_book, tmp_path):
+def test_method_page_math_is_typeset_offline(prose_book, dump_dom, assert_math_typeset):
     source = (REPO / "book" / "method.md").read_text()
     assert re.search(r"(?<!\$)\$[^$\n]+\$(?!\$)", source) and "$$" in source  # inline + display
     html = (prose_book / "method.html").read_text()
     assert r"\(" in html and r"\[" in html  # Sphinx writes the TeX for MathJax to typeset
-
-    dom = _dump_dom(prose_book / "method.html", tmp_path / "profile")
-    containers = re.findall(r"<mjx-container\b[^>]*>", dom)
-    display = [c for c in containers if 'display="true"' in c]
-    assert len(display) >= 1, "no display equation was typeset"
-    assert len(containers) - len(display) >= 5, "inline math was not typeset"
-    text = _visible_text(dom)
-    for raw in (r"\(", r"\)", r"\[", r"\]", "$$"):
-        assert raw not in text, f"raw TeX {raw!r} left on the page"
+    assert_math_typeset(dump_dom(prose_book / "method.html"), inline=5, display=1)
 
 
 def test_mathjax_is_served_from_the_book_itself(prose_book):

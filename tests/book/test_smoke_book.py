@@ -155,3 +155,9 @@ def test_no_page_of_the_whole_book_loads_anything_from_the_network(smoke_book):
 
     assert remote_resources(smoke_book.html) == {}
     assert (smoke_book.html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+def test_real_photo_page_math_is_typeset_offline(smoke_book, dump_dom, assert_math_typeset):
+    """The chapter's markdown cells hold inline math (``$F = P h$``), typeset with no network."""
+    page = smoke_book.html / "notebooks" / "08_real_photos.html"
+    assert_math_typeset(dump_dom(page), inline=3, display=0)
