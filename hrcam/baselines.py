@@ -36,6 +36,7 @@ from hrcam.evaluate.registry import (
     method_label,
     method_names,
     register_method,
+    runnable_method_names,
 )
 
 if TYPE_CHECKING:
@@ -432,7 +433,8 @@ def build_methods(
     model
         An :class:`hrcam.models.HRCAM`.
     names
-        Names of the method registry (default: every registered method).
+        Names of the method registry (default: every registered method that this install
+        can run; one whose pip extra is missing is refused by name when asked for).
     score_cam_batch_size
         See :func:`gradcam_method`.
     workers
@@ -445,7 +447,7 @@ def build_methods(
         name -> SaliencyMethod.
     """
     known = method_names()
-    names = list(known if names is None else names)
+    names = list(runnable_method_names() if names is None else names)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")

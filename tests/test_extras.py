@@ -102,3 +102,18 @@ def test_lite0_weights_without_their_wheel_name_the_extra(without):
         lite0_weights_path()
     with pytest.raises(MissingExtraError, match=r"model code needs .* 'hrcam\[lite0\]'"):
         reference_lite0()
+
+
+def test_build_methods_defaults_to_what_runs_and_refuses_a_named_method(without):
+    from hrcam.baselines import build_methods
+    from hrcam.evaluate.registry import runnable_method_names
+    from hrcam.models import HRCAM, build_classifier, build_expansion
+
+    clf = build_classifier("densenet_compact", num_classes=3)
+    model = HRCAM(clf, build_expansion(clf, image_size=32)).eval()
+    assert "cam_crf" in runnable_method_names("high-res")
+    without("pydensecrf")
+    assert runnable_method_names() == tuple(n for n in method_names() if n != "cam_crf")
+    assert list(build_methods(model)) == list(runnable_method_names())  # default: no cam_crf
+    with pytest.raises(MissingExtraError, match=r"cam_crf.* pip install 'hrcam\[crf\]'"):
+        build_methods(model, ["low_res_cam", "cam_crf"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from hrcam.errors import HrcamError
-from hrcam.evaluate.registry import get_method, method_names, missing_extra
+from hrcam.evaluate.registry import get_method, missing_extra, runnable_method_names
 from hrcam.extras import MissingExtraError, install_line
 from hrcam.metrics import ROAD_PERCENTILES
 
@@ -107,10 +107,7 @@ class EvaluateConfig:
         if self.limit is not None:
             _positive("limit", self.limit)
         # Frozen: normalise the sequences through object.__setattr__, once, here.
-        if self.methods is None:  # every method this install can run
-            methods = tuple(n for n in method_names() if missing_extra(n) is None)
-        else:
-            methods = tuple(self.methods)
+        methods = runnable_method_names() if self.methods is None else tuple(self.methods)
         for name in methods:
             get_method(name)  # a clear error for an unknown name
             if (extra := missing_extra(name)) is not None:

@@ -39,6 +39,7 @@ __all__ = [
     "method_names",
     "missing_extra",
     "register_method",
+    "runnable_method_names",
 ]
 
 FAMILIES: tuple[str, ...] = ("hrcam", "grad-cam", "high-res")
@@ -201,3 +202,8 @@ def missing_extra(name: str) -> str | None:
 
     extra = get_method(name).extra
     return None if extra is None or extra_installed(extra) else extra
+
+
+def runnable_method_names(family: str | None = None) -> tuple[str, ...]:
+    """:func:`method_names` less the methods whose pip extra is not installed."""
+    return tuple(n for n in method_names(family) if missing_extra(n) is None)
