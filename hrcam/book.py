@@ -238,8 +238,12 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     Raises
     ------
     BookError
-        If the build fails or emits a warning; the message holds the build log's tail.
+        If the build fails or emits a warning (the message holds the build log's tail), or
+        a page would load a script, style sheet or font from the network (the book must read
+        the same offline; see :func:`hrcam.offline.remote_resources`).
     """
+    from hrcam.offline import remote_resources
+
     book_dir = Path(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
@@ -251,6 +255,14 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
         log = (proc.stdout + proc.stderr).strip().splitlines()
         raise BookError(
             "jupyter-book build failed (warnings count as errors):\n" + "\n".join(log[-40:])
+        )
+    remote = remote_resources(book_dir / "_build" / "html")
+    if remote:
+        listed = "\n".join(f"  {page}: {', '.join(urls)}" for page, urls in remote.items())
+        raise BookError(
+            "the built book loads resources from the network, so it would not render offline; "
+            "serve them from _static/ instead (e.g. a Sphinx extension that bundles them):\n"
+            + listed
         )
     return book_dir / "_build" / "html" / "index.html"
 

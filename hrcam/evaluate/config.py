@@ -11,7 +11,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from hrcam.errors import HrcamError
-from hrcam.methods.registry import get_method, method_names
+from hrcam.extras import MissingExtraError, install_line
+from hrcam.methods.registry import get_method, missing_extra, runnable_method_names
 from hrcam.metrics import ROAD_PERCENTILES
 
 __all__ = ["TARGETS", "EvaluateConfig", "EvaluateConfigError"]
@@ -42,7 +43,9 @@ class EvaluateConfig:
     ----------
     methods
         Names of the method registry (:func:`hrcam.methods.registry.method_names`); ``None``
-        (the default) means every registered method. Stored as a tuple.
+        (the default) means every registered method that this install can run (a method
+        whose pip extra is missing is left out; named explicitly, it is refused with the line
+        that installs it). Stored as a tuple.
     limit
         Evaluate the first ``limit`` images (default: all).
     batch_size
@@ -104,9 +107,14 @@ class EvaluateConfig:
         if self.limit is not None:
             _positive("limit", self.limit)
         # Frozen: normalise the sequences through object.__setattr__, once, here.
-        methods = method_names() if self.methods is None else tuple(self.methods)
+        methods = runnable_method_names() if self.methods is None else tuple(self.methods)
         for name in methods:
             get_method(name)  # a clear error for an unknown name
+            if (extra := missing_extra(name)) is not None:
+                raise MissingExtraError(
+                    f"method {name!r} ({get_method(name).label}) needs the {extra!r} extra, "
+                    f"which is not installed: {install_line(extra)}"
+                )
         if len(set(methods)) != len(methods):
             raise EvaluateConfigError(f"methods must not repeat, got {list(methods)}")
         object.__setattr__(self, "methods", methods)

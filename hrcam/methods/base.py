@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import normalize_batch
-from hrcam.methods.registry import MethodOptions, get_method, method_label, method_names
+from hrcam.methods.registry import (
+    MethodOptions,
+    get_method,
+    method_label,
+    method_names,
+    runnable_method_names,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -160,7 +166,8 @@ def build_methods(
     model
         An :class:`hrcam.models.HRCAM`.
     names
-        Names of the method registry (default: every registered method).
+        Names of the method registry (default: every registered method that this install
+        can run; one whose pip extra is missing is refused by name when asked for).
     score_cam_batch_size
         See :func:`gradcam_method`.
     workers
@@ -173,7 +180,7 @@ def build_methods(
         name -> SaliencyMethod.
     """
     known = method_names()
-    names = list(known if names is None else names)
+    names = list(runnable_method_names() if names is None else names)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam.extras import require, require_ximgproc
 from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps, pixel_space_model
 from hrcam.methods.paper import _low_res_fn
 from hrcam.methods.registry import (
@@ -177,35 +178,6 @@ def hirescam_stride(taps: StageTaps) -> int:
 # -- the refinements ------------------------------------------------------------------------------
 
 
-def require_ximgproc() -> Any:
-    """``cv2.ximgproc``, or a ``RuntimeError`` that says how to install it.
-
-    opencv-contrib-python-headless and opencv-python-headless (a grad-cam dependency) both
-    write the ``cv2`` package; if the plain one was (re)installed last, ``cv2.ximgproc`` lacks
-    its functions.
-    """
-    import cv2
-
-    ximgproc = getattr(cv2, "ximgproc", None)
-    if ximgproc is None or not hasattr(ximgproc, "guidedFilter"):
-        raise RuntimeError(
-            "cv2.ximgproc.guidedFilter is missing: the plain opencv-python-headless overwrote "
-            "opencv-contrib-python-headless. Reinstall the contrib build of the same version: "
-            "pip install --force-reinstall --no-deps opencv-contrib-python-headless=="
-            f"{_opencv_version()}"
-        )
-    return ximgproc
-
-
-def _opencv_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("opencv-python-headless")
-    except metadata.PackageNotFoundError:  # pragma: no cover - grad-cam requires it
-        return "<version>"
-
-
 def guided_refine(
     cam: np.ndarray, image: np.ndarray, radius: int, eps: float = GUIDED_DEFAULTS["eps"]
 ) -> np.ndarray:
@@ -270,7 +242,7 @@ def crf_refine(
         ``(H, W)`` float32 foreground probability after inference. With both Potts weights 0
         it is the (clipped, renormalised) input.
     """
-    import pydensecrf.densecrf as dcrf
+    dcrf = require("pydensecrf.densecrf", extra="crf", feature="the dense-CRF baseline (cam_crf)")
     from pydensecrf.utils import unary_from_softmax
 
     cam = np.clip(np.asarray(cam, dtype=np.float32), 0.0, 1.0)
@@ -455,10 +427,12 @@ def _hirescam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     return _gradcam_fn(clf, HiResCAM, lambda: [layer], taps)
 
 
-@_register_hires("cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False)
+@_register_hires(
+    "cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False, extra="crf"
+)
 def _cam_crf(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     stride = int(model.classifier.stride)
-    import pydensecrf.densecrf  # noqa: F401  (fail here, not on the first image)
+    require("pydensecrf.densecrf", extra="crf", feature="the dense-CRF baseline (cam_crf)")
 
     kwargs = {**CRF_DEFAULTS, "bilateral_sxy": float(stride), **options}
 
@@ -469,7 +443,11 @@ def _cam_crf(model: HRCAM, options: dict[str, Any]) -> MapsFn:
 
 
 @_register_hires(
-    "cam_guided", "Low-res CAM + guided filter", forward_passes=1.0, needs_gradients=False
+    "cam_guided",
+    "Low-res CAM + guided filter",
+    forward_passes=1.0,
+    needs_gradients=False,
+    extra="contrib",
 )
 def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     stride = int(model.classifier.stride)

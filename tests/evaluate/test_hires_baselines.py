@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from hrcam.extras import MissingExtraError
 from hrcam.methods import ALL_METHODS, HIRES_METHODS, LABELS, build_methods, pixel_space_model
 from hrcam.methods.hires import (
     StageTaps,
@@ -251,8 +252,9 @@ def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, im
 
 def test_missing_ximgproc_says_how_to_fix_it(monkeypatch):
     monkeypatch.setattr(cv2, "ximgproc", types.SimpleNamespace(), raising=False)
-    with pytest.raises(RuntimeError, match="opencv-contrib-python-headless=="):
+    with pytest.raises(MissingExtraError, match="opencv-contrib-python-headless==") as info:
         require_ximgproc()
+    assert "pip install 'hrcam[contrib]'" in str(info.value)
 
 
 def test_bad_options_are_named(model):

@@ -1,0 +1,49 @@
+"""hrcam.offline.remote_resources finds what a built site would fetch from the network."""
+
+from __future__ import annotations
+
+from hrcam.offline import remote_resources
+
+
+def test_loaded_remote_resources_are_listed_and_links_are_not(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "page.html").write_text(
+        """<html><head>
+        <script src="https://cdn.example.org/mathjax/tex-chtml.js"></script>
+        <script src="_static/local.js"></script>
+        <link rel="stylesheet" href="//fonts.example.org/css?family=Lato">
+        <link rel="preload" as="font" href="_static/font.woff2">
+        <link rel="next" title="Next" href="https://example.org/next.html">
+        <style>@import "https://example.org/theme.css"; p { color: red }</style>
+        </head><body>
+        <a href="https://github.com/owner/repo">repository</a>
+        <img src="_images/fig.png" srcset="_images/a.png 1x, http://example.org/b.png 2x">
+        <div style="background: url('https://example.org/bg.png')"></div>
+        <iframe src="https://www.youtube.com/embed/x"></iframe>
+        </body></html>"""
+    )
+    (tmp_path / "theme.css").write_text(
+        "@font-face { src: url(https://example.org/font.woff2) format('woff2'); }\n"
+        ".a { background: url(data:image/png;base64,AAAA) }\n"
+        ".b { background: url(_static/x.png) }\n"
+    )
+    (tmp_path / "clean.html").write_text('<script src="_static/mathjax/tex-chtml.js"></script>')
+
+    assert remote_resources(tmp_path) == {
+        "sub/page.html": sorted(
+            [
+                "https://cdn.example.org/mathjax/tex-chtml.js",
+                "//fonts.example.org/css?family=Lato",
+                "https://example.org/theme.css",
+                "http://example.org/b.png",
+                "https://example.org/bg.png",
+                "https://www.youtube.com/embed/x",
+            ]
+        ),
+        "theme.css": ["https://example.org/font.woff2"],
+    }
+
+
+def test_an_offline_site_has_none(tmp_path):
+    (tmp_path / "index.html").write_text('<a href="https://example.org">x</a>')
+    assert remote_resources(tmp_path) == {}
