@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import put_ci
+from hrcam._shared import find_row, put_ci
 
 __all__ = [
     "PAPER_MAPS",
@@ -91,7 +91,7 @@ def cutout_values(
         sentence) and ``cut_images``.
     """
     from hrcam.studies.comparison import best_method
-    from hrcam.studies.refine import PRESET_CONFIGS, verdict
+    from hrcam.studies.refine import PRESET_CONFIGS, paired_between, verdict
 
     out: dict[str, Any] = {
         "cut_top1": float(accuracy["top1"]),
@@ -115,6 +115,12 @@ def cutout_values(
             for source in study.config["sources"]:
                 d = study.difference(f"{preset}@{source}", "pxap")
                 put_ci(out, f"cut_{tag}_{preset}_{source}", d, "difference")
+    put_ci(out, "cut_raworacle_pxap", find_row(hard.table, "raw@oracle", "pxap"), "mean")
+    for preset in PRESET_CONFIGS:
+        b = paired_between(hard, f"{preset}@expansion", f"{preset}@image", "pxap", n_boot, seed)
+        put_ci(out, f"cut_exp_image_{preset}", b, "difference")
+    b = paired_between(hard, "paper@expansion", "reference@expansion", "pxap", n_boot, seed)
+    put_ci(out, "cut_paper_reference", b, "difference")
     out["cut_best"] = best_method(comp, "pxap", n_boot=n_boot, seed=seed)["text"]
     out["cut_best_box"] = best_method(comp, "max_box_acc_v2", n_boot=n_boot, seed=seed)["text"]
     out["cut_paste_edge"] = paste_edge_text(out)

@@ -85,3 +85,30 @@ def test_conclusion_follows_the_intervals():
     text = conclusion(_values(oracle_reference_diff=1, exp_image_paper=1))
     assert "does beat the low-res CAM (`reference`)" in text
     assert "beats the image's luminance" in text and "robustness claim holds" in text
+
+
+def _with_means(values):
+    for key in [k[:-3] for k in values if k.endswith("_lo")]:
+        values[key] = (values[f"{key}_lo"] + values[f"{key}_hi"]) / 2
+    return values
+
+
+def test_two_columns_answer_each_claim_on_both_data_sets():
+    from hrcam.studies.claims import _TWO_COLUMN_ROWS, any_cnn_text, two_column_table
+
+    synthetic = _with_means({f"{s}{x}": v for _, s, _ in _TWO_COLUMN_ROWS
+                             for x, v in (("_lo", -0.03), ("_hi", -0.01))})  # fmt: skip
+    synthetic["arch"] = "densenet_compact"
+    real = _with_means({f"{c}{x}": v for _, _, c in _TWO_COLUMN_ROWS
+                        for x, v in (("_lo", 0.01), ("_hi", 0.05))})  # fmt: skip
+    table = two_column_table(synthetic, real)
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(_TWO_COLUMN_ROWS)
+    refined = next(r for r in rows if "refined − low-res PxAP, `paper`" in r)
+    assert "-0.020 [-0.030, -0.010] (worse)" in refined
+    assert "+0.030 [+0.010, +0.050] (better)" in refined
+    # Without the real chapter its column says so, and the any-CNN claim is not shown.
+    assert two_column_table(synthetic, None).count("not measured") == len(_TWO_COLUMN_ROWS)
+    assert any_cnn_text(synthetic, None).startswith("Not shown")
+    real |= {"cut_images": 64, "cut_top1": 0.5}
+    assert "better (`paper`)" in any_cnn_text(synthetic, real)
