@@ -222,7 +222,7 @@ feathered_store = build_dataset(
     "cutouts", out_dir / "store_feathered", **{**store_options, "feather": cfg["cutout_feather"]}
 ).info
 feathered = evaluate_sources(
-    model, StoreDataset(feathered_store.root, "val"), sources=("expansion", "image"), **sources
+    model, StoreDataset(feathered_store.root, "val"), sources=("image",), **sources
 )
 timings["source ablation"] = time.perf_counter() - t0
 values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg["seed"])
