@@ -97,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
     from hrcam.explain import explain_images
+    from hrcam.explain.files import printable
 
     allowed = None
     if args.imagenet_animals:
@@ -125,9 +126,12 @@ def run(args: argparse.Namespace) -> int:
     for w in report.written:
         name = w.class_name or f"class {w.label}"
         note = " (fell back to the low-res CAM)" if w.fallback else ""
-        print(f"{w.path}: {name} p={w.probability:.2f}{note} -> {w.refined_png}, {w.panel}")
+        print(
+            f"{printable(w.path)}: {name} p={w.probability:.2f}{note} -> "
+            f"{printable(w.refined_png)}, {printable(w.panel)}"
+        )
     for s in report.skipped:
-        print(f"hrcam: skipped {s.path}: {s.reason}", file=sys.stderr)
+        print(f"hrcam: skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
     print(
         f"{len(report.written)} explained, {len(report.skipped)} skipped; "
         f"report: {args.out}/report.json"
