@@ -27,6 +27,7 @@ import numpy as np
 
 from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
 from hrcam.errors import HrcamError, describe_os_error, ensure_output_dir
+from hrcam.locking import folder_lock
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -397,24 +398,22 @@ def explain_images(
     if wanted is not None:
         check_class_indices(wanted, model.classifier.num_classes)
     out = ensure_output_dir(out_dir, "output folder")
-    planned = plan_outputs(paths, out, overwrite=overwrite)
-    explainer = Explainer(
-        model,
-        preset=preset,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        allowed_classes=allowed_classes,
-        precision=precision,
-    )
-    report = ExplainReport()
-    run = _Run(explainer, paths, planned, wanted, names, image_size, limit)
-    with _progress_bar(total=len(paths), desc="explain", unit="img", disable=not progress) as bar:
-        for start in range(0, len(paths), batch_size):
-            chunk = range(start, min(len(paths), start + batch_size))
-            run.explain_chunk(chunk, report)
-            bar.update(len(chunk))
-    atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2))
+    # Held from the check for existing outputs to the last write: a second explain into this
+    # folder stops at once, instead of both finding it free and replacing each other's files.
+    with folder_lock(out, "output folder"):
+        planned = plan_outputs(paths, out, overwrite=overwrite)
+        explainer = Explainer(
+            model,
+            preset=preset,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            allowed_classes=allowed_classes,
+            precision=precision,
+        )
+        run = _Run(explainer, paths, planned, wanted, names, image_size, limit)
+        report = run.explain_all(batch_size, progress)
+        atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2))
     return report
 
 
@@ -489,6 +488,17 @@ class _Run:
     names: list[str] | None
     image_size: int
     max_pixels: int
+
+    def explain_all(self, batch_size: int, progress: bool) -> ExplainReport:
+        """Explain every image, ``batch_size`` at a time; return what was written and skipped."""
+        report = ExplainReport()
+        total = len(self.paths)
+        with _progress_bar(total=total, desc="explain", unit="img", disable=not progress) as bar:
+            for start in range(0, total, batch_size):
+                chunk = range(start, min(total, start + batch_size))
+                self.explain_chunk(chunk, report)
+                bar.update(len(chunk))
+        return report
 
     def explain_chunk(self, chunk: range, report: ExplainReport) -> None:
         """Read, explain and write the images ``chunk``; unreadable ones go to ``skipped``."""
