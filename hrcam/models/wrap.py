@@ -25,6 +25,8 @@ model into a :class:`WrappedClassifier`, which the rest of hrcam uses like its o
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -243,12 +245,23 @@ def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dic
     image_size = int(probe.shape[-1])
     final, fc_name = _gap_linear_head(model, nodes, dict(gm.named_modules()))
     try:
-        ShapeProp(gm).propagate(probe)
+        # ShapeProp prints the failing node's traceback itself; the refusal says it in a line.
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            ShapeProp(gm).propagate(probe)
     except Exception as exc:
-        raise _refuse(model, f"a {image_size}-px dummy input fails ({exc})") from exc
+        raise _probe_failed(model, image_size, exc) from None
     qualname = tracer.node_to_qualname
     final_stride = _node_stride(final, image_size)
     if final_stride is None:
+        shape = tuple(getattr(final.meta.get("tensor_meta"), "shape", ()))
+        if len(shape) == 4:  # a map, but not input / stride: valid convolutions (Inception)
+            raise _refuse(
+                model,
+                f"its final map {qualname.get(final)!r} is {shape[-2]}x{shape[-1]} for a "
+                f"{image_size}-px input, not the input divided by a whole stride (pass a "
+                "probe_size that is a multiple of its stride, e.g. 64 for stride 32; a model "
+                "of unpadded convolutions, such as Inception, has no whole stride)",
+            )
         raise _refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
     names_of = _module_names(nodes, qualname)
     taps = _pick_taps(nodes, names_of, image_size, final_stride)
@@ -428,6 +441,8 @@ def wrap_classifier(
     default_mean, default_std = _default_stats(model, zoo_for_stats)
     mean = _check_stats("mean", default_mean if mean is None else mean)
     std = _check_stats("std", default_std if std is None else std)
+    if not isinstance(probe_size, int) or isinstance(probe_size, bool) or probe_size < 1:
+        raise HrcamError(f"probe_size must be a positive integer, got {probe_size!r}")
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -449,7 +464,9 @@ def wrap_classifier(
         "probe_size": int(probe_size),
     }
     wrapped = WrappedClassifier(extractor, fc, stride, mean, std, config).eval()
-    _check_logits(model, wrapped, probe_size, device, dtype)
+    # On a 1x1 final map, max (or any) pooling equals the mean: check where it is >= 2x2.
+    check_size = stride * max(2, -(-probe_size // stride))
+    _check_logits(model, wrapped, check_size, device, dtype)
     return wrapped
 
 
@@ -458,17 +475,67 @@ def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tenso
     fc = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(fc, nn.Linear):
         raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
-    with torch.no_grad():
-        features = model.forward_features(probe)
+    _check_timm_pool(model)
+    try:
+        with torch.no_grad():
+            features = model.forward_features(probe)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise _probe_failed(model, int(probe.shape[-1]), exc) from None
     if features.dim() != 4:
         raise _refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
-    stride = int(probe.shape[-1]) // int(features.shape[-1])
+    stride = _stride(model, int(probe.shape[-1]), int(features.shape[-1]))
     tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
     known = dict(model.named_modules())
     missing = [t for t in tap_names if t not in known]
     if missing:
         raise HrcamError(f"taps {missing} are not modules of {type(model).__name__}")
     return _HookExtractor(model, tap_names), fc, tap_names, stride, "forward_features"
+
+
+_AVERAGE_POOLS = frozenset({"avg", "fast", "fastavg"})  # timm's global average pool types
+
+
+def _check_timm_pool(model: nn.Module) -> None:
+    """Refuse a timm model whose global pooling is not an average (max, avgmax, none)."""
+    pool = getattr(model, "global_pool", None)
+    if not isinstance(pool, nn.Module):
+        pool = getattr(getattr(model, "head", None), "global_pool", None)
+    kind = getattr(pool, "pool_type", None)
+    if not isinstance(kind, str) or kind in _AVERAGE_POOLS:
+        return
+    what = "no global pooling" if not kind else f"{kind!r} global pooling"
+    raise _refuse(
+        model,
+        f"it has {what} (timm global_pool={kind!r}), not an average; create it with "
+        "global_pool='avg'",
+    )
+
+
+def _stride(model: nn.Module, probe_size: int, side: int) -> int:
+    """Return the final map's stride: timm's recorded reduction, else probe size / map size."""
+    info = getattr(model, "feature_info", None)
+    try:
+        stride = int(info[-1]["reduction"])  # type: ignore[index]
+    except (TypeError, KeyError, IndexError, ValueError):
+        stride = probe_size // max(side, 1)
+    if probe_size % stride or probe_size // stride != side:
+        raise HrcamError(
+            f"probe_size {probe_size} is not a multiple of the model's stride {stride} (its final "
+            f"map is {side}x{side}); pass a multiple such as {2 * stride}"
+        )
+    return stride
+
+
+def _probe_failed(model: nn.Module, size: int, exc: BaseException) -> HrcamError:
+    """Return the refusal for a failing dummy input: the root cause's first line, what to try."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _refuse(
+        model,
+        f"it fails on a {size}x{size} dummy input ({type(exc).__name__}: {first}); if the "
+        "model needs larger inputs, pass a larger probe_size (a multiple of its stride)",
+    )
 
 
 def _graph_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
