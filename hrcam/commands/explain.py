@@ -96,6 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
+    from hrcam._shared import ClassIndexError
+    from hrcam.errors import CLIError
     from hrcam.explain import explain_images
     from hrcam.explain.files import printable
 
@@ -115,14 +117,22 @@ def run(args: argparse.Namespace) -> int:
         "workers",
         "precision",
     )
-    report = explain_images(
-        args.images,
-        args.checkpoint,
-        args.out,
-        progress=args.progress,
-        allowed_classes=allowed,
-        **{name: getattr(args, name) for name in same},
-    )
+    try:
+        report = explain_images(
+            args.images,
+            args.checkpoint,
+            args.out,
+            progress=args.progress,
+            allowed_classes=allowed,
+            **{name: getattr(args, name) for name in same},
+        )
+    except ClassIndexError as exc:
+        if allowed is None:
+            raise
+        raise CLIError(
+            f"--imagenet-animals needs an ImageNet-1k model (1000 classes); {args.checkpoint} "
+            f"has {exc.num_classes}: leave --imagenet-animals out"
+        ) from None
     for w in report.written:
         name = w.class_name or f"class {w.label}"
         note = " (fell back to the low-res CAM)" if w.fallback else ""

@@ -498,6 +498,12 @@ _AVERAGE_POOLS = frozenset({"avg", "fast", "fastavg"})  # timm's global average 
 def _check_timm_pool(model: nn.Module) -> None:
     """Refuse a timm model whose global pooling is not an average (max, avgmax, none)."""
     pool = getattr(model, "global_pool", None)
+    if isinstance(pool, str):  # timm's transformers name their token pooling so
+        raise _refuse(
+            model,
+            f"it pools a sequence of tokens (global_pool={pool!r}), not a 4-D feature map: it "
+            "is a transformer, which has no class activation map of this kind",
+        )
     if not isinstance(pool, nn.Module):
         pool = getattr(getattr(model, "head", None), "global_pool", None)
     kind = getattr(pool, "pool_type", None)
