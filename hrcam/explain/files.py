@@ -213,6 +213,7 @@ OUTPUT_SUFFIXES: tuple[str, ...] = ("_refined.png", "_refined.npy", "_panel.png"
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
+    | {".avif", ".heic", ".heif"}  # read where Pillow has the codec; else a reported skip
 )
 """File endings taken from a folder given as an input (other files there are ignored)."""
 
