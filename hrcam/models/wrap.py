@@ -43,6 +43,13 @@ from hrcam._shared import (
 )
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
+from hrcam.models.wrap_checks import (
+    check_logits,
+    check_timm_pool,
+    final_stride,
+    probe_failed,
+    refuse,
+)
 
 __all__ = [
     "ZOOS",
@@ -57,7 +64,6 @@ __all__ = [
 
 #: Model zoos a wrapped classifier can be rebuilt from by name (checkpoints, the CLI).
 ZOOS = ("timm", "torchvision")
-_TOLERANCE = 1e-4  # relative: wrapped logits vs the model's own, checked once when wrapping
 
 
 def imagenet_class_names() -> list[str]:
@@ -208,15 +214,6 @@ def _describe(node: Any, modules: dict[str, nn.Module]) -> str:
     return f"{getattr(node.target, '__name__', node.target)} ({node.op})"
 
 
-def _refuse(model: nn.Module, why: str) -> HrcamError:
-    return HrcamError(
-        f"cannot wrap {type(model).__name__}: {why}. hrcam needs a classifier whose output is "
-        "one nn.Linear applied to the global average of a 4-D feature map (GAP + linear: "
-        "ResNet, DenseNet, EfficientNet, MobileNetV2, RegNet ...), because only then does the "
-        "class activation map add up to the logit"
-    )
-
-
 # What a model's wrapping is built from: (extractor, fc, tap names, stride, final map's name).
 _Parts = tuple[nn.Module, nn.Linear, list[str], int, str]
 
@@ -235,7 +232,7 @@ def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dic
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types for untraceable Python
-        raise _refuse(
+        raise refuse(
             model,
             f"torch.fx cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
             "give a model without data-dependent Python control flow",
@@ -249,20 +246,20 @@ def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dic
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             ShapeProp(gm).propagate(probe)
     except Exception as exc:
-        raise _probe_failed(model, image_size, exc) from None
+        raise probe_failed(model, image_size, exc) from None
     qualname = tracer.node_to_qualname
     final_stride = _node_stride(final, image_size)
     if final_stride is None:
         shape = tuple(getattr(final.meta.get("tensor_meta"), "shape", ()))
         if len(shape) == 4:  # a map, but not input / stride: valid convolutions (Inception)
-            raise _refuse(
+            raise refuse(
                 model,
                 f"its final map {qualname.get(final)!r} is {shape[-2]}x{shape[-1]} for a "
                 f"{image_size}-px input, not the input divided by a whole stride (pass a "
                 "probe_size that is a multiple of its stride, e.g. 64 for stride 32; a model "
                 "of unpadded convolutions, such as Inception, has no whole stride)",
             )
-        raise _refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
+        raise refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
     names_of = _module_names(nodes, qualname)
     taps = _pick_taps(nodes, names_of, image_size, final_stride)
     final_name = min(names_of.get(final, [qualname[final]]), key=_shallowest)
@@ -278,17 +275,17 @@ def _gap_linear_head(
     output = next(n for n in nodes if n.op == "output")
     node = output.args[0]
     if not isinstance(node, fx.Node):
-        raise _refuse(model, "its forward returns more than one tensor")
+        raise refuse(model, "its forward returns more than one tensor")
     while _passthrough(node, modules):
         node = node.args[0]
     if not (node.op == "call_module" and isinstance(modules[node.target], nn.Linear)):
-        raise _refuse(model, f"its output comes from {_describe(node, modules)}, not nn.Linear")
+        raise refuse(model, f"its output comes from {_describe(node, modules)}, not nn.Linear")
     fc_name = node.target
     node = node.args[0]
     while _passthrough(node, modules):
         node = node.args[0]
     if not _is_global_pool(node, modules):
-        raise _refuse(
+        raise refuse(
             model,
             f"between the final linear layer {fc_name!r} and the feature map there is "
             f"{_describe(node, modules)}, not a global average pooling",
@@ -354,7 +351,7 @@ def _pick_taps(
 def _timm_taps(model: nn.Module, final_stride: int) -> list[str]:
     info = getattr(model, "feature_info", None)
     if not info:
-        raise _refuse(model, "this timm model has no feature_info to take skip taps from")
+        raise refuse(model, "this timm model has no feature_info to take skip taps from")
     by_stride: dict[int, str] = {}
     for entry in info:
         reduction, module = int(entry["reduction"]), str(entry["module"])
@@ -466,7 +463,7 @@ def wrap_classifier(
     wrapped = WrappedClassifier(extractor, fc, stride, mean, std, config).eval()
     # On a 1x1 final map, max (or any) pooling equals the mean: check where it is >= 2x2.
     check_size = stride * max(2, -(-probe_size // stride))
-    _check_logits(model, wrapped, check_size, device, dtype)
+    check_logits(model, wrapped, check_size, device, dtype)
     return wrapped
 
 
@@ -474,74 +471,22 @@ def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tenso
     """Split a timm model into ``(extractor, fc, tap names, stride, final name)`` by its own API."""
     fc = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(fc, nn.Linear):
-        raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
-    _check_timm_pool(model)
+        raise refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
+    check_timm_pool(model)
     try:
         with torch.no_grad():
             features = model.forward_features(probe)
     except (RuntimeError, AssertionError, ValueError) as exc:
-        raise _probe_failed(model, int(probe.shape[-1]), exc) from None
+        raise probe_failed(model, int(probe.shape[-1]), exc) from None
     if features.dim() != 4:
-        raise _refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
-    stride = _stride(model, int(probe.shape[-1]), int(features.shape[-1]))
+        raise refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
+    stride = final_stride(model, int(probe.shape[-1]), int(features.shape[-1]))
     tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
     known = dict(model.named_modules())
     missing = [t for t in tap_names if t not in known]
     if missing:
         raise HrcamError(f"taps {missing} are not modules of {type(model).__name__}")
     return _HookExtractor(model, tap_names), fc, tap_names, stride, "forward_features"
-
-
-_AVERAGE_POOLS = frozenset({"avg", "fast", "fastavg"})  # timm's global average pool types
-
-
-def _check_timm_pool(model: nn.Module) -> None:
-    """Refuse a timm model whose global pooling is not an average (max, avgmax, none)."""
-    pool = getattr(model, "global_pool", None)
-    if isinstance(pool, str):  # timm's transformers name their token pooling so
-        raise _refuse(
-            model,
-            f"it pools a sequence of tokens (global_pool={pool!r}), not a 4-D feature map: it "
-            "is a transformer, which has no class activation map of this kind",
-        )
-    if not isinstance(pool, nn.Module):
-        pool = getattr(getattr(model, "head", None), "global_pool", None)
-    kind = getattr(pool, "pool_type", None)
-    if not isinstance(kind, str) or kind in _AVERAGE_POOLS:
-        return
-    what = "no global pooling" if not kind else f"{kind!r} global pooling"
-    raise _refuse(
-        model,
-        f"it has {what} (timm global_pool={kind!r}), not an average; create it with "
-        "global_pool='avg'",
-    )
-
-
-def _stride(model: nn.Module, probe_size: int, side: int) -> int:
-    """Return the final map's stride: timm's recorded reduction, else probe size / map size."""
-    info = getattr(model, "feature_info", None)
-    try:
-        stride = int(info[-1]["reduction"])  # type: ignore[index]
-    except (TypeError, KeyError, IndexError, ValueError):
-        stride = probe_size // max(side, 1)
-    if probe_size % stride or probe_size // stride != side:
-        raise HrcamError(
-            f"probe_size {probe_size} is not a multiple of the model's stride {stride} (its final "
-            f"map is {side}x{side}); pass a multiple such as {2 * stride}"
-        )
-    return stride
-
-
-def _probe_failed(model: nn.Module, size: int, exc: BaseException) -> HrcamError:
-    """Return the refusal for a failing dummy input: the root cause's first line, what to try."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return _refuse(
-        model,
-        f"it fails on a {size}x{size} dummy input ({type(exc).__name__}: {first}); if the "
-        "model needs larger inputs, pass a larger probe_size (a multiple of its stride)",
-    )
 
 
 def _graph_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
@@ -574,37 +519,6 @@ def _class_names(class_names: Sequence[str] | None, fc: nn.Linear) -> list[str] 
     if len(names) != fc.out_features:
         raise HrcamError(f"class_names has {len(names)} names, the model {fc.out_features} outputs")
     return names
-
-
-def _check_logits(
-    model: nn.Module,
-    wrapped: WrappedClassifier,
-    image_size: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> None:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 3, image_size, image_size, generator=generator).to(device, dtype)
-    with torch.no_grad():
-        native = model(x)
-        try:
-            ours = wrapped.forward_features(x).logits
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _refuse(
-                model, f"its linear layer does not take the average of its final map ({first})"
-            ) from None
-    if not isinstance(native, torch.Tensor) or native.shape != ours.shape:
-        raise _refuse(model, f"its output {getattr(native, 'shape', type(native))} is not logits")
-    error = float((native - ours).abs().max())
-    scale = float(native.abs().max()) + 1e-6
-    if error > _TOLERANCE * scale:
-        raise _refuse(
-            model,
-            f"the linear layer applied to the average of its final map gives logits that differ "
-            f"from model(x) by {error:.3g} (something else runs between them, e.g. a norm "
-            "layer or an MLP head)",
-        )
 
 
 # -- rebuilding by name -----------------------------------------------------------------------

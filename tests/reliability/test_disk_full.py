@@ -150,7 +150,8 @@ def test_synthetic_space_estimate_counts_whole_blocks(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    from hrcam.data.synthetic import check_synthetic_budget, generate_synthetic
+    from hrcam.data.budget import check_synthetic_budget
+    from hrcam.data.synthetic import generate_synthetic
 
     settings = {"num_train": 12, "num_val": 6, "image_size": 32, "shard_size": 2}
     generate_synthetic(tmp_path / "s", num_workers=0, **settings)
