@@ -44,6 +44,7 @@ from hrcam._shared import (
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
 from hrcam.models.wrap_checks import (
+    ProbeFailed,
     check_logits,
     check_timm_pool,
     final_stride,
@@ -462,8 +463,10 @@ def wrap_classifier(
     }
     wrapped = WrappedClassifier(extractor, fc, stride, mean, std, config).eval()
     # On a 1x1 final map, max (or any) pooling equals the mean: check where it is >= 2x2.
+    # A second size one stride larger checks that the stride holds (the map grows with it).
     check_size = stride * max(2, -(-probe_size // stride))
-    check_logits(model, wrapped, check_size, device, dtype)
+    for size in (check_size, check_size + stride):
+        check_logits(model, wrapped, size, device, dtype)
     return wrapped
 
 
@@ -615,7 +618,20 @@ def build_wrapped(
     model = _native_model(zoo, name, num_classes)
     if weights is not None:
         _load_native_weights(model, weights, zoo)
-    return wrap_classifier(model, zoo=zoo, name=name, **wrap_kwargs)
+    if "probe_size" in wrap_kwargs:
+        return wrap_classifier(model, zoo=zoo, name=name, **wrap_kwargs)
+    # Some zoo models need more than the default 64 px (Inception): try larger dummy inputs
+    # before refusing, so that the refusal names the model's real obstacle.
+    for size in _ZOO_PROBE_SIZES:
+        try:
+            return wrap_classifier(model, zoo=zoo, name=name, probe_size=size, **wrap_kwargs)
+        except ProbeFailed:
+            if size == _ZOO_PROBE_SIZES[-1]:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_ZOO_PROBE_SIZES = (64, 128, 256, 320)
 
 
 def rebuild_wrapped(config: dict[str, Any]) -> WrappedClassifier:

@@ -14,7 +14,14 @@ from torch import nn
 
 from hrcam.errors import HrcamError
 
-__all__ = ["check_logits", "check_timm_pool", "final_stride", "probe_failed", "refuse"]
+__all__ = [
+    "ProbeFailed",
+    "check_logits",
+    "check_timm_pool",
+    "final_stride",
+    "probe_failed",
+    "refuse",
+]
 
 _TOLERANCE = 1e-4  # relative: wrapped logits vs the model's own, checked once when wrapping
 
@@ -69,16 +76,25 @@ def final_stride(model: nn.Module, probe_size: int, side: int) -> int:
     return stride
 
 
-def probe_failed(model: nn.Module, size: int, exc: BaseException) -> HrcamError:
+def probe_failed(model: nn.Module, size: int, exc: BaseException) -> ProbeFailed:
     """Return the refusal for a failing dummy input: the root cause's first line, what to try."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return refuse(
-        model,
-        f"it fails on a {size}x{size} dummy input ({type(exc).__name__}: {first}); if the "
-        "model needs larger inputs, pass a larger probe_size (a multiple of its stride)",
+    return ProbeFailed(
+        str(
+            refuse(
+                model,
+                f"it fails on a {size}x{size} dummy input ({type(exc).__name__}: {first}); if "
+                "the model needs larger inputs, pass a larger probe_size (a multiple of its "
+                "stride)",
+            )
+        )
     )
+
+
+class ProbeFailed(HrcamError):
+    """The model failed on the dummy input (too small for it, or another size it refuses)."""
 
 
 def check_logits(
@@ -94,12 +110,20 @@ def check_logits(
     with torch.no_grad():
         native = model(x)
         try:
-            ours = wrapped.forward_features(x).logits
+            out = wrapped.forward_features(x)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise refuse(
                 model, f"its linear layer does not take the average of its final map ({first})"
             ) from None
+    ours, side = out.logits, int(out.cam_features.shape[-1])
+    if side * wrapped.stride != image_size:
+        raise refuse(
+            model,
+            f"its final map is {side}x{side} for a {image_size}-px input, not the input divided "
+            f"by its stride {wrapped.stride} (a model of unpadded convolutions, such as "
+            "Inception, has no whole stride)",
+        )
     if not isinstance(native, torch.Tensor) or native.shape != ours.shape:
         raise refuse(model, f"its output {getattr(native, 'shape', type(native))} is not logits")
     error = float((native - ours).abs().max())

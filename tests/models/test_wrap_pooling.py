@@ -65,3 +65,15 @@ def test_too_small_probe_is_one_clear_refusal_without_a_printed_traceback(capfd)
         wrap_classifier(model)
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+def test_zoo_inception_is_refused_for_its_real_obstacle(capfd):
+    pytest.importorskip("torchvision")
+    from hrcam.models.wrap import build_wrapped
+
+    # Larger dummy inputs are tried before refusing: the refusal names the missing whole
+    # stride, not "a 64-px dummy input", and torch prints no traceback of its own.
+    with pytest.raises(HrcamError, match="no whole stride"):
+        build_wrapped("torchvision:inception_v3", num_classes=4)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
