@@ -46,6 +46,7 @@ from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_image
 from hrcam.models.wrap_checks import (
     ProbeFailed,
     check_logits,
+    check_stats,
     check_timm_pool,
     final_stride,
     probe_failed,
@@ -371,15 +372,6 @@ def _default_stats(model: nn.Module, zoo: str | None) -> tuple[tuple[float, ...]
     return IMAGENET_MEAN, IMAGENET_STD
 
 
-def _check_stats(name: str, value: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(v) for v in value)
-    if len(values) != 3:
-        raise HrcamError(f"{name} must have 3 values (one per RGB channel), got {value!r}")
-    if name == "std" and min(values) <= 0:
-        raise HrcamError(f"std must be positive, got {value!r}")
-    return values
-
-
 def _is_timm(model: nn.Module) -> bool:
     return type(model).__module__.startswith("timm.") and hasattr(model, "forward_features")
 
@@ -437,8 +429,8 @@ def wrap_classifier(
     timm_model = _is_timm(model)
     zoo_for_stats = zoo or ("timm" if timm_model else None)
     default_mean, default_std = _default_stats(model, zoo_for_stats)
-    mean = _check_stats("mean", default_mean if mean is None else mean)
-    std = _check_stats("std", default_std if std is None else std)
+    mean = check_stats("mean", default_mean if mean is None else mean)
+    std = check_stats("std", default_std if std is None else std)
     if not isinstance(probe_size, int) or isinstance(probe_size, bool) or probe_size < 1:
         raise HrcamError(f"probe_size must be a positive integer, got {probe_size!r}")
     param = next(model.parameters(), None)

@@ -7,6 +7,7 @@ in :mod:`hrcam.models.wrap`), and the logits are compared where the final map is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from hrcam.errors import HrcamError
 __all__ = [
     "ProbeFailed",
     "check_logits",
+    "check_stats",
     "check_timm_pool",
     "final_stride",
     "probe_failed",
@@ -135,3 +137,13 @@ def check_logits(
             f"from model(x) by {error:.3g} (something else runs between them, e.g. a norm "
             "layer or an MLP head)",
         )
+
+
+def check_stats(name: str, value: Sequence[float]) -> tuple[float, ...]:
+    """Return ``mean`` or ``std`` as 3 floats (one per RGB channel); ``std`` positive."""
+    values = tuple(float(v) for v in value)
+    if len(values) != 3:
+        raise HrcamError(f"{name} must have 3 values (one per RGB channel), got {value!r}")
+    if name == "std" and min(values) <= 0:
+        raise HrcamError(f"std must be positive, got {value!r}")
+    return values
