@@ -170,8 +170,20 @@ def check_class_indices(indices: Any, num_classes: int, name: str = "classes") -
     if not len(indices):
         return
     if int(indices.min()) < 0 or int(indices.max()) >= num_classes:
-        values = sorted({int(v) for v in indices.tolist()})
-        raise ValueError(f"{name} must lie in [0, {num_classes}), got {values}")
+        bad = sorted({int(v) for v in indices.tolist()} - set(range(num_classes)))
+        shown = str(bad) if len(bad) <= 8 else f"[{', '.join(map(str, bad[:8]))}, ...] ({len(bad)})"
+        raise ClassIndexError(
+            f"{name} must lie in [0, {num_classes}), got {shown}",
+            num_classes,
+        )
+
+
+class ClassIndexError(ValueError):
+    """A class index outside the model's classes; ``num_classes`` says how many it has."""
+
+    def __init__(self, message: str, num_classes: int) -> None:
+        super().__init__(message)
+        self.num_classes = num_classes
 
 
 # BatchNorm fills in a missing num_batches_tracked counter itself (older saves lack it).

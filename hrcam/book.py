@@ -30,6 +30,7 @@ from hrcam import profiles
 from hrcam.atomic import atomic_write_text
 from hrcam.chapters import check_chapter_sources, skipped_chapter
 from hrcam.errors import HrcamError
+from hrcam.locking import folder_lock
 
 __all__ = [
     "BookError",
@@ -381,35 +382,38 @@ def run_book(
     out_dir = book_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST_NAME
-    runner = _Runner(
-        profile=profile,
-        run_dir=run_dir,
-        overrides=overrides,
-        sources=sources,
-        declared=declared,
-        out_dir=out_dir,
-        manifest_path=manifest_path,
-        manifest=_load_manifest(manifest_path),
-        force=force,
-        progress=progress,
-        log=log,
-    )
-    result = BookResult()
-    # Environment inherited by the kernels.
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # Held while the notebooks run: a second book on this run folder stops at once instead of
+    # taking a live training folder for an interrupted attempt and training into it too.
+    with folder_lock(run_dir, "run folder"):
+        manifest_path = out_dir / MANIFEST_NAME
+        runner = _Runner(
+            profile=profile,
+            run_dir=run_dir,
+            overrides=overrides,
+            sources=sources,
+            declared=declared,
+            out_dir=out_dir,
+            manifest_path=manifest_path,
+            manifest=_load_manifest(manifest_path),
+            force=force,
+            progress=progress,
+            log=log,
+        )
+        result = BookResult()
+        # Environment inherited by the kernels.
+        os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
-    for i, src in enumerate(sources):
-        if only is None or src.stem in only:
-            result.notebooks.append(runner.run(i, src))
+        for i, src in enumerate(sources):
+            if only is None or src.stem in only:
+                result.notebooks.append(runner.run(i, src))
 
-    if build:
-        log(f"building the book in {book_dir} (jupyter-book build -W)")
-        start = time.perf_counter()
-        result.html_index = build_book(book_dir)
-        result.build_seconds = time.perf_counter() - start
-        log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
-    return result
+        if build:
+            log(f"building the book in {book_dir} (jupyter-book build -W)")
+            start = time.perf_counter()
+            result.html_index = build_book(book_dir)
+            result.build_seconds = time.perf_counter() - start
+            log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
+        return result
 
 
 def _book_stack() -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from hrcam.commands import add_option, non_negative_int, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
+from hrcam.locking import folder_lock
 
 
 def _builder_defaults(name: str) -> dict[str, Any]:
@@ -214,7 +215,9 @@ def _synthetic(args: argparse.Namespace) -> int:
     if not 2 <= args.num_classes <= MAX_CLASSES:
         raise CLIError(f"--num-classes must be between 2 and {MAX_CLASSES}")
     t0 = time.perf_counter()
-    info = build_dataset("synthetic", args.out, **_dataset_options(args)).info
+    options = _dataset_options(args)
+    with folder_lock(args.out, "--out"):
+        info = build_dataset("synthetic", args.out, **options).info
     n = sum(info.count(s) for s in info.splits)
     dt = time.perf_counter() - t0
     variant = "" if args.variant == "default" else f", variant {args.variant}"
@@ -226,7 +229,9 @@ def _convert(args: argparse.Namespace) -> int:
     """``hrcam data imagenet|pets|imagenette``: the real datasets, through build_dataset."""
     from hrcam.data import build_dataset
 
-    report = build_dataset(args.data_command, args.out, root=args.root, **_dataset_options(args))
+    options = _dataset_options(args)
+    with folder_lock(args.out, "--out"):
+        report = build_dataset(args.data_command, args.out, root=args.root, **options)
     print(report.summary())
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from hrcam.commands import add_option, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
+from hrcam.locking import folder_lock
 
 
 def _defaults() -> dict[str, Any]:
@@ -195,14 +196,18 @@ def run(args: argparse.Namespace) -> int:
     # Fail on a bad output folder now, not after the whole evaluation has run.
     ensure_output_dir(args.out, "--out")
     fields = (f.name for f in dataclasses.fields(EvaluateConfig))
-    result = evaluate_checkpoint(
-        args.checkpoint, args.data, split=args.split, device=args.device, **_set_by(args, fields)
-    )
-    paths = result.save(args.out)
-    print(result.to_markdown())
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
-    if args.sources is not None:
-        _run_sources(args)
+    # Locked from now on: a second evaluate into this folder stops at once instead of
+    # writing its results over this one's.
+    with folder_lock(args.out, "--out"):
+        result = evaluate_checkpoint(
+            args.checkpoint, args.data, split=args.split, device=args.device,
+            **_set_by(args, fields),
+        )  # fmt: skip
+        paths = result.save(args.out)
+        print(result.to_markdown())
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        if args.sources is not None:
+            _run_sources(args)
     return 0
 
 

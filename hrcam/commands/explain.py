@@ -96,7 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
+    from hrcam._shared import ClassIndexError
+    from hrcam.errors import CLIError
     from hrcam.explain import explain_images
+    from hrcam.explain.files import printable
 
     allowed = None
     if args.imagenet_animals:
@@ -114,20 +117,31 @@ def run(args: argparse.Namespace) -> int:
         "workers",
         "precision",
     )
-    report = explain_images(
-        args.images,
-        args.checkpoint,
-        args.out,
-        progress=args.progress,
-        allowed_classes=allowed,
-        **{name: getattr(args, name) for name in same},
-    )
+    try:
+        report = explain_images(
+            args.images,
+            args.checkpoint,
+            args.out,
+            progress=args.progress,
+            allowed_classes=allowed,
+            **{name: getattr(args, name) for name in same},
+        )
+    except ClassIndexError as exc:
+        if allowed is None:
+            raise
+        raise CLIError(
+            f"--imagenet-animals needs an ImageNet-1k model (1000 classes); {args.checkpoint} "
+            f"has {exc.num_classes}: leave --imagenet-animals out"
+        ) from None
     for w in report.written:
         name = w.class_name or f"class {w.label}"
         note = " (fell back to the low-res CAM)" if w.fallback else ""
-        print(f"{w.path}: {name} p={w.probability:.2f}{note} -> {w.refined_png}, {w.panel}")
+        print(
+            f"{printable(w.path)}: {name} p={w.probability:.2f}{note} -> "
+            f"{printable(w.refined_png)}, {printable(w.panel)}"
+        )
     for s in report.skipped:
-        print(f"hrcam: skipped {s.path}: {s.reason}", file=sys.stderr)
+        print(f"hrcam: skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
     print(
         f"{len(report.written)} explained, {len(report.skipped)} skipped; "
         f"report: {args.out}/report.json"

@@ -462,7 +462,7 @@ def generate_synthetic(
     workers = available_cores() if num_workers is None else int(num_workers)
     totals = {"train": int(num_train), "val": int(num_val)}
     check_synthetic_budget(
-        out_dir, sum(totals.values()), int(image_size), int(shard_size), max(1, workers)
+        out_dir, list(totals.values()), int(image_size), int(shard_size), max(1, workers)
     )
     _check_resume(Path(out_dir), source, int(image_size))
     writer = StoreWriter(**writer_kw)

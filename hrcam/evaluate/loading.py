@@ -28,8 +28,9 @@ def load_for_evaluation(
     """
     from hrcam.data.store import StoreDataset
     from hrcam.models import load_checkpoint
+    from hrcam.train.device import resolve_device
 
-    ckpt = load_checkpoint(checkpoint, map_location=device)
+    ckpt = load_checkpoint(checkpoint, map_location=resolve_device(device))
     model = ckpt.model().eval()
     dataset = StoreDataset(data, split=split)
     if not dataset.has_masks:

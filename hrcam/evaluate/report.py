@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam.evaluate.scoring import METRIC_LABELS, TABLE_METRICS
-from hrcam.evaluate.statistics import CI_METHOD
+from hrcam.evaluate.statistics import CI_METHOD, ci_method
 from hrcam.methods.registry import get_method, method_label
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def render_markdown(
     lines += [
         "",
         f"{cfg.get('num_images', '?')} images of split `{cfg.get('split', '?')}`; each method "
-        f"explains the **{cfg.get('target', '?')}** class. Mean and {CI_METHOD}. "
+        f"explains the **{cfg.get('target', '?')}** class. Mean and {_ci_text(cfg)}. "
         "All maps are min-max normalised; thresholds on a grid of "
         f"{cfg.get('num_thresholds', 100)} steps.",
         "",
@@ -188,7 +188,7 @@ def render_markdown(
     heading = f"## {SECTION5_TITLE}" if section_headings else f"**{SECTION5_TITLE}**"
     lines += ["", heading, ""]
     if not result.section5:
-        lines.append("Not measured: needs the `low_res_cam` method.")
+        lines.append(f"Not measured: {_section5_needs(result.methods)}.")
         return "\n".join(lines) + "\n"
     lines += [
         "Images are split by the low-res CAM's pointing game (a miss: the maximum is off the "
@@ -200,3 +200,15 @@ def render_markdown(
     ]
     lines += _section5_table(result.section5)
     return "\n".join(lines) + "\n"
+
+
+def _ci_text(cfg: dict) -> str:
+    """Return the CI description for the resamples that ran (older results lack n_boot: 1000)."""
+    return ci_method(cfg["n_boot"]) if isinstance(cfg.get("n_boot"), int) else CI_METHOD
+
+
+def _section5_needs(methods: list[str]) -> str:
+    """Return why the §5 comparison is missing: it compares other methods with the low-res CAM."""
+    if "low_res_cam" not in methods:
+        return "needs the `low_res_cam` method, the baseline every method is compared with"
+    return "needs a second method besides `low_res_cam` to compare with it"

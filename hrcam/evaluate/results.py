@@ -22,7 +22,7 @@ from hrcam._shared import find_row
 from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.evaluate.scoring import TABLE_METRICS
 
-__all__ = ["EvaluationResult", "save_outputs", "write_json"]
+__all__ = ["COMPLETE_NAME", "EvaluationResult", "is_complete", "save_outputs", "write_json"]
 
 
 def _json_default(obj: Any) -> Any:
@@ -66,7 +66,13 @@ def _write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Pat
 _WRITERS = {".csv": _write_csv, ".json": write_json, ".md": atomic_write_text, ".npz": _write_npz}
 
 
-def save_outputs(out_dir: str | os.PathLike, files: Mapping[str, Any]) -> dict[str, Path]:
+COMPLETE_NAME = "complete.json"
+"""The marker of a finished result set: written after every file of the set, listing them."""
+
+
+def save_outputs(
+    out_dir: str | os.PathLike, files: Mapping[str, Any], marker: bool = False
+) -> dict[str, Path]:
     """Write result files into ``out_dir``, each atomically; the suffix picks the format.
 
     Parameters
@@ -77,6 +83,10 @@ def save_outputs(out_dir: str | os.PathLike, files: Mapping[str, Any]) -> dict[s
         ``{file name: content}`` in writing order: ``.csv`` a list of row dicts, ``.json``
         any JSON-able object (numpy values allowed), ``.md`` a string, ``.npz`` a mapping of
         name to array (compressed).
+    marker
+        The files form one result set: remove :data:`COMPLETE_NAME` first and write it after
+        the last file, so that a set cut short (a full disk, a crash) has no marker, and
+        :func:`is_complete` tells it from a finished one.
 
     Returns
     -------
@@ -85,13 +95,26 @@ def save_outputs(out_dir: str | os.PathLike, files: Mapping[str, Any]) -> dict[s
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name, content in files.items():
-        path = out / name
-        if path.suffix not in _WRITERS:
-            raise ValueError(f"cannot write {name!r}: use one of {sorted(_WRITERS)}")
-        paths[path.stem] = _WRITERS[path.suffix](path, content)
+    bad = [name for name in files if Path(name).suffix not in _WRITERS]
+    if bad:
+        raise ValueError(f"cannot write {bad[0]!r}: use one of {sorted(_WRITERS)}")
+    if marker:
+        (out / COMPLETE_NAME).unlink(missing_ok=True)
+    paths = {
+        Path(name).stem: _WRITERS[Path(name).suffix](out / name, c) for name, c in files.items()
+    }
+    if marker:
+        write_json(out / COMPLETE_NAME, {"files": list(files)})
     return paths
+
+
+def is_complete(out_dir: str | os.PathLike) -> bool:
+    """Whether ``out_dir`` holds a finished result set: its marker and every file it lists."""
+    try:
+        listed = json.loads((Path(out_dir) / COMPLETE_NAME).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all((Path(out_dir) / name).is_file() for name in listed)
 
 
 @dataclass
@@ -159,7 +182,8 @@ class EvaluationResult:
         """Write the result files into ``out_dir`` and return their paths by name.
 
         The files are ``table.csv``, ``per_image.csv``, ``section5.csv``, ``report.md``,
-        ``summary.json`` and ``curves.npz``.
+        ``summary.json`` and ``curves.npz``, then the marker ``complete.json`` (see
+        :func:`is_complete`): a set cut short by a full disk has none.
         """
         curves = {f"{m}__{k}": v for m, parts in self.curves.items() for k, v in parts.items()}
         return save_outputs(
@@ -176,4 +200,5 @@ class EvaluationResult:
                 },
                 "curves.npz": curves,
             },
+            marker=True,
         )

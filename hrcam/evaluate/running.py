@@ -35,7 +35,7 @@ import numpy as np
 from hrcam.evaluate.config import EvaluateConfig
 from hrcam.evaluate.results import EvaluationResult
 from hrcam.evaluate.scoring import image_scores, section5_rows, summary_rows
-from hrcam.evaluate.statistics import CI_METHOD
+from hrcam.evaluate.statistics import ci_method
 
 if TYPE_CHECKING:
     import torch
@@ -273,7 +273,7 @@ def _settings(
         "num_thresholds": int(grid.size),
         "n_boot": config.n_boot,
         "seed": config.seed,
-        "ci": CI_METHOD,
+        "ci": ci_method(config.n_boot),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
     }

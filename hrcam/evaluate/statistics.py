@@ -18,10 +18,18 @@ __all__ = [
     "bootstrap_curve_max",
     "bootstrap_max_box_acc",
     "bootstrap_mean_ci",
+    "ci_method",
     "paired_mean_ci",
 ]
 
-CI_METHOD = "95% CI: percentile bootstrap over images (1000 resamples)"
+
+def ci_method(n_boot: int) -> str:
+    """Describe the confidence intervals of ``n_boot`` resamples, as reports state them."""
+    return f"95% CI: percentile bootstrap over images ({int(n_boot)} resamples)"
+
+
+CI_METHOD = ci_method(1000)
+"""The description at the default 1000 resamples."""
 
 
 def _bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:

@@ -15,6 +15,7 @@ image masked by the map's brightest pixels).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
-from hrcam.errors import HrcamError, ensure_output_dir
+from hrcam.errors import HrcamError, describe_os_error, ensure_output_dir
+from hrcam.locking import folder_lock
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -189,7 +191,8 @@ def _panel(
     for ax in axes:
         ax.axis("off")
         ax.set_aspect("auto" if not _PANEL_MIN_RATIO <= h / w <= _PANEL_MAX_RATIO else "equal")
-    fig.suptitle(title, fontsize=10)
+    # Names are drawn as typed: "$5_$" in a file or class name is text, not mathtext to parse.
+    fig.suptitle(title, fontsize=10, parse_math=False)
     fig.tight_layout()
     try:
         atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
@@ -210,6 +213,7 @@ OUTPUT_SUFFIXES: tuple[str, ...] = ("_refined.png", "_refined.npy", "_panel.png"
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
+    | {".avif", ".heic", ".heif"}  # read where Pillow has the codec; else a reported skip
 )
 """File endings taken from a folder given as an input (other files there are ignored)."""
 
@@ -389,37 +393,39 @@ def explain_images(
 
     check_precision(precision)
     paths = _image_paths(paths)
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise HrcamError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    limit = _check_limits(max_pixels, batch_size)
     model, names, image_size = _load_model(checkpoint, image_size, device)
     wanted = _resolve_classes(classes, len(paths), names)
     if wanted is not None:
         check_class_indices(wanted, model.classifier.num_classes)
     out = ensure_output_dir(out_dir, "output folder")
-    planned = plan_outputs(paths, out, overwrite=overwrite)
-    explainer = Explainer(
-        model,
-        preset=preset,
-        device=device,
-        batch_size=batch_size,
-        workers=workers,
-        allowed_classes=allowed_classes,
-        precision=precision,
-    )
-    report = ExplainReport()
-    run = _Run(explainer, paths, planned, wanted, names, image_size, limit)
-    bar = _progress_bar(total=len(paths), desc="explain", unit="img", disable=not progress)
-    for start in range(0, len(paths), batch_size):
-        chunk = range(start, min(len(paths), start + batch_size))
-        run.explain_chunk(chunk, report)
-        bar.update(len(chunk))
-    bar.close()
-    text = json.dumps(report.to_dict(), indent=2)
-    atomic_write_text(out / "report.json", text)
+    # Held from the check for existing outputs to the last write: a second explain into this
+    # folder stops at once, instead of both finding it free and replacing each other's files.
+    with folder_lock(out, "output folder"):
+        planned = plan_outputs(paths, out, overwrite=overwrite)
+        explainer = Explainer(
+            model,
+            preset=preset,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            allowed_classes=allowed_classes,
+            precision=precision,
+        )
+        run = _Run(explainer, paths, planned, wanted, names, image_size, limit)
+        report = run.explain_all(batch_size, progress)
+        atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def _check_limits(max_pixels: int | None, batch_size: int) -> int:
+    """Return the pixel cap (``max_pixels`` or the default); refuse non-positive values."""
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise HrcamError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return limit
 
 
 def _image_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Path]:
@@ -484,6 +490,17 @@ class _Run:
     image_size: int
     max_pixels: int
 
+    def explain_all(self, batch_size: int, progress: bool) -> ExplainReport:
+        """Explain every image, ``batch_size`` at a time; return what was written and skipped."""
+        report = ExplainReport()
+        total = len(self.paths)
+        with _progress_bar(total=total, desc="explain", unit="img", disable=not progress) as bar:
+            for start in range(0, total, batch_size):
+                chunk = range(start, min(total, start + batch_size))
+                self.explain_chunk(chunk, report)
+                bar.update(len(chunk))
+        return report
+
     def explain_chunk(self, chunk: range, report: ExplainReport) -> None:
         """Read, explain and write the images ``chunk``; unreadable ones go to ``skipped``."""
         import torch
@@ -492,8 +509,8 @@ class _Run:
         for i in chunk:
             try:
                 img = load_rgb(self.paths[i], max_pixels=self.max_pixels)
-            except ValueError as exc:
-                report.skipped.append(SkippedImage(str(self.paths[i]), str(exc)))
+            except Exception as exc:  # any unreadable file is a reported skip
+                report.skipped.append(SkippedImage(str(self.paths[i]), _reason(exc)))
                 continue
             loaded.append((i, np.asarray(img, dtype=np.uint8)))
         if not loaded:
@@ -503,9 +520,46 @@ class _Run:
         chosen = None if self.wanted is None else [self.wanted[i] for i, _ in loaded]
         explanations = self.explainer.explain(images, chosen)
         for (i, rgb), expl in zip(loaded, explanations, strict=True):
-            report.written.append(
-                _write_outputs(self.paths[i], self.planned[i], rgb, expl, self.names)
-            )
+            try:
+                written = _write_outputs(self.paths[i], self.planned[i], rgb, expl, self.names)
+            except OSError as exc:
+                _remove(self.planned[i])
+                if exc.errno in _RUN_WIDE_ERRNOS:  # every later image would fail the same way
+                    raise
+                report.skipped.append(SkippedImage(str(self.paths[i]), _reason(exc)))
+            except Exception as exc:  # one image's failure never stops the rest
+                _remove(self.planned[i])
+                report.skipped.append(SkippedImage(str(self.paths[i]), _reason(exc)))
+            else:
+                report.written.append(written)
+
+
+# A full disk, an exceeded quota or a read-only file system stop the run: no later image could
+# be written either. Other errors while writing one image skip that image.
+_RUN_WIDE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a skipped image: the message, or the error type when it has none."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ValueError) and text else f"{type(exc).__name__}: {text}"
+
+
+def _remove(files: tuple[Path, ...]) -> None:
+    """Delete what was written for one image, so a failed image leaves no half set behind."""
+    for f in files:
+        f.unlink(missing_ok=True)
+
+
+def printable(text: str | os.PathLike) -> str:
+    r"""Return a path or name as text any terminal or font takes: bytes not UTF-8 as ``\xff``.
+
+    A file name with non-UTF-8 bytes arrives as a ``str`` holding lone surrogates, which
+    cannot be encoded for printing or drawing.
+    """
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _write_outputs(
@@ -525,7 +579,9 @@ def _write_outputs(
         np.round(refined * 255.0).astype(np.uint8), mode="L").save(f, format="PNG"))  # fmt: skip
     atomic_write(npy, lambda f: np.save(f, refined))
     class_name = names[expl.label] if names and 0 <= expl.label < len(names) else None
-    title = f"{path.name}: {class_name or f'class {expl.label}'} (p={expl.probability:.2f})"
+    title = (
+        f"{printable(path.name)}: {class_name or f'class {expl.label}'} (p={expl.probability:.2f})"
+    )
     if expl.refinement.used_fallback:
         title += ", region growing fell back to the low-res CAM"
     _panel(rgb, refined, expl.refinement.config.keep_percent, title, panel)

@@ -163,6 +163,13 @@ def _read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
             f"weights file {str(path)!r} is not a readable torch state dict "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         ) from exc
+    if isinstance(obj, Mapping) and obj.get("format") == "hrcam-checkpoint":
+        kind = (obj.get("metadata") or {}).get("kind", "?")
+        raise ValueError(
+            f"weights file {str(path)!r} is an hrcam checkpoint (kind {kind!r}), not a state "
+            "dict of the named model's own weights: give it as the classifier checkpoint "
+            "(--classifier PATH) instead, or give the model's original weights file here"
+        )
     # Common wrappers: {"state_dict": ...} (Lightning) and {"model": ...}.
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):

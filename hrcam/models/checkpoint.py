@@ -286,7 +286,12 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
             f"{path}: expected an hrcam checkpoint (format {CHECKPOINT_FORMAT!r}), found {found}"
         )
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > CHECKPOINT_FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is not a version (a positive "
+            "integer); the file is damaged or was not written by hrcam"
+        )
+    if version > CHECKPOINT_FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: expected checkpoint format version <= {CHECKPOINT_FORMAT_VERSION}, found "
             f"{version!r}; upgrade hrcam"
@@ -297,7 +302,33 @@ def _read_payload(path: Path, map_location: Any) -> dict[str, Any]:
         missing = [f"metadata.{k}" for k in (*_MODEL_KEYS, "classifier_config") if k not in meta]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is incomplete, missing {missing}")
+    _check_metadata(path, meta, payload)
     return payload
+
+
+_KINDS = ("classifier", "hrcam")
+
+
+def _check_metadata(path: Path, meta: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Refuse metadata that contradicts itself: an unknown kind, class names of another count."""
+    kind = meta["kind"]
+    if kind not in _KINDS:
+        raise CheckpointError(f"{path}: metadata.kind is {kind!r}, not one of {list(_KINDS)}")
+    if (kind == "hrcam") != (payload["expansion"] is not None):
+        has = "has" if payload["expansion"] is not None else "has no"
+        raise CheckpointError(f"{path}: metadata.kind is {kind!r} but the file {has} expansion")
+    n, names = meta["num_classes"], meta.get("class_names")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise CheckpointError(f"{path}: metadata.num_classes is {n!r}, not a positive integer")
+    if names is not None and (
+        not isinstance(names, list | tuple)
+        or len(names) != n
+        or not all(isinstance(c, str) for c in names)
+    ):
+        count = len(names) if isinstance(names, list | tuple) else type(names).__name__
+        raise CheckpointError(
+            f"{path}: metadata.class_names ({count}) is not a list of {n} strings, one per class"
+        )
 
 
 def read_extra(path: str | os.PathLike) -> dict[str, Any]:

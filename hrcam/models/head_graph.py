@@ -7,12 +7,14 @@ network passes (a stage boundary), or timm's ``feature_info``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import torch
 from torch import nn
 
-from hrcam.errors import HrcamError
+from hrcam.models.wrap_checks import probe_failed, refuse
 
 _PASS_MODULES = (nn.Dropout, nn.Identity, nn.Flatten)
 _PASS_NAMES = {"flatten", "reshape", "view", "squeeze", "dropout", "contiguous", "identity"}
@@ -51,15 +53,6 @@ def _describe(node: Any, modules: dict[str, nn.Module]) -> str:
     return f"{getattr(node.target, '__name__', node.target)} ({node.op})"
 
 
-def _refuse(model: nn.Module, why: str) -> HrcamError:
-    return HrcamError(
-        f"cannot wrap {type(model).__name__}: {why}. hrcam needs a classifier whose output is "
-        "one nn.Linear applied to the global average of a 4-D feature map (GAP + linear: "
-        "ResNet, DenseNet, EfficientNet, MobileNetV2, RegNet ...), because only then does the "
-        "class activation map add up to the logit"
-    )
-
-
 def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dict[str, Any]]:
     """Trace ``model``: ``(final_node, fc_name, info)`` where info has the skip taps.
 
@@ -74,7 +67,7 @@ def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dic
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types for untraceable Python
-        raise _refuse(
+        raise refuse(
             model,
             f"torch.fx cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
             "give a model without data-dependent Python control flow",
@@ -84,13 +77,24 @@ def _analyse_graph(model: nn.Module, probe: torch.Tensor) -> tuple[str, str, dic
     image_size = int(probe.shape[-1])
     final, fc_name = _gap_linear_head(model, nodes, dict(gm.named_modules()))
     try:
-        ShapeProp(gm).propagate(probe)
+        # ShapeProp prints the failing node's traceback itself; the refusal says it in a line.
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            ShapeProp(gm).propagate(probe)
     except Exception as exc:
-        raise _refuse(model, f"a {image_size}-px dummy input fails ({exc})") from exc
+        raise probe_failed(model, image_size, exc) from None
     qualname = tracer.node_to_qualname
     final_stride = _node_stride(final, image_size)
     if final_stride is None:
-        raise _refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
+        shape = tuple(getattr(final.meta.get("tensor_meta"), "shape", ()))
+        if len(shape) == 4:  # a map, but not input / stride: valid convolutions (Inception)
+            raise refuse(
+                model,
+                f"its final map {qualname.get(final)!r} is {shape[-2]}x{shape[-1]} for a "
+                f"{image_size}-px input, not the input divided by a whole stride (pass a "
+                "probe_size that is a multiple of its stride, e.g. 64 for stride 32; a model "
+                "of unpadded convolutions, such as Inception, has no whole stride)",
+            )
+        raise refuse(model, f"the pooled map {qualname.get(final)!r} is not a 4-D feature map")
     names_of = _module_names(nodes, qualname)
     taps = _pick_taps(nodes, names_of, image_size, final_stride)
     final_name = min(names_of.get(final, [qualname[final]]), key=_shallowest)
@@ -106,17 +110,17 @@ def _gap_linear_head(
     output = next(n for n in nodes if n.op == "output")
     node = output.args[0]
     if not isinstance(node, fx.Node):
-        raise _refuse(model, "its forward returns more than one tensor")
+        raise refuse(model, "its forward returns more than one tensor")
     while _passthrough(node, modules):
         node = node.args[0]
     if not (node.op == "call_module" and isinstance(modules[node.target], nn.Linear)):
-        raise _refuse(model, f"its output comes from {_describe(node, modules)}, not nn.Linear")
+        raise refuse(model, f"its output comes from {_describe(node, modules)}, not nn.Linear")
     fc_name = node.target
     node = node.args[0]
     while _passthrough(node, modules):
         node = node.args[0]
     if not _is_global_pool(node, modules):
-        raise _refuse(
+        raise refuse(
             model,
             f"between the final linear layer {fc_name!r} and the feature map there is "
             f"{_describe(node, modules)}, not a global average pooling",
@@ -182,7 +186,7 @@ def _pick_taps(
 def _timm_taps(model: nn.Module, final_stride: int) -> list[str]:
     info = getattr(model, "feature_info", None)
     if not info:
-        raise _refuse(model, "this timm model has no feature_info to take skip taps from")
+        raise refuse(model, "this timm model has no feature_info to take skip taps from")
     by_stride: dict[int, str] = {}
     for entry in info:
         reduction, module = int(entry["reduction"]), str(entry["module"])

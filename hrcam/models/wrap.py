@@ -41,7 +41,16 @@ from hrcam._shared import (
 )
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
-from hrcam.models.head_graph import _analyse_graph, _refuse, _timm_taps
+from hrcam.models.head_graph import _analyse_graph, _timm_taps
+from hrcam.models.wrap_checks import (
+    ProbeFailed,
+    check_logits,
+    check_stats,
+    check_timm_pool,
+    final_stride,
+    probe_failed,
+    refuse,
+)
 
 __all__ = [
     "ZOOS",
@@ -56,7 +65,6 @@ __all__ = [
 
 #: Model zoos a wrapped classifier can be rebuilt from by name (checkpoints, the CLI).
 ZOOS = ("timm", "torchvision")
-_TOLERANCE = 1e-4  # relative: wrapped logits vs the model's own, checked once when wrapping
 
 
 def imagenet_class_names() -> list[str]:
@@ -168,6 +176,10 @@ class _GraphExtractor(nn.Module):
         return [out[f"skip{i}"] for i in range(self.num_skips)], out["final"]
 
 
+# What a model's wrapping is built from: (extractor, fc, tap names, stride, final map's name).
+_Parts = tuple[nn.Module, nn.Linear, list[str], int, str]
+
+
 def _default_stats(model: nn.Module, zoo: str | None) -> tuple[tuple[float, ...], ...]:
     cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None) or {}
     if zoo == "timm" and "mean" in cfg and "std" in cfg:
@@ -176,15 +188,6 @@ def _default_stats(model: nn.Module, zoo: str | None) -> tuple[tuple[float, ...]
 
     # torchvision's classification weights all expect these statistics.
     return IMAGENET_MEAN, IMAGENET_STD
-
-
-def _check_stats(name: str, value: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(v) for v in value)
-    if len(values) != 3:
-        raise HrcamError(f"{name} must have 3 values (one per RGB channel), got {value!r}")
-    if name == "std" and min(values) <= 0:
-        raise HrcamError(f"std must be positive, got {value!r}")
-    return values
 
 
 def _is_timm(model: nn.Module) -> bool:
@@ -244,8 +247,10 @@ def wrap_classifier(
     timm_model = _is_timm(model)
     zoo_for_stats = zoo or ("timm" if timm_model else None)
     default_mean, default_std = _default_stats(model, zoo_for_stats)
-    mean = _check_stats("mean", default_mean if mean is None else mean)
-    std = _check_stats("std", default_std if std is None else std)
+    mean = check_stats("mean", default_mean if mean is None else mean)
+    std = check_stats("std", default_std if std is None else std)
+    if not isinstance(probe_size, int) or isinstance(probe_size, bool) or probe_size < 1:
+        raise HrcamError(f"probe_size must be a positive integer, got {probe_size!r}")
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -267,24 +272,28 @@ def wrap_classifier(
         "probe_size": int(probe_size),
     }
     wrapped = WrappedClassifier(extractor, fc, stride, mean, std, config).eval()
-    _check_logits(model, wrapped, probe_size, device, dtype)
+    # On a 1x1 final map, max (or any) pooling equals the mean: check where it is >= 2x2.
+    # A second size one stride larger checks that the stride holds (the map grows with it).
+    check_size = stride * max(2, -(-probe_size // stride))
+    for size in (check_size, check_size + stride):
+        check_logits(model, wrapped, size, device, dtype)
     return wrapped
-
-
-# What a model's wrapping is built from: (extractor, fc, tap names, stride, final map's name).
-_Parts = tuple[nn.Module, nn.Linear, list[str], int, str]
 
 
 def _timm_parts(model: nn.Module, taps: Sequence[str] | None, probe: torch.Tensor) -> _Parts:
     """Split a timm model into ``(extractor, fc, tap names, stride, final name)`` by its own API."""
     fc = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(fc, nn.Linear):
-        raise _refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
-    with torch.no_grad():
-        features = model.forward_features(probe)
+        raise refuse(model, f"its classifier is {type(fc).__name__}, not nn.Linear")
+    check_timm_pool(model)
+    try:
+        with torch.no_grad():
+            features = model.forward_features(probe)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise probe_failed(model, int(probe.shape[-1]), exc) from None
     if features.dim() != 4:
-        raise _refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
-    stride = int(probe.shape[-1]) // int(features.shape[-1])
+        raise refuse(model, f"forward_features gives shape {tuple(features.shape)}, not a map")
+    stride = final_stride(model, int(probe.shape[-1]), int(features.shape[-1]))
     tap_names = list(taps) if taps is not None else _timm_taps(model, stride)
     known = dict(model.named_modules())
     missing = [t for t in tap_names if t not in known]
@@ -325,37 +334,6 @@ def _class_names(class_names: Sequence[str] | None, fc: nn.Linear) -> list[str] 
     return names
 
 
-def _check_logits(
-    model: nn.Module,
-    wrapped: WrappedClassifier,
-    image_size: int,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> None:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 3, image_size, image_size, generator=generator).to(device, dtype)
-    with torch.no_grad():
-        native = model(x)
-        try:
-            ours = wrapped.forward_features(x).logits
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _refuse(
-                model, f"its linear layer does not take the average of its final map ({first})"
-            ) from None
-    if not isinstance(native, torch.Tensor) or native.shape != ours.shape:
-        raise _refuse(model, f"its output {getattr(native, 'shape', type(native))} is not logits")
-    error = float((native - ours).abs().max())
-    scale = float(native.abs().max()) + 1e-6
-    if error > _TOLERANCE * scale:
-        raise _refuse(
-            model,
-            f"the linear layer applied to the average of its final map gives logits that differ "
-            f"from model(x) by {error:.3g} (something else runs between them, e.g. a norm "
-            "layer or an MLP head)",
-        )
-
-
 # -- rebuilding by name -----------------------------------------------------------------------
 
 
@@ -371,20 +349,21 @@ def parse_zoo_name(spec: str) -> tuple[str, str]:
 
 
 def import_timm() -> Any:
-    """``import timm``, or a :class:`~hrcam.extras.MissingExtraError` naming the ``timm`` extra.
+    """``import timm``, or an :class:`HrcamError` saying how to install it.
 
     timm imports huggingface_hub, which imports ``tqdm.auto``; in a Jupyter kernel without
     ipywidgets that prints a TqdmWarning into the book, so it is silenced here.
     """
     import warnings
 
-    from hrcam.extras import require
-
-    feature = "wrapping a timm model"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        require("huggingface_hub.file_download", extra="timm", feature=feature)  # tqdm.auto
-        return require("timm", extra="timm", feature=feature)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import huggingface_hub.file_download  # noqa: F401  (the tqdm.auto import)
+            import timm
+    except ImportError as exc:
+        raise HrcamError("timm is not installed: pip install timm") from exc
+    return timm
 
 
 def _native_model(zoo: str, name: str, num_classes: int | None) -> nn.Module:
@@ -449,7 +428,20 @@ def build_wrapped(
     model = _native_model(zoo, name, num_classes)
     if weights is not None:
         _load_native_weights(model, weights, zoo)
-    return wrap_classifier(model, zoo=zoo, name=name, **wrap_kwargs)
+    if "probe_size" in wrap_kwargs:
+        return wrap_classifier(model, zoo=zoo, name=name, **wrap_kwargs)
+    # Some zoo models need more than the default 64 px (Inception): try larger dummy inputs
+    # before refusing, so that the refusal names the model's real obstacle.
+    for size in _ZOO_PROBE_SIZES:
+        try:
+            return wrap_classifier(model, zoo=zoo, name=name, probe_size=size, **wrap_kwargs)
+        except ProbeFailed:
+            if size == _ZOO_PROBE_SIZES[-1]:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_ZOO_PROBE_SIZES = (64, 128, 256, 320)
 
 
 def rebuild_wrapped(config: dict[str, Any]) -> WrappedClassifier:

@@ -67,8 +67,17 @@ def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.d
             raise ValueError(f"device {name!r} was asked for but CUDA is not available; use 'cpu'")
         if device.index is None:
             device = torch.device("cuda", local_rank or 0)
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise ValueError(
+                f"device {name!r}: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
     elif device.type != "cpu":
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    elif device.index not in (None, 0):
+        # torch would accept it, then fail to map a checkpoint's tensors onto it.
+        raise ValueError(f"device {name!r}: there is one CPU device; use 'cpu'")
     return device
 
 

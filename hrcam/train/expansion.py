@@ -18,6 +18,7 @@ paper: the term is not even computed.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,12 @@ def train_expansion(
         source = _zoo_source(spec, config.pretrained)
     else:
         source = load_checkpoint(config.classifier_checkpoint)
+        if source.metadata.get("kind") == "hrcam":
+            print(
+                f"hrcam: note: {config.classifier_checkpoint} is an expansion checkpoint; its "
+                "classifier is used and its expansion network is ignored (a new one is trained)",
+                file=sys.stderr,
+            )
     classifier = source.classifier
     if classifier is None:
         raise ValueError(

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from hrcam.locking import folder_lock
 from hrcam.train.callbacks import Callback
 from hrcam.train.checkpointing import (
     LoopState,
@@ -134,8 +136,12 @@ def fit(
         )
     info = init_distributed(settings.device.type)
     try:
-        loop = FitLoop(task, train_set, val_set, config, settings, info, log, callbacks)
-        return loop.run(start_time)
+        # Rank 0 writes the run folder, so it alone holds the folder's lock: a second run on
+        # the same folder stops at once instead of overwriting this one's checkpoints.
+        lock = folder_lock(config.run_dir, "run folder") if info.is_main else nullcontext()
+        with lock:
+            loop = FitLoop(task, train_set, val_set, config, settings, info, log, callbacks)
+            return loop.run(start_time)
     finally:
         shutdown(info)
 

@@ -1,0 +1,121 @@
+"""Exclusive locks on run and output folders, so that two processes never write one folder.
+
+>>> with folder_lock("runs/demo/expansion", "--run-dir"):  # doctest: +SKIP
+...     train()
+
+The lock is ``fcntl.flock`` on a file ``.hrcam.lock`` in the folder. The kernel releases it
+when the holder exits in any way (a crash or ``kill -9`` included), so a lock is never stale:
+a later process takes it over. A second process that finds it held gets a
+:class:`FolderLockedError` naming the folder and the holder's process id, at once (no
+waiting). The file is removed when the lock is released; while held, it holds the holder's
+PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from hrcam.errors import HrcamError, describe_os_error
+
+__all__ = ["LOCK_NAME", "FolderLockedError", "folder_lock"]
+
+LOCK_NAME = ".hrcam.lock"
+"""The lock file's name inside the locked folder."""
+
+
+class FolderLockedError(HrcamError):
+    """Another live process holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "folder") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) for the ``with`` block.
+
+    Parameters
+    ----------
+    folder
+        The run or output folder.
+    what
+        How the message names the folder (e.g. ``"--run-dir"``).
+
+    Yields
+    ------
+    Path
+        The lock file.
+
+    Raises
+    ------
+    FolderLockedError
+        Another process holds the lock; the message names the folder and that process's PID.
+    HrcamError
+        The folder or its lock file cannot be created.
+    """
+    path = Path(folder)
+    created = not path.exists()
+    fd = _acquire(path, what)
+    lock = path / LOCK_NAME
+    try:
+        yield lock
+    finally:
+        # Unlink while still holding the lock: a process waiting on the old file then sees
+        # that it was replaced (see _acquire) and takes a fresh one.
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)
+        if created:  # leave no empty folder behind a run that wrote nothing
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def _acquire(path: Path, what: str) -> int:
+    """Open, lock and stamp ``path/LOCK_NAME``; return its descriptor."""
+    lock = path / LOCK_NAME
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:
+            continue  # the folder was removed by a releasing holder just now: try again
+        except OSError as exc:
+            raise HrcamError(f"{what} {str(path)!r}: {describe_os_error(exc)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise HrcamError(f"{what} {str(path)!r}: {describe_os_error(exc)}") from None
+            raise FolderLockedError(
+                f"{what} {str(path)!r} is in use by another hrcam process"
+                f"{f' (PID {holder})' if holder else ''}; wait for it to finish, or choose "
+                "another folder"
+            ) from None
+        if _is_current(fd, lock):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # locked a file its holder had just unlinked: take the new one
+
+
+def _is_current(fd: int, lock: Path) -> bool:
+    """Return whether ``fd`` is still the file at ``lock`` (not one unlinked since)."""
+    try:
+        now = os.stat(lock)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _read_pid(fd: int) -> int | None:
+    """Return the PID stamped in a lock file, or ``None`` when none is written yet."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
