@@ -197,10 +197,11 @@ def _cutouts(args: argparse.Namespace) -> int:
     names += ("feather", "color_match", "val_fraction", "seed", "shard_size")
     options = {name: getattr(args, name) for name in names}
     t0 = time.perf_counter()
-    info = build_dataset(
-        "cutouts", args.out, object_scale=tuple(args.object_scale),
-        progress=not args.no_progress, **options,
-    ).info  # fmt: skip
+    with folder_lock(args.out, "--out"):
+        info = build_dataset(
+            "cutouts", args.out, object_scale=tuple(args.object_scale),
+            progress=not args.no_progress, **options,
+        ).info  # fmt: skip
     n = sum(info.count(s) for s in info.splits)
     print(f"wrote {n} images to {info.root} in {time.perf_counter() - t0:.1f} s")
     return 0
