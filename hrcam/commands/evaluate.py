@@ -61,7 +61,8 @@ def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
         nargs="+",
         choices=list(names),
         metavar="METHOD",
-        help=f"methods to compare (default: all that this install can run): {', '.join(names)}",
+        help="methods to compare (default: all that this install can run, less sess and "
+        f"featup_jbu, which run only when named): {', '.join(names)}",
     )
     add_option(
         parser,
