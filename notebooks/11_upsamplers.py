@@ -175,7 +175,6 @@ else:
     table = "Not measured: neither the cut-out chapter nor the synthetic run is in this run folder."
     ranking = {m: {"text": "Not measured."} for m in ("pxap", "max_box_acc_v2")}
     glue("ups-n", 0, display=False)
-glue("ups-table", Markdown(table), display=False)
 glue("ups-rank-pxap", Markdown(ranking["pxap"]["text"]), display=False)
 glue("ups-rank-box", Markdown(ranking["max_box_acc_v2"]["text"]), display=False)
 Markdown(table)

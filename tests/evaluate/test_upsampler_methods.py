@@ -93,3 +93,26 @@ def test_opt_in_methods_are_listed_but_not_run_by_default(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     for name in ("cam_jbu", "featup_jbu", "sess", "refinecam"):
         assert name in help_text
+
+
+def test_cli_trains_an_upsampler_and_evaluates_featup_jbu_with_it(tiny_run, tmp_path, capsys):
+    from hrcam.cli import main
+
+    ckpt, store = tiny_run
+    run = tmp_path / "ups"
+    assert main(["train", "upsampler", "--data", str(store), "--classifier", str(ckpt),
+                 "--run-dir", str(run), "--epochs", "1", "--batch-size", "3", "--device", "cpu",
+                 "--no-progress"]) == 0  # fmt: skip
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(store), "-o", str(out),
+                 "--methods", "low_res_cam", "featup_jbu", "--upsampler", str(run / "best.pt"),
+                 "--limit", "4", "--faithfulness-limit", "0", "--road-limit", "0",
+                 "--bootstrap", "50", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        "featup_jbu" in capsys.readouterr().out or "learned JBU" in (out / "report.md").read_text()
+    )
+    # Without --upsampler the method is refused with what to do.
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(store), "-o",
+                 str(tmp_path / "e2"), "--methods", "featup_jbu", "--limit", "2",
+                 "--no-progress"]) != 0  # fmt: skip
+    assert "hrcam train upsampler" in capsys.readouterr().err
