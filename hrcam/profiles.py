@@ -175,7 +175,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         # One more expansion training per variant: the demo's 15-minute budget holds one, the
         # variant built so that fine detail decides localization; study runs all four.
         "consistency_variants": ["thin_parts"],
-        "upsampler_max_batches": 2,
+        "upsampler_epochs": 2,
+        "upsampler_max_batches": None,
     },
     # CPU, about an hour on 2 cores: the demo with more data, longer training and the
     # evidence chapter on 1000 validation images and variants trained like the demo's model.

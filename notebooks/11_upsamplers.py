@@ -38,6 +38,11 @@
 #   filter (`cam_guided`) or a joint bilateral filter (`cam_jbu`, Kopf et al. 2007; OpenCV's
 #   `cv2.ximgproc.jointBilateralFilter`).
 #
+# A fourth, different route is measured beside them: grad-cam's **SESS** (`sess`), which
+# learns nothing either but runs the classifier again on sliding windows of twelve upscaled
+# copies of the image and fuses their Grad-CAMs, so it pays for its resolution in forward
+# passes.
+#
 # Each map is scored raw and as the high-res map of the paper's post-processing (the same
 # low-res CAM, focal points and ROI; only the high-res map changes), against exact masks, with
 # bootstrap 95 % CIs and paired differences against the bilinear low-res CAM on the same
@@ -81,6 +86,7 @@ from hrcam.studies.upsamplers import (
     add_method_sources,
     map_label,
     method_costs,
+    postprocess_ms,
     rank_maps,
     save_values,
     sess_forward_passes,
@@ -158,10 +164,10 @@ if measured:
     cams = compute_cams(model, val, limit=cfg["upsampler_eval_images"], batch_size=8,
                         target="label", progress=False)  # fmt: skip
     costs = add_method_sources(model, cams, UPSAMPLER_SOURCES, batch_size=8, device=device)
-    costs.update(method_costs(model, cams, ["low_res_cam", "high_res_cam", "refined_paper"],
+    costs.update(method_costs(model, cams, ["low_res_cam", "high_res_cam"],
                               images=min(4, len(cams)), device=device))  # fmt: skip
     costs["expansion"] = costs["high_res_cam"]
-    costs["post-processing"] = costs["refined_paper"] - costs["high_res_cam"]
+    costs["post-processing"] = postprocess_ms(cams)
     study = refine_study(
         cams, sources=["expansion", *UPSAMPLER_SOURCES],
         configs={"paper": PRESET_CONFIGS["paper"]}, include_raw=True, seed=cfg["seed"],
@@ -183,8 +189,8 @@ Markdown(table)
 # On {glue:text}`ups-n` validation images, each map explains the ground-truth class. "raw map"
 # is the source map itself; "refined, paper" is the paper's post-processing fed that map as
 # its high-res CAM. The cost is the measured time per image on this machine: the forward pass
-# and the upsampling; for the refined maps, plus the paper's post-processing (measured as the
-# refined CAM's time minus the high-res CAM's).
+# and the upsampling; for the refined maps, plus the paper's post-processing (timed alone on
+# the same maps).
 #
 # {glue:md}`ups-rank-pxap`
 #
@@ -213,12 +219,13 @@ plt.close(fig)
 #
 # ## SESS and RefineCAM
 #
-# grad-cam 1.5.7 also ships two high-resolution meta-methods, now in the registry: `sess`
-# (Grad-CAM of sliding windows over twelve upscaled copies of the image, fused) and
-# `refinecam` (the product of Grad-CAM++ maps of several layers). SESS runs about 120 windows
-# per image; its cost below is why it runs only when named (it is not in the default method
-# list, and the cut-out chapter's profile leaves it out). RefineCAM needs the
-# classifier's backbone stages, which a wrapped ImageNet model does not expose.
+# grad-cam 1.5.7 ships two high-resolution meta-methods, both now in the registry: `sess`
+# (measured above) and `refinecam` (the product of Grad-CAM++ maps of several layers).
+# RefineCAM needs the classifier's backbone stages, which a wrapped ImageNet model does not
+# expose, so it runs on the synthetic scenes only ({doc}`05_evaluation`). SESS's cost grows
+# with its windows, counted below; it is far over five times the forward pass, so it is not in
+# the default method list (`hrcam evaluate --methods sess` runs it) and the cut-out chapter's
+# profile leaves it out.
 
 # %%
 size = int(cams.images.shape[1]) if measured else 224
@@ -231,6 +238,5 @@ glue("ups-seconds", time.perf_counter() - started, display=False)
 # %% [markdown]
 # On a {glue:text}`ups-sess-size` px image SESS explains {glue:text}`ups-sess-windows:.0f`
 # windows: about {glue:text}`ups-sess-passes:.0f` classifier passes (one to score each window,
-# about 2.5 for its Grad-CAM), against one for the CAM, far over five times the forward pass.
-# It is counted here rather than timed, to keep the page within its budget; `hrcam evaluate
-# --methods sess` runs it. This page took {glue:text}`ups-seconds:.0f` s to run.
+# about 2.5 for its Grad-CAM), against one for the CAM; its measured time per image is in the
+# table above. This page took {glue:text}`ups-seconds:.0f` s to run.
