@@ -196,6 +196,14 @@ Markdown(table)
 #
 # {glue:md}`ups-rank-box`
 #
+# Two things shape these numbers. The paper's post-processing takes its focal points and ROI
+# from the low-res CAM, so a refined map can only be as good as that CAM lets it: where the
+# low-res CAM misses the object, every refined row stays near it whatever its high-res map.
+# And SESS is the only method here that shows the classifier the image at other sizes: it
+# explains windows of copies upscaled from {glue:text}`ups-sess-size` px, which matters most
+# when the images are smaller than the classifier's training resolution (224 px for
+# EfficientNet-Lite0), and it pays for that in forward passes.
+#
 # ## The maps side by side
 
 # %%
