@@ -477,7 +477,8 @@ def _refine_cam_class() -> type:
     return ClosingRefineCAM
 
 
-@_register_hires("refinecam", "RefineCAM (stages, product)")
+# One Grad-CAM++ (a forward and a backward pass) per fused layer, about four of them.
+@_register_hires("refinecam", "RefineCAM (stages, product)", forward_passes=10.0)
 def _refinecam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     clf = model.classifier
     taps = StageTaps(clf)
