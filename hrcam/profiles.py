@@ -129,6 +129,8 @@ _BASE: dict[str, Any] = {
     "upsampler_batch_size": 4,
     "upsampler_max_batches": 1,
     "upsampler_eval_images": 8,
+    # SESS costs ~400 classifier passes per image: scored on this many of those images.
+    "upsampler_sess_images": 1,
     # Beyond the paper (notebook 09): an expansion network trained with a consistency term of
     # this weight (hrcam train expansion --consistency-weight; the paper, and the default
     # there, is 0). 1.0 gives both terms of the loss the same scale: each is a relative
@@ -177,6 +179,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "consistency_variants": ["thin_parts"],
         "upsampler_epochs": 2,
         "upsampler_max_batches": None,
+        "upsampler_sess_images": 2,
     },
     # CPU, about an hour on 2 cores: the demo with more data, longer training and the
     # evidence chapter on 1000 validation images and variants trained like the demo's model.
@@ -206,6 +209,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upsampler_batch_size": 8,
         "upsampler_max_batches": None,
         "upsampler_eval_images": 64,
+        "upsampler_sess_images": 16,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -245,6 +249,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upsampler_batch_size": 16,
         "upsampler_max_batches": None,
         "upsampler_eval_images": 500,
+        "upsampler_sess_images": 100,
     },
 }
 
@@ -351,6 +356,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "upsampler_batch_size",
         "upsampler_max_batches",
         "upsampler_eval_images",
+        "upsampler_sess_images",
     ),
     "13_claims": (),
 }

@@ -38,10 +38,10 @@
 #   filter (`cam_guided`) or a joint bilateral filter (`cam_jbu`, Kopf et al. 2007; OpenCV's
 #   `cv2.ximgproc.jointBilateralFilter`).
 #
-# A fourth, different route is measured beside them: grad-cam's **SESS** (`sess`), which
-# learns nothing either but runs the classifier again on sliding windows of twelve upscaled
-# copies of the image and fuses their Grad-CAMs, so it pays for its resolution in forward
-# passes.
+# A fourth, different route is measured apart, on fewer images for its cost: grad-cam's
+# **SESS** (`sess`), which learns nothing either but runs the classifier again on sliding
+# windows of twelve upscaled copies of the image and fuses their Grad-CAMs, so it pays for its
+# resolution in forward passes.
 #
 # Each map is scored raw and as the high-res map of the paper's post-processing (the same
 # low-res CAM, focal points and ROI; only the high-res map changes), against exact masks, with
@@ -59,6 +59,7 @@ upsampler_epochs = None
 upsampler_batch_size = None
 upsampler_max_batches = None
 upsampler_eval_images = None
+upsampler_sess_images = None
 
 # %%
 from hrcam.profiles import notebook_config
@@ -84,6 +85,7 @@ from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
     add_method_sources,
+    first_cams,
     map_label,
     method_costs,
     postprocess_ms,
@@ -199,7 +201,7 @@ Markdown(table)
 # Two things shape these numbers. The paper's post-processing takes its focal points and ROI
 # from the low-res CAM, so a refined map can only be as good as that CAM lets it: where the
 # low-res CAM misses the object, every refined row stays near it whatever its high-res map.
-# And SESS is the only method here that shows the classifier the image at other sizes: it
+# And SESS (below) is the only method here that shows the classifier the image at other sizes: it
 # explains windows of copies upscaled from {glue:text}`ups-sess-size` px, which matters most
 # when the images are smaller than the classifier's training resolution (224 px for
 # EfficientNet-Lite0), and it pays for that in forward passes.
@@ -227,13 +229,28 @@ plt.close(fig)
 #
 # ## SESS and RefineCAM
 #
-# grad-cam 1.5.7 ships two high-resolution meta-methods, both now in the registry: `sess`
-# (measured above) and `refinecam` (the product of Grad-CAM++ maps of several layers).
-# RefineCAM needs the classifier's backbone stages, which a wrapped ImageNet model does not
-# expose, so it runs on the synthetic scenes only ({doc}`05_evaluation`). SESS's cost grows
-# with its windows, counted below; it is far over five times the forward pass, so it is not in
-# the default method list (`hrcam evaluate --methods sess` runs it) and the cut-out chapter's
-# profile leaves it out.
+# grad-cam 1.5.7 ships two high-resolution meta-methods, both now in the registry: `sess` and
+# `refinecam` (the product of Grad-CAM++ maps of several layers). RefineCAM needs the
+# classifier's backbone stages, which a wrapped ImageNet model does not expose, so it runs on
+# the synthetic scenes only ({doc}`05_evaluation`). SESS's cost grows with its windows; it is
+# far over five times the forward pass, so it is not in the default method list (`hrcam
+# evaluate --methods sess` runs it), the cut-out chapter's profile leaves it out, and here it
+# is scored on the first {glue:text}`ups-sess-n` of the images above only, raw and
+# post-processed, against the low-res CAM on the same images:
+
+# %%
+n_sess = min(cfg["upsampler_sess_images"], len(cams)) if measured else 0
+if n_sess:
+    few = first_cams(cams, n_sess)
+    sess_costs = add_method_sources(model, few, ["sess"], batch_size=n_sess, device=device)
+    sess_study = refine_study(few, sources=["sess"], configs={"paper": PRESET_CONFIGS["paper"]},
+                              include_raw=True, seed=cfg["seed"])  # fmt: skip
+    sess_table = upsampler_table(sess_study, {**costs, **sess_costs})
+else:
+    sess_table = "Not measured in this run."
+glue("ups-sess-n", n_sess, display=False)
+glue("ups-sess-table", Markdown(sess_table), display=False)
+Markdown(sess_table)
 
 # %%
 size = int(cams.images.shape[1]) if measured else 224

@@ -28,6 +28,7 @@ __all__ = [
     "UPSAMPLER_SOURCES",
     "UpsamplerInputs",
     "add_method_sources",
+    "first_cams",
     "map_label",
     "method_costs",
     "postprocess_ms",
@@ -40,10 +41,10 @@ __all__ = [
     "upsampler_values",
 ]
 
-UPSAMPLER_SOURCES: tuple[str, ...] = ("featup_jbu", "cam_guided", "cam_jbu", "sess")
+UPSAMPLER_SOURCES: tuple[str, ...] = ("featup_jbu", "cam_guided", "cam_jbu")
 """The methods whose maps are fed to the post-processing beside the expansion network's: the
-learned JBU, the two filters, and grad-cam's SESS (a high-resolution meta-method that runs the
-classifier on upscaled windows; too slow for a default evaluation, measured here)."""
+learned JBU and the two filters. grad-cam's SESS (a high-resolution meta-method that runs the
+classifier on upscaled windows) is measured apart, on fewer images, for its cost."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def method_costs(
     """
     from hrcam.methods import build_methods
 
-    subset = CamSet(**{k: getattr(cams, k)[:images] for k in _ARRAYS})
+    subset = first_cams(cams, images)
     costs = {}
     for name, method in build_methods(model, list(names)).items():
         batch, targets = next(_batches(subset, images))
@@ -152,6 +153,12 @@ def postprocess_ms(cams: CamSet, preset: str = "paper") -> float:
     for low, high in zip(cams.low_res, cams.high_res, strict=True):
         refine(low, high, preset)
     return 1000.0 * (time.perf_counter() - start) / max(len(cams), 1)
+
+
+def first_cams(cams: CamSet, count: int) -> CamSet:
+    """The first ``count`` images of ``cams`` (their extra sources too)."""
+    extra = {k: v[:count] for k, v in cams.extra_high_res.items()}
+    return CamSet(**{k: getattr(cams, k)[:count] for k in _ARRAYS}, extra_high_res=extra)
 
 
 _ARRAYS = ("index", "images", "masks", "boxes", "labels", "targets", "low_res", "high_res")
