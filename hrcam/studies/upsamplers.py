@@ -156,7 +156,7 @@ def postprocess_ms(cams: CamSet, preset: str = "paper") -> float:
 
 
 def first_cams(cams: CamSet, count: int) -> CamSet:
-    """The first ``count`` images of ``cams`` (their extra sources too)."""
+    """Return the first ``count`` images of ``cams`` (their extra sources too)."""
     extra = {k: v[:count] for k, v in cams.extra_high_res.items()}
     return CamSet(**{k: getattr(cams, k)[:count] for k in _ARRAYS}, extra_high_res=extra)
 
