@@ -253,14 +253,13 @@ glue(
 # smoothing, with the object's outline in white.
 
 # %%
-from hrcam.methods import ALL_METHODS
-
 t0 = time.perf_counter()
 batch = val.get_batch(np.arange(min(cfg["num_examples"], len(val))))
 device = next(model.parameters()).device
 images01 = batch["image"].to(device).float() / 255.0
 targets = [int(t) for t in result.examples["target"][: len(images01)]]
-maps = comparison.example_maps(model, ours, images01, targets, ALL_METHODS)
+# The methods 05_evaluation scored (the default list: not those that run only when named).
+maps = comparison.example_maps(model, ours, images01, targets, base.methods)
 timings["example maps"] = time.perf_counter() - t0
 glue(
     "fig-beyond-examples",

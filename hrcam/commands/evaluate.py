@@ -62,7 +62,8 @@ def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
         nargs="+",
         choices=list(names),
         metavar="METHOD",
-        help=f"methods to compare (default: all that this install can run): {', '.join(names)}",
+        help="methods to compare (default: all that this install can run, less sess and "
+        f"featup_jbu, which run only when named): {', '.join(names)}",
     )
     add_option(
         parser,
@@ -146,6 +147,12 @@ def _add_sources(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    parser.add_argument(
+        "--upsampler",
+        default=None,
+        metavar="CKPT",
+        help="a learned upsampler's best.pt (hrcam train upsampler) for method featup_jbu",
+    )
     add_option(parser, d, "batch_size", type=int, help="images per batch (default %(default)s)")
     parser.add_argument(
         "--bootstrap",
@@ -181,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam evaluate``."""
     from hrcam.evaluate import EvaluateConfig, evaluate_checkpoint
 
-    for name in ("checkpoint", "data"):
-        if not Path(getattr(args, name)).exists():
+    for name in ("checkpoint", "data", "upsampler"):
+        if getattr(args, name) is not None and not Path(getattr(args, name)).exists():
             raise CLIError(f"--{name} {getattr(args, name)!r} does not exist")
     if args.sources is not None:
         if "all" in args.sources and len(args.sources) > 1:
@@ -201,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     with folder_lock(args.out, "--out"):
         result = evaluate_checkpoint(
             args.checkpoint, args.data, split=args.split, device=args.device,
-            **_set_by(args, fields),
+            upsampler=args.upsampler, **_set_by(args, fields),
         )  # fmt: skip
         paths = result.save(args.out)
         print(result.to_markdown())

@@ -1,4 +1,4 @@
-"""``hrcam train classifier ...`` and ``hrcam train expansion ...``.
+"""``hrcam train classifier ...``, ``hrcam train expansion ...``, ``hrcam train upsampler ...``.
 
 Both run under ``torchrun`` unchanged (``torchrun --nproc_per_node=N -m hrcam train ...``):
 the training loop reads the torchrun environment, joins the process group and wraps the model in
@@ -17,6 +17,7 @@ _EPILOG = """examples:
   hrcam data synthetic --out runs/data
   hrcam train classifier --data runs/data --run-dir runs/clf --epochs 8
   hrcam train expansion --data runs/data --run-dir runs/exp --classifier runs/clf/best.pt
+  hrcam train upsampler --data runs/data --run-dir runs/ups --classifier runs/clf/best.pt
   hrcam train expansion --data runs/photos --run-dir runs/exp-lite0 \
       --classifier timm:tf_efficientnet_lite0 --weights lite0.pth
   torchrun --nproc_per_node=4 -m hrcam train classifier --data /data/imagenet-animals \\
@@ -107,7 +108,7 @@ def _add_task(tasks: Any, task: str, help: str, description: str) -> argparse.Ar
 
 
 def register(subparsers: Any) -> None:
-    """Add ``hrcam train {classifier,expansion}``."""
+    """Add ``hrcam train {classifier,expansion,upsampler}``."""
     parser = subparsers.add_parser(
         "train",
         help="train the classifier (paper §4.2) or the expansion network (§4.3)",
@@ -192,6 +193,24 @@ def register(subparsers: Any) -> None:
     )
     exp.set_defaults(func=run_train, train_task="expansion")
 
+    ups = _add_task(
+        tasks,
+        "upsampler",
+        help="multi-view training of a learned JBU upsampler (FeatUp-style; classifier frozen)",
+        description="Train a FeatUp-style learned joint bilateral upsampler of the frozen "
+        "classifier's CAM features (method featup_jbu) by multi-view reconstruction: jittered "
+        "high-res features, downsampled, must match the classifier's features of the jittered "
+        "image. No labels are used; the multi-view jitter replaces the paper's augmentation.",
+    )
+    _option(
+        ups,
+        "classifier_checkpoint",
+        required=True,
+        help="checkpoint holding the trained classifier (a classifier run's best.pt, or an "
+        "expansion checkpoint, whose classifier is used)",
+    )
+    ups.set_defaults(func=run_train, train_task="upsampler")
+
 
 def _missing_task(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
@@ -221,12 +240,17 @@ def run_train(args: argparse.Namespace) -> int:
     import os
 
     from hrcam.errors import ensure_output_dir
-    from hrcam.train import train_classifier, train_expansion
+    from hrcam.train import train_classifier, train_expansion, train_upsampler
     from hrcam.train.callbacks import callbacks_from_env
 
     config = config_from_args(args)
     ensure_output_dir(config.run_dir, "--run-dir", create=False)
-    train = train_classifier if config.task == "classifier" else train_expansion
+    tasks = {
+        "classifier": train_classifier,
+        "expansion": train_expansion,
+        "upsampler": train_upsampler,
+    }
+    train = tasks[config.task]
     # The edge where the test-only kill switch (an environment variable) becomes a callback.
     result = train(config, callbacks=callbacks_from_env())
     if int(os.environ.get("RANK", "0")) == 0:

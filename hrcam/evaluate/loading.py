@@ -52,6 +52,7 @@ def evaluate_checkpoint(
     data: str | os.PathLike,
     split: str = "val",
     device: str = "cpu",
+    upsampler: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> EvaluationResult:
     """Load an ``hrcam`` checkpoint and a store, then :func:`evaluate` (the CLI's path).
@@ -66,8 +67,15 @@ def evaluate_checkpoint(
         Split to evaluate (the held-out ``val`` by default).
     device
         Torch device for the model.
+    upsampler
+        A learned upsampler's checkpoint (``hrcam train upsampler``'s ``best.pt``) for the
+        classifier of ``checkpoint``: the model then carries it, for method ``featup_jbu``.
     **kwargs
         Passed to :func:`evaluate`.
     """
     model, dataset = load_for_evaluation(checkpoint, data, split, device)
+    if upsampler is not None:
+        from hrcam.models.jbu import load_upsampler, with_upsampler
+
+        model = with_upsampler(model, load_upsampler(upsampler, model.classifier))
     return evaluate(model, dataset, **kwargs)

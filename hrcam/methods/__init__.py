@@ -15,6 +15,8 @@
     grad-cam's baselines at the CAM head (Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM).
 ``hires``
     The high-resolution peers (fused LayerCAM, FullGrad, HiResCAM, CRF, guided filter).
+``upsamplers``
+    Learned upsamplers of the CAM (``featup_jbu``, a FeatUp-style learned JBU).
 ``camset``
     :class:`CamSet` and :func:`compute_cams`: the low-res and high-res CAMs of a data set,
     which the evaluation's localization and the studies post-process.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrcam.methods import gradcam, hires, paper  # noqa: F401 (importing them registers them)
+from hrcam.methods import gradcam, hires, paper, upsamplers  # noqa: F401 (importing them registers them)
 from hrcam.methods.base import (
     MethodMaps,
     SaliencyMethod,
@@ -42,10 +44,12 @@ from hrcam.methods.gradcam import gradcam_method
 from hrcam.methods.hires import (
     CRF_DEFAULTS,
     GUIDED_DEFAULTS,
+    JBU_DEFAULTS,
     StageTaps,
     crf_refine,
     guided_refine,
     hires_method,
+    jbu_refine,
     require_ximgproc,
 )
 from hrcam.methods.paper import hrcam_methods
@@ -66,6 +70,7 @@ __all__ = [
     "FAMILIES",
     "GRADIENT_COST",
     "GUIDED_DEFAULTS",
+    "JBU_DEFAULTS",
     "MethodEntry",
     "MethodMaps",
     "MethodOptions",
@@ -79,6 +84,7 @@ __all__ = [
     "guided_refine",
     "hires_method",
     "hrcam_methods",
+    "jbu_refine",
     "method_label",
     "method_names",
     "normalize_maps",

@@ -1,4 +1,4 @@
-"""grad-cam's baselines at the CAM head: Grad-CAM, Grad-CAM++, LayerCAM and Score-CAM.
+"""grad-cam's baselines at the CAM head: Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM and SESS.
 
 They come from the ``grad-cam`` package (``pytorch_grad_cam``), not reimplemented. Their target
 layer is the classifier's CAM head (``classifier.cam_relu``, the head's ReLU module, whose
@@ -68,6 +68,12 @@ _register_gradcam(
     forward_passes=None,
     needs_gradients=False,
     image_limit="score_cam_limit",
+)
+# SESS (Tyagi et al. 2022): Grad-CAM of sliding windows over 12 upscaled copies of the image,
+# fused. With its defaults that is about 120 windows, each scored (1 pass) and explained (2.5),
+# so it runs only when named (default=False): far too slow for a default evaluation.
+_register_gradcam(
+    "sess", "SESS", "SESS (Grad-CAM, multi-scale)", forward_passes=420.0, default=False
 )
 
 

@@ -25,6 +25,13 @@ class, normalisation and metrics as the others:
 ``cam_guided``
     The bilinear low-res CAM refined by a guided filter (He et al. 2013; opencv-contrib's
     ``cv2.ximgproc.guidedFilter``) with the RGB image as the guide.
+``cam_jbu``
+    The bilinear low-res CAM filtered by a joint bilateral filter guided by the RGB image
+    (joint bilateral upsampling, Kopf et al. 2007; opencv-contrib's
+    ``cv2.ximgproc.jointBilateralFilter``).
+``refinecam``
+    grad-cam's ``RefineCAM`` (the product of Grad-CAM++ maps of several layers) on the
+    layers ``layercam_fused`` fuses.
 
 Backbone stages are not modules that hooks can see (the backbone is a ``torch.fx`` graph
 module whose stage outputs are graph nodes), so :class:`StageTaps` passes each stage's output
@@ -35,6 +42,7 @@ are the ones the rest of the network consumes, so their gradients are the true o
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,10 +72,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CRF_DEFAULTS",
     "GUIDED_DEFAULTS",
+    "JBU_DEFAULTS",
     "StageTaps",
     "crf_refine",
     "guided_refine",
     "hires_method",
+    "jbu_refine",
     "require_ximgproc",
 ]
 
@@ -81,6 +91,11 @@ CRF_DEFAULTS: dict[str, float] = {
 """Dense-CRF settings (DeepLab's, Chen et al. 2018); the bilateral kernel's spatial width
 ``bilateral_sxy`` defaults to the classifier's stride, one low-res CAM cell (DeepLab's 80 px at
 ~500 px is about 0.16 of the image; one cell is 0.17 at 96 px and 0.14 at 224 px)."""
+
+JBU_DEFAULTS: dict[str, float] = {"sigma_color": 0.1}
+"""Joint bilateral filter's range width on a guide in [0, 1] (the guided filter's 0.1, i.e.
+sqrt(eps)); the spatial sigma defaults to half the classifier's stride and the window to
+``2 * stride + 1`` pixels (about +-2 sigma)."""
 
 GUIDED_DEFAULTS: dict[str, float] = {"eps": 1e-2}
 """Guided-filter regularisation on a guide in [0, 1] (He et al.'s 0.1²); the radius defaults
@@ -206,6 +221,41 @@ def guided_refine(
         raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
     guide = np.ascontiguousarray(image if image.dtype == np.uint8 else image.astype(np.float32))
     return ximgproc.guidedFilter(guide=guide, src=cam, radius=int(radius), eps=float(eps))
+
+
+def jbu_refine(
+    cam: np.ndarray,
+    image: np.ndarray,
+    diameter: int,
+    sigma_space: float,
+    sigma_color: float = JBU_DEFAULTS["sigma_color"],
+) -> np.ndarray:
+    """Filter a map by opencv-contrib's joint bilateral filter with ``image`` as the guide.
+
+    Parameters
+    ----------
+    cam
+        ``(H, W)`` map (float).
+    image
+        ``(H, W, 3)`` guide, float in [0, 1].
+    diameter
+        Window diameter in pixels.
+    sigma_space, sigma_color
+        Spatial (pixels) and range (guide units) widths of the Gaussians.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float32, ``cv2.ximgproc.jointBilateralFilter(guide, cam, ...)``.
+    """
+    ximgproc = require_ximgproc()
+    cam = np.ascontiguousarray(cam, dtype=np.float32)
+    if image.shape[:2] != cam.shape or image.ndim != 3:
+        raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
+    guide = np.ascontiguousarray(image, dtype=np.float32)
+    return ximgproc.jointBilateralFilter(
+        guide, cam, int(diameter), float(sigma_color), float(sigma_space)
+    )
 
 
 def crf_refine(
@@ -341,9 +391,11 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
     model
         An :class:`hrcam.models.HRCAM` (only its classifier is used).
     name
-        ``layercam_fused``, ``fullgrad``, ``hirescam``, ``cam_crf`` or ``cam_guided``.
+        A name of the registry's ``high-res`` family built here (``layercam_fused``,
+        ``refinecam``, ``fullgrad``, ``hirescam``, ``cam_crf``, ``cam_guided``, ``cam_jbu``).
     **options
         ``cam_crf``: any argument of :func:`crf_refine`; ``cam_guided``: ``radius``, ``eps``;
+        ``cam_jbu``: ``diameter``, ``sigma_space``, ``sigma_color``;
         ``hirescam``: ``stride`` (of the stage to use).
 
     Returns
@@ -408,6 +460,33 @@ def _layercam_fused(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     return _gradcam_fn(clf, _max_fused_layercam(), lambda: layers, taps)
 
 
+@functools.cache
+def _refine_cam_class() -> type:
+    from pytorch_grad_cam import RefineCAM
+
+    class ClosingRefineCAM(RefineCAM):
+        """grad-cam's RefineCAM, usable in a ``with`` block like its other methods."""
+
+        def __enter__(self) -> ClosingRefineCAM:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            for cam in self.base_cam_per_layer:
+                cam.__exit__(*exc)
+
+    return ClosingRefineCAM
+
+
+# One Grad-CAM++ (a forward and a backward pass) per fused layer, about four of them.
+@_register_hires("refinecam", "RefineCAM (stages, product)", forward_passes=10.0)
+def _refinecam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    clf = model.classifier
+    taps = StageTaps(clf)
+    _no_options("refinecam", options)
+    layers = fused_stages(taps, clf)
+    return _gradcam_fn(clf, _refine_cam_class(), lambda: layers, taps)
+
+
 @_register_hires("fullgrad", "FullGrad")
 def _fullgrad(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     from pytorch_grad_cam import FullGrad
@@ -460,3 +539,24 @@ def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
         return guided_refine(cam, pixels, radius, eps)
 
     return _refined_low_res_fn(model, guided)
+
+
+@_register_hires(
+    "cam_jbu",
+    "Low-res CAM + joint bilateral filter",
+    forward_passes=1.0,
+    needs_gradients=False,
+    extra="contrib",
+)
+def _cam_jbu(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+    stride = int(model.classifier.stride)
+    require_ximgproc()
+    sigma_space = float(options.pop("sigma_space", stride / 2))
+    diameter = int(options.pop("diameter", 2 * stride + 1))
+    sigma_color = float(options.pop("sigma_color", JBU_DEFAULTS["sigma_color"]))
+    _no_options("cam_jbu", options)
+
+    def jbu(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        return jbu_refine(cam, pixels, diameter, sigma_space, sigma_color)
+
+    return _refined_low_res_fn(model, jbu)

@@ -104,6 +104,11 @@ class MethodEntry:
     extra
         The pip extra (:data:`hrcam.extras.EXTRAS`) whose packages the method needs, or
         ``None`` when the core install runs it.
+    default
+        Whether the method is in the default method list (:func:`runnable_method_names`, what
+        an evaluation runs when no methods are named). ``False`` for a method that runs only
+        when named: one that needs a trained part beyond the HRCAM model (``featup_jbu``),
+        or one too expensive for a default evaluation (``sess``).
     """
 
     name: str
@@ -114,6 +119,7 @@ class MethodEntry:
     needs_gradients: bool = False
     image_limit: str | None = None
     extra: str | None = None
+    default: bool = True
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
         """Build the method on ``model`` (a :class:`~hrcam.methods.SaliencyMethod`)."""
@@ -132,12 +138,13 @@ def register_method(
     needs_gradients: bool = False,
     image_limit: str | None = None,
     extra: str | None = None,
+    default: bool = True,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as method ``name`` (a decorator).
 
     Parameters
     ----------
-    name, label, family, forward_passes, needs_gradients, image_limit, extra
+    name, label, family, forward_passes, needs_gradients, image_limit, extra, default
         See :class:`MethodEntry`.
 
     Returns
@@ -157,7 +164,15 @@ def register_method(
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         _REGISTRY[name] = MethodEntry(
-            name, label, family, builder, forward_passes, needs_gradients, image_limit, extra
+            name,
+            label,
+            family,
+            builder,
+            forward_passes,
+            needs_gradients,
+            image_limit,
+            extra,
+            default,
         )
         return builder
 
@@ -198,5 +213,11 @@ def missing_extra(name: str) -> str | None:
 
 
 def runnable_method_names(family: str | None = None) -> tuple[str, ...]:
-    """:func:`method_names` less the methods whose pip extra is not installed."""
-    return tuple(n for n in method_names(family) if missing_extra(n) is None)
+    """Return the default method list.
+
+    That is :func:`method_names` less the methods whose pip extra is not installed and those
+    that run only when named (``default=False``).
+    """
+    return tuple(
+        n for n in method_names(family) if missing_extra(n) is None and _REGISTRY[n].default
+    )

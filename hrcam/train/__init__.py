@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hrcam.train.loop import evaluate, fit
     from hrcam.train.result import TrainResult
     from hrcam.train.tasks import TrainTask
+    from hrcam.train.upsampler import UpsamplerTask, train_upsampler
 
 # Names resolved on first use, so that ``hrcam.train.config`` (the CLI's defaults) does not
 # import torch through this package's ``__init__``.
@@ -41,6 +42,8 @@ _LAZY = {
     "ExpansionTask": "expansion",
     "train_expansion": "expansion",
     "read_history": "history",
+    "UpsamplerTask": "upsampler",
+    "train_upsampler": "upsampler",
 }
 
 __all__ = [
@@ -51,11 +54,13 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainTask",
+    "UpsamplerTask",
     "evaluate",
     "fit",
     "read_history",
     "train_classifier",
     "train_expansion",
+    "train_upsampler",
 ]
 
 

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from hrcam.data.augment import AugmentConfig
 
-Task = Literal["classifier", "expansion"]
+Task = Literal["classifier", "expansion", "upsampler"]
 
-TASKS: tuple[str, ...] = ("classifier", "expansion")
+TASKS: tuple[str, ...] = ("classifier", "expansion", "upsampler")
 SCHEDULERS: tuple[str, ...] = ("plateau", "none")
 OPTIMIZERS: tuple[str, ...] = ("adadelta", "sgd", "adam")
 
@@ -48,7 +48,9 @@ class TrainConfig:
     ----------
     task
         ``"classifier"`` (cross-entropy pre-training, paper §4.2) or ``"expansion"``
-        (MSE reconstruction of the input with the classifier frozen, paper §4.3).
+        (MSE reconstruction of the input with the classifier frozen, paper §4.3) or
+        ``"upsampler"`` (a learned JBU upsampler by multi-view reconstruction of the frozen
+        classifier's CAM features, :mod:`hrcam.train.upsampler`).
     data_root
         Folder of an ``hrcam.data`` store (``StoreDataset(root, split)``).
     run_dir
@@ -198,11 +200,11 @@ class TrainConfig:
 
     def _check_task(self) -> None:
         for name in ("consistency_weight", "growth_rate", "layers_per_block"):
-            if self.task == "classifier" and getattr(self, name) != getattr(TrainConfig, name):
+            if self.task != "expansion" and getattr(self, name) != getattr(TrainConfig, name):
                 raise ValueError(f"{name} applies to the expansion task only")
-        if self.task == "expansion" and self.classifier_checkpoint is None:
+        if self.task != "classifier" and self.classifier_checkpoint is None:
             raise ValueError(
-                "classifier_checkpoint is required for the expansion task: pass the best.pt "
+                f"classifier_checkpoint is required for the {self.task} task: pass the best.pt "
                 "of a classifier run (hrcam train classifier ...)"
             )
 

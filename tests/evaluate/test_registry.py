@@ -24,12 +24,13 @@ def test_registry_holds_every_method_once_in_table_order():
     names = method_names()
     assert names == ALL_METHODS
     assert names[:4] == ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
-    assert len(set(names)) == len(names) == 13
+    assert len(set(names)) == len(names) == 17
     assert {method_names(f) for f in registry.FAMILIES} == {
         names[:4],
-        ("gradcam", "gradcam++", "layercam", "scorecam"),
-        ("layercam_fused", "fullgrad", "hirescam", "cam_crf", "cam_guided"),
-    }
+        ("gradcam", "gradcam++", "layercam", "scorecam", "sess"),
+        ("layercam_fused", "refinecam", "fullgrad", "hirescam", "cam_crf", "cam_guided", "cam_jbu",
+         "featup_jbu"),
+    }  # fmt: skip
     assert LABELS == {n: get_method(n).label for n in names}
 
 
@@ -108,7 +109,7 @@ def test_cli_choices_and_defaults_come_from_the_registry_and_config(capsys):
                         ("workers", "workers")):  # fmt: skip
         assert getattr(args, flag) == getattr(cfg, field), flag
     assert tuple(args.road_percentiles) == cfg.road_percentiles
-    assert EvaluateConfig.from_options(args.methods).methods == method_names()
+    assert EvaluateConfig.from_options(args.methods).methods == registry.runnable_method_names()
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--help"])
     out = capsys.readouterr().out

@@ -1,0 +1,72 @@
+"""Learned upsamplers of the CAM: ``featup_jbu``, a FeatUp-style learned JBU.
+
+The upsampler (:class:`hrcam.models.jbu.JBUUpsampler`, trained by ``hrcam train upsampler``)
+is not part of an :class:`~hrcam.models.HRCAM`; the model carries it when built with
+:func:`hrcam.models.jbu.with_upsampler`. Building ``featup_jbu`` on a model without one (or
+with an untrained one) is an :class:`~hrcam.models.jbu.UpsamplerError` that says how to get
+one, so the method is not in the default method list (``default=False``): it runs when named.
+
+Because the upsampler is linear in its source, the map is the low-res CAM itself upsampled
+(:meth:`~hrcam.models.jbu.JBUUpsampler.upsample_cam`): one channel, not k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps
+from hrcam.methods.registry import MethodOptions, register_method
+
+if TYPE_CHECKING:
+    import torch
+
+    from hrcam.models import HRCAM
+
+__all__ = ["featup_maps_fn"]
+
+
+def featup_maps_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
+    """``fn(images01, targets) -> MethodMaps`` of the learned JBU that ``model`` carries.
+
+    Raises
+    ------
+    hrcam.models.jbu.UpsamplerError
+        When ``model`` carries no upsampler, or an untrained one.
+    """
+    from hrcam.models.jbu import UpsamplerError
+
+    upsampler = getattr(model, "upsampler", None)
+    if upsampler is None:
+        raise UpsamplerError(
+            "featup_jbu needs a trained upsampler: train one (hrcam train upsampler "
+            "--classifier CKPT --data DIR --run-dir DIR) and attach it with "
+            "hrcam.models.jbu.with_upsampler(model, load_upsampler(RUN_DIR/best.pt))"
+        )
+    if not bool(upsampler.trained):
+        raise UpsamplerError(
+            "featup_jbu: the model's upsampler is untrained (hrcam train upsampler)"
+        )
+
+    def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
+        import torch
+
+        from hrcam.models import input_stats, normalize_images
+
+        clf = model.classifier
+        mean, std = input_stats(clf)
+        x = normalize_images(images.clamp(0.0, 1.0), mean=mean, std=std)
+        with torch.no_grad():
+            features = upsampler.project(clf.forward_features(x).cam_features)
+            weight = upsampler.class_weight(clf.fc.weight)[list(targets)]
+            maps = upsampler.upsample_cam(features.float(), weight.float(), x.float())
+        return MethodMaps(normalize_maps(maps.cpu().numpy()))
+
+    return fn
+
+
+@register_method(
+    "featup_jbu", label="Low-res CAM + learned JBU (FeatUp-style)", family="high-res", default=False
+)
+def _build_featup_jbu(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
+    return SaliencyMethod("featup_jbu", featup_maps_fn(model), 1.0)
