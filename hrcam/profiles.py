@@ -120,6 +120,19 @@ _BASE: dict[str, Any] = {
     "cutout_eval_images": 8,
     "cutout_feather": 2.0,
     "cutout_skip_methods": ["scorecam", "fullgrad"],
+    # Untouched animal photos (notebook 12; hrcam/resources/animal_photos.tsv, mostly Debian's
+    # gcompris-qt-data): faithfulness (A.D., A.I., ADCC, deletion/insertion, ROAD) and the
+    # sanity checks of Adebayo et al. with notebook 10's Lite0 and expansion network.
+    # photo_faithfulness False skips the chapter; photo_images None: every photo;
+    # photo_random_blocks: how many of Lite0's 10 blocks (top first) the cascading test
+    # randomizes (None: all); ROAD (8 sparse solves per image and method at 224 px) runs on
+    # the first photo_road_images photos.
+    "photo_faithfulness": True,
+    "photo_images": 2,
+    "photo_random_blocks": 1,
+    "photo_deletion_steps": 8,
+    "photo_road_images": 0,
+    "photo_skip_methods": ["scorecam", "fullgrad"],
     # Beyond the paper (notebook 09): an expansion network trained with a consistency term of
     # this weight (hrcam train expansion --consistency-weight; the paper, and the default
     # there, is 0). 1.0 gives both terms of the loss the same scale: each is a relative
@@ -163,6 +176,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "photo_crops": 12,
         "photo_image_size": 96,
         "photo_epochs": 2,
+        # Measured alone (papermill, 2-core machine): see notebooks/12_photo_faithfulness.py.
+        "photo_images": 4,
+        "photo_random_blocks": 3,
         # One more expansion training per variant: the demo's 15-minute budget holds one, the
         # variant built so that fine detail decides localization; study runs all four.
         "consistency_variants": ["thin_parts"],
@@ -191,6 +207,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "variant_classifier_epochs": 6,
         "variant_expansion_epochs": 3,
         "consistency_variants": ["default", "thin_parts", "plain_background", "small_objects"],
+        "photo_images": None,
+        "photo_random_blocks": None,
+        "photo_deletion_steps": 16,
+        "photo_road_images": 4,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -226,6 +246,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "photo_epochs": 20,
         "photo_batch_size": 16,
         "consistency_variants": ["default", "thin_parts", "plain_background", "small_objects"],
+        "photo_images": None,
+        "photo_random_blocks": None,
+        "photo_deletion_steps": 16,
+        "photo_road_images": 16,
     },
 }
 
@@ -325,6 +349,16 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "cutout_feather",
         "cutout_skip_methods",
     ),
+    "12_photo_faithfulness": (
+        "seed",
+        "device",
+        "photo_faithfulness",
+        "photo_images",
+        "photo_random_blocks",
+        "photo_deletion_steps",
+        "photo_road_images",
+        "photo_skip_methods",
+    ),
     "13_claims": (),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
@@ -342,13 +376,17 @@ STAGE_DIRS: dict[str, str] = {
     "08_real_photos": "photos",
     "09_beyond_the_paper": "beyond",
     "10_real_cutouts": "cutouts",
+    "12_photo_faithfulness": "photo_faithfulness",
     "13_claims": "claims",
 }
 
 # Chapters that need data outside the wheel, with the parameter that skips them: a skipped
 # chapter's page says so (the runner writes it instead of executing the notebook), and the
 # claims page answers from the chapters that ran.
-OPTIONAL_CHAPTERS: dict[str, str] = {"10_real_cutouts": "real_cutouts"}
+OPTIONAL_CHAPTERS: dict[str, str] = {
+    "10_real_cutouts": "real_cutouts",
+    "12_photo_faithfulness": "photo_faithfulness",
+}
 
 _IMPLICIT = ("profile", "run_dir")
 

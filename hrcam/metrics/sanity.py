@@ -69,7 +69,8 @@ def map_similarity(original: object, other: object) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``{"spearman", "spearman_abs", "ssim"}`` -> ``(B,)`` arrays.
+        ``{"spearman", "spearman_abs", "ssim"}`` -> ``(B,)`` arrays (SSIM is NaN for maps
+        smaller than 3 x 3, where its window does not fit).
     """
     from skimage.metrics import structural_similarity
 
@@ -81,8 +82,10 @@ def map_similarity(original: object, other: object) -> dict[str, np.ndarray]:
         raise ValueError("maps contain NaN or infinite values")
     flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     na, nb = normalize_batch(a), normalize_batch(b)
+    side = min(7, *a.shape[1:])
+    win = side if side % 2 else side - 1  # SSIM's window: odd, at most the map's side
     ssim = [
-        structural_similarity(x, y, data_range=1.0, win_size=min(7, *x.shape) | 1)
+        structural_similarity(x, y, data_range=1.0, win_size=win) if win >= 3 else np.nan
         for x, y in zip(na.astype(np.float64), nb.astype(np.float64), strict=True)
     ]
     return {
@@ -104,14 +107,15 @@ def randomize_modules(model: nn.Module, paths: Sequence[str], seed: int) -> list
     """
     import torch
 
-    names = dict(model.named_modules())
     reset = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for path in paths:
-            if path not in names:
-                raise ValueError(f"the model has no submodule {path!r}")
-            for name, layer in names[path].named_modules(prefix=path):
+            try:  # get_submodule, not named_modules(): a shared layer has several paths
+                block = model.get_submodule(path)
+            except AttributeError:
+                raise ValueError(f"the model has no submodule {path!r}") from None
+            for name, layer in block.named_modules(prefix=path):
                 if hasattr(layer, "reset_parameters"):
                     layer.reset_parameters()
                     reset.append(name)
