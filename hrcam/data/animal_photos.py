@@ -58,7 +58,7 @@ class AnimalPhoto:
 
 @lru_cache(maxsize=1)
 def photo_list() -> tuple[AnimalPhoto, ...]:
-    """The reviewed photos, in the list's order."""
+    """Return the reviewed photos, in the list's order."""
     text = resources.files("hrcam.resources").joinpath("animal_photos.tsv").read_text("utf-8")
     rows = [r for r in text.splitlines() if r and not r.startswith("#")]
     out = []
@@ -97,7 +97,7 @@ def _read_bytes(photo: AnimalPhoto) -> bytes:
 
 
 @lru_cache(maxsize=8)
-def _archive(path: str):  # noqa: ANN202 - an RccArchive, cached: one parse per file
+def _archive(path: str):
     from hrcam.data.rcc import read_rcc
 
     return read_rcc(path)

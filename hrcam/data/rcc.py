@@ -115,7 +115,7 @@ class RccArchive:
         return name in self._files
 
     def read(self, name: str) -> bytes:
-        """The bytes of the file ``name``, decompressed.
+        """Return the bytes of the file ``name``, decompressed.
 
         Raises
         ------

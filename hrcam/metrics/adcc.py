@@ -71,7 +71,9 @@ def adcc_from_terms(drop: object, coherency: object, complexity: object) -> np.n
     terms = [np.asarray(coherency, float), 1.0 - np.asarray(complexity, float)]
     terms.append(1.0 - np.asarray(drop, float))
     if len({t.shape for t in terms}) != 1:
-        raise ValueError(f"drop, coherency and complexity differ in shape: {[t.shape for t in terms]}")
+        raise ValueError(
+            f"drop, coherency and complexity differ in shape: {[t.shape for t in terms]}"
+        )
     stacked = np.stack(terms)
     if np.any(~np.isfinite(stacked)) or stacked.min() < -1e-9 or stacked.max() > 1 + 1e-9:
         raise ValueError("drop, coherency and complexity must lie in [0, 1]")

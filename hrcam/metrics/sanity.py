@@ -33,7 +33,6 @@ import numpy as np
 from hrcam._shared import normalize_batch
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 __all__ = [
@@ -179,7 +178,7 @@ def cascading_randomization(
 
 
 def random_logit_targets(targets: Sequence[int], num_classes: int, seed: int = 0) -> list[int]:
-    """For each target, another class drawn uniformly at random (seeded) for the random-logit test."""
+    """Draw, for each target, another class uniformly at random (seeded): the random logit."""
     if num_classes < 2:
         raise ValueError(f"the random-logit test needs at least 2 classes, got {num_classes}")
     rng = np.random.default_rng(seed)

@@ -30,14 +30,14 @@ from hrcam._shared import json_safe
 
 __all__ = [
     "EXPANSION_METHODS",
-    "lite0_blocks",
-    "load_photo_model",
-    "random_logit_similarity",
-    "method_maps",
-    "photo_summary",
-    "randomization_table",
     "faithfulness_scores",
     "faithfulness_table",
+    "lite0_blocks",
+    "load_photo_model",
+    "method_maps",
+    "photo_summary",
+    "random_logit_similarity",
+    "randomization_table",
     "sanity_verdicts",
     "save_photo_values",
 ]
@@ -53,7 +53,7 @@ EXPANSION_METHODS = ("high_res_cam", "refined_paper", "refined_reference")
 
 
 def load_photo_model(run_dir: str | os.PathLike) -> tuple[Any, bool]:
-    """The ``HRCAM`` of notebook 10 (``RUN/cutouts/expansion/best.pt``), and whether it exists.
+    """Load the ``HRCAM`` of notebook 10 (``RUN/cutouts/expansion/best.pt``) if it exists.
 
     Without it (the cut-out chapter was skipped), the wrapped EfficientNet-Lite0 with an
     untrained expansion network: the methods that do not read the expansion network run on
@@ -71,7 +71,7 @@ def load_photo_model(run_dir: str | os.PathLike) -> tuple[Any, bool]:
 
 
 def lite0_blocks(model: Any) -> list[tuple[str, list[str]]]:
-    """The wrapped EfficientNet-Lite0's blocks, top first, as paths inside the ``HRCAM`` model.
+    """List the wrapped EfficientNet-Lite0's blocks, top first, as paths in the ``HRCAM``.
 
     FC head; ``conv_head`` with its BatchNorm; the backbone's seven stages ``blocks.6`` ...
     ``blocks.0``; the stem (``conv_stem`` and its BatchNorm).
@@ -95,7 +95,7 @@ def lite0_blocks(model: Any) -> list[tuple[str, list[str]]]:
 def method_maps(
     model: Any, methods: Sequence[str], images: Any, targets: Sequence[int]
 ) -> dict[str, np.ndarray]:
-    """Every method's ``(B, H, W)`` maps (built afresh on ``model``, so randomized weights count)."""
+    """Compute every method's ``(B, H, W)`` maps, built afresh on ``model`` (randomized or not)."""
     from hrcam.methods import build_methods
 
     targets = [int(t) for t in targets]
@@ -202,7 +202,7 @@ def faithfulness_table(
 
 
 def randomization_table(curves: Any, measure: str = "spearman", seed: int = 0) -> dict[str, Any]:
-    """``{method: [[mean, lo, hi] per step]}`` of one similarity measure, CIs over photos."""
+    """Return ``{method: [[mean, lo, hi] per step]}`` of one measure (CIs over photos)."""
     return {
         m: [list(_ci(step, seed)) for step in sims[measure]]
         for m, sims in curves.similarity.items()
@@ -253,7 +253,7 @@ def save_photo_values(values: dict[str, Any], out_dir: str | os.PathLike) -> Pat
 
 
 def photo_summary(stage: str | os.PathLike) -> dict[str, Any] | None:
-    """The values :func:`save_photo_values` wrote into ``stage``, or None if it never ran."""
+    """Read the values :func:`save_photo_values` wrote into ``stage`` (None if it never ran)."""
     path = Path(stage) / _VALUES_FILE
     if not path.is_file():
         return None

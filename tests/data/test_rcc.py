@@ -60,7 +60,9 @@ def write_rcc(files: dict[str, bytes], version: int = 3, compress: set[str] = fr
             payload = content
             if path_compressed:
                 payload = struct.pack(">I", len(content)) + zlib.compress(content)
-            out_tree += struct.pack(">IHHHI", off, 1 if path_compressed else 0, 0, 0, len(data_blob))
+            out_tree += struct.pack(
+                ">IHHHI", off, 1 if path_compressed else 0, 0, 0, len(data_blob)
+            )
             data_blob += struct.pack(">I", len(payload)) + payload
         if version >= 2:
             out_tree += struct.pack(">Q", 0)
@@ -95,14 +97,14 @@ def test_reads_back_every_file_compressed_or_not(version, tmp_path):
 
 
 def test_bad_input_gets_clear_errors(tmp_path):
-    with pytest.raises(RccError, match="no 'qres' magic"):
+    with pytest.raises(RccError, match=r"no 'qres' magic"):
         RccArchive(b"PK\x03\x04 not a resource file")
-    with pytest.raises(RccError, match="unsupported .rcc format 9"):
+    with pytest.raises(RccError, match=r"unsupported \.rcc format 9"):
         RccArchive(b"qres" + struct.pack(">IIII", 9, 20, 20, 20))
     data = write_rcc(FILES, 3)
     with pytest.raises(RccError, match="truncated"):
         RccArchive(data[:30])
-    with pytest.raises(KeyError, match="holds no 'missing.png'"):
+    with pytest.raises(KeyError, match=r"holds no 'missing\.png'"):
         RccArchive(data).read("missing.png")
     with pytest.raises(FileNotFoundError):
         read_rcc(tmp_path / "none.rcc")
@@ -112,5 +114,5 @@ def test_corrupt_zlib_is_refused():
     data = bytearray(write_rcc({"f.txt": b"hello world" * 20}, 3, compress={"f.txt"}))
     i = data.index(zlib.compress(b"hello world" * 20)[:6])
     data[i + 2 : i + 8] = b"\xff" * 6
-    with pytest.raises(RccError, match="not valid zlib|inflates to"):
+    with pytest.raises(RccError, match=r"not valid zlib|inflates to"):
         RccArchive(bytes(data)).read("f.txt")
