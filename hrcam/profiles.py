@@ -128,9 +128,9 @@ _BASE: dict[str, Any] = {
     # randomizes (None: all); ROAD (8 sparse solves per image and method at 224 px) runs on
     # the first photo_road_images photos.
     "photo_faithfulness": True,
-    "photo_images": 2,
+    "photo_images": 1,
     "photo_random_blocks": 1,
-    "photo_deletion_steps": 8,
+    "photo_deletion_steps": 4,
     "photo_road_images": 0,
     "photo_skip_methods": ["scorecam", "fullgrad"],
     # Beyond the paper (notebook 09): an expansion network trained with a consistency term of
@@ -177,8 +177,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "photo_image_size": 96,
         "photo_epochs": 2,
         # Measured alone (papermill, 2-core machine): see notebooks/12_photo_faithfulness.py.
-        "photo_images": 4,
+        "photo_images": 3,
         "photo_random_blocks": 3,
+        "photo_deletion_steps": 8,
         # One more expansion training per variant: the demo's 15-minute budget holds one, the
         # variant built so that fine detail decides localization; study runs all four.
         "consistency_variants": ["thin_parts"],

@@ -84,7 +84,7 @@ from hrcam.profiles import stage_dir
 from hrcam.studies import photo_faithfulness as pf
 from hrcam.studies.cutouts import usable_methods
 
-started, timings = time.perf_counter(), {}
+started, cpu_started, timings = time.perf_counter(), time.process_time(), {}
 out_dir = stage_dir(cfg["run_dir"], "12_photo_faithfulness", create=True)
 photos, pixels = load_animal_photos(224, limit=cfg["photo_images"])
 images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
@@ -229,5 +229,6 @@ values = {
     "seconds": timings,
 }
 pf.save_photo_values(values, out_dir)
-print(f"notebook wall time: {time.perf_counter() - started:.0f} s; " + ", ".join(
+print(f"notebook wall time: {time.perf_counter() - started:.0f} s (CPU time of this kernel: "
+      f"{time.process_time() - cpu_started:.0f} s); " + ", ".join(
     f"{k} {v:.0f} s" for k, v in timings.items()))  # fmt: skip
