@@ -132,9 +132,9 @@ if shown:
         {m: normalize_batch(v[shown]) for m, v in maps.items()}, labels,
     )  # fmt: skip
 else:  # no photo of this run may be shown: the figure says so
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig = plt.figure(figsize=(4, 1))
+    fig = Figure(figsize=(4, 1))
     fig.text(0.5, 0.5, "no photo of this run may be shown", ha="center", va="center")
 glue("fig-pf-maps", fig, display=False)
 credits = "\n".join(

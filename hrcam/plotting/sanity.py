@@ -31,11 +31,13 @@ def randomization_figure(
     titles
         Panel title by measure.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure
 
     measures = list(curves)
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8), squeeze=False)
+    # Figure, not pyplot: the notebook glues it; pyplot would also display it under the cell.
+    fig = Figure(figsize=(4.2 * len(measures), 3.8))
+    axes = fig.subplots(1, len(measures), squeeze=False)
     x = np.arange(len(steps) + 1)
     for ax, measure in zip(axes[0], measures, strict=True):
         for method, rows in curves[measure].items():
@@ -43,7 +45,7 @@ def randomization_figure(
             (line,) = ax.plot(x, arr[:, 0], marker="o", ms=3, label=labels.get(method, method))
             ax.fill_between(x, arr[:, 1], arr[:, 2], color=line.get_color(), alpha=0.15)
         ax.set_xticks(x, ["none", *steps], rotation=60, ha="right", fontsize=8)
-        ax.set_ylim(-0.25, 1.05)
+        ax.set_ylim(-1.05, 1.05)
         ax.axhline(0.0, color="0.7", lw=0.8)
         ax.set_xlabel("randomized down to (cumulative, top first)")
         ax.set_title((titles or {}).get(measure, measure))
