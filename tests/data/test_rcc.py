@@ -67,7 +67,7 @@ def write_rcc(files: dict[str, bytes], version: int = 3, compress: set[str] = fr
         if version >= 2:
             out_tree += struct.pack(">Q", 0)
         assert len(out_tree) % node_size == 0
-    header = 20 if version >= 3 else 16
+    header = 24 if version >= 3 else 20  # magic, 4 words, and a flags word from format 3
     tree_at, data_at = header, header + len(out_tree)
     names_at = data_at + len(data_blob)
     head = b"qres" + struct.pack(">IIII", version, tree_at, data_at, names_at)
