@@ -137,9 +137,9 @@ else:  # no photo of this run may be shown: the figure says so
     fig = Figure(figsize=(4, 1))
     fig.text(0.5, 0.5, "no photo of this run may be shown", ha="center", va="center")
 glue("fig-pf-maps", fig, display=False)
-credits = "\n".join(
-    f"- {p.key} (predicted: {class_names[targets[i]]}): {p.credit}, {p.license}, "
-    f"`{p.package}`{', ' + p.source if p.source else ''}"
+credits = "; ".join(
+    f"{p.key} (predicted: {class_names[targets[i]]}): {p.credit}, {p.license}, "
+    f"`{p.package}`{', <' + p.source + '>' if p.source else ''}"
     for i, p in enumerate(photos) if i in shown
 )  # fmt: skip
 glue("pf-credits", Markdown(credits or "No photo of this run may be shown."), display=False)
@@ -167,11 +167,12 @@ scores = pf.faithfulness_scores(
 )  # fmt: skip
 timings["faithfulness"] = time.perf_counter() - t0
 table, table_values = pf.faithfulness_table(scores, labels, seed=cfg["seed"])
-glue("pf-table", Markdown(table), display=False)
+faith_text = pf.faithfulness_text(scores, labels, seed=cfg["seed"])
+glue("pf-faith", Markdown(faith_text), display=False)
 Markdown(table)
 
 # %% [markdown]
-# {glue:md}`pf-table`
+# {glue:md}`pf-faith`
 #
 # ## Sanity checks: randomizing the classifier
 #
@@ -226,6 +227,7 @@ values = {
     "random_logit_ssim": {m: float(v["ssim"].mean()) for m, v in random_logit.items()},
     "verdicts": verdicts,
     "statement": statement,
+    "faithfulness_text": faith_text,
     "seconds": timings,
 }
 pf.save_photo_values(values, out_dir)

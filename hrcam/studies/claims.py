@@ -174,7 +174,7 @@ def photo_faithfulness_text(run_dir: str | Path) -> str:
     where = f"On {saved['photos']} untouched animal photos (predicted class): "
     if not saved.get("expansion_trained", True):
         where += "(without the cut-out chapter's expansion network, so without its maps) "
-    return where + saved["statement"]
+    return (where + saved["statement"] + " " + saved.get("faithfulness_text", "")).strip()
 
 
 def _arch(run_dir: str | Path) -> str:
