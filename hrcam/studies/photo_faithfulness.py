@@ -222,6 +222,8 @@ def faithfulness_text(
             continue
         mean, lo, hi = (100 * v for v in _ci(row["adcc"] - base["adcc"], seed))
         word = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
+        if len(base) < 2:  # a bootstrap of one photo has no width: no verdict
+            word = "one photo, no interval"
         parts.append(f"{labels.get(method, method)} {mean:+.1f} [{lo:+.1f}, {hi:+.1f}] ({word})")
     return text + " ADCC minus the low-res CAM's, paired per photo: " + "; ".join(parts) + "."
 
@@ -241,7 +243,8 @@ def sanity_verdicts(
 
     A method **passes** the cascading test when its mean Spearman correlation with the trained
     model's map, once every block of the run is randomized, has its 95 % CI below
-    :data:`CHANGED_BELOW`; it **fails** when the CI lies above; otherwise it is undecided.
+    :data:`CHANGED_BELOW`; it **fails** when the CI lies above; otherwise (or with a single
+    photo, whose bootstrap interval has no width) it is undecided.
     The random-logit test reads the same way on the SSIM between the maps of the predicted
     class and of a random other class.
     """
@@ -250,6 +253,8 @@ def sanity_verdicts(
         mean, lo, hi = _ci(sims["spearman"][-1], seed)
         first = _ci(sims["spearman"][0], seed)[0]
         state = "passes" if hi < CHANGED_BELOW else "fails" if lo > CHANGED_BELOW else "undecided"
+        if sims["spearman"].shape[1] < 2:  # a bootstrap of one photo has no width
+            state = "undecided"
         verdict[method] = state
         rl = _ci(random_logit[method]["ssim"], seed)[0] if method in random_logit else float("nan")
         parts.append(

@@ -39,3 +39,11 @@ def test_faithfulness_text_pairs_with_the_low_res_cam():
     )
     assert abs(values["low_res_cam.drop"][0] - 30.0) < 1e-9
     assert "| low_res_cam | 30.0 [" in table and table.count("–") == 6
+
+
+def test_one_photo_gets_no_verdict():
+    curves = RandomizationCurves(("FC",), {"m": {"spearman": np.array([[0.99]])}})
+    verdicts, _ = pf.sanity_verdicts(curves, {}, {}, seed=0)
+    assert verdicts == {"m": "undecided"}
+    scores = {"low_res_cam": {"adcc": np.array([0.3])}, "m": {"adcc": np.array([0.5])}}
+    assert "(one photo, no interval)" in pf.faithfulness_text(scores, {}, seed=0)
