@@ -222,7 +222,7 @@ def faithfulness_text(
             continue
         mean, lo, hi = (100 * v for v in _ci(row["adcc"] - base["adcc"], seed))
         word = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
-        if len(base) < 2:  # a bootstrap of one photo has no width: no verdict
+        if len(base["adcc"]) < 2:  # a bootstrap of one photo has no width: no verdict
             word = "one photo, no interval"
         parts.append(f"{labels.get(method, method)} {mean:+.1f} [{lo:+.1f}, {hi:+.1f}] ({word})")
     return text + " ADCC minus the low-res CAM's, paired per photo: " + "; ".join(parts) + "."
