@@ -39,9 +39,11 @@ browser:
 	  fi; }
 
 # Real photographs for the real cut-out chapter (notebook 10): Debian's Tux Paint animal stamps
-# and natural photos without animals (hrcam/data/cutouts.py lists the files). Without root,
-# `hrcam book` names the packages and how to skip that chapter before anything runs.
-PHOTO_PACKAGES := tuxpaint-stamps-default plasma-workspace-wallpapers mate-backgrounds palapeli-data opencv-doc
+# and natural photos without animals (hrcam/data/cutouts.py lists the files); and for the
+# photo-faithfulness chapter (notebook 12): gcompris' animal photos plus palapeli's and
+# opencv-doc's (hrcam/resources/animal_photos.tsv). Without root, `hrcam book` names the
+# packages and how to skip each chapter before anything runs.
+PHOTO_PACKAGES := tuxpaint-stamps-default plasma-workspace-wallpapers mate-backgrounds palapeli-data opencv-doc gcompris-qt-data
 photos:
 	@missing=$$(for p in $(PHOTO_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

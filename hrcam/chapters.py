@@ -1,14 +1,15 @@
 """Chapters that need data outside the wheel: checked before a book run, or skipped by name.
 
-The real cut-out chapter reads Debian packages (``make book`` installs them as root). Without
-them, :func:`check_chapter_sources` stops ``hrcam book`` before any notebook runs, naming the
-packages and the one parameter that skips the chapter; a chapter skipped that way gets the page
-:func:`skipped_chapter` writes instead of an executed notebook.
+The real cut-out chapter and the photo-faithfulness chapter read Debian packages (``make
+book`` installs them as root). Without them, :func:`check_chapter_sources` stops ``hrcam
+book`` before any notebook runs, naming the packages and the one parameter that skips each
+chapter; a chapter skipped that way gets the page :func:`skipped_chapter` writes instead of
+an executed notebook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +20,62 @@ from hrcam.errors import HrcamError
 __all__ = ["check_chapter_sources", "skipped_chapter"]
 
 
-def check_chapter_sources(
-    profile: str, overrides: Mapping[str, Any], only: Sequence[str] | None
-) -> None:
-    """Refuse, before any notebook runs, a chapter whose Debian packages are missing.
-
-    The real cut-out chapter reads Debian packages (``make book`` installs them as root);
-    without them the run would fail an hour in. The message names what to install and the one
-    parameter that skips the chapter.
-    """
+def _cutout_packages(cfg: Mapping[str, Any]) -> tuple[list[str], str]:
+    """Missing Debian packages of the real cut-out chapter (none for folders given by hand)."""
     from hrcam.data.cutouts import BACKGROUND_PACKAGES, STAMPS_PACKAGE, missing_cutout_packages
 
-    stem = "10_real_cutouts"
-    if stem not in profiles.NOTEBOOK_PARAMETERS or (only is not None and stem not in only):
-        return
-    names = profiles.NOTEBOOK_PARAMETERS[stem]
-    cfg = profiles.resolve(profile, stem, **{k: v for k, v in overrides.items() if k in names})
-    if not cfg["real_cutouts"]:
-        return
     needed = set()
     if cfg["cutout_stamps"] is None:
         needed.add(STAMPS_PACKAGE)
     if cfg["cutout_backgrounds"] is None:
         needed |= set(BACKGROUND_PACKAGES)
-    missing = [p for p in missing_cutout_packages() if p in needed]
-    if missing:
-        raise HrcamError(
-            f"the chapter 'Real animals, measured' ({stem}) needs the Debian package(s) "
-            f"{' '.join(missing)}: sudo apt-get install {' '.join(missing)} (`make book` "
-            "installs them when run as root), or skip the chapter with -p real_cutouts false"
-        )
+    return [p for p in missing_cutout_packages() if p in needed], "Real animals, measured"
+
+
+def _photo_packages(cfg: Mapping[str, Any]) -> tuple[list[str], str]:
+    """Missing Debian packages of the reviewed animal photos (hrcam.data.animal_photos)."""
+    from hrcam.data.animal_photos import missing_photo_packages
+
+    return missing_photo_packages(), "Real photos: faithfulness and sanity checks"
+
+
+# What each optional chapter (profiles.OPTIONAL_CHAPTERS) needs outside the wheel: a function
+# of the chapter's resolved parameters -> (missing Debian packages, the chapter's title).
+_CHAPTER_NEEDS: dict[str, Callable[[Mapping[str, Any]], tuple[list[str], str]]] = {
+    "10_real_cutouts": _cutout_packages,
+    "12_photo_faithfulness": _photo_packages,
+}
+
+
+def check_chapter_sources(
+    profile: str, overrides: Mapping[str, Any], only: Sequence[str] | None
+) -> None:
+    """Refuse, before any notebook runs, a chapter whose Debian packages are missing.
+
+    Each chapter of :data:`hrcam.profiles.OPTIONAL_CHAPTERS` that this run executes (and
+    that is not skipped by its parameter) is checked; without its packages the run would
+    fail an hour in. The message names, per chapter, what to install and the one parameter
+    that skips it.
+    """
+    problems = []
+    for stem, flag in profiles.OPTIONAL_CHAPTERS.items():
+        if stem not in profiles.NOTEBOOK_PARAMETERS or stem not in _CHAPTER_NEEDS:
+            continue
+        if only is not None and stem not in only:
+            continue
+        names = profiles.NOTEBOOK_PARAMETERS[stem]
+        cfg = profiles.resolve(profile, stem, **{k: v for k, v in overrides.items() if k in names})
+        if not cfg[flag]:
+            continue
+        missing, title = _CHAPTER_NEEDS[stem](cfg)
+        if missing:
+            problems.append(
+                f"the chapter '{title}' ({stem}) needs the Debian package(s) "
+                f"{' '.join(missing)}: sudo apt-get install {' '.join(missing)} (`make book` "
+                f"installs them when run as root), or skip the chapter with -p {flag} false"
+            )
+    if problems:
+        raise HrcamError("; ".join(problems))
 
 
 def skipped_chapter(path: Path, stem: str, flag: str) -> Path:

@@ -131,6 +131,19 @@ _BASE: dict[str, Any] = {
     "upsampler_eval_images": 8,
     # SESS costs ~400 classifier passes per image: scored on this many of those images.
     "upsampler_sess_images": 1,
+    # Untouched animal photos (notebook 12; hrcam/resources/animal_photos.tsv, mostly Debian's
+    # gcompris-qt-data): faithfulness (A.D., A.I., ADCC, deletion/insertion, ROAD) and the
+    # sanity checks of Adebayo et al. with notebook 10's Lite0 and expansion network.
+    # photo_faithfulness False skips the chapter; photo_images None: every photo;
+    # photo_random_blocks: how many of Lite0's 10 blocks (top first) the cascading test
+    # randomizes (None: all); ROAD (8 sparse solves per image and method at 224 px) runs on
+    # the first photo_road_images photos.
+    "photo_faithfulness": True,
+    "photo_images": 1,
+    "photo_random_blocks": 1,
+    "photo_deletion_steps": 4,
+    "photo_road_images": 0,
+    "photo_skip_methods": ["scorecam", "fullgrad", "sess"],
     # Beyond the paper (notebook 09): an expansion network trained with a consistency term of
     # this weight (hrcam train expansion --consistency-weight; the paper, and the default
     # there, is 0). 1.0 gives both terms of the loss the same scale: each is a relative
@@ -181,6 +194,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cutout_num_train": 160,
         "cutout_num_val": 256,
         "cutout_eval_images": 48,
+        # Measured alone (papermill, 2-core machine): see notebooks/12_photo_faithfulness.py.
+        "photo_images": 3,
+        "photo_random_blocks": 3,
+        "photo_deletion_steps": 8,
         # One more expansion training per variant: the demo's 15-minute budget holds one, the
         # variant built so that fine detail decides localization; study runs all four.
         "consistency_variants": ["thin_parts"],
@@ -225,6 +242,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upsampler_max_batches": None,
         "upsampler_eval_images": 64,
         "upsampler_sess_images": 16,
+        "photo_images": None,
+        "photo_random_blocks": None,
+        "photo_deletion_steps": 16,
+        "photo_road_images": 4,
     },
     # The paper's settings (Sec. 4): ImageNet animals at 224 px, 50 + 50 epochs, GPU.
     "paper": {
@@ -265,6 +286,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upsampler_max_batches": None,
         "upsampler_eval_images": 500,
         "upsampler_sess_images": 100,
+        "photo_images": None,
+        "photo_random_blocks": None,
+        "photo_deletion_steps": 16,
+        "photo_road_images": 16,
     },
 }
 
@@ -373,6 +398,16 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "upsampler_eval_images",
         "upsampler_sess_images",
     ),
+    "12_photo_faithfulness": (
+        "seed",
+        "device",
+        "photo_faithfulness",
+        "photo_images",
+        "photo_random_blocks",
+        "photo_deletion_steps",
+        "photo_road_images",
+        "photo_skip_methods",
+    ),
     "13_claims": (),
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_PARAMETERS)
@@ -391,13 +426,17 @@ STAGE_DIRS: dict[str, str] = {
     "09_beyond_the_paper": "beyond",
     "10_real_cutouts": "cutouts",
     "11_upsamplers": "upsamplers",
+    "12_photo_faithfulness": "photo_faithfulness",
     "13_claims": "claims",
 }
 
 # Chapters that need data outside the wheel, with the parameter that skips them: a skipped
 # chapter's page says so (the runner writes it instead of executing the notebook), and the
 # claims page answers from the chapters that ran.
-OPTIONAL_CHAPTERS: dict[str, str] = {"10_real_cutouts": "real_cutouts"}
+OPTIONAL_CHAPTERS: dict[str, str] = {
+    "10_real_cutouts": "real_cutouts",
+    "12_photo_faithfulness": "photo_faithfulness",
+}
 
 _IMPLICIT = ("profile", "run_dir")
 

@@ -221,6 +221,18 @@ glue(
 # and a local ILSVRC copy) is the way to test them.
 
 # %% [markdown]
+# ## Real photos: do the maps explain the model?
+#
+# {doc}`12_photo_faithfulness` randomizes the classifier's blocks from the top and asks
+# whether each method's map changes (Adebayo et al. 2018); the expansion network stays as
+# trained. {glue:md}`photo_sanity`
+
+# %%
+from hrcam.studies.claims import photo_faithfulness_text
+
+glue("photo_sanity", Markdown(photo_faithfulness_text(cfg["run_dir"])), display=False)
+
+# %% [markdown]
 # ## What each notebook costs
 #
 # Wall time of each notebook's last execution by `hrcam book` in this run folder (seconds,

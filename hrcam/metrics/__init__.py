@@ -8,6 +8,9 @@ normalises it first, so maps in any range compare fairly.
 * :mod:`~hrcam.metrics.boxes`: MaxBoxAccV2 (boxes from all contours, IoU 0.3/0.5/0.7).
 * :mod:`~hrcam.metrics.faithfulness`: average drop / increase in confidence, deletion and
   insertion AUC, ROAD (grad-cam's implementation).
+* :mod:`~hrcam.metrics.adcc`: ADCC (Poppi et al. 2021).
+* :mod:`~hrcam.metrics.sanity`: cascading model-parameter randomization and the random-logit
+  test (Adebayo et al. 2018), with Spearman and SSIM similarity.
 """
 
 import lazy_loader
@@ -20,6 +23,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "_validation": [
             "DEFAULT_THRESHOLDS",
             "normalize_map",
+        ],
+        "adcc": [
+            "AdccScores",
+            "adcc",
+            "adcc_from_terms",
+            "coherency",
         ],
         "boxes": [
             "IOU_THRESHOLDS",
@@ -50,6 +59,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "pointing": [
             "energy_pointing_game",
             "pointing_game",
+        ],
+        "sanity": [
+            "SIMILARITIES",
+            "RandomizationCurves",
+            "cascading_randomization",
+            "map_similarity",
+            "random_logit_targets",
+            "randomize_modules",
         ],
     },
 )

@@ -25,6 +25,7 @@ __all__ = [
     "beyond_values",
     "claim_values",
     "notebook_costs",
+    "photo_faithfulness_text",
     "save_claims",
     "two_column_table",
 ]
@@ -159,6 +160,23 @@ def beyond_values(run_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} does not exist: run notebook 09_beyond_the_paper first")
     saved = json.loads(path.read_text(encoding="utf-8"))
     return {f"beyond_{k}": math.nan if v is None else v for k, v in saved.items()}
+
+
+def photo_faithfulness_text(run_dir: str | Path) -> str:
+    """Return what the photo-faithfulness chapter (notebook 12) concluded, as it saved it.
+
+    A sentence saying the chapter did not run when its values are missing (skipped with
+    ``-p photo_faithfulness false``, or not run yet).
+    """
+    from hrcam.studies.photo_faithfulness import photo_summary
+
+    saved = photo_summary(stage_dir(run_dir, "12_photo_faithfulness"))
+    if saved is None:
+        return "The photo-faithfulness chapter did not run in this run folder."
+    where = f"On {saved['photos']} untouched animal photos (predicted class): "
+    if not saved.get("expansion_trained", True):
+        where += "(without the cut-out chapter's expansion network, so without its maps) "
+    return (where + saved["statement"] + " " + saved.get("faithfulness_text", "")).strip()
 
 
 def _arch(run_dir: str | Path) -> str:

@@ -1,0 +1,118 @@
+"""The Qt resource (.rcc) reader, on files a tiny writer in this test builds."""
+
+import struct
+import zlib
+
+import pytest
+
+from hrcam.data.rcc import RccArchive, RccError, read_rcc
+
+
+def _qt_hash(name: str) -> int:
+    # qt_hash of QResource (the order of siblings); any order reads back the same here.
+    h = 0
+    for ch in name:
+        h = ((h << 4) + ord(ch)) & 0xFFFFFFFF
+        h ^= (h & 0xF0000000) >> 23
+        h &= 0x0FFFFFFF
+    return h
+
+
+def write_rcc(files: dict[str, bytes], version: int = 3, compress: set[str] = frozenset()) -> bytes:
+    """A minimal rcc writer: a tree of directories and files, as Qt's rcc lays them out."""
+    tree: dict = {}
+    for path, data in files.items():
+        node = tree
+        *dirs, leaf = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = data
+    names, name_off = bytearray(), {}
+    data_blob, nodes = bytearray(), []
+
+    def name_offset(name: str) -> int:
+        if name not in name_off:
+            name_off[name] = len(names)
+            units = name.encode("utf-16-be")
+            names.extend(struct.pack(">HI", len(units) // 2, _qt_hash(name)) + units)
+        return name_off[name]
+
+    # Breadth-first: children of a directory are consecutive, as rcc writes them.
+    nodes.append(["", tree, None])
+    queue = [0]
+    while queue:
+        index = queue.pop(0)
+        _name, content, _ = nodes[index]
+        if isinstance(content, dict):
+            first = len(nodes)
+            for child in sorted(content, key=_qt_hash):
+                nodes.append([child, content[child], None])
+            nodes[index][2] = (len(content), first)
+            queue.extend(range(first, first + len(content)))
+    node_size = 14 if version == 1 else 22
+    out_tree = bytearray()
+    for name, content, extra in nodes:
+        off = name_offset(name) if name else 0
+        if isinstance(content, dict):
+            out_tree += struct.pack(">IHII", off, 2, *extra)
+        else:
+            path_compressed = name in compress
+            payload = content
+            if path_compressed:
+                payload = struct.pack(">I", len(content)) + zlib.compress(content)
+            out_tree += struct.pack(
+                ">IHHHI", off, 1 if path_compressed else 0, 0, 0, len(data_blob)
+            )
+            data_blob += struct.pack(">I", len(payload)) + payload
+        if version >= 2:
+            out_tree += struct.pack(">Q", 0)
+        assert len(out_tree) % node_size == 0
+    header = 24 if version >= 3 else 20  # magic, 4 words, and a flags word from format 3
+    tree_at, data_at = header, header + len(out_tree)
+    names_at = data_at + len(data_blob)
+    head = b"qres" + struct.pack(">IIII", version, tree_at, data_at, names_at)
+    if version >= 3:
+        head += struct.pack(">I", 0)
+    return head + bytes(out_tree) + bytes(data_blob) + bytes(names)
+
+
+FILES = {
+    "a/b/photo.webp": b"\x00webp bytes" * 50,
+    "a/readme.txt": "Copyright: Ünïcode author".encode(),
+    "top.bin": b"",
+    "a/b/ünï.txt": b"unicode name",
+}
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_reads_back_every_file_compressed_or_not(version, tmp_path):
+    path = tmp_path / "x.rcc"
+    path.write_bytes(write_rcc(FILES, version, compress={"photo.webp", "readme.txt"}))
+    archive = read_rcc(path)
+    assert archive.version == version
+    assert archive.names() == sorted(FILES)
+    for name, data in FILES.items():
+        assert archive.read(name) == data
+    assert "a/b/photo.webp" in archive and "a/b" not in archive
+
+
+def test_bad_input_gets_clear_errors(tmp_path):
+    with pytest.raises(RccError, match=r"no 'qres' magic"):
+        RccArchive(b"PK\x03\x04 not a resource file")
+    with pytest.raises(RccError, match=r"unsupported \.rcc format 9"):
+        RccArchive(b"qres" + struct.pack(">IIII", 9, 20, 20, 20))
+    data = write_rcc(FILES, 3)
+    with pytest.raises(RccError, match="truncated"):
+        RccArchive(data[:30])
+    with pytest.raises(KeyError, match=r"holds no 'missing\.png'"):
+        RccArchive(data).read("missing.png")
+    with pytest.raises(FileNotFoundError):
+        read_rcc(tmp_path / "none.rcc")
+
+
+def test_corrupt_zlib_is_refused():
+    data = bytearray(write_rcc({"f.txt": b"hello world" * 20}, 3, compress={"f.txt"}))
+    i = data.index(zlib.compress(b"hello world" * 20)[:6])
+    data[i + 2 : i + 8] = b"\xff" * 6
+    with pytest.raises(RccError, match=r"not valid zlib|inflates to"):
+        RccArchive(bytes(data)).read("f.txt")
