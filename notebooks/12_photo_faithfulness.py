@@ -54,6 +54,7 @@ run_dir = "runs/demo"
 seed = None
 device = None
 photo_faithfulness = None
+photo_installed_only = None
 photo_images = None
 photo_random_blocks = None
 photo_deletion_steps = None
@@ -86,7 +87,9 @@ from hrcam.studies.cutouts import usable_methods
 
 started, cpu_started, timings = time.perf_counter(), time.process_time(), {}
 out_dir = stage_dir(cfg["run_dir"], "12_photo_faithfulness", create=True)
-photos, pixels = load_animal_photos(224, limit=cfg["photo_images"])
+photos, pixels = load_animal_photos(
+    224, limit=cfg["photo_images"], installed_only=cfg["photo_installed_only"]
+)
 images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
 model, trained = pf.load_photo_model(cfg["run_dir"])
 skip = list(cfg["photo_skip_methods"]) + ([] if trained else list(pf.EXPANSION_METHODS))

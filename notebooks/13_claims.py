@@ -224,7 +224,7 @@ glue(
 # ## Real photos: do the maps explain the model?
 #
 # {doc}`12_photo_faithfulness` randomizes the classifier's blocks from the top and asks
-# whether each method's map changes (Adebayo et al. 2018); the expansion network stays as
+# whether each method's map changes ({cite:t}`adebayo2018sanity`); the expansion network stays as
 # trained. {glue:md}`photo_sanity`
 
 # %%

@@ -349,21 +349,20 @@ def parse_zoo_name(spec: str) -> tuple[str, str]:
 
 
 def import_timm() -> Any:
-    """``import timm``, or an :class:`HrcamError` saying how to install it.
+    """``import timm``, or a :class:`~hrcam.extras.MissingExtraError` naming the ``timm`` extra.
 
     timm imports huggingface_hub, which imports ``tqdm.auto``; in a Jupyter kernel without
     ipywidgets that prints a TqdmWarning into the book, so it is silenced here.
     """
     import warnings
 
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="IProgress not found")
-            import huggingface_hub.file_download  # noqa: F401  (the tqdm.auto import)
-            import timm
-    except ImportError as exc:
-        raise HrcamError("timm is not installed: pip install timm") from exc
-    return timm
+    from hrcam.extras import require
+
+    feature = "wrapping a timm model"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        require("huggingface_hub.file_download", extra="timm", feature=feature)  # tqdm.auto
+        return require("timm", extra="timm", feature=feature)
 
 
 def _native_model(zoo: str, name: str, num_classes: int | None) -> nn.Module:

@@ -49,3 +49,24 @@ def test_claims_text_without_the_chapter(tmp_path):
     text = photo_faithfulness_text(tmp_path)
     assert text.startswith("On 3 untouched animal photos") and text.endswith("X fails.")
     assert "without the cut-out chapter's expansion network" in text
+
+
+def test_installed_only_measures_what_is_there(monkeypatch, tmp_path):
+    """The tests' setting: photos of a missing package are left out, not refused."""
+    import dataclasses
+
+    from hrcam.chapters import check_chapter_sources
+
+    real = animal_photos.photo_list()
+    chelsea = next(p for p in real if p.file.startswith("skimage:"))
+    gone = dataclasses.replace(real[0], file=str(tmp_path / "missing.rcc"))
+    monkeypatch.setattr(animal_photos, "photo_list", lambda: (gone, chelsea))
+    with pytest.raises(HrcamError, match="apt-get install"):
+        animal_photos.load_animal_photos(32)
+    photos, images = animal_photos.load_animal_photos(32, installed_only=True)
+    assert [p.key for p in photos] == [chelsea.key] and images.shape == (1, 32, 32, 3)
+    # ...and the book's up-front check lets such a run start; the default refuses it.
+    only = ["12_photo_faithfulness"]
+    check_chapter_sources("smoke", {"photo_installed_only": True}, only)
+    with pytest.raises(HrcamError, match="gcompris-qt-data"):
+        check_chapter_sources("smoke", {}, only)

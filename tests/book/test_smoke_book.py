@@ -28,7 +28,11 @@ pytestmark = [pytest.mark.book, pytest.mark.slow]
 def _cutout_overrides(sources):
     """The real cut-out chapter reads the conftest's fixture tree, not Debian's packages."""
     stamps, backgrounds = sources
-    return {"cutout_stamps": str(stamps), "cutout_backgrounds": str(backgrounds)}
+    return {
+        "cutout_stamps": str(stamps),
+        "cutout_backgrounds": str(backgrounds),
+        "photo_installed_only": True,  # scikit-image's cat where gcompris-qt-data is missing
+    }
 
 
 @pytest.fixture(scope="session")

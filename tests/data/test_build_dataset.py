@@ -36,7 +36,7 @@ def test_none_means_the_builders_default(tmp_path):
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [
-        ("mnist", {}, "unknown dataset 'mnist'; choose from synthetic, imagenet"),
+        ("mnist", {}, "unknown dataset 'mnist'; choose from synthetic, cutouts, imagenet"),
         ("imagenet", {}, "needs the local ILSVRC-2012 folder"),
         ("pets", {"root": "x", "num_train": 10}, "num_train only apply to a generated"),
         ("imagenet", {"root": "x", "num_classes": 8}, "has 398 classes, not num_classes=8"),
