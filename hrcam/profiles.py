@@ -6,7 +6,7 @@ This module is the single place that says how big a run is. Four profiles exist:
     Seconds per notebook; used by the test-suite.
 ``demo``
     The default: the built-in synthetic dataset on a CPU; the whole book (all notebooks plus
-    ``jupyter-book build``) in about 15 minutes on a 2-core machine.
+    ``jupyter-book build``) in about 15 minutes on a 2-core machine (budget: 20).
 ``study``
     The demo's data and models, larger, and the evidence chapter (notebook 07) on many more
     images and bigger variant runs, and the consistency-trained expansion network of
@@ -162,7 +162,9 @@ _BASE: dict[str, Any] = {
 PROFILES: dict[str, dict[str, Any]] = {
     # Seconds per notebook: tiny data, one epoch each.
     "smoke": {**_BASE},
-    # CPU demo: the whole main job in <= 15 min on 2 cores. Measured from a fresh clone
+    # CPU demo: the whole main job in <= 20 min on 2 cores (15 min 4 s from a fresh clone on
+    # 2026-12-06 with all 13 notebooks; the README lists each). An older measurement, from
+    # a fresh clone
     # (`make book`, 6 min 50 s with set-up): data 6 s, classifier 56 s, expansion 122 s,
     # post-processing 10 s, evaluation 51 s, paper vs reference 10 s, build 4 s.
     # 08_real_photos (Lite0 on photos, 12 crops/photo, 2 epochs): 74 s of CPU time, 3 min 7 s
