@@ -193,6 +193,11 @@ def register(subparsers: Any) -> None:
     )
     exp.set_defaults(func=run_train, train_task="expansion")
 
+    _register_upsampler(tasks)
+
+
+def _register_upsampler(tasks: Any) -> None:
+    """Add ``hrcam train upsampler`` (the learned JBU of method ``featup_jbu``)."""
     ups = _add_task(
         tasks,
         "upsampler",

@@ -347,10 +347,8 @@ def build_cutouts(
     backgrounds
         A folder whose image files are the backgrounds (default: the reviewed list of Debian
         photographs in ``hrcam/resources/cutout_backgrounds.tsv``).
-    num_train, num_val
-        Images per split.
-    image_size
-        Side of every image.
+    num_train, num_val, image_size
+        Images per split; side of every image.
     object_scale
         (low, high): the pasted object's longer side, as a fraction of the image side, drawn
         uniformly.
@@ -360,16 +358,12 @@ def build_cutouts(
         last one's, which is pasted on top.
     feather
         Gaussian sigma (px) of a softened paste edge; the mask stays the exact alpha > 0.5.
-    color_match
-        How far (0–1) the object's mean colour moves toward the background's.
-    val_fraction
-        Share of the stamps and of the background photos held out for validation.
-    seed
-        Seed of the split and of every draw.
-    shard_size
-        Images per shard (the unit of resume).
-    progress
-        Show a tqdm progress bar.
+    color_match, val_fraction
+        How far (0–1) the object's mean colour moves toward the background's; the share of the
+        stamps and of the background photos held out for validation.
+    seed, shard_size, progress
+        Seed of the split and of every draw; images per shard (the unit of resume); a tqdm
+        progress bar.
 
     Returns
     -------
@@ -382,35 +376,13 @@ def build_cutouts(
         A missing package or folder (naming what to install), bad options, or an ``out``
         that holds another build.
     """
-    from hrcam.data.build import _claim_output
-    from hrcam.data.imagenet import imagenet_animal_classes
-    from hrcam.data.store import StoreWriter
-
     counts = {"train": int(num_train), "val": int(num_val)}
     scale = _check_options(
         image_size, object_scale, objects_per_image, feather, color_match, counts, shard_size
     )
-    stamp_root, found = _stamp_sources(stamps)
-    background_files = _background_sources(backgrounds)
-    stamp_images, stamp_errors = _load_all({s.file: stamp_root / s.file for s in found}, _load_rgba)
-    photos, photo_errors = _load_all(background_files, _load_background)
-    by_file = {s.file: s for s in found if s.file in stamp_images}
+    stamp_root, by_file, stamp_images, photos, skipped = _load_sources(stamps, backgrounds)
     classed = [f for f, s in by_file.items() if s.imagenet is not None]
-    if len(classed) < 2 or len(photos) < 2:
-        raise HrcamError(
-            f"need at least two readable stamps with an ImageNet class and two background "
-            f"photos (one per split); found {len(classed)} and {len(photos)}"
-        )
-    targets = dict(zip(("train", "val"), split_disjoint(classed, val_fraction, seed), strict=True))
-    others = [f for f in by_file if f not in classed]
-    other_split = (
-        dict(zip(("train", "val"), split_disjoint(others, val_fraction, seed + 1), strict=True))
-        if len(others) >= 2
-        else {"train": [], "val": []}
-    )
-    backs = dict(
-        zip(("train", "val"), split_disjoint(list(photos), val_fraction, seed), strict=True)
-    )
+    targets, other_split, backs = _splits(by_file, classed, list(photos), val_fraction, seed)
     options = {
         "image_size": int(image_size),
         "object_scale": scale,
@@ -427,22 +399,7 @@ def build_cutouts(
         "distractors": {k: sorted(v) for k, v in other_split.items()},
         "backgrounds": {k: sorted(v) for k, v in backs.items()},
     }
-    fingerprint = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    out = Path(out)
-    _claim_output(out, fingerprint, settings)
-    writer = StoreWriter(
-        out,
-        image_size=int(image_size),
-        classes=[names.split(",")[0].strip() for _, names in imagenet_animal_classes()],
-        has_masks=True,
-        source={
-            "kind": "cutouts",
-            "stamps_root": str(stamp_root),
-            "fingerprint": fingerprint,
-            "skipped": stamp_errors + photo_errors,
-            **settings,
-        },
-    )
+    writer = _claim_store(Path(out), settings, {"stamps_root": str(stamp_root), "skipped": skipped})
     options["shard_size"] = int(shard_size)
     num_shards = {split: -(-n // int(shard_size)) for split, n in counts.items()}
     _write_shards(
@@ -460,6 +417,63 @@ def build_cutouts(
         progress,
     )
     return writer.finalize(num_shards)
+
+
+def _load_sources(
+    stamps: str | os.PathLike | None, backgrounds: str | os.PathLike | None
+) -> tuple[Path, dict[str, Stamp], dict[str, np.ndarray], dict[str, np.ndarray], list]:
+    """Decode the stamps and the backgrounds (at least two of each kind are needed).
+
+    Returns the stamps root, the readable stamps, their RGBA arrays, the background photos and
+    the skipped files.
+    """
+    stamp_root, found = _stamp_sources(stamps)
+    background_files = _background_sources(backgrounds)
+    stamp_images, stamp_errors = _load_all({s.file: stamp_root / s.file for s in found}, _load_rgba)
+    photos, photo_errors = _load_all(background_files, _load_background)
+    by_file = {s.file: s for s in found if s.file in stamp_images}
+    classed = [f for f, s in by_file.items() if s.imagenet is not None]
+    if len(classed) < 2 or len(photos) < 2:
+        raise HrcamError(
+            f"need at least two readable stamps with an ImageNet class and two background "
+            f"photos (one per split); found {len(classed)} and {len(photos)}"
+        )
+    return stamp_root, by_file, stamp_images, photos, stamp_errors + photo_errors
+
+
+def _claim_store(out: Path, settings: dict[str, Any], provenance: dict[str, Any]) -> Any:
+    """Claim ``out`` for this build (a different build there is refused) and open its writer."""
+    from hrcam.data.build import _claim_output
+    from hrcam.data.imagenet import imagenet_animal_classes
+    from hrcam.data.store import StoreWriter
+
+    fingerprint = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    _claim_output(out, fingerprint, settings)
+    return StoreWriter(
+        out,
+        image_size=int(settings["image_size"]),
+        classes=[names.split(",")[0].strip() for _, names in imagenet_animal_classes()],
+        has_masks=True,
+        source={"kind": "cutouts", "fingerprint": fingerprint, **provenance, **settings},
+    )
+
+
+def _splits(
+    by_file: dict[str, Stamp],
+    classed: list[str],
+    photos: list[str],
+    val_fraction: float,
+    seed: int,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+    """Disjoint train/val lists of target stamps, distractor stamps and background photos."""
+
+    def split(names: list[str], offset: int = 0) -> dict[str, list[str]]:
+        halves = split_disjoint(names, val_fraction, seed + offset)
+        return dict(zip(("train", "val"), halves, strict=True))
+
+    others = [f for f in by_file if f not in classed]
+    distractors = split(others, 1) if len(others) >= 2 else {"train": [], "val": []}
+    return split(classed), distractors, split(photos)
 
 
 def _write_shards(
