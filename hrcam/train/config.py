@@ -35,6 +35,21 @@ def default_run_dir(task: str) -> str:
     return f"runs/{task}"
 
 
+def task_config(task: str, config: Any, overrides: dict[str, Any]) -> Any:
+    """Return the :class:`TrainConfig` a ``train_<task>(config=None, **overrides)`` call runs.
+
+    Without ``config``, a fresh one in ``runs/<task>`` (taking ``classifier_checkpoint`` from
+    ``overrides``); the task and the remaining overrides are then applied.
+    """
+    if config is None:
+        config = TrainConfig(
+            task=task,
+            run_dir=default_run_dir(task),
+            classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
+        )
+    return config.replace(task=task, **overrides)
+
+
 # Computed once here rather than in the field list (a call there would read as per-instance).
 _CLASSIFIER_RUN_DIR = default_run_dir("classifier")
 _AUGMENT_P = AugmentConfig().p  # the paper's per-transform probability, said in hrcam.data

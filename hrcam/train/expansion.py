@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrcam.train.callbacks import Callback
-from hrcam.train.config import TrainConfig, default_run_dir
+from hrcam.train.config import TrainConfig, task_config
 from hrcam.train.loop import fit
 from hrcam.train.result import TrainResult
 from hrcam.train.rng import seed_everything
@@ -220,13 +220,7 @@ def train_expansion(
     TrainResult
         Per-epoch metrics (``val_loss``, ``val_mse``, ``val_psnr``...) and checkpoint paths.
     """
-    if config is None:
-        config = TrainConfig(
-            task="expansion",
-            run_dir=default_run_dir("expansion"),
-            classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
-        )
-    config = config.replace(task="expansion", **overrides)
+    config = task_config("expansion", config, overrides)
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
 
     train_set, val_set = open_splits(config.data_root)

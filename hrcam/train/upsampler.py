@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrcam.train.callbacks import Callback
-from hrcam.train.config import TrainConfig, default_run_dir
+from hrcam.train.config import TrainConfig, task_config
 from hrcam.train.loop import fit
 from hrcam.train.result import TrainResult
 from hrcam.train.rng import seed_everything
@@ -248,13 +248,7 @@ def train_upsampler(
         Per-epoch ``val_loss`` and ``val_relative_error``; ``best.pt`` is the upsampler that
         :func:`hrcam.models.jbu.load_upsampler` reads.
     """
-    if config is None:
-        config = TrainConfig(
-            task="upsampler",
-            run_dir=default_run_dir("upsampler"),
-            classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
-        )
-    config = config.replace(task="upsampler", **overrides)
+    config = task_config("upsampler", config, overrides)
     from hrcam.models import load_checkpoint
     from hrcam.models.jbu import build_upsampler
 
