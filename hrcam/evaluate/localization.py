@@ -58,13 +58,13 @@ def localization_summary(
         ``{column: value}`` for :func:`localization_columns`.
     """
     from hrcam.evaluate.scoring import mask_scores
-    from hrcam.metrics import DEFAULT_THRESHOLDS
+    from hrcam.metrics import DEFAULT_THRESHOLDS, pxap_from_counts
     from hrcam.postprocess import refine
     from hrcam.postprocess.steps import resize_bilinear
 
     cams = compute_cams(model, dataset, limit, batch_size)
     grid = DEFAULT_THRESHOLDS
-    pxap: dict[str, list[float]] = {m: [] for m in LOCALIZATION_MAPS}
+    counts: dict[str, list] = {m: [] for m in LOCALIZATION_MAPS}
     ious: dict[str, list[np.ndarray]] = {m: [] for m in LOCALIZATION_MAPS}
     fallback: dict[str, list[bool]] = {"refined_paper": [], "refined_reference": []}
     size = cams.masks.shape[1:]
@@ -78,12 +78,16 @@ def localization_summary(
             maps[f"refined_{preset}"] = res.refined
             fallback[f"refined_{preset}"].append(bool(res.used_fallback))
         for name, cam in maps.items():
-            scores, iou = mask_scores(cam, cams.masks[i], grid)
-            pxap[name].append(scores["pxap"])
+            _, iou, c = mask_scores(cam, cams.masks[i], grid)
+            counts[name].append(c)
             ious[name].append(iou)
     out: dict[str, float] = {}
     for name in LOCALIZATION_MAPS:
-        out[f"loc_{name}_pxap"] = float(np.mean(pxap[name]))
+        # Data-set PxAP (Choe et al. 2020): pixel counts summed over the images.
+        out[f"loc_{name}_pxap"] = pxap_from_counts(
+            sum(c.tp for c in counts[name]), sum(c.fp for c in counts[name]),
+            sum(c.num_pos for c in counts[name]),
+        )
         out[f"loc_{name}_mask_iou"] = float(np.mean(ious[name], axis=0).max())
         if name in fallback:
             out[f"loc_{name}_fallback"] = float(np.mean(fallback[name]))

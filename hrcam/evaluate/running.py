@@ -9,9 +9,10 @@ For every image the model first predicts a class; each method then explains one 
 image (the prediction by default, or the label), and every map is scored against the image's
 ground-truth mask and box with :mod:`hrcam.metrics`. Scores are summarised per method as a
 mean with a 95% **percentile bootstrap** confidence interval over images (1000 resamples,
-seeded). Metrics that choose a threshold over the whole data set (mask IoU at the best shared
-threshold, MaxBoxAccV2) are recomputed inside every bootstrap resample, threshold choice
-included.
+seeded). Data-set metrics are recomputed inside every bootstrap resample: PxAP (Choe et al.
+2020) from the resampled images' summed pixel counts, and the metrics that choose a threshold
+over the whole data set (mask IoU at the best shared threshold, MaxBoxAccV2) with the
+threshold chosen again.
 
 The paper's §5 claim, that the refined CAM survives when the low-res CAM fails, is measured
 on the images where the low-res CAM misses the object in the pointing game: there each method
@@ -34,7 +35,13 @@ import numpy as np
 
 from hrcam.evaluate.config import EvaluateConfig
 from hrcam.evaluate.results import EvaluationResult
-from hrcam.evaluate.scoring import image_scores, section5_rows, summary_rows
+from hrcam.evaluate.scoring import (
+    append_counts,
+    image_scores,
+    pack_curves,
+    section5_rows,
+    summary_rows,
+)
 from hrcam.evaluate.statistics import ci_method
 
 if TYPE_CHECKING:
@@ -120,15 +127,8 @@ class _Collected:
             self.examples["target"].extend(b.targets[keep].tolist())
 
     def packed_curves(self, grid: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        return {
-            m: {
-                "thresholds": grid,
-                "mask_iou": np.array(c["mask_iou"]).reshape(-1, grid.size),
-                "box_iou": np.array(c["box_iou"]).reshape(-1, grid.size),
-                "index": np.array(c["index"], dtype=np.int64),
-            }
-            for m, c in self.curves.items()
-        }
+        return {m: {"thresholds": grid, **pack_curves(c, grid.size)}
+                for m, c in self.curves.items()}  # fmt: skip
 
     def packed_examples(self) -> dict[str, Any]:
         return _pack_examples(self.examples, self.names)
@@ -217,9 +217,10 @@ def _score_method(
     )
     road = _road(classifier, sub_images, maps.maps, sub_targets, roaded, config)
     for j, i in enumerate(np.flatnonzero(sel)):
-        scores, iou, box_iou = image_scores(
+        scores, iou, box_iou, counts = image_scores(
             maps.maps[j], b.arrays["mask"][i], b.arrays["box"][i], grid
         )
+        append_counts(out.curves[name], counts)
         out.curves[name]["mask_iou"].append(iou)
         out.curves[name]["box_iou"].append(box_iou)
         out.curves[name]["index"].append(int(b.idx[i]))

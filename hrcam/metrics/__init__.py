@@ -4,7 +4,7 @@ Every function takes one map (or a batch for the model-based metrics) and min-ma
 normalises it first, so maps in any range compare fairly.
 
 * :mod:`~hrcam.metrics.pointing`: pointing game, energy-based pointing game.
-* :mod:`~hrcam.metrics.masks`: mask IoU over a threshold grid, PxAP.
+* :mod:`~hrcam.metrics.masks`: mask IoU over a threshold grid, PxAP (data-set level).
 * :mod:`~hrcam.metrics.boxes`: MaxBoxAccV2 (boxes from all contours, IoU 0.3/0.5/0.7).
 * :mod:`~hrcam.metrics.faithfulness`: average drop / increase in confidence, deletion and
   insertion AUC, ROAD (grad-cam's implementation).
@@ -50,11 +50,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "masks": [
             "PixelCounts",
+            "PXAP_THRESHOLDS",
             "average_precision_from_counts",
             "best_mask_iou",
+            "dataset_pxap",
+            "image_ap",
             "iou_curve",
             "pixel_counts",
             "pxap",
+            "pxap_from_counts",
+            "pxap_thresholds",
         ],
         "pointing": [
             "energy_pointing_game",

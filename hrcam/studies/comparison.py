@@ -7,7 +7,8 @@ second expansion network trained with ``consistency_weight > 0`` on the same fro
 classifier. Both score the same first images with the same metrics, thresholds and bootstrap,
 so their rows can stand in one table; :func:`combine` checks that they really saw the same
 images and predictions before merging them. Comparisons between two methods are *paired*
-(the same images, the mean per-image difference and its percentile-bootstrap CI).
+(the same images; data-set metrics such as PxAP are recomputed for both methods on every
+bootstrap resample, per-image metrics give a mean difference).
 
 >>> base = load_evaluation("runs/demo/evaluation")  # doctest: +SKIP
 >>> result = evaluate(consistency_model, val, methods=CONSISTENCY_METHODS)  # doctest: +SKIP
@@ -29,15 +30,15 @@ import numpy as np
 
 from hrcam._shared import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate import (
-    CI_METHOD,
-    LOWER_IS_BETTER,
     METRIC_LABELS,
     SCALAR_METRICS,
     method_label,
     save_outputs,
 )
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
-from hrcam.evaluate.statistics import paired_mean_ci
+from hrcam.evaluate.scoring import DATASET_METRICS, paired_dataset_ci
+from hrcam.evaluate.statistics import ci_method, paired_mean_ci
+from hrcam.studies.ranking import best_method, ranking
 from hrcam.studies.refine import verdict
 
 if TYPE_CHECKING:
@@ -109,6 +110,12 @@ class Comparison:
         Records ``index``, ``predicted``, ``target``, ``method`` and the per-image scores.
     config
         The base evaluation's settings (``num_images``, ``split``, ``target``...).
+    curves
+        Each method's packed curves and pixel counts (``curves.npz`` of the evaluation), for
+        the data-set metrics' paired differences.
+    units
+        ``{image index: unit}`` when the intervals resample units (e.g. stamps, see
+        :meth:`resampled`), else ``None`` (images).
     """
 
     methods: list[str]
@@ -116,6 +123,8 @@ class Comparison:
     table: list[dict[str, Any]]
     per_image: list[dict[str, Any]]
     config: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    units: dict[int, Any] | None = field(default=None, repr=False)
 
     def row(self, method: str, metric: str) -> dict[str, Any]:
         """Return the table row of ``metric`` for ``method``."""
@@ -130,22 +139,77 @@ class Comparison:
     ) -> dict[str, Any]:
         """Subtract method ``b`` from method ``a`` on the images both were scored on.
 
+        A data-set metric (PxAP, MaxBoxAccV2, mask IoU) is recomputed for both methods on
+        every resample of the images they share; a per-image metric is a mean difference.
+        Resamples follow :attr:`units`.
+
         Returns
         -------
         dict
-            ``n``, ``difference`` (mean per-image difference), ``ci_low``, ``ci_high``
-            (percentile bootstrap) and ``verdict`` (:func:`hrcam.studies.verdict`).
+            ``n``, ``difference``, ``ci_low``, ``ci_high`` (percentile bootstrap) and
+            ``verdict`` (:func:`hrcam.studies.verdict`).
         """
-        if metric not in SCALAR_METRICS:
-            raise ValueError(
-                f"{metric!r} has no per-image value; choose from {list(SCALAR_METRICS)}"
-            )
-        n, mean, lo, hi = paired_mean_ci(self._scores(a, metric), self._scores(b, metric),
-                                         n_boot, seed)  # fmt: skip
+        if metric in DATASET_METRICS:
+            if a not in self.curves or b not in self.curves:
+                raise KeyError(f"no curves of {a!r} and {b!r}: load the evaluation with its "
+                               "curves.npz (load_evaluation)")  # fmt: skip
+            d = paired_dataset_ci(self.curves[a], self.curves[b], metric, n_boot, seed,
+                                  self.units)  # fmt: skip
+            n, mean, lo, hi = d["n"], d["difference"], d["ci_low"], d["ci_high"]
+        elif metric in SCALAR_METRICS:
+            n, mean, lo, hi = paired_mean_ci(self._scores(a, metric), self._scores(b, metric),
+                                             n_boot, seed, self.units)  # fmt: skip
+        else:
+            raise ValueError(f"unknown metric {metric!r}; choose from {list(METRIC_LABELS)}")
         if not n:
             raise KeyError(f"no images with {metric!r} for both {a!r} and {b!r}")
         return {"a": a, "b": b, "metric": metric, "n": n, "difference": mean,
                 "ci_low": lo, "ci_high": hi, "verdict": verdict(lo, hi)}  # fmt: skip
+
+    def resampled(
+        self, units: Mapping[int, Any], unit_name: str, n_boot: int = 1000, seed: int = 0
+    ) -> Comparison:
+        """The same comparison with every interval resampling ``units`` instead of images.
+
+        Parameters
+        ----------
+        units
+            ``{image index: unit}``, e.g. each cut-out's stamp.
+        unit_name
+            What a unit is, in words (plural, e.g. ``"stamps"``), for the captions.
+        """
+        from hrcam.evaluate import TABLE_METRICS, summary_rows
+
+        present = {r["metric"] for r in self.table}
+        metrics = [m for m in TABLE_METRICS if m in present]
+        table = summary_rows(self.per_image, self.curves, self.methods, n_boot, seed, metrics,
+                             units)  # fmt: skip
+        for r in table:
+            r["label"] = self.labels.get(r["method"], r["label"])
+        n_units = len({units[int(r["index"])] for r in self.per_image})
+        config = {**self.config, "bootstrap_unit": unit_name, "num_units": n_units}
+        return Comparison(list(self.methods), dict(self.labels), table, self.per_image, config,
+                          self.curves, dict(units))  # fmt: skip
+
+    def subset(self, indices: Sequence[int]) -> Comparison:
+        """The same comparison on the images ``indices`` only (records and curves)."""
+        keep = {int(i) for i in indices}
+        curves = {}
+        for m, c in self.curves.items():
+            rows = np.array([int(i) in keep for i in c.get("index", [])], bool)
+            curves[m] = {k: (v if k == "thresholds" else np.asarray(v)[rows]) for k, v in c.items()}
+        per_image = [r for r in self.per_image if int(r["index"]) in keep]
+        config = {**self.config, "num_images": len(keep)}
+        return Comparison(list(self.methods), dict(self.labels), list(self.table), per_image,
+                          config, curves, self.units)  # fmt: skip
+
+    def metric_value(self, method: str, metric: str) -> float:
+        """``metric`` of ``method`` recomputed from this comparison's own images."""
+        from hrcam.evaluate.scoring import dataset_value
+
+        if metric in DATASET_METRICS:
+            return dataset_value(self.curves[method], metric)
+        return float(np.mean(list(self._scores(method, metric).values())))
 
     def _scores(self, method: str, metric: str) -> dict[int, float]:
         out = {}
@@ -158,7 +222,13 @@ class Comparison:
         """One row per method, one column per metric: mean [95% CI]; ``n`` when partial."""
         n_all = int(self.config.get("num_images", 0))
         header = ["Method", *(METRIC_LABELS.get(m, m) for m in metrics)]
-        lines = [f"{n_all} validation images; mean and {CI_METHOD}.", "", *table_header(header)]
+        unit = self.config.get("bootstrap_unit", "images")
+        n_boot = int(self.config.get("n_boot", 1000))
+        scale = f"{n_all} validation images"
+        if "num_units" in self.config:
+            scale += f" from {self.config['num_units']} independent {unit}"
+        lines = [f"{scale}; PxAP as Choe et al. define it (pixel counts summed over the "
+                 f"images); {ci_method(n_boot, unit)}.", "", *table_header(header)]  # fmt: skip
         for method in self.methods:
             cells = [self.labels.get(method, method)]
             for metric in metrics:
@@ -220,12 +290,19 @@ def load_evaluation(eval_dir: str | os.PathLike) -> Comparison:
         for key in ("index", "label", "predicted", "target"):
             r[key] = int(r[key])
     methods = list(summary["config"]["methods"])
+    curves: dict[str, dict[str, np.ndarray]] = {}
+    if (folder / "curves.npz").is_file():
+        with np.load(folder / "curves.npz") as data:
+            for key in data.files:
+                method, _, part = key.partition("__")
+                curves.setdefault(method, {})[part] = data[key]
     return Comparison(
         methods=methods,
         labels={m: method_label(m) for m in methods},
         table=list(summary["table"]),
         per_image=records,
         config=dict(summary["config"]),
+        curves=curves,
     )
 
 
@@ -294,91 +371,12 @@ def combine(
     labels = {**base.labels, **{m: f"{method_label(m)}, W=0" for m in added if m in base.labels}}
     labels.update({names[m]: consistency_label(m, weight) for m in added})
     config = {**base.config, "consistency_weight": float(weight)}
-    return Comparison(base.methods + list(names.values()), labels, table, per_image, config)
+    curves = {**base.curves, **{names[m]: result.curves[m] for m in added if m in result.curves}}
+    return Comparison(base.methods + list(names.values()), labels, table, per_image, config,
+                      curves, base.units)  # fmt: skip
 
 
 # -- ranking and the page's statement ---------------------------------------------------------
-
-
-def ranking(comp: Comparison, metric: str = "pxap") -> tuple[list[str], list[str]]:
-    """Methods by ``metric``, best first; only those scored on every image are ranked.
-
-    Returns
-    -------
-    (ranked, partial)
-        Method keys in order of their mean, and those measured on fewer images (a cost cap,
-        e.g. Score-CAM), which a ranking over different images would misplace.
-    """
-    n_all = int(comp.config["num_images"])
-    ranked, partial = [], []
-    for m in comp.methods:
-        try:
-            row = comp.row(m, metric)
-        except KeyError:
-            continue
-        (ranked if int(row["n"]) == n_all else partial).append(m)
-    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
-    ranked.sort(key=lambda m: sign * comp.value(m, metric))
-    return ranked, partial
-
-
-def _overlap_words(comp: Comparison, best: str, runner: str, metric: str) -> str:
-    lo_best, hi_runner = comp.value(best, metric, "ci_low"), comp.value(runner, metric, "ci_high")
-    if lo_best > hi_runner:
-        return "ahead (the two 95% intervals do not overlap)"
-    return "not clearly ahead (the two 95% intervals overlap)"
-
-
-def best_method(
-    comp: Comparison,
-    metric: str = "pxap",
-    baseline: str = "low_res_cam",
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Which method localizes best by ``metric``, against the runner-up, and at what cost.
-
-    A per-image metric compares the two best with a paired bootstrap on the same images;
-    a data-set metric (one threshold for all images, e.g. MaxBoxAccV2) has no per-image
-    values, so there the two intervals are compared instead.
-
-    Returns
-    -------
-    dict
-        ``metric``, ``best``, ``runner_up`` (keys), ``best_label``, ``mean``/``ci_low``/
-        ``ci_high`` of the best, ``runner_up_mean``, ``ms`` (its runtime per image),
-        ``baseline_ms``, ``cost_ratio``, ``lead`` (words), ``paired`` (dict or ``None``),
-        ``partial`` (methods left unranked) and ``text``: one plain sentence.
-    """
-    ranked, partial = ranking(comp, metric)
-    if len(ranked) < 2:
-        raise ValueError(f"fewer than two methods have {metric!r} on every image")
-    best, runner = ranked[:2]
-    paired = None
-    if metric in SCALAR_METRICS:
-        paired = comp.paired(best, runner, metric, n_boot, seed)
-        lead = {"better": "ahead on the same images"}.get(
-            paired["verdict"], "not distinguishable from it on the same images"
-        )
-        lead += f" (paired difference {paired_cell(paired)})"
-    else:
-        lead = _overlap_words(comp, best, runner, metric)
-    ms, base_ms = comp.value(best, "runtime_ms"), comp.value(baseline, "runtime_ms")
-    name = METRIC_LABELS.get(metric, metric)
-    text = (
-        f"By {name}, the best of the methods scored on all {int(comp.config['num_images'])} "
-        f"images is **{comp.labels[best]}**, {comp.value(best, metric):.3f} "
-        f"[{comp.value(best, metric, 'ci_low'):.3f}, {comp.value(best, metric, 'ci_high'):.3f}]; "
-        f"against the runner-up, {comp.labels[runner]} ({comp.value(runner, metric):.3f}), "
-        f"it is {lead}. It costs {ms:.1f} ms per image, {ms / base_ms:.1f}x the "
-        f"{comp.labels[baseline]}'s {base_ms:.1f} ms."
-    )
-    return {"metric": metric, "best": best, "runner_up": runner, "best_label": comp.labels[best],
-            "mean": comp.value(best, metric), "ci_low": comp.value(best, metric, "ci_low"),
-            "ci_high": comp.value(best, metric, "ci_high"),
-            "runner_up_mean": comp.value(runner, metric), "ms": ms, "baseline_ms": base_ms,
-            "cost_ratio": ms / base_ms, "lead": lead, "paired": paired, "partial": partial,
-            "text": text}  # fmt: skip
 
 
 def consistency_effect(

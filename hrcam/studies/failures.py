@@ -103,7 +103,7 @@ def stage_summary(
     dict
         ``n``; ``roi_iou`` (mean, low, high): the ROI against the object; ``grown_iou`` and
         ``filled_iou`` on the images without fallback; ``fallback_<reason>`` shares;
-        ``share_better`` (refined PxAP above the low-res CAM's on the same image) and the
+        ``share_better`` (refined per-image AP above the low-res CAM's on the same image) and the
         per-kind counts of :data:`FAILURE_KINDS`.
     """
     from hrcam.evaluate import bootstrap_mean_ci
@@ -118,7 +118,7 @@ def stage_summary(
     out["filled_iou"] = bootstrap_mean_ci([r["filled_iou"] for r in grown], n_boot, seed)
     for reason in ("too_small", "too_large"):
         out[f"fallback_{reason}"] = float(np.mean([r["fallback_reason"] == reason for r in recs]))
-    out["share_better"] = float(np.mean([r["pxap"] > r["low_res_pxap"] for r in recs]))
+    out["share_better"] = float(np.mean([r["image_ap"] > r["low_res_image_ap"] for r in recs]))
     out["kinds"] = study.kind_counts(method)
     return out
 

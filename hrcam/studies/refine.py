@@ -78,8 +78,15 @@ FAILURE_KINDS: tuple[str, ...] = (
 )
 """Mutually exclusive per-image outcomes, in the order :func:`failure_kind` tests them."""
 
-PAIRED_METRICS: tuple[str, ...] = ("pxap", "mask_iou_oracle", "pointing", "energy_pointing")
-"""Per-image metrics compared with the low-res CAM on the same images (paired bootstrap)."""
+PAIRED_METRICS: tuple[str, ...] = (
+    "pxap",
+    "image_ap",
+    "mask_iou_oracle",
+    "pointing",
+    "energy_pointing",
+)
+"""Metrics compared with the low-res CAM on the same images (paired bootstrap): data-set PxAP
+recomputed on each resample, then per-image metrics as mean differences."""
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,14 +101,14 @@ def failure_kind(record: Mapping[str, Any]) -> str:
 
     The stages are tested in pipeline order: a §5 fallback (the refined map *is* the low-res
     map), then a ROI that does not hold the object (the low-res CAM's maximum is off the
-    object: the pointing game misses), then whether the refined map's PxAP beats the low-res
-    map's on the same image.
+    object: the pointing game misses), then whether the refined map's AP on this image beats
+    the low-res map's.
 
     Parameters
     ----------
     record
         A per-image record of :func:`refine_study` (keys ``fallback_reason``,
-        ``low_res_pointing``, ``pxap``, ``low_res_pxap``).
+        ``low_res_pointing``, ``image_ap``, ``low_res_image_ap``).
     """
     reason = record["fallback_reason"]
     if reason == "too_small":
@@ -112,7 +119,7 @@ def failure_kind(record: Mapping[str, Any]) -> str:
         return "fallback: other"
     if record["low_res_pointing"] < 0.5:
         return "ROI off the object"
-    return "refined wins" if record["pxap"] > record["low_res_pxap"] else "refined loses"
+    return "refined wins" if record["image_ap"] > record["low_res_image_ap"] else "refined loses"
 
 
 @dataclass
@@ -142,6 +149,10 @@ class StudyResult:
     results
         ``{(position, method): RefineResult}`` for the positions asked for in
         ``keep_results`` (every intermediate, for figures).
+    curves
+        Each method's packed curves and pixel counts (for paired data-set statistics).
+    units
+        ``{image index: unit}`` the bootstrap resampled, or ``None`` (images).
     """
 
     methods: list[str]
@@ -150,6 +161,8 @@ class StudyResult:
     per_image: list[dict[str, Any]]
     config: dict[str, Any] = field(default_factory=dict)
     results: dict[tuple[int, str], Any] = field(default_factory=dict, repr=False)
+    curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    units: dict[int, Any] | None = field(default=None, repr=False)
 
     def value(self, method: str, metric: str, key: str = "mean") -> float:
         """``key`` (``mean``, ``ci_low``, ``ci_high``) of ``metric`` for ``method``."""
@@ -240,6 +253,7 @@ def refine_study(
     keep_results: Sequence[int] = (),
     progress: bool = False,
     box_metrics: bool = True,
+    units: Mapping[int, Any] | None = None,
 ) -> StudyResult:
     """Run the post-processing on every image for each high-res source and config; score it.
 
@@ -272,6 +286,9 @@ def refine_study(
         Also compute MaxBoxAccV2. Its box extraction over the threshold grid costs about
         45 ms per map on one CPU core, some 30x the rest of the scoring and the
         post-processing together, so large sweeps switch it off.
+    units
+        ``{dataset index: unit}`` (e.g. each cut-out's stamp): the bootstrap resamples units
+        instead of images, for images that share a source.
 
     Returns
     -------
@@ -292,7 +309,8 @@ def refine_study(
     for i in tqdm(range(len(cams)), desc="refine study", unit="img", disable=not progress):
         study.refine_image(i, i in keep)
     metrics = [m for m in TABLE_METRICS if box_metrics or m != "max_box_acc_v2"]
-    table = summary_rows(study.records, study.packed_curves(), methods, n_boot, seed, metrics)
+    curves = study.packed_curves()
+    table = summary_rows(study.records, curves, methods, n_boot, seed, metrics, units)
     for row in table:
         row["config"], _, row["source"] = row["method"].partition("@")
         row["label"] = _label(row["method"])
@@ -306,8 +324,10 @@ def refine_study(
         "n_boot": n_boot,
         "seed": seed,
     }
-    paired = _paired_rows(study.records, methods, n_boot, seed)
-    return StudyResult(methods, table, paired, study.records, config, study.kept)
+    config["bootstrap_unit"] = "images" if units is None else "units"
+    paired = _paired_rows(study.records, curves, methods, n_boot, seed, units)
+    return StudyResult(methods, table, paired, study.records, config, study.kept, curves,
+                       None if units is None else dict(units))  # fmt: skip
 
 
 def _check_sources(sources: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
@@ -359,20 +379,24 @@ class _StudyRecorder:
         self.blank = dict.fromkeys(SCALAR_METRICS, float("nan"))
         self.records: list[dict[str, Any]] = []
         self.curves: dict[str, dict[str, list]] = {
-            m: {"mask_iou": [], "box_iou": []} for m in methods
+            m: {"mask_iou": [], "box_iou": [], "index": []} for m in methods
         }
         self.kept: dict[tuple[int, str], RefineResult] = {}
 
     def add(self, i: int, method: str, cam: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         """Score ``cam`` (image ``i``) as ``method``; returns its record."""
-        from hrcam.evaluate import image_scores, mask_scores
+        from hrcam.evaluate.scoring import append_counts, image_scores, mask_scores
 
         cams = self.cams
         if self.box_metrics:
-            scores, iou, box_iou = image_scores(cam, cams.masks[i], cams.boxes[i], self.grid)
+            scores, iou, box_iou, counts = image_scores(
+                cam, cams.masks[i], cams.boxes[i], self.grid
+            )
         else:
-            scores, iou = mask_scores(cam, cams.masks[i], self.grid)
+            scores, iou, counts = mask_scores(cam, cams.masks[i], self.grid)
             box_iou = np.zeros_like(iou)
+        append_counts(self.curves[method], counts)
+        self.curves[method]["index"].append(int(cams.index[i]))
         self.curves[method]["mask_iou"].append(iou)
         self.curves[method]["box_iou"].append(box_iou)
         config, _, source = method.partition("@")
@@ -409,7 +433,7 @@ class _StudyRecorder:
                     "grown_iou": mask_iou(res.grown, cams.masks[i]),
                     "filled_iou": mask_iou(res.filled, cams.masks[i]),
                     "low_res_pointing": base["pointing"],
-                    "low_res_pxap": base["pxap"],
+                    "low_res_image_ap": base["image_ap"],
                     "low_res_mask_iou_oracle": base["mask_iou_oracle"],
                 })  # fmt: skip
                 rec["kind"] = failure_kind(rec)
@@ -417,34 +441,45 @@ class _StudyRecorder:
                     self.kept[(i, method)] = res
 
     def packed_curves(self) -> dict[str, dict[str, np.ndarray]]:
-        """Return ``{method: {"mask_iou", "box_iou"}}`` as ``(N, T)`` arrays."""
-        size = self.grid.size
-        return {
-            m: {k: np.array(v).reshape(-1, size) for k, v in c.items()}
-            for m, c in self.curves.items()
-        }
+        """Return ``{method: {"mask_iou", "box_iou", pixel counts, "index"}}`` as arrays."""
+        from hrcam.evaluate.scoring import pack_curves
+
+        return {m: pack_curves(c, self.grid.size) for m, c in self.curves.items()}
 
 
 def _paired_rows(
-    records: list[dict[str, Any]], methods: list[str], n_boot: int, seed: int
+    records: list[dict[str, Any]],
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    methods: list[str],
+    n_boot: int,
+    seed: int,
+    units: Mapping[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each method minus the low-res CAM on the same images, per :data:`PAIRED_METRICS`."""
-    from hrcam.evaluate import bootstrap_mean_ci
+    from hrcam.evaluate.scoring import paired_dataset_ci
+    from hrcam.evaluate.statistics import paired_mean_ci
 
     paired = []
     low = {r["index"]: r for r in records if r["method"] == "low_res_cam"}
     for m in methods[1:]:
-        recs = [r for r in records if r["method"] == m]
+        recs = {r["index"]: r for r in records if r["method"] == m}
+        config, _, source = m.partition("@")
+        better = [recs[i]["image_ap"] > low[i]["image_ap"] for i in recs]
         for metric in PAIRED_METRICS:
-            ours = np.array([r[metric] for r in recs], np.float64)
-            theirs = np.array([low[r["index"]][metric] for r in recs], np.float64)
-            mean, lo, hi = bootstrap_mean_ci(ours - theirs, n_boot, seed)
-            config, _, source = m.partition("@")
+            if metric == "pxap":
+                d = paired_dataset_ci(curves[m], curves["low_res_cam"], "pxap", n_boot, seed,
+                                      units)  # fmt: skip
+                n, mean, lo, hi = d["n"], d["difference"], d["ci_low"], d["ci_high"]
+                ours, theirs = d["method_mean"], d["other_mean"]
+            else:
+                a = {i: r[metric] for i, r in recs.items()}
+                b = {i: low[i][metric] for i in recs}
+                n, mean, lo, hi = paired_mean_ci(a, b, n_boot, seed, units)
+                ours, theirs = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             paired.append({"method": m, "label": _label(m), "config": config, "source": source,
-                           "metric": metric, "n": int(ours.size),
-                           "method_mean": float(ours.mean()), "low_res_mean": float(theirs.mean()),
-                           "difference": mean, "ci_low": lo, "ci_high": hi,
-                           "share_better": float(np.mean(ours > theirs))})  # fmt: skip
+                           "metric": metric, "n": int(n), "method_mean": ours,
+                           "low_res_mean": theirs, "difference": mean, "ci_low": lo,
+                           "ci_high": hi, "share_better": float(np.mean(better))})  # fmt: skip
     return paired
 
 
@@ -465,12 +500,22 @@ def _config_dict(cfg: RefineConfig) -> dict[str, Any]:
 def paired_between(
     study: StudyResult, a: str, b: str, metric: str = "pxap", n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Subtract method ``b`` from ``a`` on the same images: mean difference and bootstrap CI."""
+    """Subtract method ``b`` from ``a`` on the same images: difference and bootstrap CI.
+
+    PxAP (and the other data-set metrics) is recomputed for both on every resample; a
+    per-image metric is a mean difference. Resamples follow the study's ``units``.
+    """
+    from hrcam.evaluate import DATASET_METRICS
+    from hrcam.evaluate.scoring import paired_dataset_ci
     from hrcam.evaluate.statistics import paired_mean_ci
 
-    ra = {r["index"]: r[metric] for r in study.per_image if r["method"] == a}
-    rb = {r["index"]: r[metric] for r in study.per_image if r["method"] == b}
-    n, mean, lo, hi = paired_mean_ci(ra, rb, n_boot, seed)
+    if metric in DATASET_METRICS:
+        d = paired_dataset_ci(study.curves[a], study.curves[b], metric, n_boot, seed, study.units)
+        n, mean, lo, hi = d["n"], d["difference"], d["ci_low"], d["ci_high"]
+    else:
+        ra = {r["index"]: r[metric] for r in study.per_image if r["method"] == a}
+        rb = {r["index"]: r[metric] for r in study.per_image if r["method"] == b}
+        n, mean, lo, hi = paired_mean_ci(ra, rb, n_boot, seed, study.units)
     if not n:
         raise KeyError(f"no images with both {a!r} and {b!r}")
     return {"n": n, "difference": mean, "ci_low": lo, "ci_high": hi}
