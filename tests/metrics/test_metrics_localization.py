@@ -43,6 +43,16 @@ def test_pointing_game_hit_miss_and_tolerance():
     assert pointing_game(cam, mask, tolerance=1.5) == 1.0
 
 
+def test_pointing_game_hit_exactly_at_the_tolerance():
+    # Euclidean distance from the maximum (0, 0) to the object pixel (0, 3) is exactly 3.
+    cam = np.zeros((5, 5))
+    cam[0, 0] = 1.0
+    mask = np.zeros((5, 5), bool)
+    mask[0, 3:] = True
+    assert pointing_game(cam, mask, tolerance=3.0) == 1.0
+    assert pointing_game(cam, mask, tolerance=2.99) == 0.0
+
+
 def test_pointing_game_ties_score_share_of_maxima():
     mask = _square_mask()
     assert pointing_game(np.ones((4, 4)), mask) == pytest.approx(4 / 16)

@@ -89,7 +89,9 @@ def oracle_refine(low, high, cfg):
     """The pipeline written out with library calls; returns the RefineResult fields."""
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
     low_n, high_n = oracle_normalize(low), oracle_normalize(high)
-    low_r = steps.resize_bilinear(low_n, high.shape)  # unchanged by the fast paths
+    # hrcam's resize, because the comparison is bit for bit; test_pp_steps checks it against
+    # skimage's bilinear resize on its own.
+    low_r = steps.resize_bilinear(low_n, high.shape)
     focal_low = None
     if cfg.focal_mode == "top_n":
         focal = oracle_top_n(low_r, cfg.top_n)
@@ -99,7 +101,9 @@ def oracle_refine(low, high, cfg):
         else:
             focal_low = np.argwhere(sk_local_maxima(low_n, allow_borders=True)).astype(np.intp)
         if cfg.focal_mode == "local_maxima_midrange":
-            focal_low = steps.midrange_maxima(low_n, focal_low)
+            # The reference code's mid-range rule, written out: keep maxima >= (max + min) / 2.
+            vals = low_n[focal_low[:, 0], focal_low[:, 1]]
+            focal_low = focal_low[vals >= (vals.max() + vals.min()) / 2.0]
         focal = oracle_map_points(focal_low, low.shape, high.shape)
     roi = low_r >= oracle_percentile(low_r, cfg.roi_percentile)
     blurred = ndi.uniform_filter(high_n, size=cfg.blur_size, mode="reflect")

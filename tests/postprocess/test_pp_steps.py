@@ -44,6 +44,16 @@ def test_two_gaussian_blobs_give_two_focal_points():
     assert [tuple(p) for p in steps.midrange_maxima(x, pts)] == [(3, 3)]
 
 
+def test_midrange_keeps_a_lone_maximum_and_equal_maxima():
+    # One maximum: the threshold equals its value, and ">=" keeps it (">" would drop it).
+    x = gaussian((9, 9), (4, 4), 1.5)
+    assert [tuple(p) for p in steps.midrange_maxima(x, np.array([[4, 4]]))] == [(4, 4)]
+    flat = np.zeros((5, 5))
+    flat[1, 1] = flat[3, 3] = 1.0
+    kept = steps.midrange_maxima(flat, np.array([[1, 1], [3, 3]]))
+    assert sorted(map(tuple, kept)) == [(1, 1), (3, 3)]
+
+
 def test_local_maxima_of_constant_map_is_empty():
     assert steps.local_maxima(np.ones((5, 5))).shape == (0, 2)
 
