@@ -82,7 +82,13 @@ from hrcam.models import load_checkpoint, save_checkpoint
 from hrcam.models.lite0 import efficientnet_lite0
 from hrcam.profiles import stage_dir
 from hrcam.studies import comparison, evaluate_sources
-from hrcam.studies.cutouts import PAPER_MAPS, cutout_values, save_cutout_values, usable_methods
+from hrcam.studies.cutouts import (
+    PAPER_MAPS,
+    cutout_units,
+    cutout_values,
+    save_cutout_values,
+    usable_methods,
+)
 from hrcam.train import train_expansion
 
 started, timings = time.perf_counter(), {}
@@ -199,8 +205,12 @@ predicted = evaluate(model, val, methods=PAPER_MAPS, target="predicted",
                      faithfulness_limit=0, road_limit=0, keep_examples=0, **common)  # fmt: skip
 predicted.save(out_dir / "evaluation_predicted")
 timings["evaluation"] = time.perf_counter() - t0
-comp = comparison.load_evaluation(out_dir / "evaluation")
-comp_predicted = comparison.load_evaluation(out_dir / "evaluation_predicted")
+# Images that show the same stamp are not independent: every interval resamples stamps.
+units = cutout_units(store.root, "val")
+comp = comparison.load_evaluation(out_dir / "evaluation").resampled(
+    units["stamps"], "stamps", seed=cfg["seed"])  # fmt: skip
+comp_predicted = comparison.load_evaluation(out_dir / "evaluation_predicted").resampled(
+    units["stamps"], "stamps", seed=cfg["seed"])  # fmt: skip
 Markdown(comp.to_markdown())
 
 # %% [markdown]
@@ -217,17 +227,23 @@ Markdown(comp.to_markdown())
 t0 = time.perf_counter()
 sources = {"limit": cfg["cutout_eval_images"], "batch_size": cfg["cutout_batch_size"],
            "target": "label", "seed": cfg["seed"], "progress": False}  # fmt: skip
-hard = evaluate_sources(model, val, **sources)
+hard = evaluate_sources(model, val, units=units["stamps"], **sources)
 feathered_store = build_dataset(
     "cutouts", out_dir / "store_feathered", **{**store_options, "feather": cfg["cutout_feather"]}
 ).info
 feathered = evaluate_sources(
-    model, StoreDataset(feathered_store.root, "val"), sources=("image",), **sources
-)
+    model, StoreDataset(feathered_store.root, "val"), sources=("image",),
+    units=cutout_units(feathered_store.root, "val")["stamps"], **sources
+)  # fmt: skip
 timings["source ablation"] = time.perf_counter() - t0
-values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg["seed"])
+values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg["seed"],
+                       units=units)  # fmt: skip
 save_cutout_values({**values, "seconds": timings}, out_dir)
-for key in ("cut_best", "cut_best_box", "cut_paste_edge"):
+for key in ("cut_best", "cut_best_box", "cut_paste_edge", "cut_widths"):
+    glue(key, Markdown(values[key]), display=False)
+for key in ("cut_images", "cut_stamps", "cut_backgrounds"):
+    glue(key, values[key], display=False)
+for key in ("cut_refined_paper_verdict", "cut_refined_reference_verdict"):
     glue(key, Markdown(values[key]), display=False)
 for key in ("cut_refined_paper_diff", "cut_refined_reference_diff",
             "cut_pred_refined_paper_diff", "cut_pred_refined_reference_diff"):  # fmt: skip
@@ -240,10 +256,18 @@ Markdown(hard.to_markdown())
 #
 # ## What this says about the paper on natural images
 #
-# **Refined minus low-res CAM** (PxAP, paired on the same images, 95 % CI), ground-truth
-# class: `paper` preset {glue:md}`cut_refined_paper_diff`, `reference` preset
-# {glue:md}`cut_refined_reference_diff`. For the predicted class instead: `paper`
-# {glue:md}`cut_pred_refined_paper_diff`, `reference` {glue:md}`cut_pred_refined_reference_diff`.
+# **The sample.** {glue:text}`cut_images` scored images, cut from {glue:text}`cut_stamps`
+# stamps and {glue:text}`cut_backgrounds` background photos. PxAP is Choe et al.'s data-set
+# statistic (pixel counts summed over the images), and every interval on this page resamples
+# *stamps*, the object the map must find, because images of one stamp are not independent.
+# {glue:md}`cut_widths`
+#
+# **Refined minus low-res CAM** (PxAP, paired on the same images, 95 % CI over stamps),
+# ground-truth class: `paper` preset {glue:md}`cut_refined_paper_diff`
+# ({glue:md}`cut_refined_paper_verdict`), `reference` preset
+# {glue:md}`cut_refined_reference_diff` ({glue:md}`cut_refined_reference_verdict`). For the
+# predicted class instead: `paper` {glue:md}`cut_pred_refined_paper_diff`, `reference`
+# {glue:md}`cut_pred_refined_reference_diff`.
 #
 # **Which method localizes best, and at what cost?** {glue:md}`cut_best` Not run on this
 # model: {glue:md}`cut_skipped`.

@@ -56,6 +56,7 @@ __all__ = [
     "check_store",
     "open_shard_array",
     "open_store",
+    "shard_extras",
 ]
 
 
@@ -206,6 +207,31 @@ def check_store(info: StoreInfo) -> None:
         for shard in meta["shards"]:
             for kind in kinds:
                 open_shard_array(info.root / split / f"{kind}-{shard['name']}.npy", shard["count"])
+
+
+def shard_extras(root: str | os.PathLike[str], split: str, key: str) -> list[Any]:
+    """One entry per image of ``split``: the ``key`` list each shard's marker recorded.
+
+    Builders may record per-image provenance in a shard's marker (the cut-out builder writes
+    ``sources``: each image's target stamp, background photo and distractors), in the order
+    of the images, so the statistics can resample the sources images share.
+
+    Raises
+    ------
+    KeyError
+        When a shard's marker lacks ``key`` (the store was not built with that record).
+    """
+    info = open_store(root)
+    out: list[Any] = []
+    for shard in info.splits[split]["shards"]:
+        marker = json.loads((Path(root) / split / f"shard-{shard['name']}.json").read_text())
+        if key not in marker or len(marker[key]) != int(shard["count"]):
+            raise KeyError(
+                f"store {root}: shard {shard['name']} of {split!r} records no {key!r} for "
+                "its images (rebuild it with a builder that does)"
+            )
+        out.extend(marker[key])
+    return out
 
 
 def shard_name(index: int) -> str:

@@ -85,7 +85,8 @@ def localization_summary(
     for name in LOCALIZATION_MAPS:
         # Data-set PxAP (Choe et al. 2020): pixel counts summed over the images.
         out[f"loc_{name}_pxap"] = pxap_from_counts(
-            sum(c.tp for c in counts[name]), sum(c.fp for c in counts[name]),
+            sum(c.tp for c in counts[name]),
+            sum(c.fp for c in counts[name]),
             sum(c.num_pos for c in counts[name]),
         )
         out[f"loc_{name}_mask_iou"] = float(np.mean(ious[name], axis=0).max())

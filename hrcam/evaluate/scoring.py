@@ -134,8 +134,10 @@ def append_counts(curves: dict[str, list], counts: Any) -> None:
 
 
 def pack_curves(curves: Mapping[str, Sequence[Any]], size: int) -> dict[str, np.ndarray]:
-    """One method's curve lists as arrays: ``(N, size)`` threshold curves, ``(N, size + 1)``
-    pixel counts, ``(N,)`` object pixel counts and indices.
+    """Pack one method's curve lists as arrays.
+
+    ``(N, size)`` threshold curves, ``(N, size + 1)`` pixel counts, ``(N,)`` object pixel
+    counts and indices.
     """
     out = {}
     for key, values in curves.items():
@@ -285,7 +287,7 @@ def section5_rows(
 def _aligned(
     a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices both curve sets hold, and each one's rows for them (in that order)."""
+    """Return the indices both curve sets hold, and each one's rows for them (in order)."""
     ia, ib = np.asarray(a["index"]), np.asarray(b["index"])
     common = np.intersect1d(ia, ib)
     pos_a = {int(v): k for k, v in enumerate(ia)}
@@ -302,7 +304,7 @@ def paired_dataset_ci(
     seed: int = 0,
     units: Mapping[int, Any] | None = None,
 ) -> dict[str, Any]:
-    """A data-set metric of method ``a`` minus method ``b`` on the images both scored.
+    """Subtract method ``b``'s data-set metric from method ``a``'s on the images both scored.
 
     Each bootstrap resample recomputes the metric for both methods from the same resampled
     images (or units): PxAP from the summed pixel counts, MaxBoxAccV2 and mask IoU with their
@@ -354,7 +356,7 @@ def paired_dataset_ci(
 
 
 def dataset_value(curves: Mapping[str, np.ndarray], metric: str) -> float:
-    """A data-set metric (``pxap``, ``max_box_acc_v2``, ``mask_iou``) of one method's curves."""
+    """Compute a data-set metric (``pxap``, ``max_box_acc_v2``, ``mask_iou``) from curves."""
     from hrcam.evaluate.statistics import max_box_acc_stats, pxap_stats
     from hrcam.metrics import IOU_THRESHOLDS
 

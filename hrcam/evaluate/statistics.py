@@ -187,8 +187,10 @@ def bootstrap_curve_max(
 def max_box_acc_stats(
     box_curves: np.ndarray, levels: Sequence[float], weights: np.ndarray | None = None
 ) -> np.ndarray:
-    """MaxBoxAccV2 (Choe et al. 2020) of weighted image sets: per IoU level ``d`` the best
-    threshold's share of boxes with IoU >= ``d``, then the mean over levels.
+    """MaxBoxAccV2 (Choe et al. 2020) of weighted image sets.
+
+    Per IoU level ``d``, the best threshold's share of boxes with IoU >= ``d``; then the mean
+    over levels.
 
     ``weights`` ``(B, N)`` gives one value per row; ``None`` one value for the images as given.
     """

@@ -92,7 +92,7 @@ def average_precision_from_counts(tp: np.ndarray, fp: np.ndarray, num_pos: int) 
 
 
 def pxap_thresholds(thresholds: object = None) -> np.ndarray:
-    """The PxAP grid of a CAM threshold grid: ``thresholds`` with the end point 1.0 appended.
+    """Return the PxAP grid of a CAM threshold grid: ``thresholds`` with 1.0 appended.
 
     wsolevaluation bins scores at its thresholds plus 1.0 (and 2.0, 3.0, which only catch
     scores above 1), so a pixel at the map's maximum counts at ``t = 1`` as well.
@@ -139,7 +139,7 @@ def pxap_from_counts(
 
 
 def image_ap(cam: object, mask: object, thresholds: object = None) -> float:
-    """The PxAP formula on one image alone (its own precision-recall curve).
+    """Apply the PxAP formula to one image alone (its own precision-recall curve).
 
     Averaging this over images is *not* PxAP (see the module docstring): it is reported, where
     at all, as the "mean per-image AP".

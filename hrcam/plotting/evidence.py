@@ -193,7 +193,7 @@ def failure_examples(examples: Sequence[Mapping[str, Any]]) -> Figure:
         row[2].set_title(f"grown (IoU {rec['grown_iou']:.2f}, x{rec['region_ratio']:.2f} ROI)",
                          fontsize=8)  # fmt: skip
         row[3].imshow(res.refined, cmap="jet", vmin=0, vmax=1)
-        row[3].set_title(f"refined PxAP {rec['pxap']:.2f} vs {rec['low_res_pxap']:.2f}",
+        row[3].set_title(f"refined AP {rec['image_ap']:.2f} vs {rec['low_res_image_ap']:.2f}",
                          fontsize=8)  # fmt: skip
         for ax in row:
             ax.set_axis_off()

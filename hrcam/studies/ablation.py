@@ -42,6 +42,7 @@ def evaluate_sources(
     box_metrics: bool = True,
     keep_results: Sequence[int] = (),
     high_res_models: Mapping[str, HRCAM] | None = None,
+    units: Mapping[int, Any] | None = None,
 ) -> StudyResult:
     """Run the high-res-source ablation: the same post-processing fed different high-res maps.
 
@@ -71,6 +72,8 @@ def evaluate_sources(
         one's high-res CAM is one more source (appended to ``sources``), e.g. a network
         trained with ``--consistency-weight``. The low-res CAMs and explained classes must
         match ``model``'s, so that every source refines the same low-res CAM.
+    units
+        ``{dataset index: unit}`` to resample units (e.g. stamps) instead of images.
 
     Returns
     -------
@@ -93,6 +96,7 @@ def evaluate_sources(
         include_raw=include_raw,
         box_metrics=box_metrics,
         keep_results=keep_results,
+        units=units,
     )
 
 

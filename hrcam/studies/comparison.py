@@ -169,7 +169,7 @@ class Comparison:
     def resampled(
         self, units: Mapping[int, Any], unit_name: str, n_boot: int = 1000, seed: int = 0
     ) -> Comparison:
-        """The same comparison with every interval resampling ``units`` instead of images.
+        """Return the same comparison with every interval resampling ``units``, not images.
 
         Parameters
         ----------
@@ -192,7 +192,7 @@ class Comparison:
                           self.curves, dict(units))  # fmt: skip
 
     def subset(self, indices: Sequence[int]) -> Comparison:
-        """The same comparison on the images ``indices`` only (records and curves)."""
+        """Return the same comparison on the images ``indices`` only (records and curves)."""
         keep = {int(i) for i in indices}
         curves = {}
         for m, c in self.curves.items():

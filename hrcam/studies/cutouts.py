@@ -19,7 +19,9 @@ from hrcam._shared import find_row, put_ci
 
 __all__ = [
     "PAPER_MAPS",
+    "bootstrap_widths",
     "cutout_summary",
+    "cutout_units",
     "cutout_values",
     "paste_edge_text",
     "save_cutout_values",
@@ -56,6 +58,70 @@ def usable_methods(
     return usable, skipped
 
 
+def cutout_units(root: str | os.PathLike, split: str = "val") -> dict[str, dict[int, str]]:
+    """Each cut-out's independent sources: ``{"stamps": {index: stamp}, "backgrounds": ...}``.
+
+    Images of the cut-out store share their target stamp (the object the map must find) and
+    their background photo with other images, so they are not independent draws; the book's
+    intervals resample stamps (:meth:`hrcam.studies.comparison.Comparison.resampled`).
+    """
+    from hrcam.data.store import shard_extras
+
+    sources = shard_extras(root, split, "sources")
+    return {
+        "stamps": {i: str(s[0]) for i, s in enumerate(sources)},
+        "backgrounds": {i: str(s[1]) for i, s in enumerate(sources)},
+    }
+
+
+def bootstrap_widths(
+    comp: Any,
+    units: dict[str, dict[int, str]],
+    method: str = "refined_paper",
+    baseline: str = "low_res_cam",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How wide the 95% intervals are when images, stamps, or stamps and backgrounds are resampled.
+
+    For the baseline's PxAP and for ``method`` minus the baseline (paired PxAP), each under
+    three bootstraps: images as if independent, stamps (the book's choice), and the two-way
+    bootstrap of stamps crossed with backgrounds (Owen 2007).
+
+    Returns
+    -------
+    dict
+        ``width_<what>_<scheme>`` for ``what`` in (``pxap``, ``diff``) and ``scheme`` in
+        (``images``, ``stamps``, ``twoway``), and ``text``: one sentence of ratios.
+    """
+    from hrcam.evaluate.statistics import bootstrap_pxap, paired_stat_ci, pxap_stats
+
+    a, b = comp.curves[method], comp.curves[baseline]
+    idx = [int(i) for i in b["index"]]
+    if [int(i) for i in a["index"]] != idx:
+        raise ValueError(f"{method!r} and {baseline!r} were not scored on the same images")
+    stamps = [units["stamps"][i] for i in idx]
+    backs = [units["backgrounds"][i] for i in idx]
+    schemes = {"images": (None, None), "stamps": (stamps, None), "twoway": (stamps, backs)}
+    keys = ("pixel_tp", "pixel_fp", "pixel_pos")
+    out: dict[str, Any] = {}
+    for scheme, (u, c) in schemes.items():
+        _, lo, hi = bootstrap_pxap(*(b[k] for k in keys), n_boot, seed, units=u, crossed=c)
+        out[f"width_pxap_{scheme}"] = hi - lo
+        _, lo, hi = paired_stat_ci(pxap_stats, [a[k] for k in keys], [b[k] for k in keys],
+                                   n_boot, seed, units=u, crossed=c)  # fmt: skip
+        out[f"width_diff_{scheme}"] = hi - lo
+    out["text"] = (
+        f"Resampling stamps instead of images makes the interval of the low-res CAM's PxAP "
+        f"{out['width_pxap_stamps'] / out['width_pxap_images']:.2f}x as wide, and that of "
+        f"the paired difference {out['width_diff_stamps'] / out['width_diff_images']:.2f}x; "
+        f"resampling stamps and backgrounds together (two-way) makes them "
+        f"{out['width_pxap_twoway'] / out['width_pxap_images']:.2f}x and "
+        f"{out['width_diff_twoway'] / out['width_diff_images']:.2f}x as wide."
+    )
+    return out
+
+
 def cutout_values(
     comp: Any,
     predicted: Any,
@@ -64,6 +130,7 @@ def cutout_values(
     accuracy: dict[str, Any],
     n_boot: int = 1000,
     seed: int = 0,
+    units: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, Any]:
     """Collect the page's numbers, each with its 95% CI, by name.
 
@@ -80,16 +147,23 @@ def cutout_values(
         :func:`hrcam.evaluate.accuracy.topk_accuracy` of the classifier on the validation split.
     n_boot, seed
         Bootstrap of the paired differences.
+    units
+        :func:`cutout_units` of the scored images: the page then states how many stamps and
+        backgrounds they come from and how much the choice of bootstrap widens the intervals
+        (:func:`bootstrap_widths`). ``comp`` and ``predicted`` should already resample stamps
+        (:meth:`~hrcam.studies.comparison.Comparison.resampled`).
 
     Returns
     -------
     dict
-        ``cut_top1``, ``cut_top5``, ``cut_<method>_pxap`` / ``_maxboxacc`` (with ``_lo``,
+        ``cut_stamps``, ``cut_backgrounds``, ``cut_unit`` (what the intervals resample),
+        ``cut_widths`` (a sentence), ``cut_top1``, ``cut_top5``, ``cut_<method>_pxap`` / ``_maxboxacc`` (with ``_lo``,
         ``_hi``), ``cut_refined_<preset>_diff`` (paired, refined minus low-res, with verdict),
         the same for the predicted class (``cut_pred_...``), the ablation's
         ``cut_src_<preset>_<source>`` differences on both pastes, ``cut_best`` (the ranking
         sentence) and ``cut_images``.
     """
+    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
     from hrcam.studies.comparison import best_method
     from hrcam.studies.refine import PRESET_CONFIGS, paired_between, verdict
 
@@ -98,7 +172,20 @@ def cutout_values(
         "cut_top5": float(accuracy["top5"]),
         "cut_acc_images": int(accuracy["n"]),
         "cut_images": int(comp.config["num_images"]),
+        "cut_unit": comp.config.get("bootstrap_unit", "images"),
     }
+    n_units = out["cut_images"]
+    if units is not None:
+        scored = [int(r["index"]) for r in comp.per_image if r["method"] == comp.methods[0]]
+        n_units = out["cut_stamps"] = len({units["stamps"][i] for i in scored})
+        out["cut_backgrounds"] = len({units["backgrounds"][i] for i in scored})
+        widths = bootstrap_widths(comp, units, n_boot=n_boot, seed=seed)
+        out["cut_widths"] = widths.pop("text")
+        out.update({f"cut_{k}": v for k, v in widths.items()})
+
+    def judged(low: float, high: float) -> str:
+        return verdict(low, high) if can_judge(n_units) else TOO_FEW_TO_JUDGE
+
     for method in comp.methods:
         for metric in ("pxap", "max_box_acc_v2"):
             try:
@@ -109,7 +196,7 @@ def cutout_values(
         for preset in PRESET_CONFIGS:
             d = c.paired(f"refined_{preset}", "low_res_cam", "pxap", n_boot, seed)
             put_ci(out, f"{tag}_refined_{preset}_diff", d, "difference")
-            out[f"{tag}_refined_{preset}_verdict"] = verdict(d["ci_low"], d["ci_high"])
+            out[f"{tag}_refined_{preset}_verdict"] = judged(d["ci_low"], d["ci_high"])
     for tag, study in (("hard", hard), ("feathered", feathered)):
         for preset in PRESET_CONFIGS:
             for source in study.config["sources"]:

@@ -69,8 +69,8 @@ def split_halves(
 def _lead_words(paired: dict[str, Any], lower_better: bool) -> str:
     ahead = "worse" if lower_better else "better"
     if paired["verdict"] == ahead:
-        return "ahead of it"
-    return "not distinguishable from it"
+        return "ahead of"
+    return "not distinguishable from"
 
 
 def best_method(

@@ -63,8 +63,15 @@ def test_crossed_weights_are_the_product_of_both_draws():
     rng = np.random.default_rng(3)
     s_draws = rng.multinomial(3, [1 / 3] * 3, size=300)  # columns a, b, c
     b_draws = rng.multinomial(2, [1 / 2] * 2, size=300)  # columns x, y
-    expected = np.stack([s_draws[:, 0] * b_draws[:, 0], s_draws[:, 0] * b_draws[:, 1],
-                         s_draws[:, 1] * b_draws[:, 1], s_draws[:, 2] * b_draws[:, 0]], axis=1)
+    expected = np.stack(
+        [
+            s_draws[:, 0] * b_draws[:, 0],
+            s_draws[:, 0] * b_draws[:, 1],
+            s_draws[:, 1] * b_draws[:, 1],
+            s_draws[:, 2] * b_draws[:, 0],
+        ],
+        axis=1,
+    )
     np.testing.assert_array_equal(w, expected)
 
 

@@ -54,15 +54,20 @@ def test_combine_joins_the_consistency_rows_and_checks_the_images(two_models, tm
     )
     assert comp.labels["consistency_high_res_cam"].endswith("consistency W=1")
     assert comp.labels["high_res_cam"].endswith("W=0")
-    # Paired: a method against itself differs by exactly 0; against another, by the mean of
-    # the per-image differences.
+    # Paired: a method against itself differs by exactly 0; against another, PxAP by the
+    # difference of the two data-set values, a per-image metric by the mean difference.
     same = comp.paired("low_res_cam", "low_res_cam", "pxap", n_boot=50)
     assert same["difference"] == 0.0 and same["n"] == 6
     d = comp.paired("consistency_high_res_cam", "high_res_cam", "pxap", n_boot=50)
-    per = {r["index"]: r["pxap"] for r in ours.per_image if r["method"] == "high_res_cam"}
-    theirs = {r["index"]: r["pxap"] for r in base_result.per_image if r["method"] == "high_res_cam"}
-    assert d["difference"] == pytest.approx(np.mean([per[i] - theirs[i] for i in per]), abs=1e-5)
+    assert d["difference"] == pytest.approx(
+        ours.value("high_res_cam", "pxap") - base_result.value("high_res_cam", "pxap"), abs=1e-6
+    )
     assert d["ci_low"] <= d["difference"] <= d["ci_high"]
+    d = comp.paired("consistency_high_res_cam", "high_res_cam", "image_ap", n_boot=50)
+    per = {r["index"]: r["image_ap"] for r in ours.per_image if r["method"] == "high_res_cam"}
+    theirs = {r["index"]: r["image_ap"] for r in base_result.per_image
+              if r["method"] == "high_res_cam"}  # fmt: skip
+    assert d["difference"] == pytest.approx(np.mean([per[i] - theirs[i] for i in per]), abs=1e-5)
     path = comp.save(tmp_path / "out")
     assert json.loads(path.read_text())["methods"] == comp.methods
     assert "consistency W=1" in comp.to_markdown()
@@ -98,18 +103,18 @@ def test_combine_refuses_other_images_or_another_classifier(two_models, tmp_path
 
 
 def _hand_made(scores: dict[str, list[float]], runtime: dict[str, float], n_all: int = 0):
-    """A Comparison with given per-image PxAP values (methods with fewer values: partial)."""
+    """A Comparison with given per-image AP values (methods with fewer values: partial)."""
     from hrcam.evaluate import bootstrap_mean_ci
 
     n_all = n_all or max(len(v) for v in scores.values())
     table, per_image = [], []
     for m, vals in scores.items():
         mean, lo, hi = bootstrap_mean_ci(vals, 200, 0)
-        table.append({"method": m, "metric": "pxap", "n": len(vals), "mean": mean,
+        table.append({"method": m, "metric": "image_ap", "n": len(vals), "mean": mean,
                       "ci_low": lo, "ci_high": hi})  # fmt: skip
         table.append({"method": m, "metric": "runtime_ms", "n": len(vals),
                       "mean": runtime[m], "ci_low": runtime[m], "ci_high": runtime[m]})  # fmt: skip
-        per_image += [{"index": i, "method": m, "pxap": v} for i, v in enumerate(vals)]
+        per_image += [{"index": i, "method": m, "image_ap": v} for i, v in enumerate(vals)]
     labels = {m: m.upper() for m in scores}
     return Comparison(list(scores), labels, table, per_image, {"num_images": n_all})
 
@@ -122,39 +127,64 @@ def test_ranking_and_statement_follow_the_numbers():
          "partial": list(base[:5] + 0.3)},
         {"low_res_cam": 2.0, "good": 10.0, "close": 3.0, "partial": 100.0},
     )  # fmt: skip
-    ranked, partial = comparison.ranking(comp, "pxap")
+    ranked, partial = comparison.ranking(comp, "image_ap")
     assert ranked == ["good", "close", "low_res_cam"] and partial == ["partial"]
-    best = comparison.best_method(comp, "pxap", n_boot=200)
+    best = comparison.best_method(comp, "image_ap", n_boot=200)
     assert best["best"] == "good" and best["runner_up"] == "close"
+    # Chosen on one half of the images, tested on the other: 20 and 20.
+    assert best["chosen"] == "good" and best["paired"]["n"] == 20
     assert best["cost_ratio"] == pytest.approx(5.0)
-    assert "ahead on the same images" in best["text"] and "**GOOD**" in best["text"]
+    assert "GOOD is ahead of it CLOSE" not in best["text"]
+    assert "tested on the other 20, GOOD is ahead of CLOSE" in best["text"]
     assert "5.0x" in best["text"]
+    # Fewer than 10 independent units in the test half: no lead is claimed.
+    few = _hand_made({"low_res_cam": list(base[:12]), "good": list(base[:12] + 0.2)},
+                     {"low_res_cam": 2.0, "good": 10.0})  # fmt: skip
+    out = comparison.best_method(few, "image_ap", n_boot=200)
+    assert out["paired"] is None and "too few to judge" in out["text"]
     # Two methods with the same per-image scores are not distinguishable.
     tie = _hand_made({"low_res_cam": list(base), "twin": list(base), "worse": list(base - 0.2)},
                      {"low_res_cam": 2.0, "twin": 4.0, "worse": 1.0})  # fmt: skip
-    text = comparison.best_method(tie, "pxap", n_boot=200)["text"]
+    text = comparison.best_method(tie, "image_ap", n_boot=200)["text"]
     assert "not distinguishable" in text
     # Lower is better for runtime: the ranking reverses.
     assert comparison.ranking(comp, "runtime_ms")[0][0] == "low_res_cam"
-    with pytest.raises(ValueError, match="per-image"):
+    with pytest.raises(KeyError, match="curves"):
         comp.paired("good", "close", "mask_iou")
 
 
+def _from_maps(noise: dict[str, float], n: int = 30) -> Comparison:
+    """A Comparison scored from real maps: the object plus noise of the given strength."""
+    from hrcam.evaluate import summary_rows
+    from hrcam.evaluate.scoring import append_counts, image_scores, pack_curves
+    from hrcam.metrics import DEFAULT_THRESHOLDS
+
+    rng = np.random.default_rng(0)
+    records, curves = [], {m: {"mask_iou": [], "box_iou": [], "index": []} for m in noise}
+    for i in range(n):
+        mask = np.zeros((20, 20), bool)
+        r, c = rng.integers(0, 12, size=2)
+        mask[r : r + 8, c : c + 8] = True
+        box = np.array([c, r, c + 8, r + 8])
+        base = rng.normal(size=mask.shape)
+        for m, s in noise.items():
+            scores, iou, box_iou, counts = image_scores(mask + s * base, mask, box,
+                                                        DEFAULT_THRESHOLDS)  # fmt: skip
+            append_counts(curves[m], counts)
+            curves[m]["mask_iou"].append(iou)
+            curves[m]["box_iou"].append(box_iou)
+            curves[m]["index"].append(i)
+            records.append({"index": i, "method": m, **scores, "runtime_ms": 1.0})
+    packed = {m: pack_curves(c, DEFAULT_THRESHOLDS.size) for m, c in curves.items()}
+    metrics = ("pointing", "energy_pointing", "pxap", "mask_iou", "max_box_acc_v2", "runtime_ms")
+    table = summary_rows(records, packed, list(noise), 200, 0, metrics)
+    labels = {m: m.upper() for m in noise}
+    return Comparison(list(noise), labels, table, records, {"num_images": n}, packed)
+
+
 def test_page_values_and_consistency_effect():
-    rng = np.random.default_rng(1)
-    base = rng.uniform(0.4, 0.6, 30)
-    scores = {
-        "low_res_cam": base,
-        "high_res_cam": base - 0.3,
-        "refined_paper": base,
-        "consistency_high_res_cam": base - 0.1,
-        "consistency_refined_paper": base + 0.05,
-    }
-    comp = _hand_made({k: list(v) for k, v in scores.items()},
-                      dict.fromkeys(scores, 1.0))  # fmt: skip
-    # page_values ranks by three metrics; give the hand-made table the two data-set ones too.
-    comp.table += [{**r, "metric": m} for r in comp.table if r["metric"] == "pxap"
-                   for m in ("mask_iou", "max_box_acc_v2")]  # fmt: skip
+    comp = _from_maps({"low_res_cam": 0.8, "high_res_cam": 2.0, "refined_paper": 0.8,
+                       "consistency_high_res_cam": 1.2, "consistency_refined_paper": 0.3})  # fmt: skip
     effect = comparison.consistency_effect(comp, "pxap", n_boot=200)
     assert set(effect) == {"high_res_cam", "refined_paper"}
     assert effect["high_res_cam"]["vs_paper"]["verdict"] == "better"
@@ -170,7 +200,10 @@ def test_page_values_and_consistency_effect():
     names = comp.labels
     assert labels[0] == f"{names['consistency_high_res_cam']} minus {names['high_res_cam']}"
     values = comparison.page_values(comp, 1.0, n_boot=200)
-    assert values["cons_high_res_cam_vs_paper"] == pytest.approx(0.2)
+    assert values["cons_high_res_cam_vs_paper"] == pytest.approx(
+        comp.metric_value("consistency_high_res_cam", "pxap")
+        - comp.metric_value("high_res_cam", "pxap")
+    )
     assert values["cons_high_res_cam_vs_paper_lo"] > 0
     assert values["best_pxap_label"] == "CONSISTENCY_REFINED_PAPER"
     assert "W=1" in values["consistency_text"]
@@ -219,8 +252,8 @@ def test_consistency_network_as_a_source_of_the_ablation(two_models):
     # The new source's rows are exactly what the other model's own expansion source gives.
     alone = evaluate_sources(other, val, sources=["expansion"], **kw)
     for preset in ("raw", "paper", "reference"):
-        ours = [r["pxap"] for r in study.per_image if r["method"] == f"{preset}@consistency"]
-        theirs = [r["pxap"] for r in alone.per_image if r["method"] == f"{preset}@expansion"]
+        ours = [r["image_ap"] for r in study.per_image if r["method"] == f"{preset}@consistency"]
+        theirs = [r["image_ap"] for r in alone.per_image if r["method"] == f"{preset}@expansion"]
         assert ours == pytest.approx(theirs)
     assert "max_box_acc_v2" not in {r["metric"] for r in study.table}
     with pytest.raises(ValueError, match="built-in source"):
@@ -303,7 +336,8 @@ def test_to_markdown_prints_the_table_as_before():
         config={"num_images": 4},
     )
     intro = (
-        "4 validation images; mean and 95% CI: percentile bootstrap over images "
+        "4 validation images; PxAP as Choe et al. define it (pixel counts summed over the "
+        "images); 95% CI: percentile bootstrap over images "
         "(1000 resamples).\n\n"
     )
     assert comp.to_markdown() == intro + (

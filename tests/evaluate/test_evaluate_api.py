@@ -50,13 +50,14 @@ def test_records_match_metrics_on_the_kept_maps(result, loaded):
         cam = ex["maps"][rec["method"]][rec["index"]].astype(np.float32)
         mask = ds[rec["index"]]["mask"].numpy()
         assert rec["pointing"] == pytest.approx(metrics.pointing_game(cam, mask), abs=1e-6)
-        assert rec["pxap"] == pytest.approx(metrics.pxap(cam, mask), abs=2e-2)  # float16 maps
+        assert rec["image_ap"] == pytest.approx(metrics.image_ap(cam, mask), abs=2e-2)  # float16
         assert rec["target"] == rec["predicted"]
     refined = [r for r in result.per_image if r["method"] == "refined_paper"]
     assert all(isinstance(r["fallback"], bool) for r in refined)
 
 
-def test_table_rows_are_consistent_with_curves(result):
+def test_table_rows_are_consistent_with_curves(result, loaded):
+    _, ds = loaded
     for row in result.table:
         if row["n"] > 1 and row["metric"] != "runtime_ms":
             assert row["ci_low"] - 1e-9 <= row["mean"] <= row["ci_high"] + 1e-9, row
@@ -67,15 +68,20 @@ def test_table_rows_are_consistent_with_curves(result):
     drops = [r for r in result.table if r["metric"] == "average_drop"]
     assert drops and all(r["n"] == 1 for r in drops)  # faithfulness cap
     per_method = [r for r in result.per_image if r["method"] == "low_res_cam"]
+    assert len(per_method) == 5
+    # PxAP is the data-set statistic of the kept maps (float16: a small tolerance).
+    maps = result.examples["maps"]["low_res_cam"].astype(np.float32)
+    masks = [ds[int(i)]["mask"].numpy() for i in result.examples["index"]]
     assert result.value("low_res_cam", "pxap") == pytest.approx(
-        np.mean([r["pxap"] for r in per_method])
+        metrics.dataset_pxap(list(maps), masks), abs=2e-2
     )
 
 
 def test_section5_split_follows_low_res_pointing(result):
     low = {r["index"]: r["pointing"] for r in result.per_image if r["method"] == "low_res_cam"}
     misses = sum(v < 0.5 for v in low.values())
-    rows = [r for r in result.section5 if r["method"] == "refined_paper" and r["metric"] == "pxap"]
+    rows = [r for r in result.section5
+            if r["method"] == "refined_paper" and r["metric"] == "image_ap"]  # fmt: skip
     by_subset = {r["subset"]: r for r in rows}
     assert by_subset["low-res miss"]["n"] == misses
     assert by_subset["low-res hit"]["n"] == len(low) - misses
@@ -155,9 +161,9 @@ def test_plots_draw_bars_with_cis_and_examples(result):
                                 "max_box_acc_v2"))  # fmt: skip
     np.testing.assert_allclose(heights, expected)
     plt.close(fig)
-    fig = win_fail_examples(result, "pxap", count=1)
+    fig = win_fail_examples(result, "image_ap", count=1)
     assert len(fig.axes) == 3 * 2
-    best = max(r["pxap"] for r in result.per_image if r["method"] == "low_res_cam")
+    best = max(r["image_ap"] for r in result.per_image if r["method"] == "low_res_cam")
     assert fig.axes[0].get_title().endswith(f"{best:.2f}")
     plt.close(fig)
     with pytest.raises(ValueError, match="none of the requested metrics"):

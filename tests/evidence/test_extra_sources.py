@@ -12,8 +12,8 @@ def test_extra_high_res_maps_are_sources_of_refine_study(constructed):
     cams.extra_high_res["copy"] = cams.high_res.copy()
     study = refine_study(cams, sources=["expansion", "copy"], n_boot=20, box_metrics=False)
     for preset in ("paper", "reference", "raw"):
-        a = [r["pxap"] for r in study.per_image if r["method"] == f"{preset}@expansion"]
-        b = [r["pxap"] for r in study.per_image if r["method"] == f"{preset}@copy"]
+        a = [r["image_ap"] for r in study.per_image if r["method"] == f"{preset}@expansion"]
+        b = [r["image_ap"] for r in study.per_image if r["method"] == f"{preset}@copy"]
         assert a == b
     with pytest.raises(ValueError, match="unknown high-res source"):
         refine_study(cams, sources=["elsewhere"], n_boot=20)

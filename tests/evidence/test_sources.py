@@ -71,9 +71,10 @@ def test_sources_are_deterministic_and_oracle_parameters_act(constructed):
 
 
 def test_failure_kind_order_and_iou():
-    base = {"fallback_reason": "", "low_res_pointing": 1.0, "pxap": 0.8, "low_res_pxap": 0.7}
+    base = {"fallback_reason": "", "low_res_pointing": 1.0, "image_ap": 0.8,
+            "low_res_image_ap": 0.7}  # fmt: skip
     assert failure_kind(base) == "refined wins"
-    assert failure_kind({**base, "pxap": 0.6}) == "refined loses"
+    assert failure_kind({**base, "image_ap": 0.6}) == "refined loses"
     assert failure_kind({**base, "low_res_pointing": 0.0}) == "ROI off the object"
     assert failure_kind({**base, "fallback_reason": "too_small"}) == "fallback: too small"
     assert failure_kind({**base, "fallback_reason": "too_large"}) == "fallback: too large"
