@@ -81,6 +81,7 @@ from hrcam.models import load_checkpoint
 from hrcam.models.jbu import load_upsampler, with_upsampler
 from hrcam.profiles import stage_dir
 from hrcam.studies import compute_cams, refine_study
+from hrcam.studies.cutouts import cutout_units
 from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
@@ -170,10 +171,19 @@ if measured:
                               images=min(4, len(cams)), device=device))  # fmt: skip
     costs["expansion"] = costs["high_res_cam"]
     costs["post-processing"] = postprocess_ms(cams)
+    # Cut-outs of one stamp are not independent: the intervals resample stamps (a synthetic
+    # store, whose scenes are drawn independently, records none: there images are the unit).
+    try:
+        stamps = cutout_units(inputs.store, "val")["stamps"]
+        units_text = f"{len({stamps[int(i)] for i in cams.index})} independent stamps"
+    except KeyError:
+        stamps, units_text = None, f"{len(cams)} independent images"
     study = refine_study(
         cams, sources=["expansion", *UPSAMPLER_SOURCES],
         configs={"paper": PRESET_CONFIGS["paper"]}, include_raw=True, seed=cfg["seed"],
+        units=stamps,
     )  # fmt: skip
+    glue("ups-units", units_text, display=False)
     values = upsampler_values(study, costs, seconds)
     save_values(values, out_dir)
     ranking = {m: rank_maps(study, m, seed=cfg["seed"]) for m in ("pxap", "max_box_acc_v2")}
@@ -183,12 +193,15 @@ else:
     table = "Not measured: neither the cut-out chapter nor the synthetic run is in this run folder."
     ranking = {m: {"text": "Not measured."} for m in ("pxap", "max_box_acc_v2")}
     glue("ups-n", 0, display=False)
+    glue("ups-units", "no", display=False)
 glue("ups-rank-pxap", Markdown(ranking["pxap"]["text"]), display=False)
 glue("ups-rank-box", Markdown(ranking["max_box_acc_v2"]["text"]), display=False)
 Markdown(table)
 
 # %% [markdown]
-# On {glue:text}`ups-n` validation images, each map explains the ground-truth class. "raw map"
+# On {glue:text}`ups-n` validation images ({glue:text}`ups-units`; the intervals resample
+# them, and PxAP sums pixel counts over the images as Choe et al. define it), each map
+# explains the ground-truth class. "raw map"
 # is the source map itself; "refined, paper" is the paper's post-processing fed that map as
 # its high-res CAM. The cost is the measured time per image on this machine: the forward pass
 # and the upsampling; for the refined maps, plus the paper's post-processing (timed alone on

@@ -21,7 +21,7 @@ from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
 if TYPE_CHECKING:
     from hrcam.studies.comparison import Comparison
 
-__all__ = ["best_method", "ranking", "split_halves"]
+__all__ = ["best_method", "held_out_lead", "ranking", "split_halves"]
 
 
 def ranking(comp: Comparison, metric: str = "pxap") -> tuple[list[str], list[str]]:
@@ -73,6 +73,42 @@ def _lead_words(paired: dict[str, Any], lower_better: bool) -> str:
     return "not distinguishable from"
 
 
+def held_out_lead(
+    comp: Comparison, ranked: list[str], metric: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Choose the leader and runner-up of ``ranked`` on one half of the units; test on the other.
+
+    Returns
+    -------
+    dict
+        ``chosen``, ``chosen_runner_up`` (``None`` when a half is empty), ``paired`` (their
+        paired difference on the test half, ``None`` below
+        :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS` test units), ``n_units`` and
+        ``lead``: words for a sentence.
+    """
+    indices = sorted({int(r["index"]) for r in comp.per_image if r["method"] == ranked[0]})
+    select, test, n_sel, n_test = split_halves(indices, comp.units, seed)
+    lower = metric in LOWER_IS_BETTER
+    unit = comp.config.get("bootstrap_unit", "images")
+    chosen = chosen_runner = paired = None
+    if select and test:
+        half = comp.subset(select)
+        order = sorted(ranked, key=lambda m: (1 if lower else -1) * half.metric_value(m, metric))
+        chosen, chosen_runner = order[:2]
+    if chosen is not None and can_judge(n_test):
+        paired = comp.subset(test).paired(chosen, chosen_runner, metric, n_boot, seed)
+        lead = (
+            f"chosen on {n_sel} of the {unit} and tested on the other {n_test}, "
+            f"{comp.labels[chosen]} is {_lead_words(paired, lower)} "
+            f"{comp.labels[chosen_runner]} (paired difference {paired_cell(paired)})"
+        )
+    else:
+        lead = (f"a lead tested on half of {n_sel + n_test} independent {unit}: "
+                f"{TOO_FEW_TO_JUDGE}")  # fmt: skip
+    return {"chosen": chosen, "chosen_runner_up": chosen_runner, "paired": paired,
+            "n_units": n_sel + n_test, "lead": lead}  # fmt: skip
+
+
 def best_method(
     comp: Comparison,
     metric: str = "pxap",
@@ -105,26 +141,9 @@ def best_method(
     if len(ranked) < 2:
         raise ValueError(f"fewer than two methods have {metric!r} on every image")
     best, runner = ranked[:2]
-    indices = sorted({int(r["index"]) for r in comp.per_image if r["method"] == best})
-    select, test, n_sel, n_test = split_halves(indices, comp.units, seed)
-    lower = metric in LOWER_IS_BETTER
-    unit = comp.config.get("bootstrap_unit", "images")
-    chosen = chosen_runner = None
-    paired = None
-    if select and test:
-        half = comp.subset(select)
-        order = sorted(ranked, key=lambda m: (1 if lower else -1) * half.metric_value(m, metric))
-        chosen, chosen_runner = order[:2]
-    if chosen is not None and can_judge(n_test):
-        paired = comp.subset(test).paired(chosen, chosen_runner, metric, n_boot, seed)
-        lead = (
-            f"chosen on {n_sel} of the {unit} and tested on the other {n_test}, "
-            f"{comp.labels[chosen]} is {_lead_words(paired, lower)} "
-            f"{comp.labels[chosen_runner]} (paired difference {paired_cell(paired)})"
-        )
-    else:
-        lead = (f"a lead tested on half of {n_sel + n_test} independent {unit}: "
-                f"{TOO_FEW_TO_JUDGE}")  # fmt: skip
+    held = held_out_lead(comp, ranked, metric, n_boot, seed)
+    chosen, chosen_runner, paired, lead = (held[k] for k in ("chosen", "chosen_runner_up",
+                                                             "paired", "lead"))  # fmt: skip
     ms, base_ms = comp.value(best, "runtime_ms"), comp.value(baseline, "runtime_ms")
     name = METRIC_LABELS.get(metric, metric)
     text = (
@@ -139,6 +158,6 @@ def best_method(
             "mean": comp.value(best, metric), "ci_low": comp.value(best, metric, "ci_low"),
             "ci_high": comp.value(best, metric, "ci_high"),
             "runner_up_mean": comp.value(runner, metric), "chosen": chosen,
-            "chosen_runner_up": chosen_runner, "n_units": n_sel + n_test, "ms": ms,
+            "chosen_runner_up": chosen_runner, "n_units": held["n_units"], "ms": ms,
             "baseline_ms": base_ms, "cost_ratio": ms / base_ms, "lead": lead, "paired": paired,
             "partial": partial, "text": text}  # fmt: skip

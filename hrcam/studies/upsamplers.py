@@ -230,11 +230,13 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
     Returns
     -------
     dict
-        ``order`` (method keys, best first), ``best``, ``runner_up``, ``paired`` (for
-        PxAP: :func:`hrcam.studies.refine.paired_between`; ``None`` for a data-set metric)
-        and ``text``, one sentence generated from the numbers.
+        ``order`` (method keys, best first, on all images), ``best``, ``runner_up``,
+        ``chosen`` and ``paired`` (the leader chosen on half the units and its paired
+        difference from the runner-up on the other half,
+        :func:`hrcam.studies.ranking.held_out_lead`) and ``text``, generated from the numbers.
     """
-    from hrcam.studies.refine import paired_between, verdict
+    from hrcam.studies.comparison import Comparison
+    from hrcam.studies.ranking import held_out_lead
 
     _label = map_label
     order = sorted(study.methods, key=lambda m: -study.value(m, metric))
@@ -245,20 +247,21 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
         v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
         return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
 
-    text = f"By {name}, the best map is the {_label(best)}, {cell(best)}; the runner-up is the "
+    text = f"By {name}, the highest map is the {_label(best)}, {cell(best)}; then the "
     text += f"{_label(runner)}, {cell(runner)}"
-    paired = None
-    if metric == "pxap":
-        paired = paired_between(study, best, runner, metric, n_boot, seed)
-        words = verdict(paired["ci_low"], paired["ci_high"], "ahead on the same images")
-        text += (
-            f": paired difference {paired['difference']:+.3f} [{paired['ci_low']:+.3f}, "
-            f"{paired['ci_high']:+.3f}] over {paired['n']} images, {words}."
-        )
-    else:
-        overlap = study.value(best, metric, "ci_low") <= study.value(runner, metric, "ci_high")
-        text += "; their intervals overlap." if overlap else "; their intervals do not overlap."
-    return {"order": order, "best": best, "runner_up": runner, "paired": paired, "text": text}
+    comp = Comparison(list(order), {m: _label(m) for m in order}, study.table, study.per_image,
+                      {**study.config, "bootstrap_unit": "stamps" if study.units else "images"},
+                      study.curves, study.units)  # fmt: skip
+    held = held_out_lead(comp, order, metric, n_boot, seed)
+    text += f". Whether it is really ahead: {held['lead']}."
+    return {
+        "order": order,
+        "best": best,
+        "runner_up": runner,
+        "paired": held["paired"],
+        "chosen": held["chosen"],
+        "text": text,
+    }
 
 
 def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
