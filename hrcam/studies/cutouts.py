@@ -159,9 +159,9 @@ def cutout_values(
         ``cut_stamps``, ``cut_backgrounds``, ``cut_unit`` (what the intervals resample),
         ``cut_widths`` (a sentence), ``cut_top1``, ``cut_top5``, ``cut_<method>_pxap`` /
         ``_maxboxacc`` (with ``_lo``, ``_hi``), ``cut_refined_<preset>_diff`` (paired,
-        refined minus low-res, with verdict), the same for the predicted class (``cut_pred_...``), the ablation's
-        ``cut_src_<preset>_<source>`` differences on both pastes, ``cut_best`` (the ranking
-        sentence) and ``cut_images``.
+        refined minus low-res, with verdict), the same for the predicted class
+        (``cut_pred_...``), the ablation's ``cut_src_<preset>_<source>`` differences on both
+        pastes, ``cut_best`` (the ranking sentence) and ``cut_images``.
     """
     from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
     from hrcam.studies.comparison import best_method
