@@ -183,8 +183,9 @@ def _from_maps(noise: dict[str, float], n: int = 30) -> Comparison:
 
 
 def test_page_values_and_consistency_effect():
-    comp = _from_maps({"low_res_cam": 0.8, "high_res_cam": 2.0, "refined_paper": 0.8,
-                       "consistency_high_res_cam": 1.2, "consistency_refined_paper": 0.3})  # fmt: skip
+    noise = {"low_res_cam": 0.8, "high_res_cam": 2.0, "refined_paper": 0.8,
+             "consistency_high_res_cam": 1.2, "consistency_refined_paper": 0.3}  # fmt: skip
+    comp = _from_maps(noise)
     effect = comparison.consistency_effect(comp, "pxap", n_boot=200)
     assert set(effect) == {"high_res_cam", "refined_paper"}
     assert effect["high_res_cam"]["vs_paper"]["verdict"] == "better"
