@@ -180,7 +180,8 @@ def render_markdown(
         f"{cfg.get('num_images', '?')} images of split `{cfg.get('split', '?')}`; each method "
         f"explains the **{cfg.get('target', '?')}** class. Mean and {_ci_text(cfg)}. "
         "All maps are min-max normalised; thresholds on a grid of "
-        f"{cfg.get('num_thresholds', 100)} steps.",
+        f"{cfg.get('num_thresholds', 100)} steps. PxAP is the data-set statistic of Choe et "
+        "al. (CVPR 2020): pixel counts summed over every image, one precision-recall curve.",
         "",
     ]
     lines += _summary_table(result)
@@ -204,7 +205,13 @@ def render_markdown(
 
 def _ci_text(cfg: dict) -> str:
     """Return the CI description for the resamples that ran (older results lack n_boot: 1000)."""
-    return ci_method(cfg["n_boot"]) if isinstance(cfg.get("n_boot"), int) else CI_METHOD
+    if not isinstance(cfg.get("n_boot"), int):
+        return CI_METHOD
+    unit = cfg.get("bootstrap_unit", "images")
+    text = ci_method(cfg["n_boot"], unit)
+    if unit != "images" and "num_units" in cfg:
+        text += f": {cfg['num_units']} independent {unit}, as images that share one are not"
+    return text
 
 
 def _section5_needs(methods: list[str]) -> str:

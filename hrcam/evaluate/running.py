@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from hrcam.methods import SaliencyMethod
     from hrcam.models import HRCAM
 
-__all__ = ["evaluate", "run_evaluation"]
+__all__ = ["evaluate", "run_evaluation", "source_units"]
 
 
 def _read_batch(dataset: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -280,6 +280,24 @@ def _settings(
     }
 
 
+def source_units(dataset: Any, n: int) -> dict[int, str] | None:
+    """Each image's stamp when ``dataset`` is a store whose builder recorded sources, else None.
+
+    The cut-out builder records every image's target stamp; images that show one stamp are not
+    independent, so the bootstrap resamples stamps there (Efron & Tibshirani 1993, ch. 8).
+    """
+    from hrcam.data.store import shard_extras
+
+    root, split = getattr(dataset, "root", None), getattr(dataset, "split", None)
+    if root is None or split is None:
+        return None
+    try:
+        sources = shard_extras(root, split, "sources")
+    except (KeyError, OSError, ValueError):
+        return None
+    return {i: str(sources[i][0]) for i in range(min(n, len(sources)))}
+
+
 def run_evaluation(model: HRCAM, dataset: Any, config: EvaluateConfig) -> EvaluationResult:
     """Score every method of ``config`` on the first ``config.limit`` images of ``dataset``.
 
@@ -328,11 +346,15 @@ def run_evaluation(model: HRCAM, dataset: Any, config: EvaluateConfig) -> Evalua
     bar.close()
     packed = out.packed_curves(grid)
     settings = _settings(config, n, dataset, names, grid, device)
+    units = source_units(dataset, n)
+    if units is not None:
+        settings.update(bootstrap_unit="stamps", num_units=len(set(units.values())),
+                        ci=ci_method(config.n_boot, "stamps"))  # fmt: skip
     first = [r["label"] == r["predicted"] for r in out.records if r["method"] == names[0]]
     settings["accuracy"] = float(np.mean(first)) if out.records else float("nan")
     return EvaluationResult(
         methods=names,
-        table=summary_rows(out.records, packed, names, config.n_boot, config.seed),
+        table=summary_rows(out.records, packed, names, config.n_boot, config.seed, units=units),
         per_image=out.records,
         section5=section5_rows(out.records, names, config.n_boot, config.seed),
         curves=packed,
