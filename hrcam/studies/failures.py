@@ -33,14 +33,16 @@ def subset_difference(
 
     The subset is the images where the low-res CAM misses the object (its maximum is off the
     object) or, with ``low_res_miss=False``, hits it. On the miss subset the refined pointing
-    score is the share of failures rescued.
+    score is the share of failures rescued. PxAP (a data-set metric) is recomputed on the
+    subset for both maps, on every bootstrap resample.
 
     Returns
     -------
     dict
         ``n``, ``method_mean``, ``low_res_mean``, ``difference``, ``ci_low``, ``ci_high``.
     """
-    from hrcam.evaluate import bootstrap_mean_ci
+    from hrcam.evaluate import DATASET_METRICS, bootstrap_mean_ci
+    from hrcam.evaluate.scoring import paired_dataset_ci
 
     low = {r["index"]: r for r in study.per_image if r["method"] == "low_res_cam"}
     recs = [
@@ -48,10 +50,25 @@ def subset_difference(
         for r in study.per_image
         if r["method"] == method and (low[r["index"]]["pointing"] < 0.5) == low_res_miss
     ]
+    nan = float("nan")
+    if metric in DATASET_METRICS:
+        keep = {int(r["index"]) for r in recs}
+
+        def only(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            rows = np.array([int(i) in keep for i in curves["index"]], bool)
+            return {k: np.asarray(v)[rows] for k, v in curves.items()}
+
+        if not keep:
+            return {"n": 0, "method_mean": nan, "low_res_mean": nan, "difference": nan,
+                    "ci_low": nan, "ci_high": nan}  # fmt: skip
+        d = paired_dataset_ci(only(study.curves[method]), only(study.curves["low_res_cam"]),
+                              metric, n_boot, seed, study.units)  # fmt: skip
+        return {"n": d["n"], "method_mean": d["method_mean"], "low_res_mean": d["other_mean"],
+                "difference": d["difference"], "ci_low": d["ci_low"],
+                "ci_high": d["ci_high"]}  # fmt: skip
     ours = np.array([r[metric] for r in recs], float)
     base = np.array([low[r["index"]][metric] for r in recs], float)
     mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed)
-    nan = float("nan")
     return {"n": len(recs), "method_mean": float(ours.mean()) if recs else nan,
             "low_res_mean": float(base.mean()) if recs else nan,
             "difference": mean, "ci_low": lo, "ci_high": hi}  # fmt: skip

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hrcam import plotting
+from hrcam.metrics import pxap_from_counts
 from hrcam.studies import (
     BOUNDS_SWEEP,
     FAILURE_KINDS,
@@ -53,6 +54,18 @@ def test_subset_difference_and_failure_examples(cams):
     miss = subset_difference(study, "paper@oracle", low_res_miss=True, n_boot=50)
     hit = subset_difference(study, "paper@oracle", low_res_miss=False, n_boot=50)
     assert miss["n"] + hit["n"] == len(cams)
+    # PxAP on a subset is the data-set statistic of those images' summed pixel counts.
+    px = subset_difference(study, "paper@oracle", "pxap", low_res_miss=False, n_boot=50)
+    low_hit = [i for i, r in enumerate(study.per_image)
+               if r["method"] == "low_res_cam" and r["pointing"] >= 0.5]  # fmt: skip
+    if low_hit:
+        keep = {study.per_image[i]["index"] for i in low_hit}
+        rows = np.isin(study.curves["paper@oracle"]["index"], list(keep))
+        c = {k: v[rows] for k, v in study.curves["paper@oracle"].items()}
+        expected = pxap_from_counts(
+            c["pixel_tp"].sum(0), c["pixel_fp"].sum(0), c["pixel_pos"].sum()
+        )
+        assert px["n"] == hit["n"] and px["method_mean"] == pytest.approx(expected)
     examples = failure_examples(study, cams, "reference@oracle")
     kinds = [e["kind"] for e in examples]
     assert kinds == [k for k in FAILURE_KINDS if k in kinds] and kinds
