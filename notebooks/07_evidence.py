@@ -202,9 +202,10 @@ glue("fig-evidence-bounds", fig, display=False)
 #
 # For every image and preset (expansion network's high-res CAM) the study records the ROI's
 # IoU with the object, the grown region's IoU, the fallback reason and whether the refined
-# map's AP on that image beats the low-res map's. Each image falls into one kind, tested in pipeline order: a
-# §5 fallback (too small, too large, other), a ROI off the object (the low-res CAM's maximum
-# is not on the object), or else the refined map wins or loses against the low-res map.
+# map's AP on that image beats the low-res map's. Each image falls into one kind, tested in
+# pipeline order: a §5 fallback (too small, too large, other), a ROI off the object (the
+# low-res CAM's maximum is not on the object), or else the refined map wins or loses against
+# the low-res map.
 
 # %%
 stages = {m: studies.stage_summary(study, m) for m in ("paper@expansion", "reference@expansion")}
