@@ -318,14 +318,22 @@ _TWO_COLUMN_ROWS = (
 )  # fmt: skip
 
 
-def _cell(values: dict[str, Any] | None, key: str, paired: bool) -> str:
+def _cell(values: dict[str, Any] | None, key: str, paired: bool, units: int) -> str:
+    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
+
     if values is None or key not in values:
         return "not measured"
     fmt = "+.3f" if paired else ".3f"
     text = f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
     if paired:
-        text += f" ({verdict(values[key + '_lo'], values[key + '_hi'])})"
+        words = verdict(values[key + "_lo"], values[key + "_hi"])
+        text += f" ({words if can_judge(units) else TOO_FEW_TO_JUDGE})"
     return text
+
+
+def _cutout_units(cutouts: dict[str, Any]) -> int:
+    """Independent units behind the cut-out column: stamps where recorded, else images."""
+    return int(cutouts.get("cut_stamps", cutouts.get("cut_images", 0)))
 
 
 def two_column_table(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) -> str:
@@ -339,15 +347,21 @@ def two_column_table(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) 
         The real cut-out chapter's values (:func:`hrcam.studies.cutouts.cutout_summary`), or
         ``None`` when that chapter did not run: its column then says "not measured".
     """
+    synth_head = f"Synthetic scenes ({synthetic['n_images']} independent images)"
+    cut_head = "Real animal cut-outs"
+    n_cut = 0
+    if cutouts is not None:
+        n_cut = _cutout_units(cutouts)
+        cut_head += f" ({cutouts['cut_images']} images of {n_cut} stamps; CIs over stamps)"
     lines = [
-        "| Claim (PxAP, 95% CI) | Synthetic scenes | Real animal cut-outs |",
+        f"| Claim (PxAP, 95% CI) | {synth_head} | {cut_head} |",
         "|---|---|---|",
     ]
     for label, synth_key, cut_key in _TWO_COLUMN_ROWS:
         paired = not synth_key.endswith("pxap")
         lines.append(
-            f"| {label} | {_cell(synthetic, synth_key, paired)} | "
-            f"{_cell(cutouts, cut_key, paired)} |"
+            f"| {label} | {_cell(synthetic, synth_key, paired, synthetic['n_images'])} | "
+            f"{_cell(cutouts, cut_key, paired, n_cut)} |"
         )
     return "\n".join(lines)
 
@@ -359,14 +373,19 @@ def any_cnn_text(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) -> s
             f"Not shown: the localization numbers come from one architecture "
             f"({synthetic['arch']}), and the real cut-out chapter did not run."
         )
+    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
+
+    n_stamps = _cutout_units(cutouts)
     words = {
         p: verdict(cutouts[f"cut_refined_{p}_diff_lo"], cutouts[f"cut_refined_{p}_diff_hi"])
+        if can_judge(n_stamps) else TOO_FEW_TO_JUDGE
         for p in PRESETS
-    }
+    }  # fmt: skip
     return (
         "On a second CNN, EfficientNet-Lite0 trained by others on ImageNet and wrapped without "
         f"changing its weights, the method runs end to end; on {cutouts['cut_images']} real "
-        f"animal cut-outs its refined CAM against its own low-res CAM is "
+        f"animal cut-outs of {n_stamps} stamps its refined CAM against its own low-res CAM "
+        "(PxAP, intervals over stamps) is "
         + " and ".join(f"{words[p]} (`{p}`)" for p in PRESETS)
         + f" (the classifier's top-1 over the 398 animal classes: {cutouts['cut_top1']:.0%})."
     )

@@ -99,9 +99,14 @@ def test_two_columns_answer_each_claim_on_both_data_sets():
     synthetic = _with_means({f"{s}{x}": v for _, s, _ in _TWO_COLUMN_ROWS
                              for x, v in (("_lo", -0.03), ("_hi", -0.01))})  # fmt: skip
     synthetic["arch"] = "densenet_compact"
+    synthetic["n_images"] = 200
     real = _with_means({f"{c}{x}": v for _, _, c in _TWO_COLUMN_ROWS
                         for x, v in (("_lo", 0.01), ("_hi", 0.05))})  # fmt: skip
+    real |= {"cut_images": 48, "cut_stamps": 26}
     table = two_column_table(synthetic, real)
+    assert (
+        "(200 independent images)" in table and "(48 images of 26 stamps; CIs over stamps)" in table
+    )
     rows = table.splitlines()[2:]
     assert len(rows) == len(_TWO_COLUMN_ROWS)
     refined = next(r for r in rows if "refined − low-res PxAP, `paper`" in r)
@@ -112,3 +117,9 @@ def test_two_columns_answer_each_claim_on_both_data_sets():
     assert any_cnn_text(synthetic, None).startswith("Not shown")
     real |= {"cut_images": 64, "cut_top1": 0.5}
     assert "better (`paper`)" in any_cnn_text(synthetic, real)
+    # From fewer than 10 stamps no verdict is printed, only the numbers.
+    few = {**real, "cut_stamps": 6}
+    assert "too few to judge (`paper`)" in any_cnn_text(synthetic, few)
+    refined = next(r for r in two_column_table(synthetic, few).splitlines()
+                   if "refined − low-res PxAP, `paper`" in r)  # fmt: skip
+    assert "+0.030 [+0.010, +0.050] (too few to judge)" in refined
