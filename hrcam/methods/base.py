@@ -65,11 +65,15 @@ class SaliencyMethod:
         ``fn(images01, targets) -> MethodMaps``.
     forward_passes
         Rough cost in classifier forward(+backward) passes per image, for documentation.
+    num_classes
+        The classifier's number of classes, when known: a target outside ``[0, num_classes)``
+        is refused before anything runs (:func:`build_methods` sets it).
     """
 
     name: str
     fn: Callable[[torch.Tensor, Sequence[int]], MethodMaps]
     forward_passes: float = 1.0
+    num_classes: int | None = None
 
     @property
     def label(self) -> str:
@@ -79,6 +83,13 @@ class SaliencyMethod:
     def __call__(self, images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:
         """Compute maps for ``images`` (float (B, 3, H, W) in [0, 1]) and one class per image."""
         _check_batch(images, targets)
+        if self.num_classes is not None:
+            bad = [int(t) for t in targets if not 0 <= int(t) < self.num_classes]
+            if bad:
+                raise ValueError(
+                    f"{self.name}: class index {bad[0]} is out of range; the classifier has "
+                    f"{self.num_classes} classes (0 to {self.num_classes - 1})"
+                )
         return self.fn(images, targets)
 
 
@@ -187,4 +198,9 @@ def build_methods(
     if len(set(names)) != len(names):
         raise ValueError(f"methods must not repeat, got {names}")
     options = MethodOptions(workers=workers, score_cam_batch_size=score_cam_batch_size)
-    return {n: get_method(n).build(model, options) for n in names}
+    methods = {n: get_method(n).build(model, options) for n in names}
+    num_classes = getattr(getattr(model, "classifier", None), "num_classes", None)
+    for method in methods.values():
+        if isinstance(num_classes, int) and method.num_classes is None:
+            method.num_classes = num_classes
+    return methods
