@@ -17,6 +17,7 @@ from typing import Any
 
 from hrcam._shared import find_row, json_safe, put_ci
 from hrcam.evaluate.results import save_outputs
+from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
 from hrcam.profiles import stage_dir
 from hrcam.studies.refine import verdict
 
@@ -102,9 +103,12 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
         if miss["n"]:
             put_ci(out, f"rescue_{p}", miss, "difference")
             out[f"rescue_{p}_rate"] = float(miss["method_mean"])
-            out[f"rescue_{p}_verdict"] = verdict(miss["ci_low"], miss["ci_high"],
-                                                 better="rescues some failures",
-                                                 worse="worse than the low-res CAM")  # fmt: skip
+            out[f"rescue_{p}_verdict"] = (
+                verdict(miss["ci_low"], miss["ci_high"], better="rescues some failures",
+                        worse="worse than the low-res CAM")
+                if can_judge(miss["n"])
+                else f"{TOO_FEW_TO_JUDGE} ({miss['n']} low-res misses)"
+            )  # fmt: skip
         else:
             for suffix in ("", "_lo", "_hi", "_rate"):
                 out[f"rescue_{p}{suffix}"] = math.nan
@@ -319,8 +323,6 @@ _TWO_COLUMN_ROWS = (
 
 
 def _cell(values: dict[str, Any] | None, key: str, paired: bool, units: int) -> str:
-    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
-
     if values is None or key not in values:
         return "not measured"
     fmt = "+.3f" if paired else ".3f"
@@ -373,8 +375,6 @@ def any_cnn_text(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) -> s
             f"Not shown: the localization numbers come from one architecture "
             f"({synthetic['arch']}), and the real cut-out chapter did not run."
         )
-    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
-
     n_stamps = _cutout_units(cutouts)
     words = {
         p: verdict(cutouts[f"cut_refined_{p}_diff_lo"], cutouts[f"cut_refined_{p}_diff_hi"])
