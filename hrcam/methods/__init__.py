@@ -43,8 +43,8 @@ from hrcam.methods.base import (
     normalize_maps,
     pixel_space_model,
 )
-from hrcam.methods.gradcam import gradcam_method
 from hrcam.methods.bilateral import KOPF_DEFAULTS, joint_bilateral_upsample
+from hrcam.methods.gradcam import gradcam_method
 from hrcam.methods.hires import (
     BILATERAL_DEFAULTS,
     CRF_DEFAULTS,

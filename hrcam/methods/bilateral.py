@@ -1,4 +1,4 @@
-"""Joint bilateral upsampling of the low-res CAM as Kopf et al. (SIGGRAPH 2007) define it.
+r"""Joint bilateral upsampling of the low-res CAM as Kopf et al. (SIGGRAPH 2007) define it.
 
 ``cam_jbu`` computes each output pixel from the few *low-resolution* samples around it, not
 from a full-resolution neighbourhood of the bilinearly enlarged CAM (that is OpenCV's joint
@@ -8,8 +8,8 @@ bilateral *filter*, ``cam_bilateral`` in :mod:`hrcam.methods.hires`). For an out
 
 .. math::
 
-   \\tilde S(p) = \\frac{\\sum_q S(q)\\, f(\\lVert p↓ - q \\rVert)\\, g(\\lVert I(p) - \\bar I(q)
-   \\rVert)}{\\sum_q f(\\lVert p↓ - q \\rVert)\\, g(\\lVert I(p) - \\bar I(q) \\rVert)}
+   \tilde S(p) = \frac{\sum_q S(q)\, f(\lVert p↓ - q \rVert)\, g(\lVert I(p) - \bar I(q)
+   \rVert)}{\sum_q f(\lVert p↓ - q \rVert)\, g(\lVert I(p) - \bar I(q) \rVert)}
 
 with ``S`` the low-res CAM on its own grid, ``f`` a Gaussian of width ``sigma_spatial`` in
 low-res samples, ``g`` a Gaussian of width ``sigma_range`` on RGB in [0, 1], ``I(p)`` the
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from hrcam.models import HRCAM
 
-__all__ = ["KOPF_DEFAULTS", "joint_bilateral_upsample", "jbu_maps_fn"]
+__all__ = ["KOPF_DEFAULTS", "jbu_maps_fn", "joint_bilateral_upsample"]
 
 KOPF_DEFAULTS: dict[str, float] = {"radius": 2, "sigma_spatial": 1.0, "sigma_range": 0.1}
 """Window radius (samples), spatial width (low-res samples) and range width (RGB in [0, 1]) of
@@ -95,7 +95,7 @@ def joint_bilateral_upsample(
             f"source must be (B, h, w) or (B, C, h, w) and guide (B, G, H, W) with the same B, "
             f"got {tuple(source.shape)} and {tuple(guide.shape)}"
         )
-    (b, c, h, w), (H, W) = src.shape, guide.shape[-2:]  # noqa: N806 (image sizes)
+    (b, c, h, w), (H, W) = src.shape, guide.shape[-2:]
     if h < 1 or w < 1 or H % h or W % w:
         raise ValueError(
             f"the guide's size {H}x{W} must be a multiple of the source's {h}x{w} "
@@ -103,8 +103,7 @@ def joint_bilateral_upsample(
         )
     if radius < 0 or sigma_spatial <= 0 or sigma_range <= 0:
         raise ValueError(
-            f"radius must be >= 0 and both sigmas > 0, got {radius}, {sigma_spatial}, "
-            f"{sigma_range}"
+            f"radius must be >= 0 and both sigmas > 0, got {radius}, {sigma_spatial}, {sigma_range}"
         )
     dtype = source.dtype if source.dtype in (torch.float32, torch.float64) else torch.float32
     src = src.to(dtype)
@@ -153,9 +152,9 @@ def _upsample_chunk(
 ) -> torch.Tensor:
     """:func:`joint_bilateral_upsample` of a ``(B, C, h, w)`` source and ``(B, G, H, W)`` guide."""
     import torch
-    import torch.nn.functional as F  # noqa: N812 (torch's convention)
+    import torch.nn.functional as F
 
-    (b, c, h, w), (g, H, W) = src.shape, guide.shape[1:]  # noqa: N806
+    (b, c, h, w), (g, H, W) = src.shape, guide.shape[1:]
     sy, sx = H // h, W // w
     k2 = (2 * radius + 1) ** 2
     cells = F.avg_pool2d(guide, (sy, sx))  # (B, G, h, w): each sample's mean colour

@@ -72,14 +72,14 @@ if TYPE_CHECKING:
     MakeMaps = Callable[[HRCAM, dict[str, Any]], MapsFn]  # a baseline's maps, from options
 
 __all__ = [
+    "BILATERAL_DEFAULTS",
     "CRF_DEFAULTS",
     "GUIDED_DEFAULTS",
-    "BILATERAL_DEFAULTS",
     "StageTaps",
+    "bilateral_refine",
     "crf_refine",
     "guided_refine",
     "hires_method",
-    "bilateral_refine",
     "require_ximgproc",
 ]
 

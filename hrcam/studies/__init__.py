@@ -28,7 +28,8 @@ One module per study:
     Every method side by side with the consistency-trained network (notebook 09).
 ``upsamplers``
     The paper's expansion network against a learned JBU, joint bilateral upsampling, the
-    guided and joint bilateral filters and SESS, raw and post-processed, on the same frozen classifier (notebook 11).
+    guided and joint bilateral filters and SESS, raw and post-processed, on the same frozen
+    classifier (notebook 11).
 ``claims``
     The paper's claims against what the notebooks measured (notebook 10).
 

@@ -21,7 +21,7 @@ def _loop_reference(src, guide, radius=2, sigma_spatial=1.0, sigma_range=0.1):
     ``src`` is ``(h, w)``, ``guide`` ``(G, H, W)``.
     """
     h, w = src.shape
-    _, H, W = guide.shape  # noqa: N806
+    _, H, W = guide.shape
     sy, sx = H // h, W // w
     cells = guide.reshape(-1, h, sy, w, sx).mean(axis=(2, 4))
     out = np.zeros((H, W))
