@@ -6,8 +6,8 @@ learning at all (``cam_guided``, ``cam_bilateral``: the low-res CAM filtered wit
 the guide; ``cam_jbu``: the low-res samples themselves upsampled with the image as the guide,
 Kopf et al.'s joint bilateral upsampling). Each map is scored raw and as the high-res map of
 the paper's post-processing (the same low-res CAM, focal points and ROI; only the high-res map
-changes), with :func:`hrcam.studies.refine_study`: PxAP and MaxBoxAccV2 with bootstrap CIs, and the paired
-difference against the bilinear low-res CAM on the same images.
+changes), with :func:`hrcam.studies.refine_study`: PxAP and MaxBoxAccV2 with bootstrap CIs, and
+the paired difference against the bilinear low-res CAM on the same images.
 """
 
 from __future__ import annotations
