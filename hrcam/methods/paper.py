@@ -133,17 +133,19 @@ def _build_low_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("low_res_cam", _low_res_fn(model), 1.0)
 
 
-@register_method("high_res_cam", label="High-res CAM (raw)", family="hrcam")
+@register_method("high_res_cam", label="High-res CAM (raw)", family="hrcam", needs_expansion=True)
 def _build_high_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("high_res_cam", _high_res_fn(model), 1.0)
 
 
-@register_method("refined_paper", label="Refined CAM (paper)", family="hrcam")
+@register_method("refined_paper", label="Refined CAM (paper)", family="hrcam", needs_expansion=True)
 def _build_refined_paper(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("refined_paper", _refined_fn(model, "paper", options.workers), 1.0)
 
 
-@register_method("refined_reference", label="Refined CAM (reference)", family="hrcam")
+@register_method(
+    "refined_reference", label="Refined CAM (reference)", family="hrcam", needs_expansion=True
+)
 def _build_refined_reference(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     fn = _refined_fn(model, "reference", options.workers)
     return SaliencyMethod("refined_reference", fn, 1.0)
