@@ -108,12 +108,11 @@ def joint_bilateral_upsample(
     dtype = source.dtype if source.dtype in (torch.float32, torch.float64) else torch.float32
     src = src.to(dtype)
     guide = guide.to(device=src.device, dtype=dtype)
-    sy, sx = H // h, W // w
-    spatial = _log_spatial(sy, sx, radius, sigma_spatial, src.device, dtype)
     per_image = H * W * (2 * radius + 1) ** 2 * max(c, 1)
     step = max(1, _CHUNK_FLOATS // per_image)
+    settings = (radius, sigma_spatial, sigma_range)
     parts = [
-        _upsample_chunk(src[i : i + step], guide[i : i + step], radius, sigma_range, spatial)
+        _upsample_chunk(src[i : i + step], guide[i : i + step], *settings)
         for i in range(0, b, step)
     ]
     out = torch.cat(parts) if len(parts) > 1 else parts[0]
@@ -121,63 +120,67 @@ def joint_bilateral_upsample(
     return out[:, 0] if squeeze else out
 
 
-def _log_spatial(
-    sy: int, sx: int, radius: int, sigma: float, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    """``(sy * sx, (2r+1)²)`` log spatial weight of each in-cell pixel and window sample.
-
-    A pixel at row ``k`` of its cell sits at ``(k + 0.5) / sy - 0.5`` samples from the
-    cell's own sample (pixel centres, the convention of a bilinear resize with aligned
-    corners off); sample offset ``d`` is ``d`` samples away from it.
-    """
-    import torch
-
-    offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-    fy = (torch.arange(sy, device=device, dtype=dtype) + 0.5) / sy - 0.5
-    fx = (torch.arange(sx, device=device, dtype=dtype) + 0.5) / sx - 0.5
-    dy = (fy[:, None] - offsets[None, :]) ** 2  # (sy, k)
-    dx = (fx[:, None] - offsets[None, :]) ** 2  # (sx, k)
-    # Pixel order (row, column) within the cell; window order (row offset, column offset),
-    # the order of torch.nn.functional.unfold.
-    d2 = dy[:, None, :, None] + dx[None, :, None, :]  # (sy, sx, k, k)
-    return (-d2 / (2.0 * sigma**2)).reshape(sy * sx, -1)
+# A sample off the grid gets this logit: exp() of it is 0, and unlike -inf it gives no NaN
+# in the matrix product (0 * -inf).
+_OFF_GRID = -1e30
 
 
 def _upsample_chunk(
     src: torch.Tensor,
     guide: torch.Tensor,
     radius: int,
+    sigma_spatial: float,
     sigma_range: float,
-    log_spatial: torch.Tensor,
 ) -> torch.Tensor:
-    """:func:`joint_bilateral_upsample` of a ``(B, C, h, w)`` source and ``(B, G, H, W)`` guide."""
+    """:func:`joint_bilateral_upsample` of a ``(B, C, h, w)`` source and ``(B, G, H, W)`` guide.
+
+    The log-weight of pixel ``p`` (at offset ``f`` from its cell's sample, in samples) and
+    window sample ``q`` (at offset ``d``) is, up to terms that depend on ``p`` alone and so
+    cancel in the normalisation:
+
+    ``I(p)·Ī(q) / σr²  -  |Ī(q)|² / 2σr²  +  f·d / σs²  -  |d|² / 2σs²``
+
+    that is the product of a per-sample row ``[Ī(q) / σr², d / σs², -|Ī(q)|² / 2σr² - |d|² /
+    2σs²]`` and a per-pixel column ``[I(p), f, 1]``: one batched matrix product
+    gives every pixel's ``(2r+1)²`` log-weights. The largest is subtracted before ``exp``
+    (so a pixel whose colour is far from all its samples' keeps finite weights), and a
+    second product with ``[S(q), 1]`` gives the weighted sum and the normaliser at once.
+    """
     import torch
     import torch.nn.functional as F
 
     (b, c, h, w), (g, H, W) = src.shape, guide.shape[1:]
-    sy, sx = H // h, W // w
-    k2 = (2 * radius + 1) ** 2
-    cells = F.avg_pool2d(guide, (sy, sx))  # (B, G, h, w): each sample's mean colour
-    means = F.unfold(cells, 2 * radius + 1, padding=radius).view(b, g, k2, h * w)
-    means = means.permute(0, 3, 1, 2)  # (B, hw, G, k2)
-    values = F.unfold(src, 2 * radius + 1, padding=radius).view(b, c, k2, h * w)
-    values = values.permute(0, 3, 2, 1)  # (B, hw, k2, C)
-    inside = F.unfold(src.new_ones(1, 1, h, w), 2 * radius + 1, padding=radius)
-    inside = inside.view(k2, h * w).t() > 0  # (hw, k2): the sample lies on the grid
-    # Each cell's pixels, (B, hw, sy*sx, G).
-    pixels = guide.reshape(b, g, h, sy, w, sx).permute(0, 2, 4, 3, 5, 1).reshape(b, h * w, -1, g)
-    # -|I(p) - Ī(q)|² / 2σ² = (2 I(p)·Ī(q) - |Ī(q)|² - |I(p)|²) / 2σ²; the last term is the
-    # same for every sample of pixel p, so the softmax over q drops it. One batched product
-    # gives every pixel's 25 logits, and the softmax keeps a pixel whose colour is far from
-    # all its samples' (every weight below float's range) finite.
-    scale = 1.0 / (2.0 * sigma_range**2)
-    bias = -(means**2).sum(2) * scale  # (B, hw, k2)
-    bias = bias.masked_fill(~inside, float("-inf"))
-    logits = torch.matmul(pixels, means) * (2.0 * scale)  # (B, hw, sy*sx, k2)
-    logits = logits + bias[:, :, None, :] + log_spatial
-    weights = torch.softmax(logits, dim=-1)
-    out = torch.matmul(weights, values)  # (B, hw, sy*sx, C)
-    return out.view(b, h, w, sy, sx, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, H, W)
+    sy, sx, k = H // h, W // w, 2 * radius + 1
+    dtype, device = src.dtype, src.device
+    # Per pixel, a column: its colour, its offset from its cell's sample, and 1.
+    colours = guide.reshape(b, g, h, sy, w, sx).permute(0, 2, 4, 1, 3, 5)  # (B, h, w, G, sy, sx)
+    fy = (torch.arange(sy, device=device, dtype=dtype) + 0.5) / sy - 0.5
+    fx = (torch.arange(sx, device=device, dtype=dtype) + 0.5) / sx - 0.5
+    where = torch.stack(torch.broadcast_tensors(fy[:, None], fx[None, :], fy.new_ones(1, 1)))
+    pixels = torch.cat([colours, where.expand(b, h, w, 3, sy, sx)], dim=3)
+    pixels = pixels.reshape(b, h * w, g + 3, sy * sx)
+    # Per window sample (row offset, then column offset: unfold's order), a row.
+    cells = F.avg_pool2d(guide, (sy, sx))  # each sample's mean colour
+    means = F.unfold(cells, k, padding=radius).view(b, g, k * k, h * w).permute(0, 3, 2, 1)
+    offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    dy, dx = (t.reshape(-1) for t in torch.meshgrid(offsets, offsets, indexing="ij"))
+    inside = F.unfold(src.new_ones(1, 1, h, w), k, padding=radius).view(k * k, h * w).t() > 0
+    bias = -(means**2).sum(3) / (2 * sigma_range**2) - (dy**2 + dx**2) / (2 * sigma_spatial**2)
+    bias = bias.masked_fill(~inside, _OFF_GRID)  # (B, hw, k²)
+    spatial = torch.stack([dy, dx], dim=1).div(sigma_spatial**2).expand(b, h * w, k * k, 2)
+    samples = torch.cat([means / sigma_range**2, spatial, bias[..., None]], dim=3)
+    # The window on the second-to-last axis: the reductions over it run along contiguous
+    # pixels, several times faster than over 25-long rows.
+    logits = torch.matmul(samples, pixels)  # (B, hw, k², sy*sx)
+    logits -= logits.amax(dim=2, keepdim=True)
+    # A weight below e^-80 of the largest (2e-35) is raised to it: nothing at float precision,
+    # and exp() of the far tail would make subnormal floats, many times slower to compute.
+    weights = logits.clamp_(min=-80.0).exp_()
+    values = F.unfold(src, k, padding=radius).view(b, c, k * k, h * w).permute(0, 3, 1, 2)
+    values = torch.cat([values, values.new_ones(b, h * w, 1, k * k)], dim=2)
+    sums = torch.matmul(values, weights)  # (B, hw, C+1, sy*sx): weighted sums, normaliser
+    out = (sums[:, :, :c] / sums[:, :, c:]).reshape(b, h, w, c, sy, sx)
+    return out.permute(0, 3, 1, 4, 2, 5).reshape(b, c, H, W)
 
 
 def jbu_maps_fn(
