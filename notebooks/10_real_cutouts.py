@@ -338,5 +338,9 @@ jbu = jbu_comparison(comp, seed=cfg["seed"])
 Markdown(jbu["text"])
 
 # %%
+# The claims page reads the front from the chapter's values (rewritten whole, atomically).
+save_cutout_values({**values, "seconds": timings, "front": front}, out_dir)
+
+# %%
 print(f"notebook wall time: {time.perf_counter() - started:.0f} s; " + ", ".join(
     f"{k} {v:.0f} s" for k, v in timings.items()))  # fmt: skip
