@@ -4,14 +4,15 @@ Usage::
 
     python benchmarks/methods_cost.py [--arch lite0] [--sizes 96 224 448] [--batch-size 2]
                                       [--repeats 3] [--threads 1 0] [--methods M ...]
-                                      [--skip scorecam sess featup_jbu]
+                                      [--skip scorecam sess]
 
 Each method is built from the registry (:func:`hrcam.methods.build_methods`) on one model, the
 book's real-photo classifier by default (EfficientNet-Lite0, ``--arch lite0``; ``--arch
-densenet_compact`` etc. for hrcam's own), with an expansion network of random weights (the
-high-res and refined CAMs cost the same whatever the weights). Every method is called exactly
-as the evaluation calls it, ``method(images01, targets)``: its own forward pass (and backward
-pass, for the gradient methods) included, maps at image resolution on the CPU.
+densenet_compact`` etc. for hrcam's own), with an expansion network and a learned JBU
+(``featup_jbu``, which upsamples the one-channel CAM) of random weights: the high-res and
+refined CAMs and the learned JBU cost the same whatever the weights. Every method is called
+exactly as the evaluation calls it, ``method(images01, targets)``: its own forward pass (and
+backward pass, for the gradient methods) included, maps at image resolution on the CPU.
 
 For each image size and thread count (``--threads``: 0 means every core this process may use)
 the methods are timed alternately, ``--repeats`` times each after one untimed warm-up, on the
@@ -33,9 +34,9 @@ import statistics
 import time
 from typing import Any
 
-DEFAULT_SKIP = ("scorecam", "sess", "featup_jbu")
+DEFAULT_SKIP = ("scorecam", "sess")
 """Left out unless named: Score-CAM and SESS cost hundreds of forward passes per image (minutes
-at 448 px on a CPU), and the learned JBU needs a trained upsampler."""
+at 448 px on a CPU)."""
 
 
 def _model(arch: str, size: int) -> Any:
@@ -50,7 +51,14 @@ def _model(arch: str, size: int) -> Any:
         clf = efficientnet_lite0()
     else:
         clf = build_classifier(arch, num_classes=10)
-    return HRCAM(clf, build_expansion(clf, image_size=size)).eval()
+    model = HRCAM(clf, build_expansion(clf, image_size=size)).eval()
+    # The learned JBU (featup_jbu) with random weights, marked trained: its cost is that of a
+    # trained one (it upsamples the one-channel CAM, not the features).
+    from hrcam.models.jbu import build_upsampler, with_upsampler
+
+    upsampler = build_upsampler(clf)
+    upsampler.trained.fill_(True)
+    return with_upsampler(model, upsampler).eval()
 
 
 def _time_methods(
