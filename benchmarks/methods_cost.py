@@ -89,7 +89,12 @@ def measure(
     from hrcam.methods import build_methods, pixel_space_model
 
     model = _model(arch, size)
-    methods = build_methods(model, ["low_res_cam", *[n for n in names if n != "low_res_cam"]])
+    methods = {}
+    for name in ["low_res_cam", *[n for n in names if n != "low_res_cam"]]:
+        try:
+            methods.update(build_methods(model, [name]))
+        except ValueError as exc:  # e.g. the stage baselines on a wrapped model
+            print(f"  not run: {name}: {exc}")
     images = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         targets = pixel_space_model(model.classifier)(images).argmax(1).tolist()
