@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from hrcam.commands import LazyChoices, add_option, positive_int, signature_defaults
 
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.skipped else 0
 
 
-def _animals_refusal(exc: Exception, allowed: list[int] | None, source: str) -> None:
+def _animals_refusal(exc: Exception, allowed: list[int] | None, source: str) -> NoReturn:
     """Re-raise a class-index error, as the --imagenet-animals line when that caused it."""
     from hrcam.errors import CLIError
 

@@ -95,7 +95,7 @@ def joint_bilateral_upsample(
             f"source must be (B, h, w) or (B, C, h, w) and guide (B, G, H, W) with the same B, "
             f"got {tuple(source.shape)} and {tuple(guide.shape)}"
         )
-    (b, c, h, w), (H, W) = src.shape, guide.shape[-2:]
+    (b, _, h, w), (H, W) = src.shape, guide.shape[-2:]
     if h < 1 or w < 1 or H % h or W % w:
         raise ValueError(
             f"the guide's size {H}x{W} must be a multiple of the source's {h}x{w} "
@@ -108,7 +108,7 @@ def joint_bilateral_upsample(
     dtype = source.dtype if source.dtype in (torch.float32, torch.float64) else torch.float32
     src = src.to(dtype)
     guide = guide.to(device=src.device, dtype=dtype)
-    per_image = H * W * (2 * radius + 1) ** 2 * max(c, 1)
+    per_image = H * W * (2 * radius + 1) ** 2  # the log-weights, the largest tensor
     step = max(1, _CHUNK_FLOATS // per_image)
     settings = (radius, sigma_spatial, sigma_range)
     parts = [
