@@ -35,8 +35,10 @@
 #   in its source, so upsampling the CAM features and then applying the class weights equals
 #   upsampling the CAM.
 # - **No learning**: the bilinear low-res CAM filtered with the image as the guide, by a guided
-#   filter (`cam_guided`) or a joint bilateral filter (`cam_jbu`, Kopf et al. 2007; OpenCV's
-#   `cv2.ximgproc.jointBilateralFilter`).
+#   filter (`cam_guided`) or OpenCV's full-resolution joint bilateral filter (`cam_bilateral`,
+#   `cv2.ximgproc.jointBilateralFilter`); or the low-res samples themselves upsampled by joint
+#   bilateral upsampling as Kopf et al. (2007) define it (`cam_jbu`: the 5 × 5 samples around
+#   each pixel, weighted by distance and by colour against each sample's mean colour).
 #
 # A fourth, different route is measured apart, on fewer images for its cost: grad-cam's
 # **SESS** (`sess`), which learns nothing either but runs the classifier again on sliding

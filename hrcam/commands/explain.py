@@ -1,9 +1,10 @@
-"""``hrcam explain IMAGE...``: refined CAMs and Fig.-4 panels for image files."""
+"""``hrcam explain IMAGE...``: refined CAMs and Fig.-4 panels, or any method's maps, for images."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from hrcam.commands import LazyChoices, add_option, positive_int, signature_defaults
 
@@ -30,7 +31,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "images", nargs="+", metavar="IMAGE", help="image files, or folders of image files"
     )
     parser.add_argument(
-        "--checkpoint", required=True, help="hrcam checkpoint (classifier + expansion)"
+        "--checkpoint",
+        default=None,
+        help="hrcam checkpoint: classifier + expansion network, or a classifier alone (then "
+        "name --methods that need no expansion network)",
+    )
+    parser.add_argument(
+        "--classifier",
+        default=None,
+        metavar="ZOO:NAME",
+        help="explain with a bare pretrained model instead of --checkpoint: timm:NAME or "
+        "torchvision:NAME, with --weights",
+    )
+    parser.add_argument(
+        "--weights", default=None, help="local state-dict file of the --classifier model"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        choices=LazyChoices("hrcam.methods", "ALL_METHODS"),
+        metavar="METHOD",
+        help="registered methods to draw, one map file per method and one panel per image: "
+        "%(choices)s (default: the paper's refined CAM, as without this option)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=None,
+        help="model input side with --methods or --classifier (default: the checkpoint's, "
+        "else 224)",
     )
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument(
@@ -106,6 +136,15 @@ def run(args: argparse.Namespace) -> int:
         from hrcam.models.wrap import imagenet_animal_indices
 
         allowed = imagenet_animal_indices()
+    if args.methods is not None or args.classifier is not None:
+        return _run_methods(args, allowed)
+    if args.checkpoint is None:
+        raise CLIError(
+            "give --checkpoint CKPT (an hrcam checkpoint) or --classifier timm:NAME|"
+            "torchvision:NAME with --weights FILE and --methods"
+        )
+    if args.weights is not None or args.image_size is not None:
+        raise CLIError("--weights and --image-size go with --classifier or --methods")
     # Options whose flag is named after explain_images' parameter pass through as they are.
     same = (
         "classes",
@@ -117,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         "workers",
         "precision",
     )
+    from hrcam.models.checkpoint import NoExpansionError
+
     try:
         report = explain_images(
             args.images,
@@ -126,13 +167,14 @@ def run(args: argparse.Namespace) -> int:
             allowed_classes=allowed,
             **{name: getattr(args, name) for name in same},
         )
-    except ClassIndexError as exc:
-        if allowed is None:
-            raise
+    except NoExpansionError:
         raise CLIError(
-            f"--imagenet-animals needs an ImageNet-1k model (1000 classes); {args.checkpoint} "
-            f"has {exc.num_classes}: leave --imagenet-animals out"
+            f"{args.checkpoint} holds only a classifier, and the paper's refined CAM needs an "
+            "expansion network: pass --methods with methods that need none (e.g. --methods "
+            "low_res_cam cam_jbu), or a checkpoint with an expansion network"
         ) from None
+    except ClassIndexError as exc:
+        _animals_refusal(exc, allowed, args.checkpoint)
     for w in report.written:
         name = w.class_name or f"class {w.label}"
         note = " (fell back to the low-res CAM)" if w.fallback else ""
@@ -145,5 +187,65 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{len(report.written)} explained, {len(report.skipped)} skipped; "
         f"report: {args.out}/report.json"
+    )
+    return 1 if report.skipped else 0
+
+
+def _animals_refusal(exc: Exception, allowed: list[int] | None, source: str) -> NoReturn:
+    """Re-raise a class-index error, as the --imagenet-animals line when that caused it."""
+    from hrcam.errors import CLIError
+
+    if allowed is None:
+        raise exc
+    raise CLIError(
+        f"--imagenet-animals needs an ImageNet-1k model (1000 classes); {source} "
+        f"has {getattr(exc, 'num_classes', '?')}: leave --imagenet-animals out"
+    ) from None
+
+
+def _run_methods(args: argparse.Namespace, allowed: list[int] | None) -> int:
+    """``hrcam explain --methods ...`` / ``--classifier ...``: any registered method's maps."""
+    from hrcam._shared import ClassIndexError
+    from hrcam.errors import CLIError
+    from hrcam.explain.files import printable
+    from hrcam.explain.methods import explain_methods, load_explain_model
+
+    if args.preset != "paper" or args.precision != "float32":
+        raise CLIError(
+            "--preset and --precision apply to the default refined CAM; with --methods name "
+            "refined_paper or refined_reference instead"
+        )
+    loaded = load_explain_model(
+        args.checkpoint,
+        classifier=args.classifier,
+        weights=args.weights,
+        image_size=args.image_size,
+        device=args.device,
+    )
+    try:
+        report = explain_methods(
+            args.images,
+            loaded,
+            args.out,
+            args.methods,
+            classes=args.classes,
+            batch_size=args.batch_size,
+            progress=args.progress,
+            max_pixels=args.max_pixels,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            allowed_classes=allowed,
+        )
+    except ClassIndexError as exc:
+        _animals_refusal(exc, allowed, loaded.source)
+    for w in report.written:
+        name = w.class_name or f"class {w.label}"
+        maps = ", ".join(printable(m["png"]) for m in w.maps.values())
+        print(f"{printable(w.path)}: {name} p={w.probability:.2f} -> {maps}, {printable(w.panel)}")
+    for s in report.skipped:
+        print(f"hrcam: skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
+    print(
+        f"{len(report.written)} explained with {', '.join(report.methods)}, "
+        f"{len(report.skipped)} skipped; report: {args.out}/report.json"
     )
     return 1 if report.skipped else 0

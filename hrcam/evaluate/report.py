@@ -122,6 +122,26 @@ def _cost_notes(result: EvaluationResult) -> list[str]:
     return lines
 
 
+def _cost_ranking(result: EvaluationResult, section_headings: bool) -> list[str]:
+    """Return the methods by runtime, their PxAP, and which are on the cost–quality front."""
+    from hrcam.evaluate.front import cost_ranking_lines
+
+    table = cost_ranking_lines(result.table, {m: method_label(m) for m in result.methods})
+    if not table:
+        return []
+    title = "Ranking by cost"
+    heading = f"## {title}" if section_headings else f"**{title}**"
+    return [
+        "",
+        heading,
+        "",
+        "Each method's runtime per image (its own forward pass included) and PxAP (mean). A "
+        "method is on the front when no other is both as cheap and as good, and better in one.",
+        "",
+        *table,
+    ]
+
+
 def _section5_table(section5: list[dict[str, Any]]) -> list[str]:
     """Per subset: the low-res CAM's means, then each method's mean and paired difference."""
     s5_metrics = list(dict.fromkeys(r["metric"] for r in section5))
@@ -186,6 +206,7 @@ def render_markdown(
     ]
     lines += _summary_table(result)
     lines += _cost_notes(result)
+    lines += _cost_ranking(result, section_headings)
     heading = f"## {SECTION5_TITLE}" if section_headings else f"**{SECTION5_TITLE}**"
     lines += ["", heading, ""]
     if not result.section5:

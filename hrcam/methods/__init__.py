@@ -14,7 +14,10 @@
 ``gradcam``
     grad-cam's baselines at the CAM head (Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM).
 ``hires``
-    The high-resolution peers (fused LayerCAM, FullGrad, HiResCAM, CRF, guided filter).
+    The high-resolution peers (fused LayerCAM, FullGrad, HiResCAM, CRF, guided filter,
+    OpenCV's full-resolution joint bilateral filter).
+``bilateral``
+    Joint bilateral upsampling of the low-res CAM as Kopf et al. define it (``cam_jbu``).
 ``upsamplers``
     Learned upsamplers of the CAM (``featup_jbu``, a FeatUp-style learned JBU).
 ``camset``
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrcam.methods import gradcam, hires, paper, upsamplers  # noqa: F401 (importing them registers them)
+from hrcam.methods import bilateral, gradcam, hires, paper, upsamplers  # noqa: F401 (importing them registers them)
 from hrcam.methods.base import (
     MethodMaps,
     SaliencyMethod,
@@ -40,16 +43,17 @@ from hrcam.methods.base import (
     normalize_maps,
     pixel_space_model,
 )
+from hrcam.methods.bilateral import KOPF_DEFAULTS, joint_bilateral_upsample
 from hrcam.methods.gradcam import gradcam_method
 from hrcam.methods.hires import (
+    BILATERAL_DEFAULTS,
     CRF_DEFAULTS,
     GUIDED_DEFAULTS,
-    JBU_DEFAULTS,
     StageTaps,
+    bilateral_refine,
     crf_refine,
     guided_refine,
     hires_method,
-    jbu_refine,
     require_ximgproc,
 )
 from hrcam.methods.paper import hrcam_methods
@@ -66,17 +70,19 @@ from hrcam.methods.registry import (
 )
 
 __all__ = [
+    "BILATERAL_DEFAULTS",
     "CRF_DEFAULTS",
     "FAMILIES",
     "GRADIENT_COST",
     "GUIDED_DEFAULTS",
-    "JBU_DEFAULTS",
+    "KOPF_DEFAULTS",
     "MethodEntry",
     "MethodMaps",
     "MethodOptions",
     "SaliencyMethod",
     "StageTaps",
     "UnknownMethodError",
+    "bilateral_refine",
     "build_methods",
     "crf_refine",
     "get_method",
@@ -84,7 +90,7 @@ __all__ = [
     "guided_refine",
     "hires_method",
     "hrcam_methods",
-    "jbu_refine",
+    "joint_bilateral_upsample",
     "method_label",
     "method_names",
     "normalize_maps",

@@ -25,10 +25,12 @@ class, normalisation and metrics as the others:
 ``cam_guided``
     The bilinear low-res CAM refined by a guided filter (He et al. 2013; opencv-contrib's
     ``cv2.ximgproc.guidedFilter``) with the RGB image as the guide.
-``cam_jbu``
-    The bilinear low-res CAM filtered by a joint bilateral filter guided by the RGB image
-    (joint bilateral upsampling, Kopf et al. 2007; opencv-contrib's
-    ``cv2.ximgproc.jointBilateralFilter``).
+``cam_bilateral``
+    The bilinear low-res CAM filtered at full resolution by opencv-contrib's joint bilateral
+    filter (``cv2.ximgproc.jointBilateralFilter``) guided by the RGB image: a window of
+    ``2 * stride + 1`` pixels, about 4,000 neighbours per pixel at stride 32. Joint bilateral
+    *upsampling* as Kopf et al. (2007) define it, from the ~25 low-res samples around each
+    pixel, is ``cam_jbu`` (:mod:`hrcam.methods.bilateral`).
 ``refinecam``
     grad-cam's ``RefineCAM`` (the product of Grad-CAM++ maps of several layers) on the
     layers ``layercam_fused`` fuses.
@@ -70,14 +72,14 @@ if TYPE_CHECKING:
     MakeMaps = Callable[[HRCAM, dict[str, Any]], MapsFn]  # a baseline's maps, from options
 
 __all__ = [
+    "BILATERAL_DEFAULTS",
     "CRF_DEFAULTS",
     "GUIDED_DEFAULTS",
-    "JBU_DEFAULTS",
     "StageTaps",
+    "bilateral_refine",
     "crf_refine",
     "guided_refine",
     "hires_method",
-    "jbu_refine",
     "require_ximgproc",
 ]
 
@@ -92,7 +94,7 @@ CRF_DEFAULTS: dict[str, float] = {
 ``bilateral_sxy`` defaults to the classifier's stride, one low-res CAM cell (DeepLab's 80 px at
 ~500 px is about 0.16 of the image; one cell is 0.17 at 96 px and 0.14 at 224 px)."""
 
-JBU_DEFAULTS: dict[str, float] = {"sigma_color": 0.1}
+BILATERAL_DEFAULTS: dict[str, float] = {"sigma_color": 0.1}
 """Joint bilateral filter's range width on a guide in [0, 1] (the guided filter's 0.1, i.e.
 sqrt(eps)); the spatial sigma defaults to half the classifier's stride and the window to
 ``2 * stride + 1`` pixels (about +-2 sigma)."""
@@ -223,12 +225,12 @@ def guided_refine(
     return ximgproc.guidedFilter(guide=guide, src=cam, radius=int(radius), eps=float(eps))
 
 
-def jbu_refine(
+def bilateral_refine(
     cam: np.ndarray,
     image: np.ndarray,
     diameter: int,
     sigma_space: float,
-    sigma_color: float = JBU_DEFAULTS["sigma_color"],
+    sigma_color: float = BILATERAL_DEFAULTS["sigma_color"],
 ) -> np.ndarray:
     """Filter a map by opencv-contrib's joint bilateral filter with ``image`` as the guide.
 
@@ -392,10 +394,10 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
         An :class:`hrcam.models.HRCAM` (only its classifier is used).
     name
         A name of the registry's ``high-res`` family built here (``layercam_fused``,
-        ``refinecam``, ``fullgrad``, ``hirescam``, ``cam_crf``, ``cam_guided``, ``cam_jbu``).
+        ``refinecam``, ``fullgrad``, ``hirescam``, ``cam_crf``, ``cam_guided``, ``cam_bilateral``).
     **options
         ``cam_crf``: any argument of :func:`crf_refine`; ``cam_guided``: ``radius``, ``eps``;
-        ``cam_jbu``: ``diameter``, ``sigma_space``, ``sigma_color``;
+        ``cam_bilateral``: ``diameter``, ``sigma_space``, ``sigma_color``;
         ``hirescam``: ``stride`` (of the stage to use).
 
     Returns
@@ -542,21 +544,21 @@ def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
 
 
 @_register_hires(
-    "cam_jbu",
-    "Low-res CAM + joint bilateral filter",
+    "cam_bilateral",
+    "Low-res CAM + joint bilateral filter (OpenCV)",
     forward_passes=1.0,
     needs_gradients=False,
     extra="contrib",
 )
-def _cam_jbu(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+def _cam_bilateral(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     stride = int(model.classifier.stride)
     require_ximgproc()
     sigma_space = float(options.pop("sigma_space", stride / 2))
     diameter = int(options.pop("diameter", 2 * stride + 1))
-    sigma_color = float(options.pop("sigma_color", JBU_DEFAULTS["sigma_color"]))
-    _no_options("cam_jbu", options)
+    sigma_color = float(options.pop("sigma_color", BILATERAL_DEFAULTS["sigma_color"]))
+    _no_options("cam_bilateral", options)
 
-    def jbu(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        return jbu_refine(cam, pixels, diameter, sigma_space, sigma_color)
+    def bilateral(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        return bilateral_refine(cam, pixels, diameter, sigma_space, sigma_color)
 
-    return _refined_low_res_fn(model, jbu)
+    return _refined_low_res_fn(model, bilateral)

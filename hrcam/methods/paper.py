@@ -41,6 +41,23 @@ def _hrcam_forward(model: HRCAM, images: torch.Tensor, targets: Sequence[int], f
     return low.cpu().numpy(), None if high is None else high.cpu().numpy()
 
 
+def low_res_tensor(model: HRCAM, images: torch.Tensor, targets: Sequence[int]) -> torch.Tensor:
+    """Low-res CAMs ``(B, h, w)`` of [0, 1] ``images``, on the classifier's device, no gradient.
+
+    Only ``model.classifier`` is used, so any holder of a classifier will do.
+    """
+    import torch
+
+    from hrcam.models import input_stats, low_res_cam, normalize_images
+
+    clf = model.classifier
+    mean, std = input_stats(clf)  # a wrapped model's own normalisation
+    x = normalize_images(images.clamp(0.0, 1.0), mean=mean, std=std)
+    with torch.no_grad():
+        out = clf.forward_features(x)
+        return low_res_cam(out.cam_features, clf.fc.weight, list(targets))
+
+
 def _low_res_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], MethodMaps]:
     from hrcam.postprocess.steps import resize_bilinear
 
@@ -116,17 +133,19 @@ def _build_low_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("low_res_cam", _low_res_fn(model), 1.0)
 
 
-@register_method("high_res_cam", label="High-res CAM (raw)", family="hrcam")
+@register_method("high_res_cam", label="High-res CAM (raw)", family="hrcam", needs_expansion=True)
 def _build_high_res(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("high_res_cam", _high_res_fn(model), 1.0)
 
 
-@register_method("refined_paper", label="Refined CAM (paper)", family="hrcam")
+@register_method("refined_paper", label="Refined CAM (paper)", family="hrcam", needs_expansion=True)
 def _build_refined_paper(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     return SaliencyMethod("refined_paper", _refined_fn(model, "paper", options.workers), 1.0)
 
 
-@register_method("refined_reference", label="Refined CAM (reference)", family="hrcam")
+@register_method(
+    "refined_reference", label="Refined CAM (reference)", family="hrcam", needs_expansion=True
+)
 def _build_refined_reference(model: HRCAM, options: MethodOptions) -> SaliencyMethod:
     fn = _refined_fn(model, "reference", options.workers)
     return SaliencyMethod("refined_reference", fn, 1.0)

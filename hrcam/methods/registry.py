@@ -109,6 +109,9 @@ class MethodEntry:
         an evaluation runs when no methods are named). ``False`` for a method that runs only
         when named: one that needs a trained part beyond the HRCAM model (``featup_jbu``),
         or one too expensive for a default evaluation (``sess``).
+    needs_expansion
+        Whether the method needs a trained expansion network (the high-res and refined CAMs);
+        the others run on a bare classifier (``hrcam explain --classifier``).
     """
 
     name: str
@@ -120,6 +123,7 @@ class MethodEntry:
     image_limit: str | None = None
     extra: str | None = None
     default: bool = True
+    needs_expansion: bool = False
 
     def build(self, model: HRCAM, options: MethodOptions | None = None) -> SaliencyMethod:
         """Build the method on ``model`` (a :class:`~hrcam.methods.SaliencyMethod`)."""
@@ -139,12 +143,14 @@ def register_method(
     image_limit: str | None = None,
     extra: str | None = None,
     default: bool = True,
+    needs_expansion: bool = False,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder as method ``name`` (a decorator).
 
     Parameters
     ----------
-    name, label, family, forward_passes, needs_gradients, image_limit, extra, default
+    name, label, family, forward_passes, needs_gradients, image_limit, extra, default, \
+    needs_expansion
         See :class:`MethodEntry`.
 
     Returns
@@ -173,6 +179,7 @@ def register_method(
             image_limit,
             extra,
             default,
+            needs_expansion,
         )
         return builder
 

@@ -35,6 +35,7 @@ __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "NoExpansionError",
     "atomic_torch_save",
     "load_checkpoint",
     "save_checkpoint",
@@ -47,6 +48,10 @@ _MODEL_KEYS = ("kind", "arch", "num_classes", "k", "hrcam_version")
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be used: damaged, not an hrcam checkpoint, or the wrong model."""
+
+
+class NoExpansionError(CheckpointError):
+    """The checkpoint holds only a classifier where an expansion network is needed."""
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Checkpoint:
     def model(self) -> HRCAM:
         """Build the :class:`HRCAM` model (frozen classifier + expansion network)."""
         if self.expansion is None:
-            raise CheckpointError(
+            raise NoExpansionError(
                 f"{self.path} holds only a classifier (kind 'classifier'); an expansion network "
                 "must be trained first"
             )

@@ -10,6 +10,8 @@
 * :mod:`hrcam.plotting.comparison` -- the "Beyond the paper" page: localization against
   runtime, localization per epoch of two expansion networks, maps side by side at full
   resolution.
+* :mod:`hrcam.plotting.front` -- the cost–quality front: localization against runtime, the
+  Pareto front drawn and named, the paper's maps marked.
 
 >>> from hrcam import plotting
 >>> fig = plotting.figure2(image, result.low_res, title="cat")  # doctest: +SKIP
@@ -24,7 +26,7 @@ from hrcam.plotting import figures as _figures
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["comparison", "evaluation", "evidence", "figures"],
+    submodules=["comparison", "evaluation", "evidence", "figures", "front"],
     submod_attrs={
         "comparison": ["cost_figure", "epochs_figure", "example_grid"],
         "evaluation": [
@@ -42,6 +44,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "study_bars",
             "variant_differences",
         ],
+        "front": ["front_figure"],
         # figures imports only numpy at import time: its own __all__ is the list.
         "figures": _figures.__all__,
     },

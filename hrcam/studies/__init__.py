@@ -27,8 +27,12 @@ One module per study:
 ``comparison``
     Every method side by side with the consistency-trained network (notebook 09).
 ``upsamplers``
-    The paper's expansion network against a learned JBU, the guided and joint bilateral
-    filters and SESS, raw and post-processed, on the same frozen classifier (notebook 11).
+    The paper's expansion network against a learned JBU, joint bilateral upsampling, the
+    guided and joint bilateral filters and SESS, raw and post-processed, on the same frozen
+    classifier (notebook 11).
+``bilateral``
+    Joint bilateral upsampling (``cam_jbu``) against OpenCV's joint bilateral filter and the
+    guided filter on the same images (notebook 10).
 ``claims``
     The paper's claims against what the notebooks measured (notebook 10).
 

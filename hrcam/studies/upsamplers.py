@@ -2,11 +2,12 @@
 
 The paper's expansion network (reconstructing the image), a FeatUp-style learned JBU
 (``featup_jbu``: reconstructing the classifier's features across jittered views) and no
-learning at all (``cam_guided``, ``cam_jbu``: the low-res CAM filtered with the image as the
-guide). Each map is scored raw and as the high-res map of the paper's post-processing (the
-same low-res CAM, focal points and ROI; only the high-res map changes), with
-:func:`hrcam.studies.refine_study`: PxAP and MaxBoxAccV2 with bootstrap CIs, and the paired
-difference against the bilinear low-res CAM on the same images.
+learning at all (``cam_guided``, ``cam_bilateral``: the low-res CAM filtered with the image as
+the guide; ``cam_jbu``: the low-res samples themselves upsampled with the image as the guide,
+Kopf et al.'s joint bilateral upsampling). Each map is scored raw and as the high-res map of
+the paper's post-processing (the same low-res CAM, focal points and ROI; only the high-res map
+changes), with :func:`hrcam.studies.refine_study`: PxAP and MaxBoxAccV2 with bootstrap CIs, and
+the paired difference against the bilinear low-res CAM on the same images.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ __all__ = [
     "upsampler_values",
 ]
 
-UPSAMPLER_SOURCES: tuple[str, ...] = ("featup_jbu", "cam_guided", "cam_jbu")
+UPSAMPLER_SOURCES: tuple[str, ...] = ("featup_jbu", "cam_jbu", "cam_guided", "cam_bilateral")
 """The methods whose maps are fed to the post-processing beside the expansion network's: the
-learned JBU and the two filters. grad-cam's SESS (a high-resolution meta-method that runs the
-classifier on upscaled windows) is measured apart, on fewer images, for its cost."""
+learned JBU, Kopf et al.'s joint bilateral upsampling and the two filters. grad-cam's SESS (a
+high-resolution meta-method that runs the classifier on upscaled windows) is measured apart, on
+fewer images, for its cost."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ SOURCE_NAMES: dict[str, str] = {
     "expansion": "expansion network",
     "featup_jbu": "learned JBU",
     "cam_guided": "guided filter",
-    "cam_jbu": "joint bilateral filter",
+    "cam_jbu": "joint bilateral upsampling",
+    "cam_bilateral": "joint bilateral filter (OpenCV)",
     "sess": "SESS (multi-scale Grad-CAM)",
 }
 """Short display names of the compared high-res maps."""

@@ -62,8 +62,8 @@ def _targets(targets):
 def test_methods_are_registered_with_labels_and_in_cli_help(capsys):
     from hrcam.cli import main
 
-    parts = ("layercam_fused", "refinecam", "fullgrad", "hirescam", "crf", "guided", "cam_jbu",
-             "featup_jbu")  # fmt: skip
+    parts = ("cam_jbu", "layercam_fused", "refinecam", "fullgrad", "hirescam", "crf", "guided",
+             "bilateral", "featup_jbu")  # fmt: skip
     for name, part in zip(HIRES_METHODS, parts, strict=True):
         assert part in name and name in ALL_METHODS and name in LABELS
     with pytest.raises(SystemExit):

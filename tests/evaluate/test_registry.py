@@ -24,12 +24,12 @@ def test_registry_holds_every_method_once_in_table_order():
     names = method_names()
     assert names == ALL_METHODS
     assert names[:4] == ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
-    assert len(set(names)) == len(names) == 17
+    assert len(set(names)) == len(names) == 18
     assert {method_names(f) for f in registry.FAMILIES} == {
         names[:4],
         ("gradcam", "gradcam++", "layercam", "scorecam", "sess"),
-        ("layercam_fused", "refinecam", "fullgrad", "hirescam", "cam_crf", "cam_guided", "cam_jbu",
-         "featup_jbu"),
+        ("cam_jbu", "layercam_fused", "refinecam", "fullgrad", "hirescam", "cam_crf", "cam_guided",
+         "cam_bilateral", "featup_jbu"),
     }  # fmt: skip
     assert LABELS == {n: get_method(n).label for n in names}
 

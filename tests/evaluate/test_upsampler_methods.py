@@ -1,4 +1,4 @@
-"""The CAM upsamplers of issue 26: cam_jbu, featup_jbu, and grad-cam's SESS and RefineCAM."""
+"""The CAM upsamplers of issue 26: cam_bilateral, featup_jbu, and grad-cam's SESS and RefineCAM."""
 
 import cv2
 import numpy as np
@@ -32,8 +32,8 @@ def _minmax(a: np.ndarray) -> np.ndarray:
     return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
 
 
-def test_cam_jbu_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(model, images):
-    methods = build_methods(model, ["low_res_cam", "cam_jbu"])
+def test_cam_bilateral_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(model, images):
+    methods = build_methods(model, ["low_res_cam", "cam_bilateral"])
     low = methods["low_res_cam"](images, TARGETS).maps
     pixels = images.permute(0, 2, 3, 1).numpy()
     stride = model.classifier.stride
@@ -41,7 +41,7 @@ def test_cam_jbu_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(model,
         cv2.ximgproc.jointBilateralFilter(p, m, 2 * stride + 1, 0.1, stride / 2)
         for m, p in zip(low, pixels, strict=True)
     ])  # fmt: skip
-    maps = methods["cam_jbu"](images, TARGETS).maps
+    maps = methods["cam_bilateral"](images, TARGETS).maps
     np.testing.assert_allclose(maps, _minmax(expected), atol=1e-6)
     assert np.abs(maps - low).max() > 0.01  # the filter changed the bilinear CAM
 
@@ -84,14 +84,14 @@ def test_sess_and_refinecam_run_through_grad_cam(model, images):
 def test_opt_in_methods_are_listed_but_not_run_by_default(capsys):
     from hrcam.cli import main
 
-    for name in ("cam_jbu", "featup_jbu", "sess", "refinecam"):
+    for name in ("cam_jbu", "cam_bilateral", "featup_jbu", "sess", "refinecam"):
         assert name in method_names()
     assert "sess" not in runnable_method_names() and "featup_jbu" not in runnable_method_names()
-    assert not get_method("sess").default and "cam_jbu" in runnable_method_names()
+    assert not get_method("sess").default and "cam_bilateral" in runnable_method_names()
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for name in ("cam_jbu", "featup_jbu", "sess", "refinecam"):
+    for name in ("cam_jbu", "cam_bilateral", "featup_jbu", "sess", "refinecam"):
         assert name in help_text
 
 
