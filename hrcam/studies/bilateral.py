@@ -3,10 +3,12 @@
 ``cam_jbu`` (Kopf et al.'s joint bilateral upsampling of the low-res samples), ``cam_bilateral``
 (OpenCV's joint bilateral filter on the bilinear CAM, at full resolution) and ``cam_guided``
 (the guided filter on it): each one's PxAP, MaxBoxAccV2 and mask IoU at the best shared
-threshold as the evaluator reports them (mean and 95 % CI, from its summary rows), and the
-paired differences ``cam_jbu`` minus each filter on the same images for every metric with a
-per-image value (the dataset-level metrics, computed over all images at once, have none).
-Whichever way the differences come out, the table says it.
+threshold as the evaluator reports them (value and 95 % CI, from its summary rows), and the
+paired differences ``cam_jbu`` minus each filter on the same images: the data-set metrics
+(PxAP as Choe et al. define it, MaxBoxAccV2, mask IoU) recomputed for both maps on every
+bootstrap resample, the pointing game as a mean per-image difference. Resamples follow the
+comparison's units (stamps on the cut-outs); no verdict from fewer than 10 of them. Whichever
+way the differences come out, the table says it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
-from hrcam.evaluate.scoring import METRIC_LABELS, SCALAR_METRICS
+from hrcam.evaluate.scoring import METRIC_LABELS
+from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
 
 if TYPE_CHECKING:
     from hrcam.studies.comparison import Comparison
@@ -28,8 +31,8 @@ JBU_RIVALS: tuple[str, ...] = ("cam_bilateral", "cam_guided")
 JBU_TABLE_METRICS: tuple[str, ...] = ("pxap", "max_box_acc_v2", "mask_iou", "runtime_ms")
 """The metrics of the comparison's first table."""
 
-PAIRED_METRICS: tuple[str, ...] = ("pxap", "mask_iou_oracle", "pointing")
-"""The metrics paired image by image where the evaluation has a per-image value."""
+PAIRED_METRICS: tuple[str, ...] = ("pxap", "max_box_acc_v2", "mask_iou", "pointing")
+"""The metrics of the paired differences (data-set metrics recomputed on each resample)."""
 
 
 def jbu_comparison(
@@ -74,20 +77,19 @@ def jbu_comparison(
     paired: dict[tuple[str, str], dict[str, Any]] = {}
     for rival in compared:
         for metric in PAIRED_METRICS:
-            if metric not in SCALAR_METRICS:  # no per-image value to pair
-                continue
             try:
                 paired[rival, metric] = comp.paired(method, rival, metric, n_boot, seed)
             except KeyError:  # not measured on both
                 continue
     lines += [""]
+    units = int(comp.config.get("num_units", comp.config.get("num_images", 0)))
     if paired:
         lines += table_header(["Difference", "Metric", "n", "mean [95% CI]", "verdict"])
         for (rival, metric), row in paired.items():
             lines.append(table_row([
                 f"`{method}` − `{rival}`", METRIC_LABELS.get(metric, metric), str(row["n"]),
-                paired_cell(row), row["verdict"],
+                paired_cell(row), row["verdict"] if can_judge(units) else TOO_FEW_TO_JUDGE,
             ]))  # fmt: skip
     else:
-        lines.append("No metric with a per-image value to pair.")
+        lines.append("No metric measured on both maps to pair.")
     return {"text": "\n".join(lines), "compared": compared, "paired": paired}
