@@ -8,7 +8,8 @@ when the holder exits in any way (a crash or ``kill -9`` included), so a lock is
 a later process takes it over. A second process that finds it held gets a
 :class:`FolderLockedError` naming the folder and the holder's process id, at once (no
 waiting). The file is removed when the lock is released; while held, it holds the holder's
-PID.
+PID. It is opened with ``O_NOFOLLOW`` and must be a regular file: a symlink (dangling or not),
+FIFO or device planted as ``.hrcam.lock`` is refused with one line, never written through.
 """
 
 from __future__ import annotations
