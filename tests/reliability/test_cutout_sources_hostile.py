@@ -38,8 +38,8 @@ def _png_header_only(path, width, height):
 
 
 def _args(stamps, backs, out):
-    return ("data", "cutouts", "--out", out, "--stamps", stamps, "--backgrounds", backs,
-            "--num-train", "4", "--num-val", "4", "--image-size", "32", "--no-progress")  # fmt: skip
+    sizes = ("--num-train", "4", "--num-val", "4", "--image-size", "32", "--no-progress")
+    return ("data", "cutouts", "--out", out, "--stamps", stamps, "--backgrounds", backs, *sizes)
 
 
 def _skipped(info):
@@ -75,8 +75,10 @@ def test_oversized_stamps_are_skipped_without_decoding_or_warning(cutout_sources
     _png_header_only(stamps / CLASSED[1], 10000, 10000)  # over its warning limit
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not leak
-        info = cutouts.build_cutouts(tmp_path / "s", stamps=stamps, backgrounds=backs,
-                                     num_train=4, num_val=4, image_size=32, progress=False)  # fmt: skip
+        info = cutouts.build_cutouts(
+            tmp_path / "s", stamps=stamps, backgrounds=backs, num_train=4, num_val=4,
+            image_size=32, progress=False,
+        )  # fmt: skip
     skipped = _skipped(info)
     assert set(skipped) == {CLASSED[0], CLASSED[1]}
     assert all("too large" in reason for reason in skipped.values())
@@ -118,4 +120,3 @@ def test_the_builder_refuses_nan_through_the_api(cutout_sources, tmp_path):
         cutouts.build_cutouts(tmp_path / "s", stamps=stamps, backgrounds=backs,
                               feather=float("nan"), progress=False)  # fmt: skip
     assert not (tmp_path / "s").exists()
-
