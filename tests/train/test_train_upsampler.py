@@ -105,3 +105,22 @@ def test_an_upsampler_for_the_classifier_run_fits_the_expansion_trained_on_it(
     assert load_upsampler(upsampler_run.best_checkpoint, classifier).checkpoint == str(
         upsampler_run.best_checkpoint
     )
+
+
+def test_resuming_after_the_classifier_changed_is_refused(tiny_store, trained_classifier, tmp_path):
+    # The run's classifier file was replaced by another classifier between the two attempts:
+    # resuming would continue an upsampler trained for the old one.
+    import shutil
+
+    from hrcam.models import build_classifier, load_checkpoint, save_checkpoint
+
+    clf = tmp_path / "clf.pt"
+    shutil.copy(trained_classifier, clf)
+    with pytest.raises(_Interrupted):
+        _fit(tiny_store, clf, tmp_path / "run", [KillAfterStep(3, _interrupt)])
+    old = load_checkpoint(clf)
+    torch.manual_seed(99)
+    other = build_classifier(old.metadata["arch"], num_classes=old.metadata["num_classes"])
+    save_checkpoint(clf, other, metadata={"image_size": old.metadata["image_size"]})
+    with pytest.raises(ValueError, match="trained for another classifier"):
+        _fit(tiny_store, clf, tmp_path / "run")
