@@ -27,6 +27,7 @@ Pillow's antialiased bilinear filter for images and nearest neighbour for label 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -138,24 +139,39 @@ def _to_rgb(img):
 _ICC_MODES = ("RGB", "RGBA", "P", "PA")
 
 
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes):
+    """Return the littleCMS transform of an RGB profile to sRGB (``None``: not RGB, or broken).
+
+    Cached: a data set's photos mostly share one or two profiles, and building a transform
+    costs more than applying it.
+    """
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if source.profile.xcolor_space.strip() != "RGB":
+            return None
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile is no reason to reject the pixels
+
+
 def _icc_to_srgb(rgb, icc: bytes | None):
     """Convert an RGB image whose source carried the RGB ICC profile ``icc`` to sRGB.
 
     Without a profile (or with one that is not an RGB profile, or that littleCMS cannot read)
     the image is returned as it is: its values are taken to be sRGB, as before.
     """
-    if not icc:
+    transform = _srgb_transform(bytes(icc)) if icc else None
+    if transform is None:
         return rgb
     from PIL import ImageCms
 
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if source.profile.xcolor_space.strip() != "RGB":
-            return rgb
-        srgb = ImageCms.createProfile("sRGB")
-        return ImageCms.profileToProfile(rgb, source, srgb, outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return rgb  # a broken profile is no reason to reject the pixels
+        return ImageCms.applyTransform(rgb, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return rgb
 
 
 def _exif_upright(img):
