@@ -49,9 +49,9 @@ photos:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
-	      || echo "warning: could not install $$missing; hrcam book will say how to skip the real cut-out chapter"; \
+	      || echo "warning: could not install $$missing; hrcam book will say how to skip the real cut-out chapter, and the real-photo tests are skipped"; \
 	  else \
-	    echo "note: missing Debian packages $$missing (sudo apt-get install $$missing); hrcam book will say how to skip the real cut-out chapter"; \
+	    echo "note: missing Debian packages $$missing (sudo apt-get install $$missing); hrcam book will say how to skip the real cut-out chapter, and the real-photo tests are skipped"; \
 	  fi; \
 	fi
 
@@ -59,7 +59,10 @@ photos:
 book: setup photos
 	$(BIN)/hrcam book --profile $(PROFILE)
 
-test: setup browser
+# The photo packages too: the real-photo tests read them (without root they are named, and
+# those tests are skipped with the reason listed), so `make test` and `make book` each work on
+# a fresh machine in either order.
+test: setup browser photos
 	$(BIN)/python -m pytest
 
 lint: setup

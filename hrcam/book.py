@@ -228,6 +228,14 @@ def run_notebook(
         raise BookError(_format_failure(source.stem, exc, output)) from None
 
 
+def _read_only(book_dir: Path) -> BookError:
+    """Return the one-line error for a book folder that jupyter-book cannot write into."""
+    return BookError(
+        f"the book folder {str(book_dir)!r} is read-only: jupyter-book writes the site into "
+        f"{str(book_dir / '_build')!r}; make it writable, or build a copy of the book elsewhere"
+    )
+
+
 def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
 
@@ -239,13 +247,18 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     Raises
     ------
     BookError
-        If the build fails or emits a warning (the message holds the build log's tail), or
+        If the book folder is read-only (one line saying so), the build fails or emits a
+        warning (the message holds the build log's tail), or
         a page would load a script, style sheet or font from the network (the book must read
         the same offline; see :func:`hrcam.offline.remote_resources`).
     """
     from hrcam.offline import remote_resources
 
     book_dir = Path(book_dir)
+    # A read-only folder, said in one line before jupyter-book fails deep inside.
+    existing = next((p for p in (book_dir / "_build", book_dir) if p.is_dir()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise _read_only(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
     cmd += ["build", str(book_dir), "-W", "--keep-going"]
@@ -254,6 +267,8 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr).strip().splitlines()
+        if any("Read-only file system" in line for line in log):  # EROFS while it ran
+            raise _read_only(book_dir)
         raise BookError(
             "jupyter-book build failed (warnings count as errors):\n" + "\n".join(log[-40:])
         )
@@ -559,9 +574,10 @@ class _Runner:
         _write_timings(self.run_dir, self.manifest)
         start = time.perf_counter()
         flag = profiles.OPTIONAL_CHAPTERS.get(stem)
-        if flag and not profiles.resolve(self.profile, stem, **_declared(params))[flag]:
+        cfg = profiles.resolve(self.profile, stem, **_declared(params)) if flag else {}
+        if flag and not cfg[flag]:
             scratch.parent.mkdir(parents=True, exist_ok=True)
-            skipped_chapter(scratch, stem, flag)
+            skipped_chapter(scratch, stem, flag, cfg)
         else:
             run_notebook(src, scratch, params, cwd=self.run_dir, progress=self.progress)
         seconds = time.perf_counter() - start

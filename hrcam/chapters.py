@@ -81,16 +81,26 @@ def check_chapter_sources(
         raise HrcamError("; ".join(problems))
 
 
-def skipped_chapter(path: Path, stem: str, flag: str) -> Path:
-    """Write the page of a chapter that was skipped with ``-p FLAG false`` (no code runs)."""
+def skipped_chapter(path: Path, stem: str, flag: str, cfg: Mapping[str, Any] | None = None) -> Path:
+    """Write the page of a chapter that was skipped with ``-p FLAG false`` (no code runs).
+
+    The page says that the chapter was skipped on request; only when ``cfg`` (the chapter's
+    resolved parameters) shows that it also lacks Debian packages does it name them.
+    """
     import nbformat
 
     title = stem.split("_", 1)[1].replace("_", " ").capitalize()
+    missing = _CHAPTER_NEEDS[stem](cfg)[0] if cfg is not None and stem in _CHAPTER_NEEDS else []
     text = (
-        f"# {title}\n\nThis chapter was skipped in this run (`-p {flag} false`), so it shows "
-        "nothing, and the claims page answers only from the chapters that ran. Install what "
-        "it needs (see the README) and rerun `hrcam book` to add it."
+        f"# {title}\n\nThis chapter was skipped in this run (`-p {flag} false`), as requested, "
+        "so it shows nothing, and the claims page answers only from the chapters that ran. Rerun "
+        f"`hrcam book` without `-p {flag} false` to add it."
     )
+    if missing:
+        text += (
+            f" It also needs the Debian package(s) {', '.join(missing)}, which are not "
+            f"installed: sudo apt-get install {' '.join(missing)} (see the README)."
+        )
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
     atomic_write_text(path, nbformat.writes(nb))
     return path

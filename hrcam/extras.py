@@ -31,8 +31,10 @@ __all__ = [
 EXTRAS: dict[str, str] = {
     "crf": "the dense-CRF baseline (method cam_crf; pydensecrf2, built from source: needs a "
     "C++ compiler)",
-    "contrib": "the guided-filter baseline (method cam_guided; opencv-contrib's cv2.ximgproc)",
-    "timm": "wrapping timm models (wrap_classifier('timm:NAME'), --classifier timm:NAME)",
+    "contrib": "OpenCV's guided and joint bilateral filter baselines (opencv-contrib's "
+    "cv2.ximgproc)",
+    "timm": "wrapping timm models (build_wrapped('timm:NAME'), or wrap_classifier(model) on a "
+    "timm model; --classifier timm:NAME)",
     "lite0": "the ImageNet EfficientNet-Lite0 weights and model code (the real-photo chapter)",
 }
 # The module whose presence says that an extra is installed.
@@ -101,12 +103,18 @@ def _opencv_version() -> str:
         return "<version>"
 
 
-def require_ximgproc(feature: str = "the guided-filter baseline (cam_guided)") -> ModuleType:
-    """``cv2.ximgproc``, or refuse ``feature`` with the lines that install it.
+def require_ximgproc(needed_by: str) -> ModuleType:
+    """``cv2.ximgproc``, or refuse with the lines that install it, naming what needs it.
 
     opencv-contrib-python-headless and opencv-python-headless (a grad-cam dependency) both
     write the ``cv2`` package; if the plain one was (re)installed last, ``cv2.ximgproc`` lacks
     its functions even with the contrib wheel installed.
+
+    Parameters
+    ----------
+    needed_by
+        The method or function that needs it, as the user knows it: ``"method cam_guided"``,
+        ``"jbu_refine"``. Required, so that every caller names itself in the message.
 
     Raises
     ------
@@ -117,7 +125,7 @@ def require_ximgproc(feature: str = "the guided-filter baseline (cam_guided)") -
     if ximgproc is None:
         version = _opencv_version()
         raise MissingExtraError(
-            f"{feature} needs cv2.ximgproc.guidedFilter (opencv-contrib-python-headless), "
+            f"{needed_by} needs OpenCV's cv2.ximgproc (opencv-contrib-python-headless), "
             f"which is missing. Install the 'contrib' extra: {install_line('contrib')}; "
             "both OpenCV wheels write cv2/, so if the plain opencv-python-headless was "
             "installed after it, reinstall the contrib build of the same version: "

@@ -8,7 +8,8 @@ when the holder exits in any way (a crash or ``kill -9`` included), so a lock is
 a later process takes it over. A second process that finds it held gets a
 :class:`FolderLockedError` naming the folder and the holder's process id, at once (no
 waiting). The file is removed when the lock is released; while held, it holds the holder's
-PID.
+PID. It is opened with ``O_NOFOLLOW`` and must be a regular file: a symlink (dangling or not),
+FIFO or device planted as ``.hrcam.lock`` is refused with one line, never written through.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,17 +74,44 @@ def folder_lock(folder: str | os.PathLike, what: str = "folder") -> Iterator[Pat
                 path.rmdir()
 
 
+#: Opening the lock file is retried at most this often when its folder vanishes under us (a
+#: releasing holder removes the folder it created); more means something else is wrong.
+_MAX_TRIES = 50
+# O_NOFOLLOW: a symlink planted as the lock file is refused (ELOOP), never written through.
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def _open_lock(path: Path, what: str) -> int | None:
+    """Open ``path/LOCK_NAME`` as a regular file; ``None`` when the folder vanished just now."""
+    lock = path / LOCK_NAME
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, _OPEN_FLAGS, 0o666)
+    except FileNotFoundError:
+        return None  # the folder was removed by a releasing holder just now: try again
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or lock.is_symlink():
+            raise HrcamError(
+                f"{what} {str(path)!r}: its lock file {str(lock)!r} is a symbolic link; hrcam "
+                "never writes through one: remove it, or choose another folder"
+            ) from None
+        raise HrcamError(f"{what} {str(path)!r}: {describe_os_error(exc)}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, device or socket planted there
+        os.close(fd)
+        raise HrcamError(
+            f"{what} {str(path)!r}: its lock file {str(lock)!r} is not a regular file; remove "
+            "it, or choose another folder"
+        )
+    return fd
+
+
 def _acquire(path: Path, what: str) -> int:
     """Open, lock and stamp ``path/LOCK_NAME``; return its descriptor."""
     lock = path / LOCK_NAME
-    while True:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except FileNotFoundError:
-            continue  # the folder was removed by a releasing holder just now: try again
-        except OSError as exc:
-            raise HrcamError(f"{what} {str(path)!r}: {describe_os_error(exc)}") from None
+    for _ in range(_MAX_TRIES):
+        fd = _open_lock(path, what)
+        if fd is None:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -100,6 +129,10 @@ def _acquire(path: Path, what: str) -> int:
             os.write(fd, f"{os.getpid()}\n".encode())
             return fd
         os.close(fd)  # locked a file its holder had just unlinked: take the new one
+    raise HrcamError(
+        f"{what} {str(path)!r}: could not take its lock file {str(lock)!r} after {_MAX_TRIES} "
+        "tries (it keeps vanishing or being replaced); check what else writes there"
+    )
 
 
 def _is_current(fd: int, lock: Path) -> bool:

@@ -2,7 +2,9 @@
 
 The book must read the same with no network (a locally built book opened from disk):
 :func:`remote_resources` lists every script, style sheet, font, image or frame that a page or
-a style sheet of ``html_dir`` loads from an ``http(s)://`` or protocol-relative ``//`` address.
+a style sheet of ``html_dir`` loads from an ``http(s)://`` or protocol-relative ``//`` address
+(SVG ``<image>``/``<use>`` references and a remote ``<base href>`` included; file suffixes in
+any case).
 Links a reader clicks (``<a href>``, ``<link rel="next">``) are not loaded, so they are not
 listed. :func:`hrcam.book.build_book` refuses a build that has any.
 """
@@ -32,9 +34,18 @@ _LOADED = {
     "audio": ("src",),
     "track": ("src",),
     "input": ("src",),
+    # SVG (inline in a page): images, filters' images and <use> of another document.
+    "image": ("href", "xlink:href", "src"),
+    "feimage": ("href", "xlink:href"),
+    "use": ("href", "xlink:href"),
+    # A remote <base href> turns every relative address of the page into a remote one.
+    "base": ("href",),
 }
 # url(...) and @import "..." in style sheets and <style> blocks.
-_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""", re.IGNORECASE)
+# (``@import"x.css"`` needs no space: CSS allows it.)
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s*['"]([^'"]+)""", re.IGNORECASE)
+# Which files are read (pages and style sheets), by their suffix in lower case.
+_PAGES, _STYLE = (".html", ".htm"), ".css"
 
 
 def _css_remote(text: str) -> list[str]:
@@ -95,10 +106,11 @@ def remote_resources(html_dir: str | Path) -> dict[str, list[str]]:
     root = Path(html_dir)
     found: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*")):
-        if path.suffix not in {".html", ".css"} or not path.is_file():
+        suffix = path.suffix.lower()  # page.HTML and style.CSS load just the same
+        if suffix not in (*_PAGES, _STYLE) or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix == ".css":
+        if suffix == _STYLE:
             remote = _css_remote(text)
         else:
             parser = _LoadedResources()

@@ -47,3 +47,28 @@ def test_loaded_remote_resources_are_listed_and_links_are_not(tmp_path):
 def test_an_offline_site_has_none(tmp_path):
     (tmp_path / "index.html").write_text('<a href="https://example.org">x</a>')
     assert remote_resources(tmp_path) == {}
+
+
+def test_svg_references_base_href_tight_imports_and_upper_case_suffixes(tmp_path):
+    # Issue #33 item 8: each of these loads from the network and was missed.
+    (tmp_path / "a.html").write_text(
+        """<html><head><base href="https://example.org/docs/"></head><body>
+        <svg><image href="https://example.org/svg-image.png"/>
+        <use xlink:href="https://example.org/sprites.svg#icon"/></svg>
+        <style>@import"https://example.org/tight.css";</style>
+        </body></html>"""
+    )
+    (tmp_path / "PAGE.HTML").write_text('<script src="https://example.org/upper.js"></script>')
+    (tmp_path / "THEME.CSS").write_text('@import "https://example.org/upper.css";')
+    assert remote_resources(tmp_path) == {
+        "a.html": sorted(
+            [
+                "https://example.org/docs/",
+                "https://example.org/svg-image.png",
+                "https://example.org/sprites.svg#icon",
+                "https://example.org/tight.css",
+            ]
+        ),
+        "PAGE.HTML": ["https://example.org/upper.js"],
+        "THEME.CSS": ["https://example.org/upper.css"],
+    }

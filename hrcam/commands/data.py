@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hrcam.commands import add_option, non_negative_int, positive_int, signature_defaults
@@ -202,9 +204,18 @@ def _cutouts(args: argparse.Namespace) -> int:
             "cutouts", args.out, object_scale=tuple(args.object_scale),
             progress=not args.no_progress, **options,
         ).info  # fmt: skip
+    _print_skipped(info.source.get("skipped", []))
     n = sum(info.count(s) for s in info.splits)
     print(f"wrote {n} images to {info.root} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _print_skipped(skipped: Any, stream: Any = None) -> None:
+    """Print ``hrcam: skipped FILE: reason`` for each (path, reason), as ``explain`` does."""
+    from hrcam.explain.files import printable
+
+    for path, reason in skipped:
+        print(f"hrcam: skipped {printable(path)}: {printable(reason)}", file=stream or sys.stderr)
 
 
 def _synthetic(args: argparse.Namespace) -> int:
@@ -242,9 +253,18 @@ def _info(args: argparse.Namespace) -> int:
 
     info = open_store(args.store)
     check_store(info)  # a missing or truncated shard is an error, not a healthy-looking store
-    print(f"store {info.root}: {info.source.get('dataset', '?')}, {info.image_size} px")
+    # Stores name their dataset under "dataset", the cut-out builder's under "kind".
+    name = info.source.get("dataset") or info.source.get("kind") or "unnamed dataset"
+    print(f"store {info.root}: {name}, {info.image_size} px")
     print(f"classes ({info.num_classes}): {', '.join(info.classes[:12])}")
     print(f"masks: {'yes' if info.has_masks else 'no'}")
     for split in info.splits:
         print(f"{split}: {info.count(split)} images in {len(info.splits[split]['shards'])} shards")
+    skipped = [tuple(item) for item in info.source.get("skipped", [])]
+    errors = Path(info.root) / "errors.tsv"
+    if errors.is_file():  # the image builders list their undecodable files there
+        rows = errors.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+        skipped += [tuple(row.split("\t", 1)) for row in rows if "\t" in row]
+    print(f"skipped files: {len(skipped)}")
+    _print_skipped(skipped, sys.stdout)
     return 0

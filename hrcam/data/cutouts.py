@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ import numpy as np
 from hrcam.errors import HrcamError
 
 __all__ = [
+    "BACKGROUND_MAX_PIXELS",
     "BACKGROUND_PACKAGES",
     "CUTOUT_PACKAGES",
     "STAMPS_PACKAGE",
     "STAMPS_ROOT",
+    "STAMP_MAX_PIXELS",
     "Background",
     "Stamp",
     "background_list",
@@ -58,8 +61,13 @@ BACKGROUND_PACKAGES = (
 #: Every Debian package the default cut-out store reads.
 CUTOUT_PACKAGES = (STAMPS_PACKAGE, *BACKGROUND_PACKAGES)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Stamps larger than this are skipped (``tuxpaint`` stamps are below 1 Mpx; a 100 Mpx one
+#: would take gigabytes to decode and resize).
+STAMP_MAX_PIXELS = 4096 * 4096
 #: Backgrounds are decoded once and kept at most this many pixels on their long side.
 _BACKGROUND_MAX_SIDE = 1024
+#: Background photos larger than this are skipped (real wallpapers are below 40 Mpx).
+BACKGROUND_MAX_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -137,11 +145,23 @@ def split_disjoint(names: Sequence[str], val_fraction: float, seed: int) -> tupl
 
 
 def _load_rgba(path: Path) -> np.ndarray:
-    from PIL import Image
+    """Decode a stamp to RGBA; refuse one whose alpha cannot give a mask.
 
-    with Image.open(path) as img:
-        img.load()
-        return np.asarray(img.convert("RGBA"))
+    A stamp without transparency (no alpha channel, or a fully opaque one) would paste as its
+    bounding box, and its mask would be a rectangle; a fully transparent one pastes nothing.
+    """
+    from hrcam.data.imageio import ImageDecodeError, decode_rgba
+
+    rgba = decode_rgba(path, max_pixels=STAMP_MAX_PIXELS)
+    alpha = rgba[..., 3]
+    if alpha.min() > 127:
+        raise ImageDecodeError(
+            "no transparency (no alpha channel, or a fully opaque one): its mask would be a "
+            "rectangle; a stamp needs an alpha channel that cuts the animal out"
+        )
+    if alpha.max() <= 127:
+        raise ImageDecodeError("fully transparent (alpha <= 0.5 everywhere): nothing to paste")
+    return rgba
 
 
 def _load_background(path: Path) -> np.ndarray:
@@ -149,7 +169,7 @@ def _load_background(path: Path) -> np.ndarray:
 
     from hrcam.data.imageio import decode_image
 
-    image = decode_image(path, size=None)
+    image = decode_image(path, size=None, max_pixels=BACKGROUND_MAX_PIXELS)
     scale = _BACKGROUND_MAX_SIDE / max(image.shape[:2])
     if scale < 1:
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
@@ -301,8 +321,17 @@ def _check_options(
     color_match: float,
     counts: dict[str, int],
     shard_size: int,
+    val_fraction: float = 0.5,
 ) -> tuple[float, float]:
-    lo, hi = (float(v) for v in object_scale)
+    numbers = {"object_scale": [float(v) for v in object_scale], "feather": [float(feather)]}
+    numbers["color_match"] = [float(color_match)]
+    numbers["val_fraction"] = [float(val_fraction)]
+    for name, values in numbers.items():
+        # NaN passes every comparison below and would be written as NaN into meta.json,
+        # which strict JSON readers refuse; inf is no scale or sigma either.
+        if not all(math.isfinite(v) for v in values):
+            raise HrcamError(f"{name} must be a finite number, got {', '.join(map(str, values))}")
+    lo, hi = numbers["object_scale"]
     if not 0 < lo <= hi <= 1:
         raise HrcamError(f"object_scale must be 0 < low <= high <= 1, got {lo}, {hi}")
     if int(image_size) < 16:
@@ -378,8 +407,9 @@ def build_cutouts(
     """
     counts = {"train": int(num_train), "val": int(num_val)}
     scale = _check_options(
-        image_size, object_scale, objects_per_image, feather, color_match, counts, shard_size
-    )
+        image_size, object_scale, objects_per_image, feather, color_match, counts, shard_size,
+        val_fraction,
+    )  # fmt: skip
     stamp_root, by_file, stamp_images, photos, skipped = _load_sources(stamps, backgrounds)
     classed = [f for f, s in by_file.items() if s.imagenet is not None]
     targets, other_split, backs = _splits(by_file, classed, list(photos), val_fraction, seed)

@@ -5,10 +5,13 @@ What is converted (and how):
 * grayscale (``L``, ``LA``, ``1``), palette (``P``, with or without transparency), ``CMYK``
   (ILSVRC-2012 has a few CMYK JPEGs), ``YCbCr``, ``LAB``/``HSV`` -> RGB through Pillow;
 * alpha channels (``RGBA``, ``LA``, ``PA``) are composited onto white;
-* 16-bit and 32-bit integer/float images (``I;16``, ``I``, ``F``) are rescaled to 8 bit
-  (Pillow's ``convert`` would clip them at 255): 16-bit ones from the smallest bit depth of
-  8, 10, 12, 14 or 16 that holds their values (a 12-bit sensor's 0..4095), 32-bit ones from
-  their own range (a float image already in [0, 1] from [0, 1]);
+* 16-bit images are scaled by their bit depth, the same way for gray and colour: Pillow reads
+  a 16-bit colour PNG by keeping each value's high byte, so a 16-bit gray one (``I;16``) is
+  read as ``value >> 8`` too (a dark image stays dark; Pillow's ``convert`` would clip it at
+  255). 32-bit integer and float images (``I``, ``F``), which carry no bit depth, are scaled
+  from their own range (a float image already in [0, 1] from [0, 1]);
+* an embedded ICC colour profile (Adobe RGB, Display P3, ...) is honoured: the colours are
+  converted to sRGB, the space the classifiers were trained in, with Pillow's ``ImageCms``;
 * the EXIF orientation tag of camera photos is applied (the picture is turned upright);
 * tiny images (even 1x1) are simply resized up; big JPEGs are decoded at a reduced scale
   (``draft``) before resizing.
@@ -24,13 +27,21 @@ Pillow's antialiased bilinear filter for images and nearest neighbour for label 
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageDecodeError", "decode_image", "decode_label_map"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageDecodeError",
+    "decode_image",
+    "decode_label_map",
+    "decode_rgba",
+]
 
 DEFAULT_MAX_PIXELS = 300_000_000  # well above any real photo (ImageNet's largest is ~ 40 Mpx)
 
@@ -99,16 +110,17 @@ def _to_rgb(img):
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16"):
-            # 10-, 12- and 14-bit sensors store their values in 16-bit containers: scale from
-            # the smallest such depth that holds every value, not always from 65535.
-            bits = next(b for b in (8, 10, 12, 14, 16) if arr.max() < 2**b)
-            lo, hi = 0.0, float(2**bits - 1)
-        else:
-            lo, hi = arr.min(), arr.max()
+        if mode.startswith("I;16") or (mode == "I" and img.format == "PNG"):
+            # Pillow reads a 16-bit colour PNG by keeping the high byte of each value; read
+            # 16-bit gray (I;16, or I in older Pillow) the same way, so that a picture and its
+            # gray copy agree. (Stretching from the values' own maximum made a dark image
+            # hundreds of times too bright.)
+            gray = (np.clip(arr, 0, 65535).astype(np.uint16) >> 8).astype(np.uint8)
+            return Image.fromarray(np.repeat(gray[..., None], 3, axis=2))
+        lo, hi = arr.min(), arr.max()
         if mode == "F" and lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0  # a float image in [0, 1], the usual convention
-        elif not mode.startswith("I;16") and hi <= 255 and lo >= 0:
+        elif hi <= 255 and lo >= 0:
             lo, hi = 0.0, 255.0  # already in 8-bit range
         arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
         gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
@@ -121,6 +133,45 @@ def _to_rgb(img):
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+#: Modes whose embedded ICC profile is applied (an RGB profile on RGB values).
+_ICC_MODES = ("RGB", "RGBA", "P", "PA")
+
+
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes):
+    """Return the littleCMS transform of an RGB profile to sRGB (``None``: not RGB, or broken).
+
+    Cached: a data set's photos mostly share one or two profiles, and building a transform
+    costs more than applying it.
+    """
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if source.profile.xcolor_space.strip() != "RGB":
+            return None
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile is no reason to reject the pixels
+
+
+def _icc_to_srgb(rgb, icc: bytes | None):
+    """Convert an RGB image whose source carried the RGB ICC profile ``icc`` to sRGB.
+
+    Without a profile (or with one that is not an RGB profile, or that littleCMS cannot read)
+    the image is returned as it is: its values are taken to be sRGB, as before.
+    """
+    transform = _srgb_transform(bytes(icc)) if icc else None
+    if transform is None:
+        return rgb
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.applyTransform(rgb, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return rgb
 
 
 def _exif_upright(img):
@@ -157,7 +208,8 @@ def decode_image(
         try:
             # Camera photos: honour the EXIF orientation tag, as `hrcam explain` does, so that
             # training and inference see the same picture.
-            rgb = _to_rgb(_exif_upright(img))
+            icc = img.info.get("icc_profile") if img.mode in _ICC_MODES else None
+            rgb = _icc_to_srgb(_to_rgb(_exif_upright(img)), icc)
             if size is not None and rgb.size != (size, size):
                 rgb = rgb.resize((int(size), int(size)), Image.Resampling.BILINEAR)
             arr = np.asarray(rgb, dtype=np.uint8)
@@ -167,6 +219,34 @@ def decode_image(
         img.close()
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageDecodeError(f"unexpected decoded shape {arr.shape}")
+    return arr
+
+
+def decode_rgba(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` at its own size to an RGBA uint8 array ``(H, W, 4)``, colours in sRGB.
+
+    The same checks as :func:`decode_image` (empty, truncated, not an image, over
+    ``max_pixels`` from the header); the alpha channel is kept (opaque where the file has
+    none), and an embedded RGB ICC profile is applied to the colours.
+
+    Raises
+    ------
+    ImageDecodeError
+        With the reason, for anything that is not a decodable image.
+    """
+    img = _open(path, max_pixels)
+    try:
+        _load(img, path)
+        try:
+            upright = _exif_upright(img)
+            icc = img.info.get("icc_profile") if img.mode in _ICC_MODES else None
+            rgba = upright.convert("RGBA")
+            rgb = _icc_to_srgb(rgba.convert("RGB"), icc)
+            arr = np.dstack([np.asarray(rgb, np.uint8), np.asarray(rgba, np.uint8)[..., 3]])
+        except (OSError, ValueError) as exc:
+            raise ImageDecodeError(f"cannot convert image mode {img.mode!r} ({exc})") from exc
+    finally:
+        img.close()
     return arr
 
 

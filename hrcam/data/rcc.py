@@ -15,6 +15,13 @@ integers big-endian:
 * **Data.** A 32-bit size, then the bytes. Flag 1 marks zlib data as Qt's ``qCompress`` writes
   it: a 4-byte uncompressed length, then a zlib stream. Flag 4 marks zstd (Qt 6), which this
   reader refuses with a clear message.
+
+A hostile file cannot make the reader slow or big: every directory node is walked at most
+once and the walk visits no more entries than the tree region holds nodes (a file whose levels
+each point twice at the next one would otherwise take exponential time), and zlib data is
+inflated at most to its declared size (capped at :data:`MAX_ENTRY_BYTES`), so a small entry
+cannot expand to gigabytes before it is refused. Every malformation, a name that is not valid
+UTF-16 included, is an :class:`RccError`.
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from pathlib import Path
 
 from hrcam.errors import HrcamError
 
-__all__ = ["RccArchive", "RccError", "read_rcc"]
+__all__ = ["MAX_ENTRY_BYTES", "RccArchive", "RccError", "read_rcc"]
 
 _MAGIC = b"qres"
 _COMPRESSED, _DIRECTORY, _COMPRESSED_ZSTD = 1, 2, 4
+#: The largest file inside a resource file that is inflated (gcompris' photos are < 1 MB).
+MAX_ENTRY_BYTES = 256 << 20
 
 
 class RccError(HrcamError):
@@ -70,6 +79,9 @@ class RccArchive:
         self._tree = tree
         self._node_size = 14 if self.version == 1 else 22
         self._files: dict[str, _Entry] = {}
+        self._walked: set[int] = set()  # directory nodes already walked
+        # In a tree every node is the child of one directory: more visits mean a corrupt file.
+        self._visits_left = max(0, (len(data) - tree) // self._node_size)
         self._walk(0, "", depth=0)
 
     def _ints(self, offset: int, count: int, fmt: str = "I") -> tuple[int, ...]:
@@ -83,16 +95,32 @@ class RccArchive:
         start = self._names + offset + 6
         if start + 2 * length > len(self._data):
             raise RccError(f"{self.source}: truncated name at offset {offset}")
-        return self._data[start : start + 2 * length].decode("utf-16-be")
+        try:
+            return self._data[start : start + 2 * length].decode("utf-16-be")
+        except UnicodeDecodeError as exc:  # e.g. a lone surrogate
+            raise RccError(
+                f"{self.source}: the name at offset {offset} is not valid UTF-16 ({exc.reason})"
+            ) from None
 
     def _walk(self, index: int, prefix: str, depth: int) -> None:
         if depth > 64:
             raise RccError(f"{self.source}: directory tree deeper than 64 (corrupt file?)")
+        if index in self._walked:
+            raise RccError(
+                f"{self.source}: directory node {index} is reached twice (a loop or a shared "
+                "subtree: corrupt file)"
+            )
+        self._walked.add(index)
         node = self._tree + index * self._node_size
         (flags,) = self._ints(node + 4, 1, "H")
         if not flags & _DIRECTORY:
             raise RccError(f"{self.source}: tree node {index} is not a directory")
         count, first = self._ints(node + 6, 2)
+        self._visits_left -= count
+        if self._visits_left < 0:
+            raise RccError(
+                f"{self.source}: the tree lists more entries than it holds nodes (corrupt file)"
+            )
         for child in range(first, first + count):
             at = self._tree + child * self._node_size
             (name_offset,) = self._ints(at, 1)
@@ -136,11 +164,25 @@ class RccArchive:
             raise RccError(f"{self.source}: {name!r} is zstd-compressed; only zlib is supported")
         if not entry.flags & _COMPRESSED:
             return payload
-        (expected,) = struct.unpack_from(">I", payload, 0) if size >= 4 else (None,)
+        if size < 4:
+            raise RccError(f"{self.source}: {name!r} is compressed but holds no length")
+        (expected,) = struct.unpack_from(">I", payload, 0)
+        if expected > MAX_ENTRY_BYTES:
+            raise RccError(
+                f"{self.source}: {name!r} declares {expected:,} bytes, over the "
+                f"{MAX_ENTRY_BYTES:,} this reader inflates"
+            )
+        inflater = zlib.decompressobj()
         try:
-            out = zlib.decompress(payload[4:])
+            # At most one byte past the declared size: enough to tell that it inflates to
+            # more, without inflating a bomb.
+            out = inflater.decompress(payload[4:], expected + 1)
         except zlib.error as exc:
             raise RccError(f"{self.source}: {name!r} is not valid zlib data ({exc})") from None
+        if len(out) > expected:
+            raise RccError(
+                f"{self.source}: {name!r} inflates to more than the {expected:,} bytes it declares"
+            )
         if len(out) != expected:
             raise RccError(f"{self.source}: {name!r} inflates to {len(out)} bytes, not {expected}")
         return out

@@ -74,8 +74,18 @@ def evaluate_checkpoint(
         Passed to :func:`evaluate`.
     """
     model, dataset = load_for_evaluation(checkpoint, data, split, device)
+    learned = None
     if upsampler is not None:
         from hrcam.models.jbu import load_upsampler, with_upsampler
 
-        model = with_upsampler(model, load_upsampler(upsampler, model.classifier))
-    return evaluate(model, dataset, **kwargs)
+        # Refused here, naming both checkpoints, when trained for another classifier.
+        learned = load_upsampler(upsampler, model.classifier, classifier_source=checkpoint)
+        model = with_upsampler(model, learned)
+    result = evaluate(model, dataset, **kwargs)
+    result.config["checkpoint"] = str(checkpoint)
+    if learned is not None:  # the report names the upsampler that featup_jbu used
+        result.config["upsampler"] = {
+            "checkpoint": str(upsampler),
+            "classifier_fingerprint": learned.config.get("classifier_fingerprint"),
+        }
+    return result

@@ -204,6 +204,7 @@ def render_markdown(
         "al. (CVPR 2020): pixel counts summed over every image, one precision-recall curve.",
         "",
     ]
+    lines += _sources_lines(cfg)
     lines += _summary_table(result)
     lines += _cost_notes(result)
     lines += _cost_ranking(result, section_headings)
@@ -222,6 +223,25 @@ def render_markdown(
     ]
     lines += _section5_table(result.section5)
     return "\n".join(lines) + "\n"
+
+
+def _sources_lines(cfg: dict) -> list[str]:
+    """Name the evaluated checkpoint and the learned upsampler, where the run recorded them."""
+    lines = []
+    if cfg.get("checkpoint"):
+        lines.append(f"Checkpoint: `{cfg['checkpoint']}`.")
+    upsampler = cfg.get("upsampler")
+    if isinstance(upsampler, dict) and upsampler.get("checkpoint"):
+        fingerprint = upsampler.get("classifier_fingerprint")
+        identity = (
+            f"trained for this classifier, weights fingerprint `{fingerprint}`"
+            if fingerprint
+            else "written before hrcam recorded the classifier it was trained for: not checked"
+        )
+        lines.append(
+            f"Learned upsampler (method `featup_jbu`): `{upsampler['checkpoint']}` ({identity})."
+        )
+    return [*lines, ""] if lines else []
 
 
 def _ci_text(cfg: dict) -> str:

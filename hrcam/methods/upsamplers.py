@@ -39,9 +39,10 @@ def featup_maps_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Meth
     upsampler = getattr(model, "upsampler", None)
     if upsampler is None:
         raise UpsamplerError(
-            "featup_jbu needs a trained upsampler: train one (hrcam train upsampler "
-            "--classifier CKPT --data DIR --run-dir DIR) and attach it with "
-            "hrcam.models.jbu.with_upsampler(model, load_upsampler(RUN_DIR/best.pt))"
+            "featup_jbu needs a trained upsampler: train one for this classifier (hrcam "
+            "train upsampler --classifier CKPT --data DIR --run-dir DIR), then pass "
+            "--upsampler RUN_DIR/best.pt to hrcam evaluate (in Python: "
+            "hrcam.models.jbu.with_upsampler(model, load_upsampler(RUN_DIR/best.pt)))"
         )
     if not bool(upsampler.trained):
         raise UpsamplerError(

@@ -66,7 +66,7 @@ def adcc_from_terms(drop: object, coherency: object, complexity: object) -> np.n
     Raises
     ------
     ValueError
-        If a term lies outside [0, 1] or the shapes differ.
+        If a term lies outside [0, 1] (NaN included), the shapes differ, or they are empty.
     """
     terms = [np.asarray(coherency, float), 1.0 - np.asarray(complexity, float)]
     terms.append(1.0 - np.asarray(drop, float))
@@ -75,6 +75,8 @@ def adcc_from_terms(drop: object, coherency: object, complexity: object) -> np.n
             f"drop, coherency and complexity differ in shape: {[t.shape for t in terms]}"
         )
     stacked = np.stack(terms)
+    if stacked.size == 0:
+        raise ValueError("drop, coherency and complexity are empty: ADCC needs at least one image")
     if np.any(~np.isfinite(stacked)) or stacked.min() < -1e-9 or stacked.max() > 1 + 1e-9:
         raise ValueError("drop, coherency and complexity must lie in [0, 1]")
     with np.errstate(divide="ignore"):
@@ -83,11 +85,24 @@ def adcc_from_terms(drop: object, coherency: object, complexity: object) -> np.n
 
 
 def coherency(maps: object, maps_of_explanation: object) -> np.ndarray:
-    """``(1 + Pearson(A, A'))/2`` per image of two ``(B, H, W)`` stacks (0.5 for a flat map)."""
+    """``(1 + Pearson(A, A'))/2`` per image of two ``(B, H, W)`` stacks (0.5 for a flat map).
+
+    Raises
+    ------
+    ValueError
+        If the stacks differ in shape, are not ``(B, H, W)``, hold no image or no pixel, or
+        hold a NaN or infinite value (which no correlation can score: it used to give 0.5).
+    """
     a = np.asarray(maps, np.float64)
     b = np.asarray(maps_of_explanation, np.float64)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"need two (B, H, W) stacks of one shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"coherency needs at least one image of one pixel, got shape {a.shape}")
+    for name, stack in (("maps", a), ("maps_of_explanation", b)):
+        if not np.isfinite(stack).all():
+            bad = sorted({int(i) for i in np.nonzero(~np.isfinite(stack))[0]})
+            raise ValueError(f"{name} holds NaN or infinite values (images {bad[:5]})")
     a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
     b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=1, keepdims=True)
     norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))

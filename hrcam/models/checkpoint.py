@@ -29,6 +29,7 @@ from hrcam.atomic import atomic_write
 from hrcam.models.classifier import CAMClassifier, build_classifier
 from hrcam.models.combined import HRCAM
 from hrcam.models.expansion import ExpansionNetwork, build_expansion
+from hrcam.models.fingerprint import classifier_fingerprint
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -149,7 +150,9 @@ def save_checkpoint(
     metadata
         At least what the model cannot tell: ``image_size`` and ``class_names`` (both may be
         omitted or ``None``); ``arch``, ``num_classes``, ``k`` are taken from the model and, if
-        given, must agree with it. Other plain values are stored as they are.
+        given, must agree with it; ``classifier_fingerprint`` is always the classifier's
+        :func:`~hrcam.models.fingerprint.classifier_fingerprint`. Other plain values are stored
+        as they are.
     extra
         Training state (optimiser / scheduler ``state_dict()``, RNG states, epoch ...): only
         tensors, numbers, strings, ``None``, lists and dicts.
@@ -177,6 +180,9 @@ def save_checkpoint(
         "num_classes": classifier.num_classes,
         "k": classifier.k,
         "hrcam_version": __version__,
+        # Which classifier this is (or the expansion network was trained for): a learned map
+        # loaded for another classifier can then be refused by name.
+        "classifier_fingerprint": classifier_fingerprint(classifier),
     }
     for key in ("arch", "num_classes", "k"):
         if key in metadata and metadata[key] != derived[key]:

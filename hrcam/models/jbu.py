@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrcam.errors import HrcamError
+from hrcam.models.fingerprint import classifier_fingerprint
 
 __all__ = [
     "UPSAMPLER_FORMAT",
@@ -229,7 +231,9 @@ def build_upsampler(classifier: nn.Module, rank: int | None = None) -> JBUUpsamp
 
     The basis is :func:`hrcam.models.expansion.build_expansion`'s: none when the classifier has
     at most 64 CAM channels, else the top-r right singular vectors of its FC weights (r = 16
-    by default). The number of x2 stages is log2 of the classifier's stride.
+    by default). The number of x2 stages is log2 of the classifier's stride. The config (and
+    so every checkpoint of it) records the classifier's
+    :func:`~hrcam.models.fingerprint.classifier_fingerprint`.
     """
     from hrcam.models.expansion import _DEFAULT_RANK, _MAX_FULL_RES_CHANNELS, _fc_basis
 
@@ -241,7 +245,9 @@ def build_upsampler(classifier: nn.Module, rank: int | None = None) -> JBUUpsamp
     if rank is None and k > _MAX_FULL_RES_CHANNELS:
         rank = min(_DEFAULT_RANK, k, int(classifier.num_classes))
     basis = None if rank is None else _fc_basis(classifier.fc.weight, rank)
-    config = {"k": k, "stages": stages, "rank": rank}
+    # The classifier's identity: loading this upsampler for any other classifier is refused.
+    fingerprint = classifier_fingerprint(classifier)
+    config = {"k": k, "stages": stages, "rank": rank, "classifier_fingerprint": fingerprint}
     param = next(classifier.parameters())
     upsampler = JBUUpsampler(k if rank is None else rank, stages, basis, config)
     return upsampler.to(device=param.device)
@@ -265,34 +271,94 @@ def save_upsampler(
 
 
 def read_upsampler_payload(path: str | os.PathLike) -> dict[str, Any]:
-    """Read an upsampler checkpoint's payload (``torch.load(weights_only=True)``)."""
+    """Read an upsampler checkpoint's payload (``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    UpsamplerError
+        The file is missing, or is not an hrcam upsampler checkpoint (any other file, junk
+        included, is named as such instead of surfacing the unpickler's error).
+    """
     path = Path(path)
     if not path.is_file():
         raise UpsamplerError(
             f"{path} does not exist: train an upsampler first "
             "(hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR)"
         )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    not_ours = f"{path} is not an hrcam upsampler checkpoint ({UPSAMPLER_FORMAT})"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # pickle, zip and torch raise a dozen kinds for a junk file
+        raise UpsamplerError(
+            f"{not_ours}: torch.load cannot read it ({type(exc).__name__})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != UPSAMPLER_FORMAT:
-        raise UpsamplerError(f"{path} is not an hrcam upsampler checkpoint ({UPSAMPLER_FORMAT})")
+        raise UpsamplerError(not_ours)
+    parts = (payload.get("config"), payload.get("upsampler"))
+    if not all(isinstance(part, dict) for part in parts):
+        raise UpsamplerError(f"{not_ours}: its config or weights are missing")
     return payload
 
 
-def load_upsampler(path: str | os.PathLike, classifier: nn.Module | None = None) -> JBUUpsampler:
-    """Rebuild a :class:`JBUUpsampler` from ``path``; check it fits ``classifier`` if given."""
+def load_upsampler(
+    path: str | os.PathLike,
+    classifier: nn.Module | None = None,
+    classifier_source: str | os.PathLike | None = None,
+) -> JBUUpsampler:
+    """Rebuild a :class:`JBUUpsampler` from ``path``; check it fits ``classifier`` if given.
+
+    Parameters
+    ----------
+    path
+        An upsampler checkpoint (``hrcam train upsampler``'s ``best.pt``).
+    classifier
+        The classifier it will serve: its k, stride and
+        :func:`~hrcam.models.fingerprint.classifier_fingerprint` must match the ones the
+        upsampler was trained for.
+    classifier_source
+        Where ``classifier`` was loaded from (its checkpoint), named in a refusal.
+
+    Raises
+    ------
+    UpsamplerError
+        Not an upsampler checkpoint, or trained for another classifier (the message names
+        both checkpoints and both fingerprints).
+
+    Notes
+    -----
+    Upsamplers written before hrcam recorded the classifier's fingerprint cannot be checked:
+    they are accepted with a warning that says so (retrain to have them checked), and the
+    evaluation report says the identity was not checked.
+    """
     payload = read_upsampler_payload(path)
     config = payload["config"]
     state = payload["upsampler"]
-    channels = config["k"] if config["rank"] is None else config["rank"]
-    basis = state.get("cam_basis") if payload["has_basis"] else None
-    upsampler = JBUUpsampler(channels, config["stages"], basis, config)
-    upsampler.load_state_dict(state)
+    try:
+        channels = config["k"] if config["rank"] is None else config["rank"]
+        basis = state.get("cam_basis") if payload["has_basis"] else None
+        upsampler = JBUUpsampler(channels, config["stages"], basis, config)
+        upsampler.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UpsamplerError(
+            f"{path} is not a usable hrcam upsampler checkpoint: its weights do not match its "
+            f"config ({reason[:120]})"
+        ) from None
+    extra = payload.get("extra") if isinstance(payload.get("extra"), dict) else {}
+    upsampler.checkpoint = str(path)
+    upsampler.trained_for = extra.get("classifier_checkpoint")
     if classifier is not None:
-        _check_fits(upsampler, classifier, str(path))
+        source = None if classifier_source is None else str(classifier_source)
+        _check_fits(upsampler, classifier, str(path), source)
     return upsampler
 
 
-def _check_fits(upsampler: JBUUpsampler, classifier: nn.Module, where: str) -> None:
+def _check_fits(
+    upsampler: JBUUpsampler, classifier: nn.Module, where: str, source: str | None = None
+) -> None:
+    """Refuse an upsampler trained for another classifier (shape first, then identity)."""
     k, stride = int(classifier.k), int(classifier.stride)
     if upsampler.config.get("k") != k or upsampler.scale != stride:
         raise UpsamplerError(
@@ -300,6 +366,30 @@ def _check_fits(upsampler: JBUUpsampler, classifier: nn.Module, where: str) -> N
             f"at stride {upsampler.scale}, the classifier has k={k} at stride {stride}; "
             "train one for this classifier (hrcam train upsampler)"
         )
+    recorded = upsampler.config.get("classifier_fingerprint")
+    if recorded is None:
+        warnings.warn(
+            f"hrcam: {where} records no classifier fingerprint (written before hrcam recorded "
+            "one), so it cannot be checked that it was trained for this classifier; retrain it "
+            "(hrcam train upsampler) to have it checked",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    actual = classifier_fingerprint(classifier)
+    if recorded != actual:
+        trained_for = getattr(upsampler, "trained_for", None) or "another classifier"
+        this = source or "this classifier"
+        raise UpsamplerError(
+            f"{where} was trained for the classifier of {trained_for} ({_short(recorded)}), "
+            f"not for the classifier of {this} ({_short(actual)}); train one for it (hrcam "
+            f"train upsampler --classifier {source or 'CKPT'} --data DIR --run-dir DIR)"
+        )
+
+
+def _short(fingerprint: str) -> str:
+    """Return a fingerprint cut to its hash name and 16 hex digits, for messages."""
+    return fingerprint[: len("sha256:") + 16]
 
 
 def with_upsampler(model: nn.Module, upsampler: JBUUpsampler) -> nn.Module:
@@ -314,7 +404,7 @@ def with_upsampler(model: nn.Module, upsampler: JBUUpsampler) -> nn.Module:
         raise UpsamplerError(
             "this upsampler is untrained: train it (hrcam train upsampler) and load its best.pt"
         )
-    _check_fits(upsampler, model.classifier, "upsampler")
+    _check_fits(upsampler, model.classifier, getattr(upsampler, "checkpoint", "upsampler"))
     out = HRCAM(model.classifier, model.expansion)
     param = next(model.classifier.parameters())
     out.upsampler = upsampler.to(param.device).eval()

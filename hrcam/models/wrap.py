@@ -240,6 +240,11 @@ def wrap_classifier(
         do not reproduce ``model(x)``; the message says why.
     """
     if not isinstance(model, nn.Module):
+        if isinstance(model, str):  # wrap_classifier("timm:NAME"): the zoo builder does that
+            raise HrcamError(
+                f"wrap_classifier takes a model, not the name {model!r}; build and wrap a zoo "
+                f"model by name with hrcam.models.build_wrapped({model!r})"
+            )
         raise HrcamError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if zoo is not None and zoo not in ZOOS:
         raise HrcamError(f"zoo must be one of {ZOOS} or None, got {zoo!r}")

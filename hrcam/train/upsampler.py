@@ -215,6 +215,13 @@ class UpsamplerTask(ImageTask):
 
         payload = read_upsampler_payload(path)
         extra = dict(payload["extra"])
+        recorded = payload["config"].get("classifier_fingerprint")
+        ours = self.model.upsampler.config.get("classifier_fingerprint")
+        if recorded is not None and recorded != ours:  # the classifier changed under the run
+            raise ValueError(
+                f"{path}: its upsampler was trained for another classifier ({recorded[:23]}) "
+                f"than this run's ({str(ours)[:23]}); use a new run_dir"
+            )
         try:
             self.model.upsampler.load_state_dict(payload["upsampler"])
             self.model.downsampler.load_state_dict(extra["training"]["downsampler"])

@@ -46,7 +46,7 @@ def _stamp(path: Path) -> float | None:
     return path.stat().st_mtime if path.exists() else None
 
 
-def test_hrcam_book_builds_the_checkout_it_runs_in(tmp_path):
+def test_hrcam_book_builds_the_checkout_it_runs_in(tmp_path, shared_cutout_sources):
     script = Path(sys.executable).with_name("hrcam")
     if not script.exists():
         pytest.skip("the hrcam console script is not installed beside this python")
@@ -55,9 +55,15 @@ def test_hrcam_book_builds_the_checkout_it_runs_in(tmp_path):
     ours = [REPO / "runs" / "smoke", REPO / "book" / "_build", REPO / "book" / "notebooks"]
     before = [_stamp(p) for p in ours]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # The photo chapters read the conftest's fixture stamps and the installed photos only, as
+    # the smoke-book test does: this test must pass whether or not `make photos` ran first
+    # (issue #33 item 9: `make test` before `make book` on a fresh machine).
+    stamps, backgrounds = shared_cutout_sources
+    sources = ["-p", "cutout_stamps", str(stamps), "-p", "cutout_backgrounds", str(backgrounds),
+               "-p", "photo_installed_only", "true"]  # fmt: skip
     # From a sub-folder: the checkout is the one *holding* the current folder.
     proc = subprocess.run(
-        [str(script), "book", "--profile", "smoke", "--no-progress"],
+        [str(script), "book", "--profile", "smoke", "--no-progress", *sources],
         cwd=clone / "notebooks",
         env=env,
         capture_output=True,

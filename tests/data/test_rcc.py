@@ -116,3 +116,89 @@ def test_corrupt_zlib_is_refused():
     data[i + 2 : i + 8] = b"\xff" * 6
     with pytest.raises(RccError, match=r"not valid zlib|inflates to"):
         RccArchive(bytes(data)).read("f.txt")
+
+
+# ------------------------------------------------------- hostile files (issue #33 item 6)
+
+
+def _diamond_chain(levels: int) -> bytes:
+    """A format-1 file whose directory levels each point twice at the next level.
+
+    Node i (a directory) lists nodes i+1 and i+2 as its children, so a walk that does not
+    remember where it has been visits the deepest nodes about 1.6^levels times.
+    """
+    name = "x".encode("utf-16-be")
+    names = struct.pack(">HI", 1, _qt_hash("x")) + name
+    tree = bytearray()
+    for _ in range(levels):
+        tree += struct.pack(">IHII", 0, 2, 2, len(tree) // 14 + 1)
+    for _ in range(2):
+        tree += struct.pack(">IHHHI", 0, 0, 0, 0, 0)
+    blob = struct.pack(">I", 1) + b"!"
+    tree_at, data_at = 20, 20 + len(tree)
+    head = b"qres" + struct.pack(">IIII", 1, tree_at, data_at, data_at + len(blob))
+    return head + bytes(tree) + blob + names
+
+
+def test_a_tree_that_points_twice_at_each_level_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "diamond.rcc"
+    path.write_bytes(_diamond_chain(40))
+    assert len(path.read_bytes()) < 2000
+    # In a child process: before the fix, 40 levels ran for hours.
+    code = (
+        "import sys\nfrom hrcam.data.rcc import RccError, read_rcc\n"
+        "try:\n    read_rcc(sys.argv[1])\nexcept RccError as e:\n    print(e)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+            env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a 40-level diamond .rcc did not finish in 60 s")
+    assert "reached twice" in done.stdout or "more entries" in done.stdout, done.stderr
+
+
+def _with_payload(payload: bytes) -> bytes:
+    """A format-3 file with one compressed file ``f.bin`` whose stored data is ``payload``."""
+    data = write_rcc({"f.bin": b"\0" * 4}, 3, compress={"f.bin"})
+    version, tree_at, data_at, names_at = struct.unpack_from(">IIII", data, 4)
+    block = struct.pack(">I", len(payload)) + payload  # the only data entry, at offset 0
+    head = struct.pack(">IIII", version, tree_at, data_at, data_at + len(block))
+    return data[:4] + head + data[20:data_at] + block + data[names_at:]
+
+
+def test_a_zlib_bomb_is_refused_without_inflating_it():
+    import tracemalloc
+
+    bomb = struct.pack(">I", 10) + zlib.compress(b"\0" * (64 << 20), 9)  # 64 MiB of zeros
+    archive = RccArchive(_with_payload(bomb))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RccError, match="more than the 10 bytes it declares"):
+            archive.read("f.bin")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak  # before: the whole 64 MiB was inflated first
+
+
+def test_a_declared_size_over_the_cap_is_refused():
+    from hrcam.data.rcc import MAX_ENTRY_BYTES
+
+    archive = RccArchive(_with_payload(struct.pack(">I", MAX_ENTRY_BYTES + 1) + b"x"))
+    with pytest.raises(RccError, match="declares"):
+        archive.read("f.bin")
+
+
+def test_a_name_with_a_lone_surrogate_is_an_rcc_error():
+    data = bytearray(write_rcc({"ab.txt": b"x"}, 2))
+    i = data.index("ab.txt".encode("utf-16-be"))
+    data[i : i + 2] = b"\xd8\x00"  # a high surrogate followed by 'b', not by a low one
+    with pytest.raises(RccError, match="not valid UTF-16"):
+        RccArchive(bytes(data))

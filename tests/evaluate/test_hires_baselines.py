@@ -253,7 +253,7 @@ def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, im
 def test_missing_ximgproc_says_how_to_fix_it(monkeypatch):
     monkeypatch.setattr(cv2, "ximgproc", types.SimpleNamespace(), raising=False)
     with pytest.raises(MissingExtraError, match="opencv-contrib-python-headless==") as info:
-        require_ximgproc()
+        require_ximgproc("method cam_guided")
     assert "pip install 'hrcam[contrib]'" in str(info.value)
 
 

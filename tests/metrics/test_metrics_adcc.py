@@ -60,3 +60,26 @@ def test_coherency_is_pearson_mapped_to_unit_interval():
     rho = np.corrcoef(b.ravel(), c.ravel())[0, 1]
     assert coherency(b, c)[0] == pytest.approx((1 + rho) / 2)
     assert not math.isnan(rho)
+
+
+# --------------------------------------------------------------- edges (issue #33 item 8)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_coherency_refuses_non_finite_maps(bad):
+    maps = np.random.default_rng(0).random((2, 4, 4))
+    broken = maps.copy()
+    broken[1, 2, 3] = bad
+    with pytest.raises(ValueError, match=r"maps holds NaN or infinite values \(images \[1\]\)"):
+        coherency(broken, maps)  # was 0.5 for the broken image, as if it were flat
+    with pytest.raises(ValueError, match="maps_of_explanation holds NaN or infinite"):
+        coherency(maps, broken)
+
+
+def test_zero_images_get_a_clear_error_not_a_numpy_one():
+    with pytest.raises(ValueError, match="ADCC needs at least one image"):
+        adcc_from_terms([], [], [])
+    with pytest.raises(ValueError, match="coherency needs at least one image"):
+        coherency(np.zeros((0, 4, 4)), np.zeros((0, 4, 4)))
+    with pytest.raises(ValueError, match="coherency needs at least one image"):
+        coherency(np.zeros((2, 0, 4)), np.zeros((2, 0, 4)))

@@ -80,3 +80,47 @@ def test_the_cli_has_the_upsampler_task(capsys):
         main(["train", "upsampler", "--help"])
     out = capsys.readouterr().out
     assert "--classifier" in out and "multi-view" in out
+
+
+def test_an_upsampler_for_the_classifier_run_fits_the_expansion_trained_on_it(
+    tiny_store, trained_classifier, tmp_path
+):
+    # Issue #33 item 3: the upsampler records its classifier's fingerprint. Expansion
+    # training keeps the classifier frozen, so the expansion checkpoint holds the same
+    # classifier and the upsampler is accepted for it (as chapter 11 of the book does).
+    from hrcam.models import load_checkpoint
+    from hrcam.models.fingerprint import classifier_fingerprint
+    from hrcam.models.jbu import load_upsampler
+    from hrcam.train import train_expansion
+
+    expansion = train_expansion(
+        data_root=tiny_store, run_dir=tmp_path / "exp", classifier_checkpoint=trained_classifier,
+        epochs=1, batch_size=8, max_train_batches=2, max_val_batches=1, device="cpu",
+        progress=False,
+    )  # fmt: skip
+    upsampler_run = _fit(tiny_store, trained_classifier, tmp_path / "ups")
+    payload = torch.load(upsampler_run.best_checkpoint, weights_only=True)
+    classifier = load_checkpoint(expansion.best_checkpoint).classifier
+    assert payload["config"]["classifier_fingerprint"] == classifier_fingerprint(classifier)
+    assert load_upsampler(upsampler_run.best_checkpoint, classifier).checkpoint == str(
+        upsampler_run.best_checkpoint
+    )
+
+
+def test_resuming_after_the_classifier_changed_is_refused(tiny_store, trained_classifier, tmp_path):
+    # The run's classifier file was replaced by another classifier between the two attempts:
+    # resuming would continue an upsampler trained for the old one.
+    import shutil
+
+    from hrcam.models import build_classifier, load_checkpoint, save_checkpoint
+
+    clf = tmp_path / "clf.pt"
+    shutil.copy(trained_classifier, clf)
+    with pytest.raises(_Interrupted):
+        _fit(tiny_store, clf, tmp_path / "run", [KillAfterStep(3, _interrupt)])
+    old = load_checkpoint(clf)
+    torch.manual_seed(99)
+    other = build_classifier(old.metadata["arch"], num_classes=old.metadata["num_classes"])
+    save_checkpoint(clf, other, metadata={"image_size": old.metadata["image_size"]})
+    with pytest.raises(ValueError, match="trained for another classifier"):
+        _fit(tiny_store, clf, tmp_path / "run")
