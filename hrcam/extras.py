@@ -114,7 +114,7 @@ def require_ximgproc(needed_by: str) -> ModuleType:
     ----------
     needed_by
         The method or function that needs it, as the user knows it: ``"method cam_guided"``,
-        ``"jbu_refine"``. Required, so that every caller names itself in the message.
+        ``"bilateral_refine"``. Required, so that every caller names itself in the message.
 
     Raises
     ------

@@ -250,7 +250,7 @@ def bilateral_refine(
     numpy.ndarray
         ``(H, W)`` float32, ``cv2.ximgproc.jointBilateralFilter(guide, cam, ...)``.
     """
-    ximgproc = require_ximgproc("jbu_refine")
+    ximgproc = require_ximgproc("bilateral_refine")
     cam = np.ascontiguousarray(cam, dtype=np.float32)
     if image.shape[:2] != cam.shape or image.ndim != 3:
         raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
@@ -552,7 +552,7 @@ def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
 )
 def _cam_bilateral(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     stride = int(model.classifier.stride)
-    require_ximgproc("method cam_jbu")
+    require_ximgproc("method cam_bilateral")
     sigma_space = float(options.pop("sigma_space", stride / 2))
     diameter = int(options.pop("diameter", 2 * stride + 1))
     sigma_color = float(options.pop("sigma_color", BILATERAL_DEFAULTS["sigma_color"]))

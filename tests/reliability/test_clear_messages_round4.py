@@ -31,7 +31,7 @@ def model():
     return HRCAM(clf, build_expansion(clf, image_size=32)).eval()
 
 
-@pytest.mark.parametrize("method", ["cam_guided", "cam_jbu"])
+@pytest.mark.parametrize("method", ["cam_guided", "cam_bilateral"])
 def test_each_method_needing_ximgproc_names_itself(no_ximgproc, model, method):
     from hrcam.methods import hires_method
 
@@ -39,11 +39,11 @@ def test_each_method_needing_ximgproc_names_itself(no_ximgproc, model, method):
         hires_method(model, method)
     message = str(info.value)
     assert message.startswith(f"method {method} needs")
-    assert ({"cam_guided", "cam_jbu"} - {method}).pop() not in message
+    assert ({"cam_guided", "cam_bilateral"} - {method}).pop() not in message
     assert "pip install 'hrcam[contrib]'" in message
 
 
-@pytest.mark.parametrize("function", ["guided_refine", "jbu_refine"])
+@pytest.mark.parametrize("function", ["guided_refine", "bilateral_refine"])
 def test_each_filter_function_names_itself(no_ximgproc, function):
     import hrcam.methods as methods
 
