@@ -400,15 +400,29 @@ def sanity_outcomes(
     return out
 
 
-def _count(verdicts: dict[str, str], labels: dict[str, str], what: tuple[str, str]) -> str:
-    """Count the verdicts in words: 3 of 10 methods pass (A, B, C), 5 fail (...) and so on."""
+#: What each verdict says, singular and plural, per test.
+_SAYS = {
+    "randomization": {
+        "passes": ("changes its map", "change their maps"),
+        "fails": ("keeps it", "keep them"),
+    },
+    "random_logit": {
+        "passes": ("gives another map for another class", "give another map for another class"),
+        "fails": ("gives much the same map", "give much the same map"),
+    },
+}
+
+
+def _count(verdicts: dict[str, str], labels: dict[str, str], test: str) -> str:
+    """Count every verdict in words: 3 of 10 methods pass (A, B, C), 5 fail (...), 2 undecided."""
     groups = {k: [labels.get(m, m) for m, v in verdicts.items() if v == k] for k in
               ("passes", "fails", "undecided")}  # fmt: skip
     names = {k: f" ({', '.join(v)})" if v else "" for k, v in groups.items()}
+    says = {k: _SAYS[test][k][len(v) != 1] for k, v in groups.items() if k in _SAYS[test]}
     undecided = len(groups["undecided"])
     return (
-        f"{len(groups['passes'])} of {len(verdicts)} methods {what[0]}{names['passes']}, "
-        f"{len(groups['fails'])} {what[1]}{names['fails']} and {undecided} "
+        f"{len(groups['passes'])} of {len(verdicts)} methods {says['passes']}{names['passes']}, "
+        f"{len(groups['fails'])} {says['fails']}{names['fails']} and {undecided} "
         f"{'is' if undecided == 1 else 'are'} undecided{names['undecided']}"
     )
 
@@ -423,52 +437,38 @@ def sanity_statement(
     and names no method as passing or failing.
     """
     from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
+    from hrcam.metrics import NULL_QUANTILE
 
     n = next(iter(outcomes.values())).randomization.n_images
-    how = (
-        f"all {total} blocks of the classifier"
-        if len(steps) >= total
-        else f"{len(steps)} of the classifier's {total} blocks"
-    )
-    text = f"Randomized from the top: {how} (down to {steps[-1]}). "
+    complete = len(steps) >= total
+    how = f"all {total} blocks" if complete else f"{len(steps)} of its {total} blocks"
+    text = f"Classifier randomized from the top: {how} (down to {steps[-1]}). "
     if not can_judge(n):
         return text + (
             f"On {n} photo{'s' if n != 1 else ''}, {TOO_FEW_TO_JUDGE}: a verdict needs at least "
             f"{MIN_VERDICT_UNITS} photos; the similarities are given as measured."
         )
     null = (
-        "each judged against its own null (the 95th percentile of the Spearman correlation "
-        "between its maps of different photos)"
+        f"each method judged against its own null (the {100 * NULL_QUANTILE:.0f}th percentile "
+        "of the Spearman correlation between its maps of different photos)"
     )
-    cascade = {m: o.randomization.verdict for m, o in outcomes.items()}
-    if len(steps) < total:
-        text += f"No verdict on the cascading test: it needs all {total} blocks randomized. "
-    else:
-        text += (
-            "Cascading test, "
-            + null
-            + ": "
-            + _count(cascade, labels, ("change their maps", "keep them"))
-            + ". "
-        )
+    if complete:
+        cascade = {m: o.randomization.verdict for m, o in outcomes.items()}
+        text += f"Cascading test, {null}: {_count(cascade, labels, 'randomization')}. "
         null = "the same null"
+    else:
+        text += f"No verdict on the cascading test: it needs all {total} blocks randomized. "
     logit = {m: o.random_logit.verdict for m, o in outcomes.items()}
-    text += (
-        "Random-logit test, "
-        + null
-        + ": "
-        + _count(
-            logit, labels, ("give a different map for another class", "give much the same map")
-        )
-        + "."
-    )
-    return text
+    return text + f"Random-logit test, {null}: {_count(logit, labels, 'random_logit')}."
 
 
 def sanity_table(outcomes: dict[str, SanityOutcome], labels: dict[str, str], last: str) -> str:
     """Markdown table of both tests per method: Spearman (95 % CI), the null, the verdicts."""
+    from hrcam.metrics import NULL_QUANTILE
+
     lines = [
-        f"| Method | Spearman after {last} | null, 95th pct. | cascading test "
+        f"| Method | Spearman after {last} | null, {100 * NULL_QUANTILE:.0f}th pct. "
+        "| cascading test "
         "| random logit: Spearman | random-logit test |",
         "|---|---|---|---|---|---|",
     ]

@@ -65,7 +65,7 @@ def test_verdicts_against_each_methods_null_count_every_method():
     text = pf.sanity_statement(out, {"kept": "Kept"}, ALL, len(ALL))
     assert "all 4 blocks" in text and "down to stem" in text
     # Every method counted, the undecided one included (1 + 1 + 1 of 3).
-    assert "1 of 3 methods change their maps (changed), 1 keep them (Kept) and 1 is " in text
+    assert "1 of 3 methods changes its map (changed), 1 keeps it (Kept) and 1 is " in text
     assert "undecided (between)" in text
     assert "Random-logit test, the same null: 1 of 3 methods" in text
     table = pf.sanity_table(out, {"kept": "Kept"}, "stem")
@@ -79,8 +79,16 @@ def test_a_partial_cascade_gets_no_verdict():
     assert {o.randomization.verdict for o in out.values()} == {pf.PARTIAL_CASCADE}
     assert out["kept"].random_logit.verdict == "fails"  # does not need the cascade
     text = pf.sanity_statement(out, {}, ALL[:2], len(ALL))
-    assert "2 of the classifier's 4 blocks" in text and "No verdict on the cascading" in text
-    assert "passes" not in text and "keep them" not in text
+    assert "2 of its 4 blocks" in text and "No verdict on the cascading" in text
+    assert "passes" not in text and "keep" not in text and "changes its" not in text
+
+
+def test_counts_read_in_the_plural():
+    curves, logit, maps = _case()
+    curves.similarity["changed"]["spearman"][-1] = 0.95  # now two keep their maps
+    out = pf.sanity_outcomes(curves, logit, maps, total_blocks=len(ALL), seed=0)
+    text = pf.sanity_statement(out, {}, ALL, len(ALL))
+    assert "0 of 3 methods change their maps, 2 keep them (kept, changed) and 1 is" in text
 
 
 @pytest.mark.parametrize("n", [1, 2, MIN_VERDICT_UNITS - 1])
@@ -92,7 +100,7 @@ def test_too_few_photos_give_numbers_not_verdicts(n):
     assert verdicts == {TOO_FEW_TO_JUDGE}
     text = pf.sanity_statement(out, {}, ALL, len(ALL))
     assert TOO_FEW_TO_JUDGE in text and f"at least {MIN_VERDICT_UNITS} photos" in text
-    for word in ("pass:", "fail:", "keep them", "change their maps", "undecided"):
+    for word in ("keep", "change", "undecided", "same map"):
         assert word not in text
     table = pf.sanity_table(out, {}, "stem")
     # One photo: no pair for a null, and no interval (a bootstrap of one has no width).
