@@ -179,3 +179,28 @@ def test_attach_upsampler_says_why_not(tmp_path):
     assert same is model and "skipped that chapter" in note
     same, note = pf.attach_upsampler(model, tmp_path, trained=True)
     assert same is model and "did not run" in note
+
+
+def test_attach_upsampler_uses_chapter_11s_when_trained_for_this_classifier(tmp_path):
+    import torch
+
+    from hrcam.methods import build_methods
+    from hrcam.models import HRCAM, build_classifier, build_expansion
+    from hrcam.models.jbu import build_upsampler, save_upsampler
+
+    torch.manual_seed(0)
+    clf = build_classifier("densenet_compact", num_classes=3)
+    model = HRCAM(clf, build_expansion(clf, image_size=64)).eval()
+    upsampler = build_upsampler(clf)
+    upsampler.trained.fill_(True)
+    path = tmp_path / "upsamplers" / "jbu" / "best.pt"
+    path.parent.mkdir(parents=True)
+    # As notebook 11 records it: the cut-out chapter's classifier, under another run folder.
+    save_upsampler(path, upsampler, {"classifier_checkpoint": "/x/run/cutouts/lite0_classifier.pt"})
+    carrier, note = pf.attach_upsampler(model, tmp_path, trained=True)
+    assert note == "" and carrier.upsampler is not None
+    assert "featup_jbu" in build_methods(carrier, ["featup_jbu"])
+    # Trained on the synthetic run's classifier (no cut-out chapter): not this classifier's.
+    save_upsampler(path, upsampler, {"classifier_checkpoint": "/x/run/classifier/best.pt"})
+    same, note = pf.attach_upsampler(model, tmp_path, trained=True)
+    assert same is model and "another classifier" in note
