@@ -65,10 +65,10 @@ photo_road_images = None
 photo_skip_methods = None
 
 # %%
+from IPython.display import Markdown
+
 from hrcam.profiles import notebook_config
 from hrcam.studies.photo_faithfulness import photo_settings_table
-
-from IPython.display import Markdown
 
 cfg = notebook_config("12_photo_faithfulness", globals())
 Markdown(photo_settings_table(cfg))
@@ -84,8 +84,8 @@ from myst_nb import glue
 
 from hrcam import plotting
 from hrcam.data.animal_photos import load_animal_photos, photo_list
-from hrcam.methods import method_label, method_names, pixel_space_model
 from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
+from hrcam.methods import method_label, method_names, pixel_space_model
 from hrcam.metrics import NULL_QUANTILE, cascading_randomization, spread_steps
 from hrcam.plotting.sanity import randomization_figure
 from hrcam.profiles import stage_dir
@@ -248,6 +248,7 @@ glue("pf-blocks", len(blocks), display=False)
 glue("pf-blocks-all", len(all_blocks), display=False)
 glue("pf-curve-steps", len(curves.steps), display=False)
 glue("pf-classes", len(class_names), display=False)
+glue("pf-grid", images.shape[-1] // int(model.classifier.stride), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig-pf-randomization
@@ -261,8 +262,8 @@ glue("pf-classes", len(class_names), display=False)
 #
 # ## What passes and what fails
 #
-# Two unrelated maps do not correlate at 0: smooth maps upsampled from Lite0's 7 × 7 grid
-# share a centre bias and follow each photo's structure. So each method is judged against its
+# Two unrelated maps do not correlate at 0: smooth maps upsampled from Lite0's
+# {glue:text}`pf-grid` × {glue:text}`pf-grid` grid of CAM cells share a centre bias and follow each photo's structure. So each method is judged against its
 # own **null**, the Spearman correlation between its maps of *different* photos under the
 # trained classifier (every pair of photos). The cascading test needs every block randomized.
 # A method **fails** when the 95 % CI of its mean Spearman correlation with the trained
