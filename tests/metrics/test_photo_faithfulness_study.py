@@ -115,9 +115,27 @@ def test_faithfulness_text_pairs_with_the_low_res_cam():
         "same": {"adcc": base + np.where(np.arange(30) % 2, 0.05, -0.05)},
     }
     text = pf.faithfulness_text(scores, {"better": "B"}, seed=0)
-    assert text.startswith("Highest mean ADCC on these 30 photos: B (40.0 %).")
+    assert text.startswith("ADCC minus the low-res CAM's, in points (paired per photo; ")
+    assert "for the 2 comparisons, each at 97.5 % (Bonferroni)" in text
     assert "B +10.0 [+10.0, +10.0] (better)" in text
     assert "same +0.0" in text and "(no clear difference)" in text
+    assert "Highest" not in text and "best" not in text  # no pick-and-test ranking
+
+
+def test_faithfulness_intervals_are_bonferroni_adjusted():
+    """The interval of one comparison among m is the bootstrap's 1 - 0.05/m interval."""
+    from hrcam.evaluate.statistics import bootstrap_mean_ci
+
+    rng = np.random.default_rng(0)
+    base = rng.random(20)
+    scores = {"low_res_cam": {"adcc": base}}
+    for i in range(4):
+        scores[f"m{i}"] = {"adcc": base + 0.02 * rng.standard_normal(20)}
+    text = pf.faithfulness_text(scores, {}, seed=0)
+    _, lo, hi = (100 * v for v in bootstrap_mean_ci(scores["m0"]["adcc"] - base, level=0.9875))
+    assert f"m0 {100 * np.mean(scores['m0']['adcc'] - base):+.1f} [{lo:+.1f}, {hi:+.1f}]" in text
+    _, lo95, hi95 = bootstrap_mean_ci(scores["m0"]["adcc"] - base)
+    assert hi - lo > 100 * (hi95 - lo95)  # wider than the single 95 % interval
 
 
 @pytest.mark.parametrize("n", [3, MIN_VERDICT_UNITS - 1])
