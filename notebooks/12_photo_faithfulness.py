@@ -263,9 +263,10 @@ glue("pf-grid", images.shape[-1] // int(model.classifier.stride), display=False)
 # ## What passes and what fails
 #
 # Two unrelated maps do not correlate at 0: smooth maps upsampled from Lite0's
-# {glue:text}`pf-grid` × {glue:text}`pf-grid` grid of CAM cells share a centre bias and follow each photo's structure. So each method is judged against its
-# own **null**, the Spearman correlation between its maps of *different* photos under the
-# trained classifier (every pair of photos). The cascading test needs every block randomized.
+# {glue:text}`pf-grid` × {glue:text}`pf-grid` grid of CAM cells share a centre bias and follow
+# each photo's structure. So each method is judged against its own **null**, the Spearman
+# correlation between its maps of *different* photos under the trained classifier (every pair
+# of photos). The cascading test needs every block randomized.
 # A method **fails** when the 95 % CI of its mean Spearman correlation with the trained
 # model's map lies wholly above the null's {glue:text}`pf-null-pct`th percentile (the map
 # stays closer to the trained model's than maps of unrelated photos are to each other),
