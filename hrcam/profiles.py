@@ -204,10 +204,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cutout_num_val": 256,
         "cutout_eval_images": 48,
         # 12 photos, the fewest that carry a verdict (MIN_VERDICT_UNITS = 10) with a margin;
-        # every block randomized, the curve through 4 steps. Measured, 1 thread, 2 shared
-        # cores: ~1.3 s of maps per photo for each set of maps, ~4.9 s of faithfulness and
-        # ~1.3 s of random logit per photo: about 12 x (1.3 x 5 + 4.9 + 1.3) = 150 s in all,
-        # against 34 s for 3 photos and 3 blocks.
+        # every block randomized, the curve through 4 steps. Per photo (1 thread, 2 shared
+        # cores, 2026-12-07): ~1.3 s for each set of maps (5 here: the trained model's and 4
+        # steps), ~4.9 s of faithfulness, ~1.3 s of random logit. Back to back on the same
+        # loaded machine, these settings took 4.6 times as long as the former 3 photos and 3
+        # blocks (348 s vs 73 s): from the chapter's 34 s, about 140 s, i.e. ~105 s more.
         "photo_images": 12,
         "photo_random_blocks": None,
         "photo_curve_steps": 4,
