@@ -120,6 +120,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "photo_installed_only",
         "photo_images",
         "photo_random_blocks",
+        "photo_curve_steps",
         "photo_deletion_steps",
         "photo_road_images",
         "photo_skip_methods",

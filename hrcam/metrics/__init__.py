@@ -10,7 +10,8 @@ normalises it first, so maps in any range compare fairly.
   insertion AUC, ROAD (grad-cam's implementation).
 * :mod:`~hrcam.metrics.adcc`: ADCC (Poppi et al. 2021).
 * :mod:`~hrcam.metrics.sanity`: cascading model-parameter randomization and the random-logit
-  test (Adebayo et al. 2018), with Spearman and SSIM similarity.
+  test (Adebayo et al. 2018), with Spearman and SSIM similarity, judged against a null of
+  maps of different images.
 """
 
 import lazy_loader
@@ -66,12 +67,17 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "pointing_game",
         ],
         "sanity": [
+            "NULL_QUANTILE",
             "SIMILARITIES",
+            "NullVerdict",
             "RandomizationCurves",
             "cascading_randomization",
+            "judge_against_null",
             "map_similarity",
+            "null_similarity",
             "random_logit_targets",
             "randomize_modules",
+            "spread_steps",
         ],
     },
 )
