@@ -28,6 +28,7 @@ from typing import Any
 
 from hrcam import profiles
 from hrcam.atomic import atomic_write_text
+from hrcam.book_pages import RunFacts, hide_injected_parameters, write_intro_parts
 from hrcam.chapters import check_chapter_sources, skipped_chapter
 from hrcam.errors import HrcamError
 from hrcam.locking import folder_lock
@@ -226,10 +227,17 @@ def run_notebook(
         )
     except PapermillExecutionError as exc:
         raise BookError(_format_failure(source.stem, exc, output)) from None
+    hide_injected_parameters(output)  # it holds the builder's absolute run folder
 
 
-def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
+def build_book(
+    book_dir: str | Path, *, quiet: bool = True, facts: RunFacts | None = None
+) -> Path:
     """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
+
+    First writes the intro's generated parts (:func:`hrcam.book_pages.write_intro_parts`):
+    the notebook and profile tables, and ``facts``, what the run that executed the notebooks
+    measured (``None``: the page says no times were recorded).
 
     Returns
     -------
@@ -246,6 +254,7 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     from hrcam.offline import remote_resources
 
     book_dir = Path(book_dir)
+    write_intro_parts(book_dir, facts)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
     cmd += ["build", str(book_dir), "-W", "--keep-going"]
@@ -410,7 +419,8 @@ def run_book(
         if build:
             log(f"building the book in {book_dir} (jupyter-book build -W)")
             start = time.perf_counter()
-            result.html_index = build_book(book_dir)
+            facts = RunFacts.from_manifest(profile, runner.manifest)
+            result.html_index = build_book(book_dir, facts=facts)
             result.build_seconds = time.perf_counter() - start
             log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
         return result

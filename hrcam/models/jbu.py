@@ -270,7 +270,7 @@ def read_upsampler_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise UpsamplerError(
             f"{path} does not exist: train an upsampler first "
-            "(hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR)"
+            "(`hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR`)"
         )
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != UPSAMPLER_FORMAT:
