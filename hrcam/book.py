@@ -230,9 +230,7 @@ def run_notebook(
     hide_injected_parameters(output)  # it holds the builder's absolute run folder
 
 
-def build_book(
-    book_dir: str | Path, *, quiet: bool = True, facts: RunFacts | None = None
-) -> Path:
+def build_book(book_dir: str | Path, *, quiet: bool = True, facts: RunFacts | None = None) -> Path:
     """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
 
     First writes the intro's generated parts (:func:`hrcam.book_pages.write_intro_parts`):

@@ -65,7 +65,7 @@ NOTEBOOK_ROLES: dict[str, str] = {
 # What each profile is for, in words (its sizes come from the profile itself).
 PROFILE_PURPOSES: dict[str, str] = {
     "smoke": "the tests: seconds per notebook",
-    "demo": "a CPU (the default)",
+    "demo": "a CPU: the whole book in minutes",
     "study": "a longer CPU run: more images, longer training",
     "paper": "a GPU; the paper's settings",
 }

@@ -227,6 +227,10 @@ def training_seconds(run_dir: str | os.PathLike) -> float:
 def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 0) -> dict:
     """Rank the study's maps by ``metric`` and compare the best two on the same images.
 
+    Below :data:`hrcam.evaluate.statistics.MIN_VERDICT_UNITS` images nothing is ranked: the
+    text says so (:data:`~hrcam.evaluate.statistics.TOO_FEW_TO_JUDGE`) and ``best``,
+    ``runner_up`` and ``paired`` are ``None``.
+
     Returns
     -------
     dict
@@ -234,12 +238,20 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
         PxAP: :func:`hrcam.studies.refine.paired_between`; ``None`` for a data-set metric)
         and ``text``, one sentence generated from the numbers.
     """
+    from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
     from hrcam.studies.refine import paired_between, verdict
 
     _label = map_label
     order = sorted(study.methods, key=lambda m: -study.value(m, metric))
-    best, runner = order[:2]
     name = {"pxap": "PxAP", "max_box_acc_v2": "MaxBoxAccV2"}.get(metric, metric)
+    n = int(study.config["num_images"])
+    if not can_judge(n):
+        text = (
+            f"By {name}, the maps are not ranked: {n} images are {TOO_FEW_TO_JUDGE} "
+            f"(a ranking needs at least {MIN_VERDICT_UNITS})."
+        )
+        return {"order": order, "best": None, "runner_up": None, "paired": None, "text": text}
+    best, runner = order[:2]
 
     def cell(m: str) -> str:
         v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
@@ -265,15 +277,21 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
     """Markdown table: each source raw and refined, PxAP and MaxBoxAccV2, against the low-res CAM.
 
     ``costs`` holds milliseconds per image by source (``expansion`` for the expansion network).
+    From a single image the table prints values without intervals (a bootstrap over one image
+    gives a zero-width interval that would look like certainty) and says so under the table.
     """
     _label = map_label
+    n = int(study.config["num_images"])
+    with_ci = n >= 2
 
     def ci(m: str, metric: str) -> str:
         v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
-        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if with_ci else f"{v[0]:.3f}"
 
     def diff(m: str) -> str:
         d = study.difference(m, "pxap")
+        if not with_ci:
+            return f"{d['difference']:+.3f}"
         return f"{d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
     lines = [
@@ -290,6 +308,11 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
         lines.append(
             f"| {_label(m)} | {ci(m, 'pxap')} | {ci(m, 'max_box_acc_v2')} | {diff(m)} | "
             f"{cost:.0f} |"
+        )
+    if not with_ci:
+        lines.append(
+            f"\nFrom {n} image: values only, with no interval and no verdict (an interval needs "
+            "at least 2 images)."
         )
     return "\n".join(lines)
 
