@@ -227,10 +227,6 @@ def training_seconds(run_dir: str | os.PathLike) -> float:
 def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 0) -> dict:
     """Rank the study's maps by ``metric`` and compare the best two on the same images.
 
-    Below :data:`hrcam.evaluate.statistics.MIN_VERDICT_UNITS` images nothing is ranked: the
-    text says so (:data:`~hrcam.evaluate.statistics.TOO_FEW_TO_JUDGE`) and ``best``,
-    ``runner_up`` and ``paired`` are ``None``.
-
     Returns
     -------
     dict
@@ -238,20 +234,12 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
         PxAP: :func:`hrcam.studies.refine.paired_between`; ``None`` for a data-set metric)
         and ``text``, one sentence generated from the numbers.
     """
-    from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
     from hrcam.studies.refine import paired_between, verdict
 
     _label = map_label
     order = sorted(study.methods, key=lambda m: -study.value(m, metric))
-    name = {"pxap": "PxAP", "max_box_acc_v2": "MaxBoxAccV2"}.get(metric, metric)
-    n = int(study.config["num_images"])
-    if not can_judge(n):
-        text = (
-            f"By {name}, the maps are not ranked: {n} images are {TOO_FEW_TO_JUDGE} "
-            f"(a ranking needs at least {MIN_VERDICT_UNITS})."
-        )
-        return {"order": order, "best": None, "runner_up": None, "paired": None, "text": text}
     best, runner = order[:2]
+    name = {"pxap": "PxAP", "max_box_acc_v2": "MaxBoxAccV2"}.get(metric, metric)
 
     def cell(m: str) -> str:
         v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
