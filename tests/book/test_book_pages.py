@@ -104,3 +104,33 @@ def test_notebook_config_shows_a_table_without_the_absolute_run_folder():
     assert shown.startswith("| Parameter | Value |") and "| `run_dir` | `smoke` |" in shown
     assert "/home/me" not in shown and "{'" not in shown
     assert "| `variants` | `a`, `b` |" in config_markdown({"variants": ["a", "b"]})
+
+
+def test_a_zero_width_interval_prints_as_the_value_alone():
+    from hrcam.evaluate.report import ci_cell, paired_cell
+
+    one = {"metric": "road", "n": 1, "mean": 0.004, "ci_low": 0.004, "ci_high": 0.004}
+    assert ci_cell(one) == "0.004"
+    timed = {"metric": "runtime_ms", "n": 16, "mean": 5.0, "ci_low": 5.0, "ci_high": 5.0}
+    assert ci_cell(timed) == "5.0"
+    many = {"metric": "pxap", "n": 16, "mean": 0.3, "ci_low": 0.25, "ci_high": 0.35}
+    assert ci_cell(many) == "0.300 [0.250, 0.350]"
+    nan = float("nan")
+    assert ci_cell({"metric": "pxap", "n": 0, "mean": nan, "ci_low": nan, "ci_high": nan}) == (
+        "nan [nan, nan]"
+    )
+    assert paired_cell({"difference": -0.1, "ci_low": -0.1, "ci_high": -0.1}) == "-0.100"
+    assert (
+        paired_cell({"difference": 0.1, "ci_low": 0.0, "ci_high": 0.2}) == "+0.100 [+0.000, +0.200]"
+    )
+
+
+def test_values_markdown_shows_a_nested_summary_without_a_repr():
+    from hrcam.config_view import values_markdown
+
+    text = values_markdown({"label": 0, "presets": {"paper": {"fallback": False, "area": 0.12345}}})
+    assert (
+        "| presets › paper › fallback | no |" in text
+        and "| presets › paper › area | 0.1235 |" in text
+    )
+    assert "{'" not in text and text.startswith("| Value | |")
