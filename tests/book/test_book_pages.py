@@ -134,3 +134,14 @@ def test_values_markdown_shows_a_nested_summary_without_a_repr():
         and "| presets › paper › area | 0.1235 |" in text
     )
     assert "{'" not in text and text.startswith("| Value | |")
+
+
+@pytest.mark.parametrize(
+    ("notebook", "key"),
+    [("13_claims", "claims-two-columns"), ("10_real_cutouts", "cut_skipped")],
+)
+def test_glued_tables_are_pasted_as_blocks(notebook, key):
+    """A table glued into a paragraph by the inline role is never parsed: raw pipes on the page."""
+    text = (REPO / "notebooks" / f"{notebook}.py").read_text()
+    assert f"{{glue:md}}`{key}`" not in text
+    assert re.search(rf"```{{glue:md}} {key}\n# :format: gfm\n# ```", text)
