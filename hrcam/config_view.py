@@ -20,6 +20,10 @@ def _shown(name: str, value: Any) -> str:
         # The run folder's name only: its absolute location is the builder's file system,
         # which a published page must not show.
         return f"`{PurePath(str(value)).name}`"
+    if isinstance(value, str) and PurePath(value).is_absolute():
+        # Any other folder given as a parameter (data_root, cutout_stamps): its name, marked
+        # as shortened, for the same reason.
+        return f"`…/{PurePath(value).name}`"
     if value is None:
         return "none"
     if isinstance(value, list | tuple):

@@ -111,8 +111,10 @@ _TABLE_SYNTAX = re.compile(r"^\s*\|(?:[^|\n]*\|){2,}\s*$|\|\s*[-–—:]{1,3}\s*
 # An option whose "--" typography turned into an en- or em-dash: "–classifier", "—data".
 _MANGLED_OPTION = re.compile(r"(?:^|(?<=[\s(]))[–—]{1,2}[A-Za-z][\w-]*", re.MULTILINE)
 _REPRS = ("PosixPath(", "WindowsPath(", "{'", " object at 0x")
-# "0.290 [0.290, 0.290]": a bootstrap interval of one image has zero width.
-_ZERO_WIDTH = re.compile(r"([+-]?\d+\.\d+)\s*\[\s*\1\s*,\s*\1\s*\]")
+# "0.290 [0.290, 0.290]": a bootstrap interval of one image has zero width. At 0, 1 or 100 %
+# (a bounded score, e.g. every image hit) many images can agree exactly: not flagged.
+_ZERO_WIDTH = re.compile(r"(?<![\d.])([+-]?\d+\.\d+)\s*\[\s*\1\s*,\s*\1\s*\]")
+_BOUNDS = (0.0, 1.0, -1.0, 100.0, -100.0)
 
 
 def reading_defects(text: str, machine_paths=()) -> list[str]:
@@ -132,7 +134,11 @@ def reading_defects(text: str, machine_paths=()) -> list[str]:
         at = text.find(str(path))
         if at >= 0:
             found.append(f"machine path {path}: {text[max(0, at - 30) : at + 80]!r}")
-    found += [f"interval from one image: {m.group(0)}" for m in _ZERO_WIDTH.finditer(text)]
+    found += [
+        f"interval from one image: {m.group(0)}"
+        for m in _ZERO_WIDTH.finditer(text)
+        if float(m.group(1)) not in _BOUNDS
+    ]
     return found
 
 

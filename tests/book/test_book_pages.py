@@ -104,6 +104,7 @@ def test_notebook_config_shows_a_table_without_the_absolute_run_folder():
     assert shown.startswith("| Parameter | Value |") and "| `run_dir` | `smoke` |" in shown
     assert "/home/me" not in shown and "{'" not in shown
     assert "| `variants` | `a`, `b` |" in config_markdown({"variants": ["a", "b"]})
+    assert "| `cutout_stamps` | `…/stamps` |" in config_markdown({"cutout_stamps": "/tmp/x/stamps"})
 
 
 def test_a_zero_width_interval_prints_as_the_value_alone():

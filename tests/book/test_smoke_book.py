@@ -197,7 +197,9 @@ def test_every_page_reads_right_in_chromium(smoke_book, dump_dom, page_text, pag
         found = page_defects(text, sorted(str(p) for p in machine if str(p) != "/"))
         if found:
             problems[page.relative_to(smoke_book.html).as_posix()] = found
-    assert not problems, problems
+    assert not problems, "\n".join(
+        f"{page}: {f}" for page, found in problems.items() for f in found
+    )
 
 
 def test_claims_headline_table_renders_as_a_table(smoke_book):
