@@ -7,7 +7,8 @@ import pytest
 GOOD = """The refined CAM reaches PxAP 0.812 [0.790, 0.833] on 200 images.
 Train one with hrcam train upsampler --classifier CKPT --data DIR (Figs. 2–4).
 Refined minus low-res — on the same images — is +0.010 [-0.004, +0.021].
-From 1 image: 0.290 (no interval). Pointing game 1.000 [1.000, 1.000], 0.0 [0.0, 0.0]. jupytext --to ipynb -o - x.py | papermill - out.ipynb"""
+From 1 image: 0.290 (no interval). Pointing game 1.000 [1.000, 1.000], 0.0 [0.0, 0.0].
+jupytext --to ipynb -o - x.py | papermill - out.ipynb"""
 
 
 def test_a_page_that_reads_right_has_no_defect(page_defects):
