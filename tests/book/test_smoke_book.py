@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -190,7 +191,9 @@ def test_every_page_reads_right_in_chromium(smoke_book, dump_dom, page_text, pag
     The smoke profile obeys the book's rules too: its values from one image (SESS, ROAD, the
     photos) are printed without an interval.
     """
-    machine = {smoke_book.root, Path.home(), REPO, smoke_book.root.parent.parent}
+    # The test's temporary folders, the home folder, the clone and its environment.
+    machine = {smoke_book.root, smoke_book.root.parent.parent, Path.home(), REPO}
+    machine.add(Path(sys.prefix))
     problems = {}
     for page in _pages(smoke_book.html):
         text = page_text(dump_dom(page), skip_class="cell_input")
