@@ -70,10 +70,11 @@ def cost_figure(comp: Comparison, metric: str = "pxap", title: str = "") -> Figu
 
     # As wide as the book's text column, so that the page shows it at full size and 9 pt
     # labels stay 9 pt; the legend goes below the axes, outside the data.
-    dpi = 100
-    fig = Figure(figsize=(BOOK_COLUMN_PX / dpi, 6.4), dpi=dpi, layout="constrained")
+    # (32 px narrower: the notebook's tight bounding box adds a few pixels when it saves it).
+    dpi, width = 100, BOOK_COLUMN_PX - 32
+    fig = Figure(figsize=(width / dpi, 6.4), dpi=dpi, layout="constrained")
     ax = fig.subplots()
-    font = readable_pt(BOOK_COLUMN_PX, dpi)
+    font = readable_pt(width, dpi)
     # Strong colours only (tab10, no pale tab20 halves) and hollow markers of different
     # shapes: two methods at the same place (Grad-CAM++ under LayerCAM) both stay visible.
     colors = colormaps["tab10"].colors
