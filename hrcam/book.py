@@ -28,6 +28,13 @@ from typing import Any
 
 from hrcam import profiles
 from hrcam.atomic import atomic_write_text
+from hrcam.book_pages import (
+    RunFacts,
+    hide_injected_parameters,
+    read_only_message,
+    write_intro_parts,
+    write_timings,
+)
 from hrcam.chapters import check_chapter_sources, skipped_chapter
 from hrcam.errors import HrcamError
 from hrcam.locking import folder_lock
@@ -226,18 +233,15 @@ def run_notebook(
         )
     except PapermillExecutionError as exc:
         raise BookError(_format_failure(source.stem, exc, output)) from None
+    hide_injected_parameters(output)  # it holds the builder's absolute run folder
 
 
-def _read_only(book_dir: Path) -> BookError:
-    """Return the one-line error for a book folder that jupyter-book cannot write into."""
-    return BookError(
-        f"the book folder {str(book_dir)!r} is read-only: jupyter-book writes the site into "
-        f"{str(book_dir / '_build')!r}; make it writable, or build a copy of the book elsewhere"
-    )
-
-
-def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
+def build_book(book_dir: str | Path, *, quiet: bool = True, facts: RunFacts | None = None) -> Path:
     """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
+
+    First writes the intro's generated parts (:func:`hrcam.book_pages.write_intro_parts`):
+    the notebook and profile tables, and ``facts``, what the run that executed the notebooks
+    measured (``None``: the page says no times were recorded).
 
     Returns
     -------
@@ -258,7 +262,8 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     # A read-only folder, said in one line before jupyter-book fails deep inside.
     existing = next((p for p in (book_dir / "_build", book_dir) if p.is_dir()), None)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise _read_only(book_dir)
+        raise BookError(read_only_message(book_dir))
+    write_intro_parts(book_dir, facts)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
     cmd += ["build", str(book_dir), "-W", "--keep-going"]
@@ -268,7 +273,7 @@ def build_book(book_dir: str | Path, *, quiet: bool = True) -> Path:
     if proc.returncode != 0:
         log = (proc.stdout + proc.stderr).strip().splitlines()
         if any("Read-only file system" in line for line in log):  # EROFS while it ran
-            raise _read_only(book_dir)
+            raise BookError(read_only_message(book_dir))
         raise BookError(
             "jupyter-book build failed (warnings count as errors):\n" + "\n".join(log[-40:])
         )
@@ -315,18 +320,6 @@ def find_root(start: str | Path | None = None) -> Path:
         f"{here} is not inside an hrcam checkout (a folder with notebooks/ and book/); run "
         "`hrcam book` there, or pass --root"
     )
-
-
-def _write_timings(run_dir: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``run_dir/timings.json``: the seconds of each notebook's last run.
-
-    So that a notebook (the claims page) can say what each one costs.
-    """
-    timings = {
-        k: v["seconds"] for k, v in manifest.items() if isinstance(v, dict) and "seconds" in v
-    }
-    text = json.dumps(timings, indent=2)
-    atomic_write_text(run_dir / "timings.json", text)
 
 
 def run_book(
@@ -425,7 +418,8 @@ def run_book(
         if build:
             log(f"building the book in {book_dir} (jupyter-book build -W)")
             start = time.perf_counter()
-            result.html_index = build_book(book_dir)
+            facts = RunFacts.from_manifest(profile, runner.manifest)
+            result.html_index = build_book(book_dir, facts=facts)
             result.build_seconds = time.perf_counter() - start
             log(f"book built in {result.build_seconds:.1f} s: {result.html_index}")
         return result
@@ -571,7 +565,7 @@ class _Runner:
         self._save({stem: {"started": key}})
         # Execute into the run folder first: a failing notebook must never become a page.
         scratch = self.run_dir / "_notebooks" / f"{stem}.ipynb"
-        _write_timings(self.run_dir, self.manifest)
+        write_timings(self.run_dir, self.manifest)
         start = time.perf_counter()
         flag = profiles.OPTIONAL_CHAPTERS.get(stem)
         cfg = profiles.resolve(self.profile, stem, **_declared(params)) if flag else {}

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hrcam.config_view import NotebookConfig
 from hrcam.notebook_index import NOTEBOOK_PARAMETERS, NOTEBOOKS, OPTIONAL_CHAPTERS, STAGE_DIRS
 from hrcam.train.config import TrainConfig
 
@@ -454,9 +455,10 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
 
     Returns
     -------
-    dict
-        ``profile``, ``run_dir`` and the notebook's parameters, resolved against the profile
-        (a ``None`` value in the notebook means "the profile's value").
+    NotebookConfig
+        A ``dict`` of ``profile``, ``run_dir`` and the notebook's parameters, resolved against
+        the profile (a ``None`` value in the notebook means "the profile's value"); displayed
+        in a notebook, it shows as a table without the run folder's absolute path.
 
     Raises
     ------
@@ -483,7 +485,7 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
         raise ValueError(f"notebook {notebook} has no {', '.join(missing)} in its parameters cell")
     profile = found["profile"]
     values = resolve(profile, notebook, **{k: found.get(k) for k in declared[2:]})
-    return {"profile": profile, "run_dir": str(found["run_dir"]), **values}
+    return NotebookConfig({"profile": profile, "run_dir": str(found["run_dir"]), **values})
 
 
 def stage_dir(run_dir: str | Path, notebook: str, create: bool = False) -> Path:

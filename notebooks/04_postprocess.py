@@ -220,4 +220,8 @@ save_outputs(
         },
     },
 )
-summary
+from IPython.display import Markdown
+
+from hrcam.config_view import values_markdown
+
+Markdown(values_markdown(summary))

@@ -318,7 +318,9 @@ unchanged = studies.classifier_unchanged(
     limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
 save_outputs(out_dir, {"unchanged.json": unchanged})
-unchanged
+from hrcam.config_view import values_markdown
+
+Markdown(values_markdown(unchanged))
 
 # %% [markdown]
 # ## Data where high-resolution detail should matter

@@ -211,7 +211,8 @@ for name, image, expl in zip(shown, batch, explained, strict=True):
         "fallback": {k: r.fallback for k, r in results.items()},
         "refined_area": {k: round(float(r.keep_mask.mean()), 4) for k, r in results.items()},
     }
-    print(title, "| fell back:", {k: r.used_fallback for k, r in results.items()})
+    print(f"{title}: fell back to the low-res CAM: "
+          + ", ".join(f"{k} {'yes' if r.used_fallback else 'no'}" for k, r in results.items()))
 
 # %% [markdown]
 # ### Chelsea (a cat)
@@ -282,4 +283,8 @@ for name, image, expl in zip(shown, batch, explained, strict=True):
 summary["logit_error_vs_package"] = logit_error
 summary["seconds"] = round(time.perf_counter() - started, 1)
 save_outputs(out_dir, {"summary.json": summary})
-summary
+from IPython.display import Markdown
+
+from hrcam.config_view import values_markdown
+
+Markdown(values_markdown(summary))

@@ -109,7 +109,14 @@ inputs = upsampler_inputs(cfg["run_dir"])
 measured = inputs is not None
 glue("ups-data", inputs.data if measured else "nothing (no earlier chapter's model)",
      display=False)  # fmt: skip
-print(inputs)
+if measured:
+    # Paths inside the run folder only: the page must not show the builder's file system.
+    def _inside(path):
+        return path.relative_to(cfg["run_dir"]).as_posix()
+
+    print(f"Measured on the {inputs.data}: images from {_inside(inputs.store)}/, classifier "
+          f"{_inside(inputs.classifier)}, expansion network {_inside(inputs.expansion)}/ "
+          "(paths inside the run folder)")  # fmt: skip
 
 # %% [markdown]
 # The maps are measured on the **{glue:text}`ups-data`**: the real cut-outs of
@@ -239,7 +246,7 @@ plt.close(fig)
 # :name: fig-upsamplers
 #
 # The first validation images: each row one way to a high-res CAM, drawn at the image's own
-# resolution (one screen pixel per map pixel), the object's outline in white.
+# resolution (one figure pixel per map pixel), the object's outline in white.
 # ```
 #
 # ## SESS and RefineCAM

@@ -46,7 +46,8 @@ values = {**claim_values(cfg["run_dir"]), **beyond_values(cfg["run_dir"])}
 for key, value in values.items():
     glue(key, Markdown(value) if isinstance(value, str) else value, display=False)
 path = save_claims(values, stage_dir(cfg["run_dir"], "13_claims", create=True))
-print(f"{len(values)} values, also written to {path}")
+# The run folder's own name only: the page must not show the builder's file system.
+print(f"{len(values)} values, also written to {path.parent.name}/{path.name} of the run folder")
 
 # %%
 from hrcam import plotting
@@ -87,7 +88,9 @@ glue(
 # differences on the same images; the verdict says whether the whole interval lies on one side
 # of zero.
 #
-# {glue:md}`claims-two-columns`
+# ```{glue:md} claims-two-columns
+# :format: gfm
+# ```
 #
 # On the real cut-outs: {glue:md}`claims-real-best`
 
@@ -184,7 +187,9 @@ glue(
 # {glue:text}`beyond_cons_high_res_cam_vs_paper_hi:+.3f`];
 # {glue:md}`beyond_cons_high_res_cam_vs_paper_verdict`)
 # and against the low-res CAM's {glue:text}`beyond_lowres_pxap:.3f`
-# ({glue:md}`beyond_cons_high_res_cam_vs_lowres_verdict`). Its refined CAM, `paper` preset,
+# ({glue:md}`beyond_cons_high_res_cam_vs_lowres_verdict`; these comparisons are on the first
+# {glue:text}`beyond_n_images` validation images of {doc}`09_beyond_the_paper`, not the
+# {glue:text}`n_images` of the claims above, which is why the low-res CAM's PxAP differs). Its refined CAM, `paper` preset,
 # minus the paper network's: {glue:text}`beyond_cons_refined_paper_vs_paper:+.3f`
 # [{glue:text}`beyond_cons_refined_paper_vs_paper_lo:+.3f`,
 # {glue:text}`beyond_cons_refined_paper_vs_paper_hi:+.3f`]

@@ -23,10 +23,16 @@ def ci_cell(row: Mapping[str, Any]) -> str:
     """``"mean [ci_low, ci_high]"`` of a summary-table row, as the report's tables print it.
 
     One decimal for the metrics in percent or milliseconds (``average_drop``,
-    ``increase_in_confidence``, ``runtime_ms``), three for the others.
+    ``increase_in_confidence``, ``runtime_ms``), three for the others. A zero-width interval
+    (a value from a single image; a runtime timed once) prints as the value alone: "0.290
+    [0.290, 0.290]" would read as certainty.
     """
     digits = 1 if row["metric"] in {"average_drop", "increase_in_confidence", "runtime_ms"} else 3
-    return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    mean, low, high = (f"{row[k]:.{digits}f}" for k in ("mean", "ci_low", "ci_high"))
+    # Compared as printed; "nan" == "nan" too, but a missing value (n = 0) keeps its brackets.
+    if low == high and int(row.get("n", 1)) > 0:
+        return mean
+    return f"{mean} [{low}, {high}]"
 
 
 def seconds_table(seconds: Mapping[str, float], what: str = "Part", digits: int = 1) -> str:
@@ -36,8 +42,12 @@ def seconds_table(seconds: Mapping[str, float], what: str = "Part", digits: int 
 
 
 def paired_cell(row: Mapping[str, Any], fmt: str = "+.3f") -> str:
-    """``"difference [ci_low, ci_high]"`` of a paired row (one method minus another)."""
-    return f"{row['difference']:{fmt}} [{row['ci_low']:{fmt}}, {row['ci_high']:{fmt}}]"
+    """``"difference [ci_low, ci_high]"`` of a paired row (one method minus another).
+
+    A zero-width interval (one image) prints as the difference alone, as in :func:`ci_cell`.
+    """
+    difference, low, high = (f"{row[k]:{fmt}}" for k in ("difference", "ci_low", "ci_high"))
+    return difference if low == high else f"{difference} [{low}, {high}]"
 
 
 def _fmt(row: Mapping[str, Any]) -> str:

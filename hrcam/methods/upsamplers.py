@@ -39,14 +39,16 @@ def featup_maps_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Meth
     upsampler = getattr(model, "upsampler", None)
     if upsampler is None:
         raise UpsamplerError(
-            "featup_jbu needs a trained upsampler: train one for this classifier (hrcam "
-            "train upsampler --classifier CKPT --data DIR --run-dir DIR), then pass "
-            "--upsampler RUN_DIR/best.pt to hrcam evaluate (in Python: "
-            "hrcam.models.jbu.with_upsampler(model, load_upsampler(RUN_DIR/best.pt)))"
+            # Commands in backticks: the book glues this message as Markdown, where a bare
+            # "--" would be typeset as an en-dash and the command could not be copied.
+            "featup_jbu needs a trained upsampler: train one for this classifier "
+            "(`hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR`), then pass "
+            "`--upsampler RUN_DIR/best.pt` to `hrcam evaluate` (in Python: "
+            "`hrcam.models.jbu.with_upsampler(model, load_upsampler('RUN_DIR/best.pt'))`)"
         )
     if not bool(upsampler.trained):
         raise UpsamplerError(
-            "featup_jbu: the model's upsampler is untrained (hrcam train upsampler)"
+            "featup_jbu: the model's upsampler is untrained (`hrcam train upsampler`)"
         )
 
     def fn(images: torch.Tensor, targets: Sequence[int]) -> MethodMaps:

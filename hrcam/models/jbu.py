@@ -283,7 +283,7 @@ def read_upsampler_payload(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise UpsamplerError(
             f"{path} does not exist: train an upsampler first "
-            "(hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR)"
+            "(`hrcam train upsampler --classifier CKPT --data DIR --run-dir DIR`)"
         )
     not_ours = f"{path} is not an hrcam upsampler checkpoint ({UPSAMPLER_FORMAT})"
     try:

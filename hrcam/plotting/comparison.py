@@ -15,7 +15,38 @@ if TYPE_CHECKING:
 
     from hrcam.studies.comparison import Comparison
 
-__all__ = ["cost_figure", "epochs_figure", "example_grid"]
+__all__ = ["BOOK_COLUMN_PX", "MIN_LABEL_PT", "cost_figure", "epochs_figure", "example_grid",
+           "readable_pt"]  # fmt: skip
+
+# Width (CSS px) at which the book shows a figure wider than its text column: measured in
+# headless Chromium on a built page, a 1400 px wide image in a 1280 px wide window (790 px in a
+# window of 1440 px or more). Figures are sized so that their text stays legible at this width.
+BOOK_COLUMN_PX = 676
+# Smallest text size (pt, as displayed) of a label or legend in the book's figures.
+MIN_LABEL_PT = 9.0
+
+
+def readable_pt(
+    width_px: float, dpi: float, column_px: float = BOOK_COLUMN_PX, min_pt: float = MIN_LABEL_PT
+) -> float:
+    """Font size (pt, in the figure) that shows at ``min_pt`` once the page scales the figure.
+
+    A figure ``width_px`` wide is shown at ``min(1, column_px / width_px)`` of its size; a
+    CSS pixel is 1/96 inch, a figure pixel 1/``dpi`` inch of text size.
+
+    Parameters
+    ----------
+    width_px
+        The figure's width in pixels (inches times ``dpi``).
+    dpi
+        The figure's resolution.
+    column_px
+        The width the book shows it at, at most (:data:`BOOK_COLUMN_PX`).
+    min_pt
+        The smallest text size a reader should see (:data:`MIN_LABEL_PT`).
+    """
+    scale = min(1.0, column_px / float(width_px))
+    return min_pt * 96.0 / (float(dpi) * scale)
 
 
 def cost_figure(comp: Comparison, metric: str = "pxap", title: str = "") -> Figure:
@@ -37,9 +68,16 @@ def cost_figure(comp: Comparison, metric: str = "pxap", title: str = "") -> Figu
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.5, 4.8), layout="constrained")
+    # As wide as the book's text column, so that the page shows it at full size and 9 pt
+    # labels stay 9 pt; the legend goes below the axes, outside the data.
+    # (32 px narrower: the notebook's tight bounding box adds a few pixels when it saves it).
+    dpi, width = 100, BOOK_COLUMN_PX - 32
+    fig = Figure(figsize=(width / dpi, 6.4), dpi=dpi, layout="constrained")
     ax = fig.subplots()
-    colors = colormaps["tab20"].colors
+    font = readable_pt(width, dpi)
+    # Strong colours only (tab10, no pale tab20 halves) and hollow markers of different
+    # shapes: two methods at the same place (Grad-CAM++ under LayerCAM) both stay visible.
+    colors = colormaps["tab10"].colors
     markers = "osD^v<>pPX*h"
     for k, m in enumerate(comp.methods):
         try:
@@ -48,17 +86,19 @@ def cost_figure(comp: Comparison, metric: str = "pxap", title: str = "") -> Figu
         except KeyError:
             continue
         ours = m.startswith("consistency_")
+        color = colors[k % len(colors)]
         ax.errorbar(ms, y, yerr=[[y - lo], [hi - y]], fmt=markers[k % len(markers)],
-                    color=colors[k % len(colors)], markersize=8 if ours else 6,
-                    markeredgecolor="red" if ours else "none", markeredgewidth=1.5,
+                    color=color, markersize=9 if ours else 7, markerfacecolor="none",
+                    markeredgecolor="red" if ours else color, markeredgewidth=1.6,
                     capsize=2, label=comp.labels[m])  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("runtime per image, ms (log scale; measured in this run)")
-    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (mean, 95% CI)")
+    ax.set_xlabel("runtime per image, ms (log scale; measured in this run)", fontsize=font)
+    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (mean, 95% CI)", fontsize=font)
+    ax.tick_params(labelsize=font)
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.legend(fontsize=font, loc="outside lower center", ncols=2, frameon=False)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=font)
     return fig
 
 
@@ -112,7 +152,10 @@ def example_grid(
 
     The panels are placed by hand, in whole pixels, so that each map pixel is exactly
     ``zoom`` x ``zoom`` figure pixels at ``dpi`` (an automatic layout shrinks the panels of a
-    tall grid below the map's resolution).
+    tall grid below the map's resolution). Each row's label is written above the row, in a
+    size that stays at least :data:`MIN_LABEL_PT` when the book shows the figure at
+    :data:`BOOK_COLUMN_PX` (a label column beside the panels would widen the figure and so
+    shrink everything on the page).
 
     Parameters
     ----------
@@ -137,15 +180,20 @@ def example_grid(
     if not (isinstance(zoom, int) and zoom >= 1):
         raise ValueError(f"zoom must be an integer >= 1, got {zoom!r}")
     rows = ["image", *maps]
-    ph, pw, gap, label_w = h * zoom, w * zoom, 4, 210
-    width, height = label_w + n * (pw + gap), len(rows) * (ph + gap) + gap
+    ph, pw, gap = h * zoom, w * zoom, 4
+    width = n * (pw + gap) - gap
+    font = readable_pt(width, dpi)
+    label_h = int(np.ceil(font * dpi / 72 * 1.5))  # one line of text and some air
+    row_h = label_h + ph + gap
+    height = len(rows) * row_h
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     for r, key in enumerate(rows):
-        bottom = height - (r + 1) * (ph + gap)
+        top = height - r * row_h
+        fig.text(0, (top - label_h / 2) / height, labels.get(key, key), fontsize=font,
+                 ha="left", va="center")  # fmt: skip
+        bottom = top - label_h - ph
         for c in range(n):
-            ax = fig.add_axes((
-                (label_w + c * (pw + gap)) / width, bottom / height, pw / width, ph / height
-            ))  # fmt: skip
+            ax = fig.add_axes((c * (pw + gap) / width, bottom / height, pw / width, ph / height))
             if key == "image":
                 ax.imshow(images[c], interpolation="nearest")
             else:
@@ -154,7 +202,4 @@ def example_grid(
                 ax.contour(masks[c], levels=[0.5], colors="white", linewidths=0.8)
             ax.set_xticks([])
             ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(labels.get(key, key), fontsize=7, rotation=0, ha="right",
-                              va="center")  # fmt: skip
     return fig

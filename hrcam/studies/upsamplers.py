@@ -271,15 +271,21 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
     """Markdown table: each source raw and refined, PxAP and MaxBoxAccV2, against the low-res CAM.
 
     ``costs`` holds milliseconds per image by source (``expansion`` for the expansion network).
+    From a single image the table prints values without intervals (a bootstrap over one image
+    gives a zero-width interval that would look like certainty) and says so under the table.
     """
     _label = map_label
+    n = int(study.config["num_images"])
+    with_ci = n >= 2
 
     def ci(m: str, metric: str) -> str:
         v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
-        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if with_ci else f"{v[0]:.3f}"
 
     def diff(m: str) -> str:
         d = study.difference(m, "pxap")
+        if not with_ci:
+            return f"{d['difference']:+.3f}"
         return f"{d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
     lines = [
@@ -296,6 +302,11 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
         lines.append(
             f"| {_label(m)} | {ci(m, 'pxap')} | {ci(m, 'max_box_acc_v2')} | {diff(m)} | "
             f"{cost:.0f} |"
+        )
+    if not with_ci:
+        lines.append(
+            f"\nFrom {n} image: values only, with no interval and no verdict (an interval needs "
+            "at least 2 images)."
         )
     return "\n".join(lines)
 

@@ -75,11 +75,23 @@ class TrainResult:
         if self.best_value is not None:
             lines.append(
                 f"  best {self.monitor}={_format_number(self.best_value)} at epoch "
-                f"{self.best_epoch}: {self.best_checkpoint}"
+                f"{self.best_epoch}: {_shown(self.best_checkpoint)}"
             )
-        lines.append(f"  last checkpoint: {self.last_checkpoint}")
-        lines.append(f"  metrics: {self.metrics_csv}, {self.metrics_json}")
+        lines.append(f"  last checkpoint: {_shown(self.last_checkpoint)}")
+        lines.append(f"  metrics: {_shown(self.metrics_csv)}, {_shown(self.metrics_json)}")
         return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it, else as given.
+
+    A notebook runs in its run folder, so its printed summary names ``classifier/best.pt``
+    rather than the absolute path, which is the file system of the machine that built the book.
+    """
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _format_number(value: float) -> str:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -176,3 +177,73 @@ def test_real_photo_page_math_is_typeset_offline(smoke_book, dump_dom, assert_ma
     """The chapter's markdown cells hold inline math (``$F = P h$``), typeset with no network."""
     page = smoke_book.html / "notebooks" / "08_real_photos.html"
     assert_math_typeset(dump_dom(page), inline=3, display=0)
+
+
+def _pages(html: Path) -> list[Path]:
+    """Every page a reader can open: the prose pages and each chapter."""
+    pages = [html / f"{name}.html" for name in ("intro", "method", "references")]
+    return pages + [html / "notebooks" / f"{name}.html" for name in profiles.NOTEBOOKS]
+
+
+def test_every_page_reads_right_in_chromium(smoke_book, dump_dom, page_text, page_defects):
+    """Read as a reader does: no raw table, mangled option, repr, builder's path, 1-image CI.
+
+    The smoke profile obeys the book's rules too: its values from one image (SESS, ROAD, the
+    photos) are printed without an interval.
+    """
+    # The test's temporary folders, the home folder, the clone and its environment.
+    machine = {smoke_book.root, smoke_book.root.parent.parent, Path.home(), REPO}
+    machine.add(Path(sys.prefix))
+    problems = {}
+    for page in _pages(smoke_book.html):
+        text = page_text(dump_dom(page), skip_class="cell_input")
+        found = page_defects(text, sorted(str(p) for p in machine if str(p) != "/"))
+        if found:
+            problems[page.relative_to(smoke_book.html).as_posix()] = found
+    assert not problems, "\n".join(
+        f"{page}: {f}" for page, found in problems.items() for f in found
+    )
+
+
+def test_claims_headline_table_renders_as_a_table(smoke_book):
+    from html.parser import HTMLParser
+
+    class Headers(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables: list[list[str]] = []
+            self._in_th = False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            self._in_th = self._in_th or tag == "th"
+
+        def handle_endtag(self, tag):
+            self._in_th = self._in_th and tag != "th"
+
+        def handle_data(self, data):
+            if self._in_th and data.strip():
+                self.tables[-1].append(data.strip())
+
+    parser = Headers()
+    parser.feed((smoke_book.html / "notebooks" / "13_claims.html").read_text())
+    wanted = ["Claim (PxAP, 95% CI)", "Synthetic scenes", "Real animal cut-outs"]
+    assert wanted in [headers[:3] for headers in parser.tables], parser.tables
+
+
+def test_intro_states_this_runs_notebooks_and_times(smoke_book):
+    from hrcam.book_pages import format_seconds
+
+    text = (smoke_book.html / "intro.html").read_text()
+    seconds = {r.name: r.seconds for r in smoke_book.result.notebooks}
+    assert re.search(r"built with the <code[^>]*><span[^>]*>smoke</span></code> profile", text)
+    assert f"{len(profiles.NOTEBOOKS)} notebooks took" in text
+    # The time the intro shows is what the runner measured (rounded as the page rounds it).
+    shown = re.search(r"notebooks took ([^<]+?) on the machine", text).group(1)
+    assert shown == format_seconds(sum(round(s, 1) for s in seconds.values()))
+    for name in profiles.NOTEBOOKS:
+        assert f"notebooks/{name}.html" in text
+    # The papermill cell with the absolute run folder is not on any page.
+    executed = (smoke_book.html / "notebooks" / "01_dataset.html").read_text()
+    assert str(smoke_book.run) not in executed and "injected-parameters" not in executed

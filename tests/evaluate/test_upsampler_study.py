@@ -61,3 +61,24 @@ def test_the_comparison_ranks_and_names_what_it_measured(tiny_run):
     named = upsampler_values(study, costs, {"expansion": 3.0, "featup_jbu": 4.0})
     assert named["raw_cam_jbu_pxap_mean"] == study.value("raw@cam_jbu", "pxap")
     assert named["train_s_featup_jbu"] == 4.0 and named["num_images"] == 6
+
+
+def test_one_image_gets_values_without_intervals(tiny_run):
+    """SESS on the demo's one image: a bootstrap over one image has zero width; none is shown."""
+    from hrcam.data.store import StoreDataset
+    from hrcam.models import load_checkpoint
+    from hrcam.studies import compute_cams, refine_study
+    from hrcam.studies.refine import PRESET_CONFIGS
+
+    ckpt, store = tiny_run
+    model = load_checkpoint(ckpt).model().eval()
+    val = StoreDataset(store, "val")
+    tables = {}
+    for n in (1, 2):
+        cams = compute_cams(model, val, limit=n, target="label", progress=False)
+        add_method_sources(model, cams, ["cam_guided"], batch_size=2)
+        study = refine_study(cams, ["expansion", "cam_guided"],
+                             {"paper": PRESET_CONFIGS["paper"]}, n_boot=50)  # fmt: skip
+        tables[n] = upsampler_table(study, {"post-processing": 1.0})
+    assert "[" not in tables[1] and "From 1 image: values only" in tables[1]
+    assert "[" in tables[2] and "values only" not in tables[2]
