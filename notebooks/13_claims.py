@@ -190,7 +190,8 @@ glue(
 # ({glue:md}`beyond_cons_high_res_cam_vs_lowres_verdict`; these comparisons are on the first
 # {glue:text}`beyond_n_images` validation images of {doc}`09_beyond_the_paper`, not the
 # {glue:text}`n_images` of the claims above, which is why the low-res CAM's PxAP differs).
-# Its refined CAM, `paper` preset, minus the paper network's: {glue:text}`beyond_cons_refined_paper_vs_paper:+.3f`
+# Its refined CAM, `paper` preset, minus the paper network's:
+# {glue:text}`beyond_cons_refined_paper_vs_paper:+.3f`
 # [{glue:text}`beyond_cons_refined_paper_vs_paper_lo:+.3f`,
 # {glue:text}`beyond_cons_refined_paper_vs_paper_hi:+.3f`]
 # ({glue:md}`beyond_cons_refined_paper_vs_paper_verdict`); `reference` preset:
