@@ -222,7 +222,8 @@ def summary_rows(
                     bootstrap_max_box_acc(c["box_iou"], IOU_THRESHOLDS, n_boot, seed,
                                           units=cur_units),
                     METRIC_LABELS[metric])  # fmt: skip
-        if recs and "fallback" in recs[0]:
+        # A bool per image: refined maps (records read back from CSV hold NaN for the others).
+        if recs and isinstance(recs[0].get("fallback"), (bool, np.bool_)):
             vals = np.array([float(r["fallback"]) for r in recs])
             add("fallback_rate", int(vals.size),
                 bootstrap_mean_ci(vals, n_boot, seed, units=rec_units),
