@@ -98,9 +98,9 @@ def held_out_lead(
     if chosen is not None and can_judge(n_test):
         paired = comp.subset(test).paired(chosen, chosen_runner, metric, n_boot, seed)
         lead = (
-            f"chosen on {n_sel} of the {unit} and tested on the other {n_test}, "
-            f"{comp.labels[chosen]} is {_lead_words(paired, lower)} "
-            f"{comp.labels[chosen_runner]} (paired difference {paired_cell(paired)})"
+            f"the leader on {n_sel} of the {unit}, {comp.labels[chosen]}, tested on the other "
+            f"{n_test} against that half's runner-up, {comp.labels[chosen_runner]}, is "
+            f"{_lead_words(paired, lower)} it (paired difference {paired_cell(paired)})"
         )
     else:
         lead = (f"a lead tested on half of {n_sel + n_test} independent {unit}: "

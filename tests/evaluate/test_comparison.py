@@ -134,8 +134,10 @@ def test_ranking_and_statement_follow_the_numbers():
     # Chosen on one half of the images, tested on the other: 20 and 20.
     assert best["chosen"] == "good" and best["paired"]["n"] == 20
     assert best["cost_ratio"] == pytest.approx(5.0)
-    assert "GOOD is ahead of it CLOSE" not in best["text"]
-    assert "tested on the other 20, GOOD is ahead of CLOSE" in best["text"]
+    assert (
+        "GOOD, tested on the other 20 against that half's runner-up, CLOSE, is ahead of it"
+        in best["text"]
+    )
     assert "5.0x" in best["text"]
     # Fewer than 10 independent units in the test half: no lead is claimed.
     few = _hand_made({"low_res_cam": list(base[:12]), "good": list(base[:12] + 0.2)},
