@@ -265,10 +265,10 @@ Markdown(hard.to_markdown())
 # {glue:md}`cut_widths`
 #
 # **Refined minus low-res CAM** (PxAP, paired on the same images, 95 % CI over stamps),
-# ground-truth class: `paper` preset {glue:md}`cut_refined_paper_diff`
-# ({glue:md}`cut_refined_paper_verdict`), `reference` preset
-# {glue:md}`cut_refined_reference_diff` ({glue:md}`cut_refined_reference_verdict`). For the
-# predicted class instead: `paper` {glue:md}`cut_pred_refined_paper_diff`, `reference`
+# ground-truth class: `paper` preset {glue:md}`cut_refined_paper_diff`, verdict:
+# {glue:md}`cut_refined_paper_verdict`; `reference` preset
+# {glue:md}`cut_refined_reference_diff`, verdict: {glue:md}`cut_refined_reference_verdict`.
+# For the predicted class instead: `paper` {glue:md}`cut_pred_refined_paper_diff`, `reference`
 # {glue:md}`cut_pred_refined_reference_diff`.
 #
 # **Which method localizes best, and at what cost?** {glue:md}`cut_best`
