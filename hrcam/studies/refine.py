@@ -529,4 +529,4 @@ def verdict(low: float, high: float, better: str = "better", worse: str = "worse
         return better
     if high < 0:
         return worse
-    return "no difference shown (the 95% CI contains 0)"
+    return "no difference shown, the 95% CI contains 0"
