@@ -359,8 +359,8 @@ print("on the front, cheapest first:", ", ".join(front))
 # **Joint bilateral upsampling against the two filters.** `cam_jbu` computes each pixel from
 # the 5 × 5 low-res samples around it (Kopf et al. 2007), `cam_bilateral` filters the bilinear
 # CAM at full resolution with OpenCV's joint bilateral filter (about 4,000 neighbours per pixel
-# at stride 32) and `cam_guided` with the guided filter. The same images; differences paired
-# image by image where a metric has a per-image value:
+# at stride 32) and `cam_guided` with the guided filter. The same images; each difference is
+# paired, the data-set metrics recomputed for both maps on every resample of the stamps:
 
 # %%
 from hrcam.studies.bilateral import jbu_comparison
@@ -370,7 +370,7 @@ Markdown(jbu["text"])
 
 # %%
 # The claims page reads the front from the chapter's values (rewritten whole, atomically).
-save_cutout_values({**values, "seconds": timings, "front": front}, out_dir)
+_ = save_cutout_values({**values, "seconds": timings, "front": front}, out_dir)
 
 # %%
 print(f"notebook wall time: {time.perf_counter() - started:.0f} s; " + ", ".join(
