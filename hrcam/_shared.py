@@ -276,9 +276,12 @@ def put_ci(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str) -> 
 def ci_text(values: Mapping[str, Any], key: str, fmt: str = "+.3f") -> str:
     """``"value [low, high]"`` of ``values[key]``, ``values[key + "_lo"]`` and ``_hi``.
 
-    Reads back what :func:`put_ci` wrote.
+    Reads back what :func:`put_ci` wrote. A zero-width interval (as printed: one image, or
+    a bootstrap over one or two units) prints as the value alone, since it would read as
+    certainty.
     """
-    return f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
+    value, low, high = (f"{values[k]:{fmt}}" for k in (key, key + "_lo", key + "_hi"))
+    return value if low == high else f"{value} [{low}, {high}]"
 
 
 def json_safe(value: Any) -> Any:

@@ -72,6 +72,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam._shared import ci_text
 from hrcam.data import build_dataset
 from hrcam.data.cutouts import background_list, stamp_list
 from hrcam.data.store import StoreDataset
@@ -249,8 +250,7 @@ for key in ("cut_refined_paper_verdict", "cut_refined_reference_verdict"):
     glue(key, Markdown(values[key]), display=False)
 for key in ("cut_refined_paper_diff", "cut_refined_reference_diff",
             "cut_pred_refined_paper_diff", "cut_pred_refined_reference_diff"):  # fmt: skip
-    glue(key, Markdown(f"{values[key]:+.3f} [{values[key + '_lo']:+.3f}, "
-                       f"{values[key + '_hi']:+.3f}]"), display=False)  # fmt: skip
+    glue(key, Markdown(ci_text(values, key)), display=False)
 Markdown(hard.to_markdown())
 
 # %% [markdown]

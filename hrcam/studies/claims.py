@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import find_row, json_safe, put_ci
+from hrcam._shared import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate.results import save_outputs
 from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
 from hrcam.profiles import stage_dir
@@ -326,7 +326,7 @@ def _cell(values: dict[str, Any] | None, key: str, paired: bool, units: int) -> 
     if values is None or key not in values:
         return "not measured"
     fmt = "+.3f" if paired else ".3f"
-    text = f"{values[key]:{fmt}} [{values[key + '_lo']:{fmt}}, {values[key + '_hi']:{fmt}}]"
+    text = ci_text(values, key, fmt)
     if paired:
         words = verdict(values[key + "_lo"], values[key + "_hi"])
         text += f" ({words if can_judge(units) else TOO_FEW_TO_JUDGE})"

@@ -216,18 +216,17 @@ def cutout_values(
 
 def paste_edge_text(values: dict[str, Any]) -> str:
     """Say how much the paste edge alone gives away: the image as the high-res map, both pastes."""
+    from hrcam._shared import ci_text
     from hrcam.studies.refine import PRESET_CONFIGS
 
     parts = []
     for preset in PRESET_CONFIGS:
-        hard, soft = values[f"cut_hard_{preset}_image"], values[f"cut_feathered_{preset}_image"]
+        hard = ci_text(values, f"cut_hard_{preset}_image")
+        soft = ci_text(values, f"cut_feathered_{preset}_image")
         parts.append(
             f"with the `{preset}` preset, refining the low-res CAM with the image itself as the "
-            f"high-res map changes PxAP by {hard:+.3f} "
-            f"[{values[f'cut_hard_{preset}_image_lo']:+.3f}, "
-            f"{values[f'cut_hard_{preset}_image_hi']:+.3f}] on hard-edged pastes and by "
-            f"{soft:+.3f} [{values[f'cut_feathered_{preset}_image_lo']:+.3f}, "
-            f"{values[f'cut_feathered_{preset}_image_hi']:+.3f}] on feathered ones"
+            f"high-res map changes PxAP by {hard} on hard-edged pastes and by {soft} on "
+            "feathered ones"
         )
     return "; ".join(parts) + "."
 

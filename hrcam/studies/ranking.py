@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS
-from hrcam.evaluate.report import paired_cell
+from hrcam.evaluate.report import ci_cell, paired_cell
 from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
 
 if TYPE_CHECKING:
@@ -148,8 +148,7 @@ def best_method(
     name = METRIC_LABELS.get(metric, metric)
     text = (
         f"By {name}, the highest of the methods scored on all {int(comp.config['num_images'])} "
-        f"images is {comp.labels[best]}, {comp.value(best, metric):.3f} "
-        f"[{comp.value(best, metric, 'ci_low'):.3f}, {comp.value(best, metric, 'ci_high'):.3f}], "
+        f"images is {comp.labels[best]}, {ci_cell(comp.row(best, metric))}, "
         f"then {comp.labels[runner]} ({comp.value(runner, metric):.3f}). Whether the leader "
         f"is really ahead: {lead}. {comp.labels[best]} costs {ms:.1f} ms per image, "
         f"{ms / base_ms:.1f}x the {comp.labels[baseline]}'s {base_ms:.1f} ms."

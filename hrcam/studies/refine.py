@@ -185,7 +185,7 @@ class StudyResult:
     ) -> str:
         """Markdown table: each method's means with CIs, and its paired PxAP difference."""
         from hrcam.evaluate import CI_METHOD, METRIC_LABELS
-        from hrcam.evaluate.report import paired_cell, table_header, table_row
+        from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 
         by_key = {(r["method"], r["metric"]): r for r in self.table}
         names = {**METRIC_LABELS, "fallback_rate": "Fallback rate"}
@@ -200,9 +200,7 @@ class StudyResult:
             cells = [_label(m)]
             for metric in metrics:
                 r = by_key.get((m, metric))
-                cells.append(
-                    "–" if r is None else f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                )
+                cells.append("–" if r is None else ci_cell({**r, "metric": metric}))
             if m == "low_res_cam":
                 cells.append("–")
             else:

@@ -247,8 +247,10 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
     name = {"pxap": "PxAP", "max_box_acc_v2": "MaxBoxAccV2"}.get(metric, metric)
 
     def cell(m: str) -> str:
-        v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
-        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+        from hrcam._shared import find_row
+        from hrcam.evaluate.report import ci_cell
+
+        return ci_cell(find_row(study.table, m, metric))
 
     text = f"By {name}, the highest map is the {_label(best)}, {cell(best)}; then the "
     text += f"{_label(runner)}, {cell(runner)}"
@@ -279,8 +281,11 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
     with_ci = n >= 2
 
     def ci(m: str, metric: str) -> str:
-        v = [study.value(m, metric, k) for k in ("mean", "ci_low", "ci_high")]
-        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if with_ci else f"{v[0]:.3f}"
+        from hrcam._shared import find_row
+        from hrcam.evaluate.report import ci_cell
+
+        row = find_row(study.table, m, metric)
+        return ci_cell(row) if with_ci else f"{row['mean']:.3f}"
 
     def diff(m: str) -> str:
         d = study.difference(m, "pxap")
