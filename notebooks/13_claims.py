@@ -67,12 +67,13 @@ glue("fig-claims-summary", fig, display=False)
 # ```
 
 # %%
-from hrcam.studies.claims import any_cnn_text, two_column_table
+from hrcam.studies.claims import any_cnn_text, front_text, two_column_table
 from hrcam.studies.cutouts import cutout_summary
 
 cut = cutout_summary(stage_dir(cfg["run_dir"], "10_real_cutouts"))
 glue("claims-two-columns", Markdown(two_column_table(values, cut)), display=False)
 glue("claims-any-cnn", Markdown(any_cnn_text(values, cut)), display=False)
+glue("claims-front", Markdown(front_text(cut)), display=False)
 glue(
     "claims-real-best",
     Markdown(cut["cut_best"] if cut else "The real cut-out chapter did not run."),
@@ -93,6 +94,9 @@ glue(
 # ```
 #
 # On the real cut-outs: {glue:md}`claims-real-best`
+#
+# **What each method gives for what it costs** ({doc}`10_real_cutouts`, the front figure):
+# {glue:md}`claims-front`
 
 # %% [markdown]
 # ## The claims

@@ -389,3 +389,23 @@ def any_cnn_text(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) -> s
         + " and ".join(f"{words[p]} (`{p}`)" for p in PRESETS)
         + f" (the classifier's top-1 over the 398 animal classes: {cutouts['cut_top1']:.0%})."
     )
+
+
+def front_text(cutouts: dict[str, Any] | None) -> str:
+    """Name the methods on the real cut-outs' cost–quality front (chapter 10), with their PxAP.
+
+    A method is on the front when no other method has both a higher PxAP and a lower cost
+    per image (:func:`hrcam.evaluate.front.pareto_front`).
+    """
+    from hrcam.methods.registry import method_label
+
+    if not cutouts or not cutouts.get("front"):
+        return "The real cut-out chapter did not run, so no cost–quality front was measured."
+    names = []
+    for m in cutouts["front"]:
+        pxap = cutouts.get(f"cut_{m}_pxap")
+        names.append(method_label(m) + (f" (PxAP {pxap:.3f})" if pxap is not None else ""))
+    return (
+        "On the real cut-outs, cheapest first, the methods that no other method beats on both "
+        "PxAP and cost per image are: " + "; ".join(names) + "."
+    )

@@ -123,3 +123,14 @@ def test_two_columns_answer_each_claim_on_both_data_sets():
     refined = next(r for r in two_column_table(synthetic, few).splitlines()
                    if "refined − low-res PxAP, `paper`" in r)  # fmt: skip
     assert "+0.030 [+0.010, +0.050] (too few to judge)" in refined
+
+
+def test_the_claims_page_names_the_front():
+    from hrcam.studies.claims import front_text
+
+    cut = {"front": ["low_res_cam", "cam_jbu"], "cut_low_res_cam_pxap": 0.372,
+           "cut_cam_jbu_pxap": 0.446}  # fmt: skip
+    text = front_text(cut)
+    assert "Low-res CAM (bilinear) (PxAP 0.372)" in text and "(PxAP 0.446)" in text
+    assert text.index("0.372") < text.index("0.446")  # cheapest first, as the front lists them
+    assert front_text(None).startswith("The real cut-out chapter did not run")
