@@ -356,7 +356,7 @@ def run_evaluation(model: HRCAM, dataset: Any, config: EvaluateConfig) -> Evalua
         methods=names,
         table=summary_rows(out.records, packed, names, config.n_boot, config.seed, units=units),
         per_image=out.records,
-        section5=section5_rows(out.records, names, config.n_boot, config.seed),
+        section5=section5_rows(out.records, names, config.n_boot, config.seed, units=units),
         curves=packed,
         examples=out.packed_examples(),
         config=settings,

@@ -144,7 +144,10 @@ def pack_curves(curves: Mapping[str, Sequence[Any]], size: int) -> dict[str, np.
         if key in ("mask_iou", "box_iou"):
             out[key] = np.array(values, np.float64).reshape(-1, size)
         elif key in COUNT_CURVES:
-            out[key] = np.array(values, np.int64).reshape(-1, size + 1)
+            # One row per image, as long as the PxAP grid (``size + 1``, or ``size`` when
+            # the grid already ends at 1.0).
+            arr = np.array(values, np.int64)
+            out[key] = arr.reshape(len(values), -1) if len(values) else arr.reshape(0, size + 1)
         else:
             out[key] = np.array(values, np.int64)
     return out
@@ -237,6 +240,7 @@ def section5_rows(
     n_boot: int = 1000,
     seed: int = 0,
     miss_below: float = 0.5,
+    units: Mapping[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Measure the paper's §5 claim: other methods vs the low-res CAM where it fails.
 
@@ -268,7 +272,8 @@ def section5_rows(
             for metric in SECTION5_METRICS:
                 ours = np.array([recs[i][metric] for i in common], dtype=np.float64)
                 base = np.array([low[i][metric] for i in common], dtype=np.float64)
-                mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed)
+                labels = None if units is None else [units[int(i)] for i in common]
+                mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed, units=labels)
                 rows.append(
                     {
                         "subset": subset,

@@ -10,10 +10,12 @@ false positive pixel counts at each threshold are *summed over every image of th
 one precision-recall curve is drawn from the sums,
 
     P(t) = sum_n TP_n(t) / sum_n (TP_n(t) + FP_n(t)),   R(t) = sum_n TP_n(t) / sum_n |mask_n|,
-    PxAP = sum_j P(t_j) (R(t_j) - R(t_{j+1}))  over t_j = 1.0, 0.99, ..., 0.01 (descending),
+    PxAP = sum_j P(t_j) (R(t_j) - R(t_{j-1}))  over t_j = 1.0, 0.99, ..., 0.01, 0 (descending),
 
-with R above t = 1 taken as 0, as wsolevaluation computes it (its bins end at 1.0 and the last
-step, down to t = 0, is left out). A large object therefore weighs more than a small one.
+with R above t = 1 taken as 0 and P taken as 0 where nothing is predicted (its recall step is
+0 there), as wsolevaluation's ``MaskEvaluator.compute`` does (``(precision[1:] *
+diff(recall))`` summed over the thresholds where something is predicted; its bins end at 1.0).
+A large object therefore weighs more than a small one.
 :func:`dataset_pxap` computes it; :func:`image_ap` is the same formula on one image, and the
 *mean of per-image APs* is a different statistic (it weighs every image alike).
 """
@@ -107,8 +109,8 @@ def pxap_from_counts(
     """PxAP from true/false positive pixel counts on an increasing grid that ends at 1.0.
 
     The formula of the module docstring (wsolevaluation's ``MaskEvaluator.compute``): counts
-    are read from the highest threshold down, precision is 0 where nothing is predicted, and
-    the step from the lowest threshold to "everything" is left out.
+    are read from the highest threshold down, and every recall step is weighted by the
+    precision where it ends (0 where nothing is predicted, where the step is 0 as well).
 
     Parameters
     ----------
@@ -131,10 +133,9 @@ def pxap_from_counts(
     predicted = tp + fp
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = tp / pos
-    # Recall steps from 0 (no pixel above 1.0) to R(1.0), R(0.99), ...; the last step,
-    # from the lowest threshold to t = 0, is not counted (wsolevaluation's ``[:-1]``).
-    steps = np.diff(recall, axis=-1, prepend=0.0)[..., :-1]
-    out = np.sum(steps * precision[..., :-1], axis=-1)
+    # Recall steps from 0 (no pixel above 1.0) to R(1.0), R(0.99), ..., R(0).
+    steps = np.diff(recall, axis=-1, prepend=0.0)
+    out = np.sum(steps * precision, axis=-1)
     return float(out) if out.ndim == 0 else out
 
 

@@ -68,7 +68,8 @@ def subset_difference(
                 "ci_high": d["ci_high"]}  # fmt: skip
     ours = np.array([r[metric] for r in recs], float)
     base = np.array([low[r["index"]][metric] for r in recs], float)
-    mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed)
+    units = None if study.units is None else [study.units[r["index"]] for r in recs]
+    mean, lo, hi = bootstrap_mean_ci(ours - base, n_boot, seed, units=units)
     return {"n": len(recs), "method_mean": float(ours.mean()) if recs else nan,
             "low_res_mean": float(base.mean()) if recs else nan,
             "difference": mean, "ci_low": lo, "ci_high": hi}  # fmt: skip

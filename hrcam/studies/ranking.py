@@ -89,7 +89,8 @@ def held_out_lead(
     indices = sorted({int(r["index"]) for r in comp.per_image if r["method"] == ranked[0]})
     select, test, n_sel, n_test = split_halves(indices, comp.units, seed)
     lower = metric in LOWER_IS_BETTER
-    unit = comp.config.get("bootstrap_unit", "images")
+    # Without the unit of each image (e.g. a comparison read back from disk) images are split.
+    unit = comp.config.get("bootstrap_unit", "images") if comp.units is not None else "images"
     chosen = chosen_runner = paired = None
     if select and test:
         half = comp.subset(select)

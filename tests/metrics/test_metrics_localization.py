@@ -111,27 +111,24 @@ def test_pixel_counts_and_iou_hand_computed():
 def test_pxap_hand_computed_on_grid():
     cam, mask = _ramp_case()
     # Grid 0, .5, .9 plus the end point 1.0, descending: t=1 P=1 R=1/3; t=.9 the same;
-    # t=.5 P=2/3 R=2/3; the last step (to t=0) is not counted (wsolevaluation's [:-1]).
-    expected = 1 / 3 * 1.0 + 1 / 3 * 2 / 3
+    # t=.5 P=2/3 R=2/3; t=0 P=1/2 R=1.
+    expected = 1 / 3 * 1.0 + 1 / 3 * 2 / 3 + 1 / 3 * 1 / 2
     assert pxap(cam, mask, [0.0, 0.5, 0.9]) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_pxap_is_sklearn_ap_without_its_last_step(seed):
+def test_pxap_with_exact_thresholds_is_sklearn_average_precision(seed):
     rng = np.random.default_rng(seed)
     mask = rng.random((12, 10)) < 0.3
     mask[0, 0] = True
     cam = rng.normal(size=(12, 10)) + 1.5 * mask
     cam = np.round(cam, 1)  # ties, as in real upsampled maps
-    norm = normalize_map(cam)
-    exact = np.unique(norm)
+    exact = np.unique(normalize_map(cam))
     ours = pxap(cam, mask, exact)
     theirs = average_precision_score(mask.ravel(), cam.ravel())
-    # sklearn counts every step; Choe et al.'s PxAP leaves out the one from the second-lowest
-    # threshold down to everything (recall 1, precision = the object's share of pixels).
-    second = norm >= exact[1]
-    recall_second = (second & mask).sum() / mask.sum()
-    assert ours == pytest.approx(theirs - (1 - recall_second) * mask.mean(), abs=1e-12)
+    assert ours == pytest.approx(theirs, abs=1e-12)
+    # The default 100-step grid approximates it.
+    assert pxap(cam, mask) == pytest.approx(theirs, abs=0.03)
 
 
 def test_perfect_map_scores_one():

@@ -3,7 +3,8 @@
 The reference here is written in the test from the paper and its ``MaskEvaluator``: scores are
 binned into histograms at the thresholds ``[0, .01, ..., .99, 1, 2, 3]``, the histograms are
 summed over images, reversed cumulative sums give TP and FP, and the area is
-``(precision[1:] * diff(recall))[:-1].sum()``. It shares no code with hrcam's implementation.
+``(precision[1:] * diff(recall))[non_zero[1:]].sum()`` where ``non_zero`` marks the thresholds
+at which something is predicted. It shares no code with hrcam's implementation.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def choe_pxap(cams: list[np.ndarray], masks: list[np.ndarray]) -> float:
     tp = true_hist[::-1].cumsum()
     fp = false_hist[::-1].cumsum()
     fn = true_hist.sum() - tp
+    non_zero = (tp + fp) != 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-    return float((precision[1:] * np.diff(recall))[:-1].sum())
+        precision = tp / (tp + fp)
+        recall = tp / (tp + fn)
+    return float((precision[1:] * np.diff(recall))[non_zero[1:]].sum())
 
 
 def test_two_images_where_the_mean_of_per_image_ap_and_pxap_differ():
@@ -102,3 +104,25 @@ def test_evaluator_summary_is_the_dataset_pxap():
     rows = summary_rows(records, packed, ["m"], n_boot=200, metrics=("image_ap",))
     assert rows[0]["metric"] == "image_ap"
     assert rows[0]["mean"] == pytest.approx(mean_ap)
+
+
+def test_a_grid_that_already_ends_at_one_keeps_one_row_per_image():
+    grid = np.linspace(0.0, 1.0, 5)  # its own end point 1.0: nothing is appended
+    rng = np.random.default_rng(0)
+    curves: dict = {"mask_iou": [], "box_iou": [], "index": []}
+    masks = [rng.random((8, 8)) < 0.4 for _ in range(6)]
+    cams = [rng.random((8, 8)) + m for m in masks]
+    for i, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
+        _, iou, counts = mask_scores(cam, mask, grid)
+        append_counts(curves, counts)
+        curves["mask_iou"].append(iou)
+        curves["box_iou"].append(iou)
+        curves["index"].append(i)
+    packed = pack_curves(curves, grid.size)
+    assert packed["pixel_tp"].shape == (6, 5)
+    tp, fp = packed["pixel_tp"].sum(0), packed["pixel_fp"].sum(0)
+    from hrcam.metrics import pxap_from_counts
+
+    assert pxap_from_counts(tp, fp, packed["pixel_pos"].sum()) == pytest.approx(
+        dataset_pxap(cams, masks, grid)
+    )
