@@ -393,7 +393,6 @@ def run_book(
     # Held while the notebooks run: a second book on this run folder stops at once instead of
     # taking a live training folder for an interrupted attempt and training into it too.
     with folder_lock(run_dir, "run folder"):
-        manifest_path = out_dir / MANIFEST_NAME
         runner = _Runner(
             profile=profile,
             run_dir=run_dir,
@@ -401,8 +400,6 @@ def run_book(
             sources=sources,
             declared=declared,
             out_dir=out_dir,
-            manifest_path=manifest_path,
-            manifest=_load_manifest(manifest_path),
             force=force,
             progress=progress,
             log=log,
@@ -508,11 +505,18 @@ class _Runner:
     sources: list[Path]
     declared: Mapping[str, Sequence[str]]
     out_dir: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
     force: bool
     progress: bool
     log: Callable[[str], None]
+    manifest: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.manifest = _load_manifest(self.manifest_path)
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest of executed notebooks, beside them in the book folder."""
+        return self.out_dir / MANIFEST_NAME
 
     def key(self, i: int, src: Path, params: Mapping[str, Any]) -> str:
         """Hash what a notebook's run depends on: its source, parameters, inputs, hrcam version."""

@@ -9,27 +9,8 @@ from typing import NoReturn
 from hrcam.commands import LazyChoices, add_option, positive_int, signature_defaults
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``explain`` sub-command."""
-    from hrcam.explain import (  # no torch at import time
-        DEFAULT_MAX_PIXELS,
-        PRECISIONS,
-        explain_images,
-    )
-
-    # The defaults are explain_images' own, so that the CLI and the Python call agree.
-    default = signature_defaults(explain_images)
-
-    parser = subparsers.add_parser(
-        "explain",
-        help="refined CAMs (PNG, .npy) and Fig.-4 panels for image files",
-        description="Explain any Pillow-readable images (any size; grayscale and RGBA too). "
-        "Each is resized for the model; the maps are written at its original resolution. A "
-        "file that cannot be read is reported and skipped; the others are still written.",
-    )
-    parser.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image files, or folders of image files"
-    )
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that pick the model (checkpoint or bare classifier) and the methods."""
     parser.add_argument(
         "--checkpoint",
         default=None,
@@ -62,6 +43,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="model input side with --methods or --classifier (default: the checkpoint's, "
         "else 224)",
     )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``explain`` sub-command."""
+    from hrcam.explain import (  # no torch at import time
+        DEFAULT_MAX_PIXELS,
+        PRECISIONS,
+        explain_images,
+    )
+
+    # The defaults are explain_images' own, so that the CLI and the Python call agree.
+    default = signature_defaults(explain_images)
+
+    parser = subparsers.add_parser(
+        "explain",
+        help="refined CAMs (PNG, .npy) and Fig.-4 panels for image files",
+        description="Explain any Pillow-readable images (any size; grayscale and RGBA too). "
+        "Each is resized for the model; the maps are written at its original resolution. A "
+        "file that cannot be read is reported and skipped; the others are still written.",
+    )
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, or folders of image files"
+    )
+    _add_model_options(parser)
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument(
         "--class",

@@ -40,6 +40,31 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _rescue_values(section5: dict[str, Any]) -> dict[str, Any]:
+    """Paper §5, first half: how often each preset rescues a failed low-res CAM, with its verdict.
+
+    No verdict from fewer than :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS` misses.
+    """
+    out: dict[str, Any] = {}
+    for p in PRESETS:
+        miss = section5[f"{p}@expansion"]["miss"]
+        out["n_lowres_miss"] = int(miss["n"])
+        if miss["n"]:
+            put_ci(out, f"rescue_{p}", miss, "difference")
+            out[f"rescue_{p}_rate"] = float(miss["method_mean"])
+            out[f"rescue_{p}_verdict"] = (
+                verdict(miss["ci_low"], miss["ci_high"], better="rescues some failures",
+                        worse="worse than the low-res CAM")
+                if can_judge(miss["n"])
+                else f"{TOO_FEW_TO_JUDGE} ({miss['n']} low-res misses)"
+            )  # fmt: skip
+        else:
+            for suffix in ("", "_lo", "_hi", "_rate"):
+                out[f"rescue_{p}{suffix}"] = math.nan
+            out[f"rescue_{p}_verdict"] = "not measured: the low-res CAM never missed"
+    return out
+
+
 def claim_values(run_dir: str | Path) -> dict[str, Any]:
     """Every number and verdict of the claims page, read from ``run_dir``.
 
@@ -96,23 +121,7 @@ def claim_values(run_dir: str | Path) -> dict[str, Any]:
                       ("paper minus reference", "paper_reference")):  # fmt: skip
         put_ci(out, name, between[key], "difference")
         out[f"{name}_verdict"] = verdict(between[key]["ci_low"], between[key]["ci_high"])
-    section5 = _read(ev / "section5.json")
-    for p in PRESETS:
-        miss = section5[f"{p}@expansion"]["miss"]
-        out["n_lowres_miss"] = int(miss["n"])
-        if miss["n"]:
-            put_ci(out, f"rescue_{p}", miss, "difference")
-            out[f"rescue_{p}_rate"] = float(miss["method_mean"])
-            out[f"rescue_{p}_verdict"] = (
-                verdict(miss["ci_low"], miss["ci_high"], better="rescues some failures",
-                        worse="worse than the low-res CAM")
-                if can_judge(miss["n"])
-                else f"{TOO_FEW_TO_JUDGE} ({miss['n']} low-res misses)"
-            )  # fmt: skip
-        else:
-            for suffix in ("", "_lo", "_hi", "_rate"):
-                out[f"rescue_{p}{suffix}"] = math.nan
-            out[f"rescue_{p}_verdict"] = "not measured: the low-res CAM never missed"
+    out.update(_rescue_values(_read(ev / "section5.json")))
     unchanged = _read(ev / "unchanged.json")
     out["unchanged_max_logit_diff"] = float(unchanged["max_abs_logit_diff"])
     out["unchanged_agreement"] = float(unchanged["prediction_agreement"])

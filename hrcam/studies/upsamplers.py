@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from hrcam._shared import find_row
+from hrcam.evaluate.report import ci_cell
 from hrcam.methods.camset import CamSet
 
 __all__ = [
@@ -247,9 +249,6 @@ def rank_maps(study: Any, metric: str = "pxap", n_boot: int = 1000, seed: int = 
     name = {"pxap": "PxAP", "max_box_acc_v2": "MaxBoxAccV2"}.get(metric, metric)
 
     def cell(m: str) -> str:
-        from hrcam._shared import find_row
-        from hrcam.evaluate.report import ci_cell
-
         return ci_cell(find_row(study.table, m, metric))
 
     text = f"By {name}, the highest map is the {_label(best)}, {cell(best)}; then the "
@@ -281,9 +280,6 @@ def upsampler_table(study: Any, costs: Mapping[str, float]) -> str:
     with_ci = n >= 2
 
     def ci(m: str, metric: str) -> str:
-        from hrcam._shared import find_row
-        from hrcam.evaluate.report import ci_cell
-
         row = find_row(study.table, m, metric)
         return ci_cell(row) if with_ci else f"{row['mean']:.3f}"
 
