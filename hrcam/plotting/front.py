@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from hrcam.evaluate.front import cost_quality_points, pareto_front
 
+# The paper's maps, marked apart on the figure: the same four the cut-out chapter re-evaluates.
+from hrcam.studies.cutouts import PAPER_MAPS
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["PAPER_MAPS", "front_figure"]
-
-PAPER_MAPS: tuple[str, ...] = ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
-"""The paper's maps, marked apart on the figure."""
 
 
 def front_figure(
