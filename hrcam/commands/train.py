@@ -53,8 +53,8 @@ def _add_common(parser: argparse.ArgumentParser, task: str) -> None:
     _option(sched, "epochs", type=int, help="default: %(default)s (paper)")
     _option(sched, "batch_size", type=int, help="default: %(default)s")
     _option(sched, "val_batch_size", type=int)
-    _option(sched, "optimizer", choices=OPTIMIZERS)
-    _option(sched, "lr", type=float, help="default: %(default)s (adadelta)")
+    _option(sched, "optimizer", choices=OPTIMIZERS, help="default: %(default)s")
+    _option(sched, "lr", type=float, help="default: %(default)s")
     _option(sched, "weight_decay", type=float)
     _option(
         sched,
@@ -174,6 +174,21 @@ def register(subparsers: Any) -> None:
             help=f"expansion network's dense-block {what} (default %(default)s, the reference "
             "code's; smaller is a cheaper network than the paper's)",
         )
+    _option(
+        exp,
+        "cam_classes",
+        metavar="CLASSES",
+        help="for a classifier with more than 64 CAM channels: the classes whose high-res CAM "
+        "is exact, 'imagenet-animals' or indices such as '0-397' (default: every class)",
+    )
+    _option(
+        exp,
+        "cam_rank",
+        type=positive_int,
+        metavar="R",
+        help="opt-in low-rank full-resolution map of R channels (default: exact, nothing "
+        "dropped; the reference code's CAM head is 16 wide)",
+    )
     loc = exp.add_argument_group("localization during training")
     _option(
         loc,
@@ -214,7 +229,10 @@ def _register_upsampler(tasks: Any) -> None:
         help="checkpoint holding the trained classifier (a classifier run's best.pt, or an "
         "expansion checkpoint, whose classifier is used)",
     )
-    ups.set_defaults(func=run_train, train_task="upsampler")
+    from hrcam.train.config import TASK_DEFAULTS
+
+    # FeatUp's optimiser (NAdam, lr 1e-3), not the paper's adadelta: --help shows these.
+    ups.set_defaults(func=run_train, train_task="upsampler", **TASK_DEFAULTS["upsampler"])
 
 
 def _missing_task(parser: argparse.ArgumentParser) -> int:

@@ -6,8 +6,10 @@ is not part of an :class:`~hrcam.models.HRCAM`; the model carries it when built 
 with an untrained one) is an :class:`~hrcam.models.jbu.UpsamplerError` that says how to get
 one, so the method is not in the default method list (``default=False``): it runs when named.
 
-Because the upsampler is linear in its source, the map is the low-res CAM itself upsampled
-(:meth:`~hrcam.models.jbu.JBUUpsampler.upsample_cam`): one channel, not k.
+Because the upsampler is linear in its source and channel-blind, the map is the classifier's
+exact low-res CAM (the FC row of the class on all its K CAM channels) upsampled
+(:meth:`~hrcam.models.jbu.JBUUpsampler.upsample_cam`): one channel, not K, and nothing of the
+class's weights dropped.
 """
 
 from __future__ import annotations
@@ -55,14 +57,16 @@ def featup_maps_fn(model: HRCAM) -> Callable[[torch.Tensor, Sequence[int]], Meth
         import torch
 
         from hrcam.models import input_stats, normalize_images
+        from hrcam.models.cams import low_res_cam
 
         clf = model.classifier
         mean, std = input_stats(clf)
         x = normalize_images(images.clamp(0.0, 1.0), mean=mean, std=std)
         with torch.no_grad():
-            features = upsampler.project(clf.forward_features(x).cam_features)
-            weight = upsampler.class_weight(clf.fc.weight)[list(targets)]
-            maps = upsampler.upsample_cam(features.float(), weight.float(), x.float())
+            features = clf.forward_features(x).cam_features
+            index = torch.as_tensor(list(targets), device=features.device)
+            cam = low_res_cam(features.float(), clf.fc.weight.float(), index)
+            maps = upsampler.upsample_cam(cam, x.float())
         return MethodMaps(normalize_maps(maps.cpu().numpy()))
 
     return fn

@@ -20,7 +20,14 @@ from torch import nn
 from hrcam.models.classifier import CAMClassifier
 from hrcam.models.folding import _fold_or_none, _Folded, _norm_relu_conv
 
-__all__ = ["ExpansionNetwork", "ExpansionOutput", "InferenceBuffers", "build_expansion"]
+__all__ = [
+    "ExpansionNetwork",
+    "ExpansionOutput",
+    "InferenceBuffers",
+    "build_expansion",
+    "class_basis",
+    "kept_share",
+]
 
 
 class ExpansionOutput(NamedTuple):
@@ -372,6 +379,40 @@ class ExpansionNetwork(nn.Module):
         basis = self.cam_basis.to(device=fc_weight.device, dtype=fc_weight.dtype)
         return fc_weight @ basis
 
+    @property
+    def explained_classes(self) -> list[int] | None:
+        """Classes whose high-res CAM the basis holds by construction (``None``: all)."""
+        classes = self.config.get("classes")
+        return None if classes is None else [int(c) for c in classes]
+
+    def kept_share(self, fc_weight: torch.Tensor) -> torch.Tensor:
+        """``(C,)`` share of each class's FC weights that the high-res map keeps (1: exact).
+
+        1 for every class without a basis, and for every explained class of an exact basis;
+        below 1 for an opt-in ``rank`` or for classes outside :attr:`explained_classes`.
+        """
+        return kept_share(fc_weight, self.cam_basis)
+
+    def describe_basis(self, fc_weight: torch.Tensor) -> str:
+        """One sentence on what the high-res map is, for pages that show its maps."""
+        if self.cam_basis is None:
+            return f"the paper's construction: a {self.k}-channel full-resolution map"
+        share = self.kept_share(fc_weight)
+        classes = self.explained_classes
+        chosen = share if classes is None else share[torch.as_tensor(classes)]
+        which = "each class" if classes is None else f"each of the {len(chosen)} explained classes"
+        if self.config.get("rank") is None:
+            return (
+                f"exact for {which}: a {self.k}-channel map on an orthonormal basis of their "
+                f"FC weights' span stands for the classifier's {self.cam_channels} channels "
+                f"(kept share of each class's weights {float(chosen.min()):.6f} at least)"
+            )
+        return (
+            f"a rank-{self.k} approximation (opt-in): it keeps on average "
+            f"{100 * float(chosen.mean()):.1f}% ({100 * float(chosen.min()):.1f}–"
+            f"{100 * float(chosen.max()):.1f}%) of the FC weight energy of {which}"
+        )
+
     def forward(
         self,
         skips: Sequence[torch.Tensor],
@@ -420,18 +461,78 @@ class ExpansionNetwork(nn.Module):
 
 
 _MAX_FULL_RES_CHANNELS = 64  # above this, a full-resolution K-channel map is too big
-_DEFAULT_RANK = 16  # the reference code's CAM width
+_DEFAULT_RANK = 16  # the reference code's CAM width: what ``rank=16`` gives (opt-in)
+
+
+def _fixed_signs(basis: torch.Tensor) -> torch.Tensor:
+    """Make every column's largest-magnitude entry positive (SVD signs are arbitrary)."""
+    rows = basis.abs().argmax(dim=0)
+    signs = torch.sign(basis[rows, torch.arange(basis.shape[1])])
+    return basis * torch.where(signs == 0, torch.ones_like(signs), signs)
+
+
+def class_basis(
+    fc_weight: torch.Tensor, classes: Sequence[int] | None = None, rank: int | None = None
+) -> torch.Tensor:
+    """``(K, r)`` orthonormal basis of the span of the explained classes' FC weight rows.
+
+    Parameters
+    ----------
+    fc_weight
+        ``(C, K)`` weights of the classifier's linear layer.
+    classes
+        Rows the basis must hold (``None``: all ``C``).
+    rank
+        ``None`` (default): every direction of those rows, so that ``w_c = (w_c B) B^T`` for
+        each of them and the high-res CAM of such a class is exact; r is then the rows'
+        numerical rank (398 for Lite0's 398 animal rows). An integer keeps only the ``rank``
+        directions of largest singular value, an opt-in low-rank approximation; what it keeps
+        of each class is :func:`kept_share`.
+
+    Returns
+    -------
+    torch.Tensor
+        Float32 basis with deterministic column signs (right singular vectors of the rows).
+    """
+    weight = fc_weight.detach().double().cpu()
+    if classes is not None:
+        weight = weight[torch.as_tensor(list(classes), dtype=torch.long)]
+    _, singular, vh = torch.linalg.svd(weight, full_matrices=False)
+    if rank is None:
+        # Numerical rank, as numpy.linalg.matrix_rank defines it.
+        tol = singular.max() * max(weight.shape) * torch.finfo(torch.float64).eps
+        rank = max(1, int((singular > tol).sum()))
+    return _fixed_signs(vh[:rank].T).float()
+
+
+def kept_share(fc_weight: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
+    """``(C,)`` share of each class's squared weight norm that ``basis`` keeps (1: exact).
+
+    A class's high-res CAM through the basis is ``(P w_c) · F`` with ``P`` the projection on
+    the basis' span: the part of ``w_c`` outside it is dropped, and this is what remains.
+    """
+    weight = fc_weight.detach().double().cpu()
+    if basis is None:
+        return torch.ones(weight.shape[0], dtype=torch.float64)
+    kept = (weight @ basis.double().cpu()).square().sum(1)
+    return kept / weight.square().sum(1).clamp_min(1e-300)
 
 
 def _fc_basis(fc_weight: torch.Tensor, rank: int) -> torch.Tensor:
-    """``(K, rank)`` orthonormal top right singular vectors of ``fc_weight``, signs fixed."""
-    weight = fc_weight.detach().double().cpu()
-    _, _, vh = torch.linalg.svd(weight, full_matrices=False)
-    basis = vh[:rank].T  # (K, rank)
-    # Deterministic signs: the largest-magnitude entry of each column is positive.
-    rows = basis.abs().argmax(dim=0)
-    signs = torch.sign(basis[rows, torch.arange(rank)])
-    return (basis * torch.where(signs == 0, torch.ones_like(signs), signs)).float()
+    """``(K, rank)`` top right singular vectors of all of ``fc_weight`` (signs fixed)."""
+    return class_basis(fc_weight, None, rank)
+
+
+def _parse_classes(classes: Sequence[int] | None, num_classes: int) -> list[int] | None:
+    if classes is None:
+        return None
+    out = [int(c) for c in classes]
+    if not out or len(set(out)) != len(out) or not all(0 <= c < num_classes for c in out):
+        raise ValueError(
+            f"classes must be distinct class indices in [0, {num_classes}), got "
+            f"{len(out)} entries" + (f" from {min(out)} to {max(out)}" if out else "")
+        )
+    return sorted(out)
 
 
 def build_expansion(
@@ -440,6 +541,7 @@ def build_expansion(
     growth_rate: int = 16,
     layers_per_block: int = 4,
     rank: int | None = None,
+    classes: Sequence[int] | None = None,
 ) -> ExpansionNetwork:
     """Build an :class:`ExpansionNetwork` that fits ``classifier``.
 
@@ -455,22 +557,36 @@ def build_expansion(
     growth_rate, layers_per_block
         Dense block shape of each up step.
     rank
-        Channels r of the full-resolution map when the classifier's CAM features are wider
-        (see ``cam_basis`` of :class:`ExpansionNetwork`): the virtual K-channel map is
-        confined to the r directions of feature space that the FC weights weigh most (the
-        top-r right singular vectors of ``classifier.fc.weight``; with r >= its rank, e.g.
-        r = num_classes, every class map is exactly what the virtual K-channel map gives).
-        Default: min(16, num_classes) when the classifier has more than 64 CAM channels, else
-        none (the paper's construction).
+        Opt-in low-rank map: keep only the ``rank`` directions of feature space that the
+        explained classes' FC weights weigh most (their top right singular vectors); each
+        class then keeps :meth:`ExpansionNetwork.kept_share` of its weights. The reference
+        code's CAM head is 16 wide. Default ``None``: nothing dropped.
+    classes
+        The classes the network must explain exactly (e.g. Lite0's 398 ImageNet animal
+        classes, :func:`hrcam.models.wrap.imagenet_animal_indices`). A classifier with more
+        than 64 CAM channels K (a wrapped ImageNet model: 1280) gets a full-resolution map of
+        r channels h, with r the rank of these classes' FC rows, and ``cam_basis`` B, an
+        orthonormal basis of their span: the paper's K-channel map is the virtual ``B h``, and
+        every listed class's high-res CAM ``w_c · (B h) = (w_c B) · h`` is exact (``w_c`` lies
+        in the span). Default: all classes (r = min(K, C), 1000 for Lite0). With at most 64
+        channels and neither argument, the paper's construction: the map has K channels.
 
     Returns
     -------
     ExpansionNetwork
+
+    Notes
+    -----
+    The last layer's ReLU acts on the r coordinates of ``h``, so with a basis the virtual
+    K-channel map ``B h`` is not confined to non-negative values, as the paper's K-channel
+    ReLU map is: the price of never building a 1280 × 224² tensor per image.
     """
-    most = min(classifier.k, classifier.num_classes)  # the FC weights' rank at most
-    if rank is None and classifier.k > _MAX_FULL_RES_CHANNELS:
-        rank = min(_DEFAULT_RANK, most)  # with num_classes <= 16 nothing of W is lost
-    if rank is not None and (not isinstance(rank, int) or not 1 <= rank <= most):
+    classes = _parse_classes(classes, int(classifier.num_classes))
+    explained = len(classes) if classes is not None else int(classifier.num_classes)
+    most = min(classifier.k, explained)  # the explained FC rows' rank at most
+    if rank is not None and (
+        not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= most
+    ):
         raise ValueError(f"rank must be an integer in [1, {most}], got {rank!r}")
     if not isinstance(image_size, int) or image_size < 1 or image_size % classifier.stride:
         raise ValueError(
@@ -499,14 +615,15 @@ def build_expansion(
         "layers_per_block": layers_per_block,
     }
     basis = None
-    if rank is not None:
+    if rank is not None or classes is not None or classifier.k > _MAX_FULL_RES_CHANNELS:
+        basis = class_basis(classifier.fc.weight, classes, rank)
         config["rank"] = rank
-        basis = _fc_basis(classifier.fc.weight, rank)
+        config["classes"] = classes
     network = ExpansionNetwork(
         skip_channels=[int(s.shape[1]) for s in skips],
         factors=factors,
         final_factor=image_size // sizes[0],
-        k=classifier.k if rank is None else rank,
+        k=classifier.k if basis is None else int(basis.shape[1]),
         growth_rate=growth_rate,
         layers_per_block=layers_per_block,
         config=config,

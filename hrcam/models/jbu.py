@@ -1,22 +1,21 @@
-"""A FeatUp-style learned joint bilateral upsampler (JBU), in plain PyTorch.
+"""FeatUp's learned joint bilateral upsampler (JBU), in plain PyTorch.
 
 FeatUp (Fu et al., ICLR 2024) lifts a frozen backbone's low-resolution features to the image's
-resolution with a stack of x2 *joint bilateral upsampling* stages. Each stage upsamples its
-source bicubically to the guidance grid, then replaces every pixel by a weighted sum over its
-7x7 neighbourhood; the weights are a spatial Gaussian (learned sigma) times a range kernel, a
-softmax over the window of similarities between learned embeddings of the guidance image (plus
-a small learned correction of the kernel from the guidance). The official code computes the
-per-pixel weighted sum with a compiled extension; here it is ``F.unfold``.
+resolution with a stack of x2 *joint bilateral upsampling* stages (its ``JBULearnedRange``).
+Each stage upsamples its source bicubically to the guidance grid, then replaces every pixel by
+a weighted sum over its 7x7 neighbourhood; the weights are a spatial Gaussian of the window
+offsets in FeatUp's units (``linspace(-1, 1, 7)``, so the learned sigma starts at 1, i.e. 3
+px) times a range kernel, a softmax over the window of similarities between learned
+embeddings of the guidance image, plus a small learned correction of the kernel from the
+guidance. The official code computes the per-pixel weighted sum with a compiled extension;
+here it is a sum over the 49 window offsets of shifted views (no 49-fold tensor).
 
 The kernels depend on the guidance only, so every stage, and the stack, is *linear in its
-source* and acts on each channel alike: upsampling the CAM features and then applying the
-class weights equals upsampling the CAM (:meth:`JBUUpsampler.upsample_cam`). The final 1x1
-correction (FeatUp's ``fixup_proj``) is kept linear too (no bias), so it folds into the class
-weights.
-
-For a classifier with many CAM channels (a wrapped ImageNet model, K = 1280) the upsampler
-works on the same r-channel basis as the expansion network (``cam_basis``, the top-r right
-singular vectors of the FC weights): it upsamples ``cam_basis.T @ f``.
+source* and acts on each channel alike: upsampling the classifier's CAM features and then
+applying a class's weights equals upsampling that class's *exact* low-res CAM, which is what
+method ``featup_jbu`` does (:meth:`JBUUpsampler.upsample_cam`), whatever the number of CAM
+channels. FeatUp's last 1x1 channel mix of the stack (``fixup_proj``) is left out: a channel
+mix cannot act on a one-channel CAM, and without it the statement above is exact.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,12 @@ from hrcam.models.fingerprint import classifier_fingerprint
 
 __all__ = [
     "UPSAMPLER_FORMAT",
+    "UPSAMPLER_VERSION",
     "JBUStage",
     "JBUUpsampler",
     "UpsamplerError",
     "build_upsampler",
+    "channel_norm",
     "jbu_weighted_sum",
     "load_upsampler",
     "save_upsampler",
@@ -47,11 +49,30 @@ __all__ = [
 ]
 
 UPSAMPLER_FORMAT = "hrcam-upsampler"
+UPSAMPLER_VERSION = 2  # 2: FeatUp's spatial units, dropout, no channel mix, no basis
 RADIUS = 3  # FeatUp's 7x7 window
 
 
 class UpsamplerError(HrcamError):
     """A missing, untrained or mismatched learned upsampler."""
+
+
+def channel_norm(features: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Normalise ``(B, C, H, W)`` features over channels at every pixel (FeatUp's ChannelNorm).
+
+    FeatUp appends ``ChannelNorm`` (a ``LayerNorm`` over channels) to the frozen backbone and
+    never trains its affine part (it is not in the optimiser), so it is the identity affine.
+    """
+    return F.layer_norm(features.movedim(1, -1), (features.shape[1],), eps=eps).movedim(-1, 1)
+
+
+def _window(padded: torch.Tensor, radius: int, size: tuple[int, int]) -> Iterator[torch.Tensor]:
+    """Yield the ``(2 r + 1)^2`` shifted views of a reflect-padded map, row-major."""
+    h, w = size
+    d = 2 * radius + 1
+    for dy in range(d):
+        for dx in range(d):
+            yield padded[..., dy : dy + h, dx : dx + w]
 
 
 def jbu_weighted_sum(source: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.Tensor:
@@ -71,11 +92,14 @@ def jbu_weighted_sum(source: torch.Tensor, kernel: torch.Tensor, radius: int) ->
     torch.Tensor
         ``(B, C, H, W)``: ``out[b, c, y, x] = sum_p kernel[b, p, y, x] * window_p(source)``.
     """
-    b, c, h, w = source.shape
-    d = 2 * radius + 1
+    h, w = source.shape[-2:]
     padded = F.pad(source, [radius] * 4, mode="reflect")
-    windows = F.unfold(padded, d).view(b, c, d * d, h, w)
-    return (windows * kernel.unsqueeze(1)).sum(2)
+    out = torch.zeros_like(source)
+    # Shifted views cost no memory, and autograd keeps views only: far less than F.unfold's
+    # (B, C, 49, H, W) copy, which at 224 px and 30 channels is 590 MB an image.
+    for p, view in enumerate(_window(padded, radius, (h, w))):
+        out = out + view * kernel[:, p : p + 1]
+    return out
 
 
 class JBUStage(nn.Module):
@@ -86,7 +110,7 @@ class JBUStage(nn.Module):
     guidance_channels
         Channels of the guidance image (3).
     key_channels
-        Width of the learned guidance embedding of the range kernel.
+        Width of the learned guidance embedding of the range kernel (FeatUp: 32).
     radius
         Window radius (3: a 7x7 window).
     """
@@ -99,69 +123,65 @@ class JBUStage(nn.Module):
         self.range_proj = nn.Sequential(
             nn.Conv2d(guidance_channels, key_channels, 1),
             nn.GELU(),
+            nn.Dropout2d(0.1),
             nn.Conv2d(key_channels, key_channels, 1),
         )
         self.sigma_spatial = nn.Parameter(torch.tensor(1.0))
         self.kernel_fixup = nn.Sequential(
-            nn.Conv2d(guidance_channels + taps, taps, 1), nn.GELU(), nn.Conv2d(taps, taps, 1)
+            nn.Conv2d(guidance_channels + taps, taps, 1),
+            nn.GELU(),
+            nn.Dropout2d(0.1),
+            nn.Conv2d(taps, taps, 1),
         )
 
     def spatial_kernel(self) -> torch.Tensor:
-        """``(d*d,)`` Gaussian of the window offsets with the learned sigma."""
-        r = self.radius
-        offsets = torch.arange(
-            -r, r + 1, dtype=self.sigma_spatial.dtype, device=self.sigma_spatial.device
+        """``(d*d,)`` Gaussian of the window offsets in FeatUp's units (``linspace(-1, 1, d)``)."""
+        d = 2 * self.radius + 1
+        offsets = torch.linspace(
+            -1, 1, d, dtype=self.sigma_spatial.dtype, device=self.sigma_spatial.device
         )
         dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
-        sigma = self.sigma_spatial.abs().clamp_min(1e-3)
-        return torch.exp(-(dx.square() + dy.square()) / (2 * sigma.square())).reshape(-1)
+        spread = 2 * self.sigma_spatial.square()
+        return torch.exp(-(dx.square() + dy.square()) / spread).reshape(-1)
 
     def kernel(self, guidance: torch.Tensor) -> torch.Tensor:
         """``(B, d*d, H, W)`` normalised weights from the guidance ``(B, 3, H, W)``."""
-        b, _, h, w = guidance.shape
-        d = 2 * self.radius + 1
+        h, w = guidance.shape[-2:]
         keys = self.range_proj(guidance)
-        windows = F.unfold(F.pad(keys, [self.radius] * 4, mode="reflect"), d)
-        windows = windows.view(b, keys.shape[1], d * d, h, w)
+        padded = F.pad(keys, [self.radius] * 4, mode="reflect")
+        similarity = torch.stack(
+            [(view * keys).sum(1) for view in _window(padded, self.radius, (h, w))], 1
+        )
         temp = self.range_temp.exp().clamp(1e-4, 1e4)
-        range_kernel = torch.softmax(temp * (windows * keys.unsqueeze(2)).sum(1), 1)
+        range_kernel = torch.softmax(temp * similarity, 1)
         combined = range_kernel * self.spatial_kernel().view(1, -1, 1, 1)
         combined = combined / combined.sum(1, keepdim=True).clamp_min(1e-7)
         return combined + 0.1 * self.kernel_fixup(torch.cat([combined, guidance], 1))
 
+    def apply(self, source: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        """Upsample ``source`` to ``kernel``'s grid (bicubic first, then the JBU sum)."""
+        up = F.interpolate(source, kernel.shape[-2:], mode="bicubic", align_corners=False)
+        return jbu_weighted_sum(up, kernel.to(up.dtype), self.radius)
+
     def forward(self, source: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
-        """Upsample ``source`` to ``guidance``'s grid (bicubic first, then the JBU sum)."""
-        up = F.interpolate(source, guidance.shape[-2:], mode="bicubic", align_corners=False)
-        return jbu_weighted_sum(up, self.kernel(guidance), self.radius)
+        """Upsample ``source`` to ``guidance``'s grid."""
+        return self.apply(source, self.kernel(guidance))
 
 
 class JBUUpsampler(nn.Module):
-    """A stack of x2 :class:`JBUStage` s and a linear 1x1 correction (FeatUp's ``JBUStack``).
+    """A stack of x2 :class:`JBUStage` s (FeatUp's ``JBUStack``, without its channel mix).
 
     Parameters
     ----------
-    channels
-        Channels of the features it upsamples (k, or r with a basis).
     stages
         Number of x2 stages: log2 of the classifier's stride (FeatUp's four for stride 16).
-    cam_basis
-        Optional ``(K, r)`` basis: the upsampler then works on ``cam_basis.T @ f``.
     config
         Builder arguments, stored in checkpoints.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        stages: int,
-        cam_basis: torch.Tensor | None = None,
-        config: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, stages: int, config: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.stages = nn.ModuleList(JBUStage() for _ in range(stages))
-        self.correction = nn.Conv2d(channels, channels, 1, bias=False)
-        nn.init.zeros_(self.correction.weight)
-        self.register_buffer("cam_basis", cam_basis)
         self.register_buffer("trained", torch.tensor(False))
         self.config = dict(config or {})
 
@@ -170,87 +190,62 @@ class JBUUpsampler(nn.Module):
         """Total upsampling factor, ``2 ** stages``."""
         return 2 ** len(self.stages)
 
-    def project(self, cam_features: torch.Tensor) -> torch.Tensor:
-        """Project the classifier's CAM features on the upsampler's basis (none: unchanged)."""
-        if self.cam_basis is None:
-            return cam_features
-        basis = self.cam_basis.to(cam_features)
-        return torch.einsum("bkhw,kr->brhw", cam_features, basis)
+    def kernels(self, guidance: torch.Tensor, low_size: tuple[int, int]) -> list[torch.Tensor]:
+        """Every stage's kernel for a source of ``low_size`` (they depend on the image only).
 
-    def class_weight(self, fc_weight: torch.Tensor) -> torch.Tensor:
-        """``(C, channels)`` weights on the upsampled features (FC weights, basis fused)."""
-        if self.cam_basis is None:
-            return fc_weight
-        return fc_weight @ self.cam_basis.to(fc_weight)
-
-    def _stack(self, source: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
+        Computed once, they serve any number of sources of that image (the jitters and random
+        projections of one training step, or every class's CAM).
+        """
+        out = []
+        h, w = int(low_size[0]), int(low_size[1])
         for stage in self.stages:
-            size = (source.shape[-2] * 2, source.shape[-1] * 2)
-            source = stage(source, F.adaptive_avg_pool2d(guidance, size))
+            h, w = h * 2, w * 2
+            out.append(stage.kernel(F.adaptive_avg_pool2d(guidance, (h, w))))
+        return out
+
+    def upsample(self, source: torch.Tensor, kernels: list[torch.Tensor]) -> torch.Tensor:
+        """Run the stack on ``source`` with precomputed :meth:`kernels`."""
+        for stage, kernel in zip(self.stages, kernels, strict=True):
+            source = stage.apply(source, kernel)
         return source
 
     def forward(self, source: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
-        """Upsample ``(B, channels, h, w)`` features guided by the normalised image.
+        """Upsample ``(B, C, h, w)`` features guided by the normalised image ``(B, 3, H, W)``.
 
-        ``guidance`` is ``(B, 3, H, W)`` with ``H = h * scale``; the result is
-        ``(B, channels, H, W)``.
+        ``H = h * scale``; the result is ``(B, C, H, W)``.
         """
-        up = self._stack(source, guidance)
-        return up + 0.1 * self.correction(up)
+        return self.upsample(source, self.kernels(guidance, tuple(source.shape[-2:])))
 
-    def upsample_cam(
-        self, low_cam: torch.Tensor, weight: torch.Tensor, guidance: torch.Tensor
-    ) -> torch.Tensor:
-        """Upsample class maps directly: equal to ``weight`` applied to the upsampled features.
+    def upsample_cam(self, low_cam: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
+        """Upsample exact low-res CAMs ``(B, h, w)`` to ``(B, H, W)``.
 
-        Parameters
-        ----------
-        low_cam
-            ``(B, channels, h, w)`` features on the upsampler's basis (:meth:`project`).
-        weight
-            ``(B, channels)`` class weights per image (:meth:`class_weight` rows).
-        guidance
-            ``(B, 3, H, W)`` normalised images.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(B, H, W)`` high-res CAMs. Every stage is linear in its source and the same for
-            each channel, and the correction is a linear channel mix, so this is
-            ``sum_k w_k (U f)_k`` computed on one channel instead of ``channels``.
+        The stack is linear and channel-blind, so this equals the class weights applied to the
+        upsampled K-channel features, computed on one channel.
         """
-        eye = torch.eye(weight.shape[1], dtype=weight.dtype, device=weight.device)
-        mix = eye + 0.1 * self.correction.weight.view(weight.shape[1], weight.shape[1])
-        folded = weight @ mix  # (B, channels): the correction folded into the weights
-        cam = torch.einsum("bk,bkhw->bhw", folded, low_cam).unsqueeze(1)
-        return self._stack(cam, guidance)[:, 0]
+        return self(low_cam.unsqueeze(1), guidance)[:, 0]
 
 
-def build_upsampler(classifier: nn.Module, rank: int | None = None) -> JBUUpsampler:
-    """Build an untrained :class:`JBUUpsampler` for ``classifier`` (expansion network's basis).
+def build_upsampler(classifier: nn.Module) -> JBUUpsampler:
+    """Build an untrained :class:`JBUUpsampler` for ``classifier``.
 
-    The basis is :func:`hrcam.models.expansion.build_expansion`'s: none when the classifier has
-    at most 64 CAM channels, else the top-r right singular vectors of its FC weights (r = 16
-    by default). The number of x2 stages is log2 of the classifier's stride. The config (and
-    so every checkpoint of it) records the classifier's
+    The number of x2 stages is log2 of the classifier's stride. The config (and so every
+    checkpoint of it) records the classifier's CAM width k, its stride and its
     :func:`~hrcam.models.fingerprint.classifier_fingerprint`.
     """
-    from hrcam.models.expansion import _DEFAULT_RANK, _MAX_FULL_RES_CHANNELS, _fc_basis
-
     stride = int(classifier.stride)
     stages = round(math.log2(stride))
     if 2**stages != stride:
         raise UpsamplerError(f"the learned JBU needs a power-of-two stride, got {stride}")
-    k = int(classifier.k)
-    if rank is None and k > _MAX_FULL_RES_CHANNELS:
-        rank = min(_DEFAULT_RANK, k, int(classifier.num_classes))
-    basis = None if rank is None else _fc_basis(classifier.fc.weight, rank)
     # The classifier's identity: loading this upsampler for any other classifier is refused.
     fingerprint = classifier_fingerprint(classifier)
-    config = {"k": k, "stages": stages, "rank": rank, "classifier_fingerprint": fingerprint}
+    config = {
+        "k": int(classifier.k),
+        "stages": stages,
+        "version": UPSAMPLER_VERSION,
+        "classifier_fingerprint": fingerprint,
+    }
     param = next(classifier.parameters())
-    upsampler = JBUUpsampler(k if rank is None else rank, stages, basis, config)
-    return upsampler.to(device=param.device)
+    return JBUUpsampler(stages, config).to(device=param.device)
 
 
 def save_upsampler(
@@ -263,7 +258,6 @@ def save_upsampler(
     payload = {
         "format": UPSAMPLER_FORMAT,
         "config": dict(upsampler.config),
-        "has_basis": upsampler.cam_basis is not None,
         "upsampler": state,
         "extra": dict(extra or {}),
     }
@@ -335,10 +329,14 @@ def load_upsampler(
     payload = read_upsampler_payload(path)
     config = payload["config"]
     state = payload["upsampler"]
+    if config.get("version") != UPSAMPLER_VERSION:
+        raise UpsamplerError(
+            f"{path} was written by an earlier hrcam (upsampler format version "
+            f"{config.get('version', 1)}, this hrcam reads {UPSAMPLER_VERSION}: FeatUp's "
+            "spatial units, no channel mix); retrain it with `hrcam train upsampler`"
+        )
     try:
-        channels = config["k"] if config["rank"] is None else config["rank"]
-        basis = state.get("cam_basis") if payload["has_basis"] else None
-        upsampler = JBUUpsampler(channels, config["stages"], basis, config)
+        upsampler = JBUUpsampler(config["stages"], config)
         upsampler.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -14,7 +14,11 @@ Task = Literal["classifier", "expansion", "upsampler"]
 
 TASKS: tuple[str, ...] = ("classifier", "expansion", "upsampler")
 SCHEDULERS: tuple[str, ...] = ("plateau", "none")
-OPTIMIZERS: tuple[str, ...] = ("adadelta", "sgd", "adam")
+OPTIMIZERS: tuple[str, ...] = ("adadelta", "sgd", "adam", "nadam")
+
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {"upsampler": {"optimizer": "nadam", "lr": 1e-3}}
+"""Per-task defaults that differ from :class:`TrainConfig`'s: FeatUp trains its JBU with NAdam
+at lr 1e-3 (the paper's adadelta at lr 1.0 is for the classifier and expansion network)."""
 
 #: The command-line option of each field whose option is not simply ``--field-name`` (the
 #: CLI builds its options from it, and a refused resume names the option to change).
@@ -23,6 +27,34 @@ OPTION_NAMES: dict[str, str] = {
     "classifier_checkpoint": "--classifier",
     "num_workers": "--workers",
 }
+
+
+def parse_classes(spec: str) -> list[int]:
+    """Class indices from ``"imagenet-animals"`` or a list such as ``"0-397"``, ``"3,7,10-12"``.
+
+    Raises ``ValueError`` that quotes the spec and shows the accepted forms.
+    """
+    text = str(spec).strip()
+    if text == "imagenet-animals":
+        from hrcam.models.wrap import imagenet_animal_indices
+
+        return imagenet_animal_indices()
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            first, last = int(low), int(high) if high else int(low)
+            if first < 0 or last < first:
+                raise ValueError
+            out.extend(range(first, last + 1))
+    except ValueError:
+        raise ValueError(
+            f"cam_classes {spec!r} is not a class list: use 'imagenet-animals' or indices and "
+            "ranges such as '0-397' or '3,7,10-12'"
+        ) from None
+    if len(set(out)) != len(out):
+        raise ValueError(f"cam_classes {spec!r} names a class twice")
+    return out
 
 
 def option_name(field: str) -> str:
@@ -46,6 +78,7 @@ def task_config(task: str, config: Any, overrides: dict[str, Any]) -> Any:
             task=task,
             run_dir=default_run_dir(task),
             classifier_checkpoint=overrides.pop("classifier_checkpoint", None),
+            **TASK_DEFAULTS.get(task, {}),
         )
     return config.replace(task=task, **overrides)
 
@@ -81,7 +114,8 @@ class TrainConfig:
     epochs, batch_size, val_batch_size
         Schedule; ``val_batch_size`` defaults to ``batch_size``.
     optimizer, lr, weight_decay
-        ``adadelta`` at lr 1.0 is the paper's and Keras' default.
+        ``adadelta`` at lr 1.0 is the paper's and Keras' default; ``train_upsampler`` and
+        ``hrcam train upsampler`` default to FeatUp's NAdam at lr 1e-3 (:data:`TASK_DEFAULTS`).
     scheduler, plateau_factor, plateau_patience, min_lr
         ``"plateau"``: ReduceLROnPlateau on the validation loss, as in the reference code.
     seed
@@ -116,6 +150,12 @@ class TrainConfig:
         (:func:`hrcam.models.build_expansion`). 16 and 4 are the reference code's; smaller
         values make a cheaper network than the paper's (``benchmarks/explain.py`` times it),
         whose maps the book does not measure.
+    cam_classes, cam_rank
+        Expansion task only, for a classifier with more than 64 CAM channels (a wrapped
+        ImageNet model): the classes whose high-res CAM must be exact, as
+        ``"imagenet-animals"`` (the 398 animal classes) or indices and ranges such as
+        ``"0-397"`` (``None``: every class); and an opt-in low rank of the map (``None``:
+        exact). See ``classes`` and ``rank`` of :func:`hrcam.models.build_expansion`.
     eval_every, eval_images
         Expansion task: every ``eval_every`` epochs (and after the last one) measure the
         localization of the low-res, high-res and both refined CAMs on the first
@@ -156,6 +196,8 @@ class TrainConfig:
     consistency_weight: float = 0.0
     growth_rate: int = 16
     layers_per_block: int = 4
+    cam_classes: str | None = None
+    cam_rank: int | None = None
     eval_every: int = 0
     eval_images: int = 64
 
@@ -194,6 +236,14 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.cam_rank is not None and (
+            not isinstance(self.cam_rank, int)
+            or isinstance(self.cam_rank, bool)
+            or self.cam_rank < 1
+        ):
+            raise ValueError(f"cam_rank must be a positive integer or None, got {self.cam_rank!r}")
+        if self.cam_classes is not None:
+            parse_classes(self.cam_classes)
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
 
@@ -214,7 +264,13 @@ class TrainConfig:
             )
 
     def _check_task(self) -> None:
-        for name in ("consistency_weight", "growth_rate", "layers_per_block"):
+        for name in (
+            "consistency_weight",
+            "growth_rate",
+            "layers_per_block",
+            "cam_classes",
+            "cam_rank",
+        ):
             if self.task != "expansion" and getattr(self, name) != getattr(TrainConfig, name):
                 raise ValueError(f"{name} applies to the expansion task only")
         if self.task != "classifier" and self.classifier_checkpoint is None:

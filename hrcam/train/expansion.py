@@ -222,6 +222,7 @@ def train_expansion(
     """
     config = task_config("expansion", config, overrides)
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
+    from hrcam.train.config import parse_classes
 
     train_set, val_set = open_splits(config.data_root)
     spec = str(config.classifier_checkpoint)
@@ -254,6 +255,8 @@ def train_expansion(
         image_size=int(train_set.image_size),
         growth_rate=config.growth_rate,
         layers_per_block=config.layers_per_block,
+        rank=config.cam_rank,
+        classes=None if config.cam_classes is None else parse_classes(config.cam_classes),
     )
     model = HRCAM(classifier, expansion)
     # The expansion network's input size, not the classifier's: explaining uses it.

@@ -530,13 +530,15 @@ def evaluate(
 
 
 def build_optimizer(params: Sequence[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam."""
+    """Adadelta (the paper's choice; lr 1.0 is Keras' and torch's default), or SGD/Adam/NAdam."""
     if not params:
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adadelta":
         return torch.optim.Adadelta(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    if config.optimizer == "nadam":  # FeatUp's optimiser for its JBU
+        return torch.optim.NAdam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 

@@ -1,17 +1,32 @@
-"""Learned-JBU training (FeatUp's multi-view reconstruction); the classifier stays frozen.
+"""Learned-JBU training as FeatUp trains its JBU (multi-view reconstruction, no labels).
 
-Each step jitters every image once (zoom in or out with reflected borders, which is FeatUp's
-pad and zoom, a shift and a horizontal flip: one affine warp, drawn from the loop's
-augmentation generator so that a resume repeats it). The upsampler lifts the classifier's CAM
-features of the *original* image to full resolution; the same warp is applied to those
-high-res features, a learned downsampler brings them back to the classifier's grid, and they
-must match the classifier's own features of the *warped* image::
+Per step and image, ``N_JITTERS`` (5) jitters as FeatUp draws them (reflect padding by 20 px
+of 224, in half the draws a zoom in by up to 2x, a random crop back to the image size, a
+horizontal flip in half the draws), each expressed as one affine warp drawn from the loop's
+augmentation generator so that a resume repeats it. The classifier's CAM features pass through
+FeatUp's ``ChannelNorm``; for each jitter, a fresh random projection to ``RANDOM_PROJECTION``
+(30) unit-norm directions of those K channels is upsampled with the image's kernels, warped,
+brought back to the classifier's grid by the downsampler, and must match the same projection
+of the classifier's features of the warped image, weighed by FeatUp's predicted uncertainty
+(``ScaleNet``)::
 
-    loss = mean( ||D(warp(U(f(x), x))) - f(warp(x))||^2 * exp(-s) + s ) + tv * TV(U(f(x), x))
+    loss = sum_j mean( mse_j / (2 s_j^2) + log s_j ) / N_JITTERS + CRF_WEIGHT * crf
 
-with ``s`` a per-pixel log-variance predicted from the target features by a 1x1 conv
-(FeatUp's predicted uncertainty; zero at the start) and TV the mean absolute difference of
-neighbouring high-res pixels. No labels are used.
+with ``s_j = exp(conv(f(warp_j(x))) + 0.1)`` and ``crf`` FeatUp's sampled CRF loss on the
+first jitter's high-res features (weight 0.001); no total-variation term (FeatUp's JBU
+recipe: TV 0). NAdam at lr 1e-3 is the CLI's default for this task.
+
+Differences from FeatUp's JBU recipe, each for a reason:
+
+* the downsampler is FeatUp's *simple* learned kernel (one ``stride x stride`` kernel), not
+  its attention downsampler, whose attention reads every feature channel at full resolution:
+  1280 channels at 224 px per jitter, beyond a CPU's budget;
+* the upsampler sees random 30-dimensional projections of the features rather than all K
+  channels: its kernels are channel-blind, so only the loss (which FeatUp also computes on
+  such projections) could tell the difference, and it cannot;
+* FeatUp clips gradients to norm 1e-4 for its first 10 steps; this loop does not;
+* the CRF term pairs the first jitter's high-res features with the *unwarped* image; FeatUp
+  pairs the warped features with the unwarped image, which we read as an oversight.
 """
 
 from __future__ import annotations
@@ -32,36 +47,55 @@ from hrcam.train.rng import seed_everything
 from hrcam.train.tasks import ImageTask, open_splits
 
 __all__ = [
-    "TV_WEIGHT",
+    "CRF_WEIGHT",
+    "N_JITTERS",
+    "RANDOM_PROJECTION",
     "LearnedDownsampler",
     "MultiViewOutput",
+    "ScaleNet",
     "UpsamplerTask",
     "UpsamplerTrainer",
     "jitter_thetas",
     "multiview_loss",
+    "sampled_crf_loss",
     "train_upsampler",
     "warp",
 ]
 
-TV_WEIGHT = 0.05
-"""Weight of the total-variation term (FeatUp's small smoothness prior)."""
+N_JITTERS = 5
+"""Jitters per image and step (FeatUp's ``n_jitters``)."""
+RANDOM_PROJECTION = 30
+"""Random unit-norm directions the loss compares per jitter (FeatUp's ``random_projection``)."""
+CRF_WEIGHT = 0.001
+"""Weight of FeatUp's sampled CRF loss (its JBU recipe's ``crf_weight``)."""
+CRF_SAMPLES = 1000
+MAX_ZOOM = 2.0  # FeatUp's max_zoom
+PAD_FRACTION = 20 / 224  # FeatUp's max_pad of 20 px at its 224-px load size
 
-MAX_ZOOM = 1.8  # zoom in up to 1.8x, out (reflected borders, i.e. padding) down to 1/1.25
-MIN_ZOOM = 0.8
 
+def jitter_thetas(
+    n: int, generator: torch.Generator, device: Any = "cpu", size: int = 224
+) -> torch.Tensor:
+    """``(n, 2, 3)`` affine warps equal to FeatUp's ``sample_transform`` + ``apply_jitter``.
 
-def jitter_thetas(n: int, generator: torch.Generator, device: Any = "cpu") -> torch.Tensor:
-    """``(n, 2, 3)`` affine warps: random zoom (in or out), shift and horizontal flip."""
-    u = torch.rand(n, 4, generator=generator, device=generator.device).to(device)
-    scale = MIN_ZOOM + (MAX_ZOOM - MIN_ZOOM) * u[:, 0]
-    inv = 1.0 / scale  # sampling grid of a zoom by ``scale``
-    room = (1.0 - inv).abs()
-    shift = (2 * u[:, 1:3] - 1) * room.unsqueeze(1)
-    flip = torch.where(u[:, 3] < 0.5, -1.0, 1.0)
+    FeatUp reflect-pads the image by ``max_pad``, zooms in by ``z ~ U(1, 2)`` in half the
+    draws (else 1), crops a window of the image's size at a uniform integer offset and flips
+    it in half the draws. In the normalised coordinates of ``F.affine_grid`` an output
+    position ``u`` then reads the input at ``±u / z + t`` with
+    ``t = (1 + 2 offset / size) / z - 2 pad / size - 1``.
+    """
+    u = torch.rand(n, 5, generator=generator, device=generator.device).to(device)
+    pad = round(PAD_FRACTION * size)
+    zoom = torch.where(u[:, 0] < 0.5, 1.0 + (MAX_ZOOM - 1.0) * u[:, 1], torch.ones_like(u[:, 1]))
+    valid = torch.floor((size + 2 * pad) * zoom) - size + 1
+    offsets = torch.floor(u[:, 2:4] * valid.unsqueeze(1))  # (n, 2): y, x
+    flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0)
+    shift = (1 + 2 * offsets / size) / zoom.unsqueeze(1) - 2 * pad / size - 1
     theta = torch.zeros(n, 2, 3, device=device)
-    theta[:, 0, 0] = inv * flip
-    theta[:, 1, 1] = inv
-    theta[:, :, 2] = shift
+    theta[:, 0, 0] = flip / zoom
+    theta[:, 1, 1] = 1.0 / zoom
+    theta[:, 0, 2] = shift[:, 1]  # a flip mirrors the crop: the sign of u only
+    theta[:, 1, 2] = shift[:, 0]
     return theta
 
 
@@ -71,8 +105,33 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+def sampled_crf_loss(
+    guidance: torch.Tensor, features: torch.Tensor, coords: torch.Tensor
+) -> torch.Tensor:
+    """FeatUp's ``SampledCRFLoss`` (alpha .1, beta .15, gamma .005, w1 10, w2 3, shift 0).
+
+    ``coords`` is ``(2, n)`` integer pixel positions (rows, columns) drawn uniformly; the loss
+    is the mean over pairs of the features' squared distance times a bilateral affinity of
+    the positions and the guidance colours plus a spatial one.
+    """
+    h, w = guidance.shape[-2:]
+    scale = torch.tensor([h, w], device=coords.device, dtype=torch.float32).unsqueeze(-1)
+    norm_coords = coords.float() / scale
+    g = guidance[:, :, coords[0], coords[1]].float()
+    f = features[:, :, coords[0], coords[1]].float()
+    coord_diff = (norm_coords.unsqueeze(-1) - norm_coords.unsqueeze(-2)).square().sum(0)[None]
+    guidance_diff = (g.unsqueeze(-1) - g.unsqueeze(-2)).square().sum(1)
+    affinity = 10.0 * torch.exp(-coord_diff / (2 * 0.1) - guidance_diff / (2 * 0.15))
+    affinity = affinity + 3.0 * torch.exp(-coord_diff / (2 * 0.005))
+    feat_diff = (f.unsqueeze(-1) - f.unsqueeze(-2)).square().sum(1)
+    return (feat_diff * affinity).mean()
+
+
 class LearnedDownsampler(nn.Module):
-    """A learned ``stride x stride`` pooling kernel (softmax weights; starts as average pooling)."""
+    """A learned ``stride x stride`` pooling kernel (softmax weights; starts as average pooling).
+
+    FeatUp's ``SimpleDownsampler`` with the kernel the size of the stride.
+    """
 
     def __init__(self, stride: int) -> None:
         super().__init__()
@@ -86,29 +145,49 @@ class LearnedDownsampler(nn.Module):
         return F.conv2d(x, kernel.expand(c, 1, -1, -1).to(x.dtype), stride=self.stride, groups=c)
 
 
+class ScaleNet(nn.Module):
+    """FeatUp's predicted uncertainty: ``s = exp(conv1x1(f) + 0.1)``, weights scaled by 0.1."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.net = nn.Conv2d(channels, 1, 1)
+        with torch.no_grad():
+            self.net.weight.mul_(0.1)
+            self.net.bias.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, h, w)`` scales of the features ``x``."""
+        return torch.exp(self.net(x) + 0.1).clamp_min(1e-4)
+
+
 class MultiViewOutput(NamedTuple):
-    """What one training forward gives the loss."""
+    """What one training forward gives the loss (lists: one entry per jitter)."""
 
-    target: torch.Tensor  # classifier features of the warped image, on the basis
-    predicted: torch.Tensor  # downsampled warped high-res features
-    log_var: torch.Tensor  # (B, 1, h, w) predicted log-variance
-    high_res: torch.Tensor  # high-res features of the original image
+    targets: list[torch.Tensor]  # projected classifier features of each warped image
+    predicted: list[torch.Tensor]  # projected, warped, downsampled high-res features
+    scales: list[torch.Tensor]  # (B, 1, h, w) predicted uncertainty per jitter
+    crf: torch.Tensor  # FeatUp's sampled CRF loss (0 when its weight is 0)
 
 
-def multiview_loss(output: MultiViewOutput, tv_weight: float = TV_WEIGHT) -> torch.Tensor:
-    """Per-pixel-uncertainty reconstruction loss plus ``tv_weight`` times total variation."""
-    mse = (output.predicted.float() - output.target.float()).square().mean(1, keepdim=True)
-    s = output.log_var.float()
-    rec = (mse * torch.exp(-s) + s).mean()
-    hr = output.high_res.float()
-    tv = (hr[..., 1:, :] - hr[..., :-1, :]).abs().mean() + (hr[..., 1:] - hr[..., :-1]).abs().mean()
-    return rec + tv_weight * tv
+def multiview_loss(output: MultiViewOutput, crf_weight: float = CRF_WEIGHT) -> torch.Tensor:
+    """FeatUp's JBU loss: uncertainty-weighted reconstruction over jitters plus the CRF term."""
+    total = torch.zeros((), device=output.crf.device)
+    n = len(output.targets)
+    for target, predicted, scales in zip(
+        output.targets, output.predicted, output.scales, strict=True
+    ):
+        mse = (predicted.float() - target.float()).square()
+        s = scales.float()
+        total = total + (mse / (2 * s.square()) + s.log()).mean() / n
+    return total + crf_weight * output.crf
 
 
 class UpsamplerTrainer(nn.Module):
     """Frozen classifier + upsampler + the training-only downsampler and uncertainty head.
 
-    ``forward(inputs)`` reads the warps drawn for this batch from :attr:`thetas`.
+    ``forward(inputs)`` reads the warps drawn for this batch from :attr:`thetas` (``(J, B, 2,
+    3)``), the random projections from :attr:`projections` (``(J, B, K, 30)``) and the CRF's
+    pixel pairs from :attr:`crf_coords`.
     """
 
     def __init__(self, classifier: nn.Module, upsampler: nn.Module) -> None:
@@ -117,12 +196,11 @@ class UpsamplerTrainer(nn.Module):
 
         self.classifier = freeze(classifier)
         self.upsampler = upsampler
-        channels = upsampler.correction.in_channels
         self.downsampler = LearnedDownsampler(int(classifier.stride))
-        self.log_var = nn.Conv2d(channels, 1, 1)
-        nn.init.zeros_(self.log_var.weight)
-        nn.init.zeros_(self.log_var.bias)
+        self.scale_net = ScaleNet(int(classifier.k))
         self.thetas: torch.Tensor | None = None
+        self.projections: torch.Tensor | None = None
+        self.crf_coords: torch.Tensor | None = None
 
     def train(self, mode: bool = True) -> UpsamplerTrainer:
         """Set the learned parts' mode; the classifier always stays in eval mode."""
@@ -131,20 +209,30 @@ class UpsamplerTrainer(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the classifier's CAM features of ``x`` on the upsampler's basis (no gradient)."""
+        """Return ``x``'s CAM features through FeatUp's ChannelNorm (no gradient)."""
+        from hrcam.models.jbu import channel_norm
+
         with torch.no_grad():
-            return self.upsampler.project(self.classifier.forward_features(x).cam_features)
+            return channel_norm(self.classifier.forward_features(x).cam_features.float())
 
     def forward(self, x: torch.Tensor) -> MultiViewOutput:
-        """Upsample ``x``'s features, warp them and the image, and pool them back."""
-        if self.thetas is None:
+        """Upsample projections of ``x``'s features, warp them and pool them back, per jitter."""
+        if self.thetas is None or self.projections is None:
             raise RuntimeError("draw the batch's warps first (UpsamplerTask.preprocess)")
         x = x.float()
-        high = self.upsampler(self.features(x), x)
-        moved = warp(x, self.thetas)
-        target = self.features(moved)
-        predicted = self.downsampler(warp(high, self.thetas))
-        return MultiViewOutput(target, predicted, self.log_var(target), high)
+        features = self.features(x)
+        kernels = self.upsampler.kernels(x, tuple(features.shape[-2:]))
+        targets, predicted, scales = [], [], []
+        crf = torch.zeros((), device=x.device)
+        for j, (theta, proj) in enumerate(zip(self.thetas, self.projections, strict=True)):
+            high = self.upsampler.upsample(torch.einsum("bkhw,bkd->bdhw", features, proj), kernels)
+            if j == 0 and self.crf_coords is not None:
+                crf = sampled_crf_loss(x, high, self.crf_coords)
+            moved = self.features(warp(x, theta))
+            targets.append(torch.einsum("bkhw,bkd->bdhw", moved, proj))
+            predicted.append(self.downsampler(warp(high, theta)))
+            scales.append(self.scale_net(moved))
+        return MultiViewOutput(targets, predicted, scales, crf)
 
 
 class UpsamplerTask(ImageTask):
@@ -161,7 +249,7 @@ class UpsamplerTask(ImageTask):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Upsampler, downsampler and uncertainty head (not the classifier)."""
         model = self.model
-        parts = (model.upsampler, model.downsampler, model.log_var)
+        parts = (model.upsampler, model.downsampler, model.scale_net)
         return [p for part in parts for p in part.parameters() if p.requires_grad]
 
     def set_train_mode(self) -> None:
@@ -171,13 +259,28 @@ class UpsamplerTask(ImageTask):
     def preprocess(
         self, images: torch.Tensor, train: bool, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """Normalise, and draw this batch's warps (validation: a fixed set, seed 0)."""
+        """Normalise, and draw this batch's jitters, projections and CRF pixel pairs.
+
+        Validation draws a fixed set (seed 0), so that its loss compares across epochs.
+        """
         from hrcam.models import input_stats, normalize_images
 
         if generator is None:
             generator = torch.Generator(device=images.device.type).manual_seed(0)
-        self.model.thetas = jitter_thetas(images.shape[0], generator, images.device)
-        mean, std = input_stats(self.model.classifier)
+        b, _, h, w = images.shape
+        model = self.model
+        k = int(model.classifier.k)
+        model.thetas = torch.stack(
+            [jitter_thetas(b, generator, images.device, h) for _ in range(N_JITTERS)]
+        )
+        proj = torch.randn(
+            N_JITTERS, b, k, RANDOM_PROJECTION, generator=generator, device=generator.device
+        ).to(images.device)
+        model.projections = proj / proj.square().sum(2, keepdim=True).sqrt()
+        rows = torch.randint(0, h, (CRF_SAMPLES,), generator=generator, device=generator.device)
+        cols = torch.randint(0, w, (CRF_SAMPLES,), generator=generator, device=generator.device)
+        model.crf_coords = torch.stack([rows, cols]).to(images.device)
+        mean, std = input_stats(model.classifier)
         return normalize_images(images, mean=mean, std=std)
 
     def loss(self, output: Any, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -189,11 +292,14 @@ class UpsamplerTask(ImageTask):
     ) -> dict[str, torch.Tensor]:
         """Return the summed loss and reconstruction error (relative to the features' energy)."""
         n = inputs.shape[0]
-        err = (output.predicted.float() - output.target.float()).square().sum(dim=(1, 2, 3))
-        energy = output.target.float().square().sum(dim=(1, 2, 3)).clamp_min(1e-8)
+        relative = torch.zeros(n, dtype=torch.float64, device=inputs.device)
+        for target, predicted in zip(output.targets, output.predicted, strict=True):
+            err = (predicted.float() - target.float()).square().sum(dim=(1, 2, 3))
+            energy = target.float().square().sum(dim=(1, 2, 3)).clamp_min(1e-8)
+            relative += (err / energy).double() / len(output.targets)
         return {
             "loss": multiview_loss(output).double() * n,
-            "relative_error": (err / energy).sum().double(),
+            "relative_error": relative.sum(),
         }
 
     def save(self, path: Path, extra: dict[str, Any]) -> None:
@@ -205,7 +311,9 @@ class UpsamplerTask(ImageTask):
             "downsampler": {
                 k: v.detach().cpu() for k, v in self.model.downsampler.state_dict().items()
             },
-            "log_var": {k: v.detach().cpu() for k, v in self.model.log_var.state_dict().items()},
+            "scale_net": {
+                k: v.detach().cpu() for k, v in self.model.scale_net.state_dict().items()
+            },
         }
         save_upsampler(path, self.model.upsampler, {**extra, **self.metadata, "training": training})
 
@@ -225,7 +333,7 @@ class UpsamplerTask(ImageTask):
         try:
             self.model.upsampler.load_state_dict(payload["upsampler"])
             self.model.downsampler.load_state_dict(extra["training"]["downsampler"])
-            self.model.log_var.load_state_dict(extra["training"]["log_var"])
+            self.model.scale_net.load_state_dict(extra["training"]["scale_net"])
         except (RuntimeError, KeyError) as exc:
             raise ValueError(
                 f"{path}: its upsampler does not fit this run's classifier ({exc}); use a new "

@@ -53,7 +53,7 @@ def test_featup_jbu_refuses_a_model_without_a_trained_upsampler(model):
         with_upsampler(model, build_upsampler(model.classifier))
 
 
-def test_featup_jbu_is_the_class_weights_applied_to_the_upsampled_features(model, images):
+def test_featup_jbu_is_its_jbu_applied_to_the_exact_low_res_cam(model, images):
     upsampler = build_upsampler(model.classifier)
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -67,9 +67,13 @@ def test_featup_jbu_is_the_class_weights_applied_to_the_upsampled_features(model
     x = normalize_images(images)
     with torch.no_grad():
         features = model.classifier.forward_features(x).cam_features
+        low = torch.einsum("bk,bkhw->bhw", model.classifier.fc.weight[TARGETS], features)
+        cams = upsampler(low.unsqueeze(1), x)[:, 0]
+        # ... which is the class weights applied to the upsampled K-channel features.
         high = upsampler(features, x)
-        cams = torch.einsum("bk,bkhw->bhw", model.classifier.fc.weight[TARGETS], high)
+        via_features = torch.einsum("bk,bkhw->bhw", model.classifier.fc.weight[TARGETS], high)
     np.testing.assert_allclose(maps, _minmax(cams.numpy()), atol=1e-4)
+    np.testing.assert_allclose(maps, _minmax(via_features.numpy()), atol=1e-4)
     assert maps.shape == (3, SIZE, SIZE)
 
 

@@ -1,4 +1,4 @@
-"""The learned JBU upsampler: its arithmetic, its linearity and its checkpoints."""
+"""The learned JBU upsampler: its arithmetic, FeatUp's units, its linearity and its checkpoints."""
 
 import pytest
 import torch
@@ -16,7 +16,7 @@ from hrcam.models.jbu import (
 
 
 def _randomised(upsampler: JBUUpsampler, seed: int = 0) -> JBUUpsampler:
-    """Non-trivial weights everywhere (the correction starts at zero)."""
+    """Non-trivial weights everywhere."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in upsampler.parameters():
@@ -50,8 +50,17 @@ def test_stage_kernel_is_a_normalised_window_before_the_fixup():
     torch.testing.assert_close(kernel.sum(1), torch.ones(1, 8, 8))
 
 
+def test_the_spatial_kernel_is_in_featups_units():
+    # FeatUp: offsets linspace(-1, 1, 7) and sigma 1 at the start, i.e. sigma = 3 pixels.
+    stage = JBUStage()
+    kernel = stage.spatial_kernel().view(7, 7)
+    offsets = torch.arange(-3, 4, dtype=torch.float32)
+    expected = torch.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 3.0**2))
+    torch.testing.assert_close(kernel, expected)
+
+
 def test_upsampling_features_then_class_weights_equals_upsampling_the_cam():
-    upsampler = _randomised(JBUUpsampler(channels=5, stages=3))
+    upsampler = _randomised(JBUUpsampler(stages=3))
     gen = torch.Generator().manual_seed(2)
     features = torch.randn(2, 5, 3, 3, generator=gen)
     guidance = torch.randn(2, 3, 24, 24, generator=gen)
@@ -60,18 +69,18 @@ def test_upsampling_features_then_class_weights_equals_upsampling_the_cam():
         high = upsampler(features, guidance)
         assert high.shape == (2, 5, 24, 24)
         then_weights = torch.einsum("bk,bkhw->bhw", weight, high)
-        direct = upsampler.upsample_cam(features, weight, guidance)
+        cam = torch.einsum("bk,bkhw->bhw", weight, features)
+        direct = upsampler.upsample_cam(cam, guidance)
     torch.testing.assert_close(direct, then_weights, rtol=1e-4, atol=1e-4)
     assert then_weights.abs().max() > 0.1  # not a vacuous comparison of zeros
 
 
 def test_a_constant_source_stays_constant():
     # Every kernel sums to one before the fixup; zeroing the fixup keeps it an average.
-    upsampler = _randomised(JBUUpsampler(channels=2, stages=2))
+    upsampler = _randomised(JBUUpsampler(stages=2))
     for stage in upsampler.stages:
         torch.nn.init.zeros_(stage.kernel_fixup[-1].weight)
         torch.nn.init.zeros_(stage.kernel_fixup[-1].bias)
-    torch.nn.init.zeros_(upsampler.correction.weight)
     with torch.no_grad():
         out = upsampler(torch.full((1, 2, 2, 2), 3.0), torch.randn(1, 3, 8, 8))
     torch.testing.assert_close(out, torch.full((1, 2, 8, 8), 3.0))
@@ -87,20 +96,22 @@ def _wide_classifier(k=80, classes=20, stride=8):
     return Clf()
 
 
-def test_a_wide_classifier_gets_the_expansion_networks_basis():
+def test_a_wide_classifier_gets_no_basis_and_records_its_identity():
     clf = _wide_classifier()
     upsampler = build_upsampler(clf)
-    assert len(upsampler.stages) == 3 and upsampler.cam_basis.shape == (80, 16)
-    f = torch.randn(1, 80, 2, 2)
-    projected = upsampler.project(f)
-    weight = upsampler.class_weight(clf.fc.weight)
-    # On the basis, the class scores of the projection are the FC weights' fused with it.
-    torch.testing.assert_close(
-        torch.einsum("ck,bkhw->bchw", weight, projected),
-        torch.einsum(
-            "ck,bkhw->bchw", clf.fc.weight @ upsampler.cam_basis @ upsampler.cam_basis.T, f
-        ),
-    )
+    assert len(upsampler.stages) == 3 and upsampler.scale == 8
+    assert upsampler.config["k"] == 80 and upsampler.config["version"] == 2
+    assert not any("basis" in key for key in upsampler.state_dict())
+
+
+def test_an_upsampler_of_the_former_format_is_refused_with_what_to_do(tmp_path):
+    clf = _wide_classifier()
+    upsampler = build_upsampler(clf)
+    upsampler.config.pop("version")
+    upsampler.trained.fill_(True)
+    path = save_upsampler(tmp_path / "old.pt", upsampler)
+    with pytest.raises(UpsamplerError, match="earlier hrcam.*retrain"):
+        load_upsampler(path, clf)
 
 
 def test_checkpoint_round_trip_and_untrained_refusal(tmp_path):
