@@ -110,7 +110,7 @@ def test_an_upsampler_of_the_former_format_is_refused_with_what_to_do(tmp_path):
     upsampler.config.pop("version")
     upsampler.trained.fill_(True)
     path = save_upsampler(tmp_path / "old.pt", upsampler)
-    with pytest.raises(UpsamplerError, match="earlier hrcam.*retrain"):
+    with pytest.raises(UpsamplerError, match=r"earlier hrcam.*retrain"):
         load_upsampler(path, clf)
 
 

@@ -61,8 +61,10 @@ def test_jitter_warps_match_featups_pad_zoom_crop_flip():
     for zoom, x, y, flip in ((1.0, 6, 6, False), (1.0, 0, 12, True), (1.5, 20, 33, False)):
         expected = _featup_jitter(img, pad, zoom, x, y, flip)
         valid = torch.floor(torch.tensor((size + 2 * pad) * zoom)) - size + 1
-        u = torch.tensor([[0.0 if zoom > 1 else 0.9, (zoom - 1.0) / (module.MAX_ZOOM - 1.0),
-                           (x + 0.5) / valid, (y + 0.5) / valid, 0.0 if flip else 0.9]])  # fmt: skip
+        zoomed = 0.0 if zoom > 1 else 0.9
+        amount = (zoom - 1.0) / (module.MAX_ZOOM - 1.0)
+        flipped = 0.0 if flip else 0.9
+        u = torch.tensor([[zoomed, amount, (x + 0.5) / valid, (y + 0.5) / valid, flipped]])
         gen = _FixedGenerator(u)
         old = module.PAD_FRACTION
         module.PAD_FRACTION = pad / size
@@ -106,11 +108,11 @@ def test_sampled_crf_loss_matches_featups_formula():
             for j in range(30):
                 pi, pj = coords[:, i].float(), coords[:, j].float()
                 d2 = (((pi - pj) / torch.tensor([10.0, 12.0])) ** 2).sum()
-                gi, gj = guidance[b, :, coords[0, i], coords[1, i]], guidance[b, :, coords[0, j], coords[1, j]]
-                g2 = ((gi - gj) ** 2).sum()
+                (yi, xi), (yj, xj) = coords[:, i], coords[:, j]
+                g2 = ((guidance[b, :, yi, xi] - guidance[b, :, yj, xj]) ** 2).sum()
                 sim = 10 * torch.exp(-d2 / 0.2 - g2 / 0.3) + 3 * torch.exp(-d2 / 0.01)
-                fi, fj = features[b, :, coords[0, i], coords[1, i]], features[b, :, coords[0, j], coords[1, j]]
-                total += float(((fi - fj) ** 2).sum() * sim)
+                f2 = ((features[b, :, yi, xi] - features[b, :, yj, xj]) ** 2).sum()
+                total += float(f2 * sim)
     assert sampled_crf_loss(guidance, features, coords).item() == pytest.approx(
         total / (2 * 30 * 30), rel=1e-5
     )
