@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hrcam.train.loop import FitLoop
 
-__all__ = ["KILL_ENV", "Callback", "KillAfterStep", "callbacks_from_env"]
+__all__ = [
+    "KILL_ENV",
+    "Callback",
+    "KillAfterStep",
+    "SnapshotAt",
+    "callbacks_from_env",
+    "doubling_steps",
+]
 
 #: Test-only: SIGKILL the training process right after the given optimizer step (1-based,
 #: counted over the whole run). Never set it outside tests.
@@ -72,6 +79,53 @@ class KillAfterStep(Callback):
         """Run :attr:`action` right after step :attr:`step`."""
         if loop.state.global_step == self.step:
             self.action()
+
+
+def doubling_steps(first: int, points: int) -> list[int]:
+    """``points`` optimizer steps, each twice the one before: ``first, 2 first, 4 first...``.
+
+    A learning curve's x axis: with a fixed batch size, images seen double from point to point.
+    """
+    if first < 1 or points < 1:
+        raise ValueError(f"first and points must be positive, got {first!r}, {points!r}")
+    return [first * 2**i for i in range(points)]
+
+
+class SnapshotAt(Callback):
+    """Save the task's model as a checkpoint right after each of the given optimizer steps.
+
+    Each goes to ``folder/step_NNNNNN.pt`` (the task's own checkpoint format, with
+    ``images_seen`` and ``step`` in its extra payload), written atomically; a step whose file
+    already exists (a resumed run) is not written again. A learning curve evaluates them.
+
+    Parameters
+    ----------
+    steps
+        Global optimizer steps (1-based) after which to save.
+    folder
+        Where the snapshots go (created).
+    batch_size
+        Images per step, to record images seen.
+    """
+
+    def __init__(self, steps: list[int], folder: str | os.PathLike, batch_size: int) -> None:
+        from pathlib import Path
+
+        self.steps = sorted({int(s) for s in steps})
+        self.folder = Path(folder)
+        self.batch_size = int(batch_size)
+
+    def path(self, step: int) -> Any:
+        """Where the snapshot of ``step`` is written."""
+        return self.folder / f"step_{step:06d}.pt"
+
+    def on_step_end(self, loop: FitLoop) -> None:
+        """Save a snapshot when this step is one of :attr:`steps`."""
+        step = loop.state.global_step
+        if step not in self.steps or self.path(step).exists():
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        loop.task.save(self.path(step), {"images_seen": step * self.batch_size, "step": step})
 
 
 def callbacks_from_env(environ: Mapping[str, str] | None = None) -> list[Callback]:

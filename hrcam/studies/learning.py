@@ -1,0 +1,179 @@
+"""Learning curves of the learned maps: train once, snapshot as images seen double, score each.
+
+The paper's expansion network and the learned JBU learn without labels, so their training
+images can be as many as the cut-out builder makes (stamps and background photos disjoint from
+the validation split's). :func:`train_curve` trains one of them once with a
+:class:`~hrcam.train.callbacks.SnapshotAt` callback, so that a single run yields the maps after
+``first``, ``2 first``, ``4 first``... steps; it resumes exactly from ``last.pt`` when
+interrupted. :func:`curve_point` scores one snapshot on the validation split.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from hrcam.train.callbacks import SnapshotAt, doubling_steps
+
+__all__ = [
+    "CURVE_MAPS",
+    "curve_point",
+    "curve_steps",
+    "reconstruction_psnr",
+    "snapshot_paths",
+    "train_curve",
+]
+
+#: The maps each learning-curve point scores: the refined ones are compared with the low-res.
+CURVE_MAPS = ("low_res_cam", "high_res_cam", "refined_paper", "refined_reference")
+
+
+def curve_steps(first_images: int, points: int, batch_size: int) -> list[int]:
+    """Optimizer steps at which ``points`` snapshots are taken, from ``first_images`` on.
+
+    ``first_images`` must be a multiple of ``batch_size``; images seen double each point.
+    """
+    if first_images % batch_size:
+        raise ValueError(
+            f"first_images={first_images} must be a multiple of batch_size={batch_size}"
+        )
+    return doubling_steps(first_images // batch_size, points)
+
+
+def train_curve(
+    task: str,
+    *,
+    data_root: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    classifier_checkpoint: str | os.PathLike,
+    first_images: int,
+    points: int,
+    batch_size: int = 8,
+    seed: int = 0,
+    checkpoint_every: int = 5,
+    progress: bool = True,
+    **overrides: Any,
+) -> Any:
+    """Train ``task`` ("expansion" or "upsampler") once, snapshotting on a doubling schedule.
+
+    The run lasts until the last snapshot: ``first_images * 2 ** (points - 1)`` images, as many
+    epochs of the store's training split as that takes (the last one cut short). Snapshots go
+    to ``run_dir/snapshots/step_NNNNNN.pt``; ``last.pt`` is written every ``checkpoint_every``
+    steps, and calling this again with the same arguments resumes from it.
+
+    Returns
+    -------
+    hrcam.train.TrainResult
+    """
+    from hrcam.data.store import StoreDataset
+    from hrcam.train import train_expansion, train_upsampler
+
+    steps = curve_steps(first_images, points, batch_size)
+    per_epoch = max(1, len(StoreDataset(data_root, "train")) // batch_size)
+    epochs = math.ceil(steps[-1] / per_epoch)
+    snapshots = SnapshotAt(steps, Path(run_dir) / "snapshots", batch_size)
+    train = {"expansion": train_expansion, "upsampler": train_upsampler}[task]
+    return train(
+        data_root=data_root,
+        run_dir=run_dir,
+        classifier_checkpoint=classifier_checkpoint,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_train_batches=min(per_epoch, steps[-1]) if epochs == 1 else None,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        resume=True,
+        callbacks=[snapshots],
+        **overrides,
+    )
+
+
+def snapshot_paths(run_dir: str | os.PathLike) -> list[Path]:
+    """Return the snapshots of a :func:`train_curve` run, fewest images seen first."""
+    return sorted((Path(run_dir) / "snapshots").glob("step_*.pt"))
+
+
+def reconstruction_psnr(model: Any, dataset: Any, limit: int, batch_size: int = 8) -> float:
+    """Mean per-image PSNR (dB, [0, 1] pixels) of ``model``'s reconstruction of ``dataset``.
+
+    The same quantity as the expansion training's ``val_psnr``, on its first ``limit`` images.
+    """
+    import numpy as np
+    import torch
+
+    from hrcam.models import denormalize_images, input_stats, normalize_images
+
+    mean, std = input_stats(model)
+    values = []
+    n = min(int(limit), len(dataset))
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(start + batch_size, n))
+            images = torch.from_numpy(dataset.read_arrays(idx)["images"]).permute(0, 3, 1, 2)
+            images = images.float() / 255.0
+            x = normalize_images(images, mean=mean, std=std)
+            recon = model(x).reconstruction.float()
+            pix = denormalize_images(recon, mean=mean, std=std) - images
+            mse = pix.square().mean(dim=(1, 2, 3)).clamp_min(1e-10)
+            values.extend((10.0 * torch.log10(1.0 / mse)).tolist())
+    return float(np.mean(values))
+
+
+def curve_point(
+    snapshot: str | os.PathLike,
+    data_root: str | os.PathLike,
+    *,
+    eval_images: int,
+    out_dir: str | os.PathLike,
+    batch_size: int = 8,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Score one expansion-network snapshot on the store's validation split.
+
+    Returns
+    -------
+    dict
+        ``images_seen``, ``step``, ``val_psnr`` (on the same ``eval_images`` images),
+        ``high_res_pxap`` and the paired ``refined_<preset>_minus_low_res`` PxAP differences
+        (``difference``, ``ci_low``, ``ci_high``), every interval resampling stamps
+        (:func:`hrcam.studies.cutouts.cutout_units`); ``images`` and ``stamps`` scored.
+    """
+    from hrcam.data.store import StoreDataset
+    from hrcam.evaluate import evaluate
+    from hrcam.models import load_checkpoint
+    from hrcam.studies.comparison import load_evaluation
+    from hrcam.studies.cutouts import cutout_units
+
+    checkpoint = load_checkpoint(snapshot)
+    model = checkpoint.model().eval()
+    val = StoreDataset(data_root, "val")
+    result = evaluate(
+        model, val, methods=CURVE_MAPS, target="label", limit=eval_images,
+        batch_size=batch_size, faithfulness_limit=0, road_limit=0, keep_examples=0,
+        progress=False, seed=seed, n_boot=n_boot,
+    )  # fmt: skip
+    result.save(Path(out_dir))
+    units = cutout_units(data_root, "val")["stamps"]
+    comp = load_evaluation(out_dir).resampled(units, "stamps", n_boot=n_boot, seed=seed)
+    point: dict[str, Any] = {
+        "snapshot": Path(snapshot).name,
+        "images_seen": int(checkpoint.extra.get("images_seen", 0)),
+        "step": int(checkpoint.extra.get("step", 0)),
+        "val_psnr": reconstruction_psnr(model, val, eval_images, batch_size),
+        "images": int(comp.value("high_res_cam", "pxap", "n")),
+        "stamps": int(comp.config["num_units"]),
+    }
+    for method in CURVE_MAPS:
+        point[f"{method}_pxap"] = {
+            key: comp.value(method, "pxap", key) for key in ("mean", "ci_low", "ci_high")
+        }
+    for preset in ("paper", "reference"):
+        d = comp.paired(f"refined_{preset}", "low_res_cam", "pxap", n_boot, seed)
+        point[f"refined_{preset}_minus_low_res"] = {
+            key: float(d[key]) for key in ("difference", "ci_low", "ci_high")
+        }
+    return point
