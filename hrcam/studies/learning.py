@@ -24,6 +24,7 @@ __all__ = [
     "reconstruction_psnr",
     "snapshot_paths",
     "train_curve",
+    "upsampler_point",
 ]
 
 #: The maps each learning-curve point scores: the refined ones are compared with the low-res.
@@ -177,3 +178,81 @@ def curve_point(
             key: float(d[key]) for key in ("difference", "ci_low", "ci_high")
         }
     return point
+
+
+def _val_images(dataset: Any, limit: int) -> Any:
+    import numpy as np
+    import torch
+
+    idx = np.arange(min(int(limit), len(dataset)))
+    images = torch.from_numpy(dataset.read_arrays(idx)["images"]).permute(0, 3, 1, 2)
+    return images.float() / 255.0
+
+
+def upsampler_point(
+    snapshot: str | os.PathLike,
+    classifier_checkpoint: str | os.PathLike,
+    data_root: str | os.PathLike,
+    *,
+    eval_images: int,
+    out_dir: str | os.PathLike,
+    batch_size: int = 4,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Score one learned-JBU snapshot: its own validation loss and ``featup_jbu``'s PxAP.
+
+    Returns
+    -------
+    dict
+        ``images_seen``, ``step``, ``val_loss`` (FeatUp's multi-view loss on the first
+        ``eval_images`` validation images, fixed jitters), ``featup_jbu_pxap`` and the paired
+        ``featup_jbu_minus_low_res`` PxAP difference, intervals resampling stamps.
+    """
+    import torch
+
+    from hrcam.data.store import StoreDataset
+    from hrcam.evaluate import evaluate
+    from hrcam.models import HRCAM, build_expansion, load_checkpoint
+    from hrcam.models.jbu import load_upsampler, read_upsampler_payload, with_upsampler
+    from hrcam.studies.comparison import load_evaluation
+    from hrcam.studies.cutouts import cutout_units
+    from hrcam.train.upsampler import UpsamplerTask, UpsamplerTrainer, multiview_loss
+
+    classifier = load_checkpoint(classifier_checkpoint).classifier.eval()
+    upsampler = load_upsampler(snapshot, classifier)
+    extra = read_upsampler_payload(snapshot)["extra"]
+    val = StoreDataset(data_root, "val")
+    task = UpsamplerTask(UpsamplerTrainer(classifier, upsampler), False, 0.0, {})
+    task.model.eval()
+    losses = []
+    images = _val_images(val, eval_images)
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = task.preprocess(images[start : start + batch_size], False, None)
+            losses.append(float(multiview_loss(task.model(x))) * len(x))
+    # featup_jbu reads only the classifier and the upsampler; the expansion network is a stub.
+    model = with_upsampler(HRCAM(classifier, build_expansion(classifier, rank=1)), upsampler)
+    result = evaluate(
+        model, val, methods=("low_res_cam", "featup_jbu"), target="label", limit=eval_images,
+        batch_size=batch_size, faithfulness_limit=0, road_limit=0, keep_examples=0,
+        progress=False, seed=seed, n_boot=n_boot,
+    )  # fmt: skip
+    result.save(Path(out_dir))
+    units = cutout_units(data_root, "val")["stamps"]
+    comp = load_evaluation(out_dir).resampled(units, "stamps", n_boot=n_boot, seed=seed)
+    d = comp.paired("featup_jbu", "low_res_cam", "pxap", n_boot, seed)
+    return {
+        "snapshot": Path(snapshot).name,
+        "images_seen": int(extra.get("images_seen", 0)),
+        "step": int(extra.get("step", 0)),
+        "val_loss": sum(losses) / len(images),
+        "images": int(comp.value("featup_jbu", "pxap", "n")),
+        "stamps": int(comp.config["num_units"]),
+        "featup_jbu_pxap": {
+            key: comp.value("featup_jbu", "pxap", key) for key in ("mean", "ci_low", "ci_high")
+        },
+        "featup_jbu_minus_low_res": {
+            key: float(d[key]) for key in ("difference", "ci_low", "ci_high")
+        },
+    }
