@@ -37,7 +37,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 batch_size = None
@@ -52,7 +52,7 @@ variant_classifier_epochs = None
 variant_expansion_epochs = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("07_evidence", globals())
 cfg
@@ -65,9 +65,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting, studies
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs, seconds_table
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
 
 timings = {}
 t0 = time.perf_counter()
@@ -318,7 +317,7 @@ unchanged = studies.classifier_unchanged(
     limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
 save_outputs(out_dir, {"unchanged.json": unchanged})
-from hrcam.config_view import values_markdown
+from hrcam.book import values_markdown
 
 Markdown(values_markdown(unchanged))
 

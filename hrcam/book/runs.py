@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hrcam.profiles import stage_dir
+from hrcam.book.profiles import stage_dir
 
 __all__ = ["load_run"]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hrcam._shared import ci_text, find_row, json_safe, put_ci
+from hrcam.book.profiles import stage_dir
 from hrcam.evaluate.results import save_outputs
 from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
-from hrcam.profiles import stage_dir
 from hrcam.studies.refine import verdict
 
 __all__ = [

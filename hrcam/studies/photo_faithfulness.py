@@ -121,14 +121,14 @@ def attach_upsampler(model: Any, run_dir: str | os.PathLike, trained: bool) -> t
         ``model`` carrying the upsampler and an empty note, or ``model`` unchanged and, in
         words, why ``featup_jbu`` cannot run on this page.
     """
+    from hrcam.book.chapters import STAGE_DIRS
+    from hrcam.book.profiles import stage_dir
     from hrcam.models.jbu import (
         UpsamplerError,
         load_upsampler,
         read_upsampler_payload,
         with_upsampler,
     )
-    from hrcam.notebook_index import STAGE_DIRS
-    from hrcam.profiles import stage_dir
 
     if not trained:
         return model, "needs the cut-out chapter's classifier, and this run skipped that chapter"

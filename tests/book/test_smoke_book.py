@@ -19,8 +19,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from hrcam import profiles
-from hrcam.book import run_book
+from hrcam.book import chapters, profiles, run_book
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.book, pytest.mark.slow]
@@ -62,7 +61,7 @@ def smoke_book(tmp_path_factory, shared_cutout_sources):
 
 def test_every_notebook_executes_with_smoke(smoke_book):
     runs = smoke_book.result.notebooks
-    assert [r.name for r in runs] == list(profiles.NOTEBOOKS)
+    assert [r.name for r in runs] == list(chapters.NOTEBOOKS)
     assert {r.status for r in runs} == {"ran"}
     for r in runs:
         nb = nbformat.read(r.output, as_version=4)
@@ -100,7 +99,7 @@ def test_book_has_every_page_and_nonempty_figures(smoke_book):
     assert smoke_book.result.html_index == smoke_book.book / "_build" / "html" / "index.html"
     for page in ("intro", "method", "references"):
         assert (html / f"{page}.html").stat().st_size > 0
-    for name in profiles.NOTEBOOKS:
+    for name in chapters.NOTEBOOKS:
         page = html / "notebooks" / f"{name}.html"
         assert page.exists(), f"no page for {name}"
         images = _images(page)
@@ -182,7 +181,7 @@ def test_real_photo_page_math_is_typeset_offline(smoke_book, dump_dom, assert_ma
 def _pages(html: Path) -> list[Path]:
     """Every page a reader can open: the prose pages and each chapter."""
     pages = [html / f"{name}.html" for name in ("intro", "method", "references")]
-    return pages + [html / "notebooks" / f"{name}.html" for name in profiles.NOTEBOOKS]
+    return pages + [html / "notebooks" / f"{name}.html" for name in chapters.NOTEBOOKS]
 
 
 def test_every_page_reads_right_in_chromium(smoke_book, dump_dom, page_text, page_defects):
@@ -237,16 +236,16 @@ def test_claims_headline_table_renders_as_a_table(smoke_book):
 
 
 def test_intro_states_this_runs_notebooks_and_times(smoke_book):
-    from hrcam.book_pages import format_seconds
+    from hrcam.book.pages import format_seconds
 
     text = (smoke_book.html / "intro.html").read_text()
     seconds = {r.name: r.seconds for r in smoke_book.result.notebooks}
     assert re.search(r"built with the <code[^>]*><span[^>]*>smoke</span></code> profile", text)
-    assert f"{len(profiles.NOTEBOOKS)} notebooks took" in text
+    assert f"{len(chapters.NOTEBOOKS)} notebooks took" in text
     # The time the intro shows is what the runner measured (rounded as the page rounds it).
     shown = re.search(r"notebooks took ([^<]+?) on the machine", text).group(1)
     assert shown == format_seconds(sum(round(s, 1) for s in seconds.values()))
-    for name in profiles.NOTEBOOKS:
+    for name in chapters.NOTEBOOKS:
         assert f"notebooks/{name}.html" in text
     # The papermill cell with the absolute run folder is not on any page.
     executed = (smoke_book.html / "notebooks" / "01_dataset.html").read_text()

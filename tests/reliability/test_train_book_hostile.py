@@ -145,7 +145,7 @@ def test_book_parameters_are_type_checked_before_anything_runs(tmp_path, params,
 
 
 def test_book_values_of_the_right_type_pass():
-    from hrcam.profiles import check_types
+    from hrcam.book import check_types
 
     check_types({"augment": False, "classifier_epochs": 3, "not_a_profile_name": "x"})
 
