@@ -92,9 +92,9 @@ from hrcam import plotting, studies
 from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.models import load_checkpoint
+from hrcam.models.device import resolve_device
 from hrcam.studies import comparison, consistency
 from hrcam.train import train_expansion
-from hrcam.train.device import resolve_device
 from hrcam.train.history import read_history
 
 timings = {}

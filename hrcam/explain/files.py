@@ -448,7 +448,7 @@ def _load_model(
 ) -> tuple[HRCAM, list[str] | None, int]:
     """Load the model, its class names (``None`` when unknown) and the checked input side."""
     from hrcam.models import HRCAM, load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     names: list[str] | None = None
     if isinstance(checkpoint, HRCAM):

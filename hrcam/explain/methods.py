@@ -120,7 +120,7 @@ def load_explain_model(
         ``classifier`` or the reverse, or an image size the stride does not divide.
     """
     from hrcam.models import HRCAM, load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     if (checkpoint is None) == (classifier is None):
         raise CLIError(

@@ -57,7 +57,7 @@ def _register_gradcam(name: str, cam_class: str, label: str, **cost: Any) -> Non
 
 
 # One line per grad-cam method. Score-CAM runs one forward pass per channel of its target
-# layer, so an evaluation runs it on the first ``score_cam_limit`` images only.
+# layer, so an evaluation runs it on its first images only (image cap ``per_channel``).
 _register_gradcam("gradcam", "GradCAM", "Grad-CAM")
 _register_gradcam("gradcam++", "GradCAMPlusPlus", "Grad-CAM++")
 _register_gradcam("layercam", "LayerCAM", "LayerCAM")
@@ -67,7 +67,7 @@ _register_gradcam(
     "Score-CAM",
     forward_passes=None,
     needs_gradients=False,
-    image_limit="score_cam_limit",
+    image_cap="per_channel",
 )
 # SESS (Tyagi et al. 2022): Grad-CAM of sliding windows over 12 upscaled copies of the image,
 # fused. With its defaults that is about 120 windows, each scored (1 pass) and explained (2.5),

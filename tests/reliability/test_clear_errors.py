@@ -9,7 +9,7 @@ from hrcam.errors import HrcamError
 
 
 def test_cpu_index_is_refused_as_a_device_not_blamed_on_the_file():
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     with pytest.raises(ValueError, match="'cpu:1': there is one CPU device; use 'cpu'"):
         resolve_device("cpu:1")
