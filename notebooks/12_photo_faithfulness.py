@@ -85,9 +85,9 @@ from myst_nb import glue
 from hrcam import plotting
 from hrcam.book import stage_dir
 from hrcam.data.animal_photos import load_animal_photos, photo_list
-from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.methods import method_label, method_names, pixel_space_model
 from hrcam.metrics import NULL_QUANTILE, cascading_randomization, spread_steps
+from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.plotting.sanity import randomization_figure
 from hrcam.studies import photo_faithfulness as pf
 from hrcam.studies.cutouts import usable_methods

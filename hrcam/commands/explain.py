@@ -213,7 +213,7 @@ def _run_methods(args: argparse.Namespace, allowed: list[int] | None) -> int:
     from hrcam._shared import ClassIndexError
     from hrcam.errors import CLIError
     from hrcam.explain.files import printable
-    from hrcam.explain.methods import explain_methods, load_explain_model
+    from hrcam.methods.images import explain_methods, load_explain_model
 
     if args.preset != "paper" or args.precision != "float32":
         raise CLIError(

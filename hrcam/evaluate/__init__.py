@@ -13,8 +13,6 @@ The package is split by what each part does:
 ``scoring``
     Per-image scores and their per-method summaries (:func:`summary_rows`,
     :func:`section5_rows`).
-``statistics``
-    Percentile-bootstrap confidence intervals.
 ``results``
     :class:`EvaluationResult` and :func:`save_outputs`, the one writer of result files.
 ``report``
@@ -49,7 +47,6 @@ from hrcam.evaluate.report import render_markdown, seconds_table
 from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
 from hrcam.evaluate.running import evaluate, run_evaluation
 from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
-from hrcam.evaluate.statistics import CI_METHOD, bootstrap_mean_ci
 from hrcam.methods.registry import (
     MethodEntry,
     MethodOptions,
@@ -59,6 +56,7 @@ from hrcam.methods.registry import (
     method_names,
     register_method,
 )
+from hrcam.metrics.statistics import CI_METHOD, bootstrap_mean_ci
 
 __all__ = [
     *scoring.__all__,

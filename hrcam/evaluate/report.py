@@ -9,8 +9,8 @@ import numpy as np
 
 from hrcam.evaluate.config import IMAGE_CAP_FIELDS
 from hrcam.evaluate.scoring import METRIC_LABELS, TABLE_METRICS
-from hrcam.evaluate.statistics import CI_METHOD, ci_method
 from hrcam.methods.registry import get_method, method_label
+from hrcam.metrics.statistics import CI_METHOD, ci_method
 
 if TYPE_CHECKING:
     from hrcam.evaluate.results import EvaluationResult

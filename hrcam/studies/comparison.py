@@ -37,7 +37,7 @@ from hrcam.evaluate import (
 )
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 from hrcam.evaluate.scoring import DATASET_METRICS, paired_dataset_ci
-from hrcam.evaluate.statistics import ci_method, paired_mean_ci
+from hrcam.metrics.statistics import ci_method, paired_mean_ci
 from hrcam.studies.ranking import best_method, ranking
 from hrcam.studies.refine import verdict
 

@@ -1,6 +1,6 @@
 """Any registered saliency method for image files, with or without an expansion network.
 
->>> from hrcam.explain.methods import explain_methods, load_explain_model
+>>> from hrcam.methods.images import explain_methods, load_explain_model
 >>> loaded = load_explain_model(classifier="torchvision:resnet18", weights="w")  # doctest: +SKIP
 >>> explain_methods(["cat.jpg"], loaded, "out/", ["cam_jbu", "gradcam"])  # doctest: +SKIP
 
