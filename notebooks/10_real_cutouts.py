@@ -72,8 +72,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam._shared import ci_text
 from hrcam.book import stage_dir
+from hrcam.core.tables import ci_text
 from hrcam.data import build_dataset
 from hrcam.data.cutouts import background_list, stamp_list
 from hrcam.data.store import StoreDataset

@@ -152,7 +152,7 @@ maps = pf.method_maps(model, methods, images, targets)
 timings["maps"] = time.perf_counter() - t0
 shown = [i for i, p in enumerate(photos) if p.show][:4]
 if shown:
-    from hrcam._shared import normalize_batch
+    from hrcam.core.maps import normalize_batch
 
     fig = plotting.example_grid(
         pixels[shown], np.zeros((len(shown), 224, 224), bool),

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
+from hrcam.atomic import atomic_write, atomic_write_text
+from hrcam.core.maps import check_class_indices
 from hrcam.errors import HrcamError, describe_os_error, ensure_output_dir
 from hrcam.locking import folder_lock
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
+from hrcam.atomic import atomic_write, atomic_write_text
+from hrcam.core.maps import check_class_indices
 from hrcam.errors import CLIError, HrcamError, ensure_output_dir
 from hrcam.explain import files
 from hrcam.locking import folder_lock

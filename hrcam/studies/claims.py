@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import ci_text, find_row, json_safe, put_ci
 from hrcam.book.profiles import stage_dir
+from hrcam.core.tables import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate.results import save_outputs
 from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, can_judge
 from hrcam.studies.refine import verdict

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import ci_text, find_row, json_safe, put_ci
+from hrcam.core.tables import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate import (
     METRIC_LABELS,
     SCALAR_METRICS,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hrcam._shared import find_row, put_ci
+from hrcam.core.tables import find_row, put_ci
 from hrcam.studies.refine import PRESET_CONFIGS, verdict
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import find_row, put_ci
+from hrcam.core.tables import find_row, put_ci
 
 __all__ = [
     "PAPER_MAPS",
@@ -216,7 +216,7 @@ def cutout_values(
 
 def paste_edge_text(values: dict[str, Any]) -> str:
     """Say how much the paste edge alone gives away: the image as the high-res map, both pastes."""
-    from hrcam._shared import ci_text
+    from hrcam.core.tables import ci_text
     from hrcam.studies.refine import PRESET_CONFIGS
 
     parts = []

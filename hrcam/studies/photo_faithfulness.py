@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hrcam._shared import json_safe
+from hrcam.core.tables import json_safe
 
 __all__ = [
     "EXPANSION_METHODS",

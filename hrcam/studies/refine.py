@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import find_row
+from hrcam.core.tables import find_row
 from hrcam.studies.sources import SOURCE_LABELS, SOURCES, high_res_source
 
 if TYPE_CHECKING:

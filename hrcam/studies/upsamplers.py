@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hrcam._shared import find_row
+from hrcam.core.tables import find_row
 from hrcam.evaluate.report import ci_cell
 from hrcam.methods.camset import CamSet
 
