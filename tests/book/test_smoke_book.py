@@ -6,7 +6,6 @@ the tests below inspect what it produced.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -120,43 +119,26 @@ def test_book_has_every_page_and_nonempty_figures(smoke_book):
     assert "Tagaris" in (html / "references.html").read_text()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _screenshot(page: Path, out: Path) -> np.ndarray:
+def _screenshot(chromium, page: Path, out: Path) -> np.ndarray:
     from PIL import Image
 
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI for the screenshot tests (make browser)")
-        pytest.skip("chromium is not installed (apt-get install chromium); screenshot skipped")
     profile = out.parent / f"chromium-profile-{out.stem}"
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
+    cmd = chromium(
+        profile,
         "--virtual-time-budget=3000",
         f"--screenshot={out}",
         "--window-size=1280,900",
         page.as_uri(),
-    ]
+        kind="screenshot",
+    )
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert out.exists() and out.stat().st_size > 0, f"chromium wrote no screenshot of {page}"
     return np.asarray(Image.open(out).convert("L"), dtype=np.float64)
 
 
 @pytest.mark.parametrize("page", ["index.html", "notebooks/04_postprocess.html"])
-def test_screenshot_is_not_blank(smoke_book, page, tmp_path):
-    pixels = _screenshot(smoke_book.html / page, tmp_path / "shot.png")
+def test_screenshot_is_not_blank(smoke_book, page, tmp_path, chromium):
+    pixels = _screenshot(chromium, smoke_book.html / page, tmp_path / "shot.png")
     assert pixels.shape == (900, 1280)
     # A blank or single-colour page has (almost) no variance; a rendered page with text,
     # navigation and figures has plenty. Also require a real share of non-background pixels.
