@@ -19,13 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps, pixel_space_model
-from hrcam.methods.registry import (
-    GRADIENT_COST,
-    MethodOptions,
-    get_method,
-    method_names,
-    register_method,
-)
+from hrcam.methods.registry import MethodOptions, family_entry, register_gradient_method
 
 if TYPE_CHECKING:
     import torch
@@ -51,9 +45,7 @@ def _register_gradcam(name: str, cam_class: str, label: str, **cost: Any) -> Non
     ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
     method's (:data:`~hrcam.methods.registry.GRADIENT_COST`).
     """
-    register_method(name, label=label, family="grad-cam", **{**GRADIENT_COST, **cost})(
-        _GradCAMBuilder(name, cam_class)
-    )
+    register_gradient_method(name, label, "grad-cam", _GradCAMBuilder(name, cam_class), **cost)
 
 
 # One line per grad-cam method. Score-CAM runs one forward pass per channel of its target
@@ -126,10 +118,7 @@ def gradcam_method(
     -------
     SaliencyMethod
     """
-    gradcam_names = method_names("grad-cam")
-    if name not in gradcam_names:
-        raise ValueError(f"unknown grad-cam method {name!r}; choose from {list(gradcam_names)}")
-    entry = get_method(name)
+    entry = family_entry(name, "grad-cam", "grad-cam method")
     layer = target_layer if target_layer is not None else _cam_head_layer(classifier)
     if layer is None:
         raise ValueError(

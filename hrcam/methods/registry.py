@@ -37,10 +37,12 @@ __all__ = [
     "MethodEntry",
     "MethodOptions",
     "UnknownMethodError",
+    "family_entry",
     "get_method",
     "method_label",
     "method_names",
     "missing_extra",
+    "register_gradient_method",
     "register_method",
     "runnable_method_names",
 ]
@@ -195,6 +197,32 @@ def register_method(
         return builder
 
     return wrap
+
+
+def register_gradient_method(
+    name: str, label: str, family: str, builder: Builder, **cost: Any
+) -> None:
+    """Register ``builder`` as method ``name`` of ``family`` with a gradient method's cost.
+
+    ``cost`` holds :func:`register_method`'s cost keywords where they differ from
+    :data:`GRADIENT_COST` (the grad-cam and high-res families register this way).
+    """
+    register_method(name, label=label, family=family, **{**GRADIENT_COST, **cost})(builder)
+
+
+def family_entry(name: str, family: str, what: str) -> MethodEntry:
+    """Return the entry of method ``name`` of ``family``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is no method of ``family``; the message calls it an unknown ``what``
+        and lists the family's methods.
+    """
+    known = method_names(family)
+    if name not in known:
+        raise ValueError(f"unknown {what} {name!r}; choose from {list(known)}")
+    return get_method(name)
 
 
 def method_names(family: str | None = None) -> tuple[str, ...]:
