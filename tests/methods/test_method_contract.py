@@ -3,7 +3,8 @@
 As torchvision's ``test_models.py`` does for every registered model, each method of the
 registry gets the same basic checks for free: output shape and dtype, the [0, 1] range, no
 NaN, maps on the host with the model left on its device, the same maps on a second call, the
-input left untouched, and a clear refusal of a class index the classifier does not have. A method registered later is picked up automatically.
+input left untouched, and a clear refusal of a class index the classifier does not have. A
+method registered later is picked up automatically.
 """
 
 from __future__ import annotations

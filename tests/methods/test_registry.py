@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from hrcam import cli
-from hrcam.evaluate import (
-    EvaluateConfig,
-    EvaluateConfigError,
-    EvaluationResult,
-    UnknownMethodError,
-    get_method,
-    method_names,
-    register_method,
-)
+from hrcam.evaluate import EvaluateConfig, EvaluateConfigError, EvaluationResult
 from hrcam.methods import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods, registry
+from hrcam.methods.registry import UnknownMethodError, get_method, method_names, register_method
 
 
 def test_registry_holds_every_method_once_in_table_order():
