@@ -18,6 +18,9 @@
 ``runs``
     :func:`load_run`: what the notebooks' earlier stages left in a run folder.
 
+The package exports what the notebooks and scripts call (a notebook's configuration, its stage
+folder, the run's model, the runner); everything else is imported from its module.
+
 A new chapter is its notebook pair (``notebooks/NN_name.py`` and ``.ipynb``) and one
 :class:`Chapter` record; ``_toc.yml`` lists the notebooks in the records' order (a test checks
 it). Attributes load on first use, so ``import hrcam.book`` stays cheap.
@@ -29,36 +32,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["chapters", "config_view", "pages", "profiles", "runner", "runs", "sources"],
     submod_attrs={
-        "chapters": [
-            "CHAPTERS",
-            "Chapter",
-            "NOTEBOOKS",
-            "OPTIONAL_CHAPTERS",
-            "STAGE_DIRS",
-            "chapter",
-        ],
-        "config_view": ["NotebookConfig", "config_markdown", "values_markdown"],
-        "profiles": [
-            "DEFAULT_PROFILE",
-            "PROFILES",
-            "check_overrides",
-            "check_types",
-            "notebook_config",
-            "resolve",
-            "stage_dir",
-        ],
-        "runner": [
-            "BookError",
-            "BookResult",
-            "NotebookRun",
-            "build_book",
-            "declared_parameters",
-            "find_notebooks",
-            "find_root",
-            "run_book",
-            "run_notebook",
-        ],
+        "chapters": ["CHAPTERS", "Chapter", "NOTEBOOKS"],
+        "config_view": ["values_markdown"],
+        "profiles": ["DEFAULT_PROFILE", "PROFILES", "notebook_config", "stage_dir"],
+        "runner": ["BookError", "build_book", "declared_parameters", "find_notebooks", "run_book"],
         "runs": ["load_run"],
-        "sources": ["check_chapter_sources", "optional_configs", "skipped_chapter"],
     },
 )

@@ -55,7 +55,7 @@ def test_installed_only_measures_what_is_there(monkeypatch, tmp_path):
     """The tests' setting: photos of a missing package are left out, not refused."""
     import dataclasses
 
-    from hrcam.book import check_chapter_sources, optional_configs
+    from hrcam.book.sources import check_chapter_sources, optional_configs
 
     real = animal_photos.photo_list()
     chelsea = next(p for p in real if p.file.startswith("skimage:"))

@@ -97,7 +97,7 @@ def test_a_folder_made_read_only_during_the_build_is_named(tmp_path, monkeypatch
 
 
 def test_a_chapter_skipped_on_request_says_so(tmp_path, monkeypatch):
-    from hrcam.book import skipped_chapter
+    from hrcam.book.sources import skipped_chapter
     from hrcam.data import cutouts
 
     monkeypatch.setattr(cutouts, "missing_cutout_packages", lambda: [])  # all installed
