@@ -23,8 +23,6 @@ __getattr__, __dir__, _ = lazy_loader.attach(
         "models",
         "plotting",
         "postprocess",
-        "profiles",
-        "runs",
         "studies",
         "train",
     ],

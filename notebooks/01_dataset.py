@@ -35,7 +35,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 dataset = None
 data_root = None
@@ -45,7 +45,7 @@ num_train = None
 num_val = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("01_dataset", globals())
 cfg
@@ -56,8 +56,8 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import stage_dir
 from hrcam.data import StoreDataset, build_dataset
-from hrcam.profiles import stage_dir
 
 # The same builders as `hrcam data NAME`: a generated set takes the sizes and the seed, a real
 # one needs -p data_root and converts every image of its folder.

@@ -31,7 +31,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 num_workers = None
@@ -42,7 +42,7 @@ augment = None
 resume = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("02_classifier", globals())
 cfg
@@ -52,7 +52,7 @@ cfg
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam.profiles import stage_dir
+from hrcam.book import stage_dir
 from hrcam.train import train_classifier
 
 result = train_classifier(

@@ -31,7 +31,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 num_workers = None
@@ -43,7 +43,7 @@ eval_every = None
 eval_images = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("03_expansion", globals())
 cfg
@@ -55,9 +55,9 @@ import torch
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import stage_dir
 from hrcam.data.store import StoreDataset
 from hrcam.models import denormalize_images, load_checkpoint, normalize_images
-from hrcam.profiles import stage_dir
 from hrcam.train import train_expansion
 
 data_root = stage_dir(cfg["run_dir"], "01_dataset")

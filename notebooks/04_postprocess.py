@@ -27,13 +27,13 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 device = None
 sample_index = None
 num_examples = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("04_postprocess", globals())
 cfg
@@ -44,12 +44,11 @@ import numpy as np
 from myst_nb import glue
 
 from hrcam import plotting, studies
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs
 from hrcam.explain import Explainer
 from hrcam.plotting import select_example
 from hrcam.postprocess import refine
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
 
 model, val = load_run(cfg["run_dir"], cfg["device"])
 explainer = Explainer(model, preset="paper")
@@ -222,6 +221,6 @@ save_outputs(
 )
 from IPython.display import Markdown
 
-from hrcam.config_view import values_markdown
+from hrcam.book import values_markdown
 
 Markdown(values_markdown(summary))

@@ -44,7 +44,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 device = None
 max_eval_images = None
 batch_size = None
@@ -52,7 +52,7 @@ slow_metric_images = None
 road_images = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("05_evaluation", globals())
 cfg
@@ -64,9 +64,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import evaluate
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
 
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 result = evaluate(

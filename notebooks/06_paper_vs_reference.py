@@ -36,13 +36,13 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 device = None
 max_eval_images = None
 batch_size = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("06_paper_vs_reference", globals())
 cfg
@@ -54,10 +54,9 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting, studies
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs
 from hrcam.postprocess import refine
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
 
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 # The CAMs of the first validation images, each explaining the predicted class (computed as

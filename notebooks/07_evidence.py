@@ -37,7 +37,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 batch_size = None
@@ -52,7 +52,7 @@ variant_classifier_epochs = None
 variant_expansion_epochs = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("07_evidence", globals())
 cfg
@@ -65,9 +65,9 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting, studies
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs, seconds_table
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
+from hrcam.evaluate.report import table_header, table_row
 
 timings = {}
 t0 = time.perf_counter()
@@ -106,8 +106,8 @@ between["paper minus reference"] = studies.paired_between(
     study, "paper@expansion", "reference@expansion"
 )
 save_outputs(out_dir, {"between.json": between})
-Markdown("\n".join(["| Paired PxAP difference | n | mean [95% CI] |", "|---|---|---|"] + [
-    f"| {k} | {r['n']} | {r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] |"
+Markdown("\n".join(table_header(["Paired PxAP difference", "n", "mean [95% CI]"]) + [
+    table_row([k, str(r["n"]), f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"])
     for k, r in between.items()
 ]))  # fmt: skip
 
@@ -210,15 +210,16 @@ glue("fig-evidence-bounds", fig, display=False)
 # %%
 stages = {m: studies.stage_summary(study, m) for m in ("paper@expansion", "reference@expansion")}
 save_outputs(out_dir, {"stages.json": stages})
-lines = ["| Preset | ROI IoU | grown IoU (no fallback) | too small | too large | beats low-res |",
-         "|---|---|---|---|---|---|"]  # fmt: skip
+lines = table_header(["Preset", "ROI IoU", "grown IoU (no fallback)", "too small", "too large",
+                      "beats low-res"])  # fmt: skip
 for m, s in stages.items():
-    lines.append(
-        f"| {m.split('@')[0]} | {s['roi_iou'][0]:.3f} [{s['roi_iou'][1]:.3f}, "
-        f"{s['roi_iou'][2]:.3f}] | {s['grown_iou'][0]:.3f} ({s['n_grown']} images) | "
-        f"{s['fallback_too_small']:.1%} | {s['fallback_too_large']:.1%} | "
-        f"{s['share_better']:.1%} |"
-    )
+    lines.append(table_row([
+        m.split("@")[0],
+        f"{s['roi_iou'][0]:.3f} [{s['roi_iou'][1]:.3f}, {s['roi_iou'][2]:.3f}]",
+        f"{s['grown_iou'][0]:.3f} ({s['n_grown']} images)",
+        f"{s['fallback_too_small']:.1%}", f"{s['fallback_too_large']:.1%}",
+        f"{s['share_better']:.1%}",
+    ]))  # fmt: skip
 Markdown("\n".join(lines))
 
 # %%
@@ -292,18 +293,17 @@ for m in ("paper@noise", "reference@noise"):
 save_outputs(out_dir, {"section5.json": section5})
 timings["section5"] = time.perf_counter() - t0
 n_miss = section5["paper@expansion"]["miss"]["n"]
-lines = [f"Low-res CAM misses the object on {n_miss} of {len(cams5)} images.", "",
-         "| Test | Preset | n | refined | low-res | difference [95% CI] |",
-         "|---|---|---|---|---|---|"]  # fmt: skip
+lines = [f"Low-res CAM misses the object on {n_miss} of {len(cams5)} images.", "", *table_header(
+    ["Test", "Preset", "n", "refined", "low-res", "difference [95% CI]"])]  # fmt: skip
 for m, parts in section5.items():
     for key, r in parts.items():
         what = {"miss": "pointing, low-res misses", "miss_pxap": "PxAP, low-res misses",
                 "all_pxap": "PxAP, noise as high-res map"}[key]  # fmt: skip
-        lines.append(
-            f"| {what} | {m.split('@')[0]} | {r['n']} | {r['method_mean']:.3f} | "
-            f"{r['low_res_mean']:.3f} | {r['difference']:+.3f} [{r['ci_low']:+.3f}, "
-            f"{r['ci_high']:+.3f}] |"
-        )
+        lines.append(table_row([
+            what, m.split("@")[0], str(r["n"]), f"{r['method_mean']:.3f}",
+            f"{r['low_res_mean']:.3f}",
+            f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+        ]))  # fmt: skip
 Markdown("\n".join(lines))
 
 # %% [markdown]
@@ -318,7 +318,7 @@ unchanged = studies.classifier_unchanged(
     limit=cfg["evidence_images"], batch_size=cfg["batch_size"],
 )  # fmt: skip
 save_outputs(out_dir, {"unchanged.json": unchanged})
-from hrcam.config_view import values_markdown
+from hrcam.book import values_markdown
 
 Markdown(values_markdown(unchanged))
 
@@ -364,16 +364,17 @@ for name in cfg["variants"]:
         variant_rows.append(row)
 save_outputs(out_dir, {"variants.json": {"rows": variant_rows, "summaries": variant_summaries}})
 timings["variants"] = time.perf_counter() - t0
-lines = ["| Variant | accuracy | val PSNR dB | preset | low-res PxAP | refined minus low-res "
-         "[95% CI] | fallback |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+lines = table_header(["Variant", "accuracy", "val PSNR dB", "preset", "low-res PxAP",
+                      "refined minus low-res [95% CI]", "fallback"])  # fmt: skip
 acc = {s["variant"]: s for s in variant_summaries}
 for r in variant_rows:
     s = acc[r["variant"]]
-    lines.append(
-        f"| {r['variant']} | {s['accuracy']:.3f} | {s['val_psnr']:.1f} | {r['config']} | "
-        f"{r['low_res_mean']:.3f} | {r['difference']:+.3f} [{r['ci_low']:+.3f}, "
-        f"{r['ci_high']:+.3f}] | {r['fallback']:.1%} |"
-    )
+    lines.append(table_row([
+        r["variant"], f"{s['accuracy']:.3f}", f"{s['val_psnr']:.1f}", str(r["config"]),
+        f"{r['low_res_mean']:.3f}",
+        f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+        f"{r['fallback']:.1%}",
+    ]))  # fmt: skip
 Markdown("\n".join(lines))
 
 # %%

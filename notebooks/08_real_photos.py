@@ -55,7 +55,7 @@ photo_epochs = None
 photo_batch_size = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("08_real_photos", globals())
 cfg
@@ -69,6 +69,7 @@ import torch
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import stage_dir
 from hrcam.data.photos import (
     HELD_OUT_PHOTOS,
     PHOTO_SOURCES,
@@ -87,7 +88,6 @@ from hrcam.models import (
 )
 from hrcam.models.lite0 import efficientnet_lite0, reference_lite0
 from hrcam.postprocess import refine
-from hrcam.profiles import stage_dir
 from hrcam.train import train_expansion
 
 started = time.perf_counter()
@@ -285,6 +285,6 @@ summary["seconds"] = round(time.perf_counter() - started, 1)
 save_outputs(out_dir, {"summary.json": summary})
 from IPython.display import Markdown
 
-from hrcam.config_view import values_markdown
+from hrcam.book import values_markdown
 
 Markdown(values_markdown(summary))

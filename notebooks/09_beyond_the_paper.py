@@ -41,7 +41,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 num_workers = None
@@ -63,7 +63,7 @@ consistency_variants = None
 variant_expansion_epochs = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("09_beyond_the_paper", globals())
 cfg
@@ -89,13 +89,12 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting, studies
+from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.models import load_checkpoint
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
+from hrcam.models.device import resolve_device
 from hrcam.studies import comparison, consistency
 from hrcam.train import train_expansion
-from hrcam.train.device import resolve_device
 from hrcam.train.history import read_history
 
 timings = {}

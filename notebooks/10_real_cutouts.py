@@ -58,7 +58,7 @@ cutout_feather = None
 cutout_skip_methods = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("10_real_cutouts", globals())
 cfg
@@ -72,7 +72,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
-from hrcam._shared import ci_text
+from hrcam.book import stage_dir
+from hrcam.core.tables import ci_text
 from hrcam.data import build_dataset
 from hrcam.data.cutouts import background_list, stamp_list
 from hrcam.data.store import StoreDataset
@@ -81,7 +82,6 @@ from hrcam.evaluate.accuracy import topk_accuracy
 from hrcam.methods import method_names
 from hrcam.models import load_checkpoint, save_checkpoint
 from hrcam.models.lite0 import efficientnet_lite0
-from hrcam.profiles import stage_dir
 from hrcam.studies import comparison, evaluate_sources
 from hrcam.studies.cutouts import (
     PAPER_MAPS,

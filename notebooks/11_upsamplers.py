@@ -64,7 +64,7 @@ upsampler_eval_images = None
 upsampler_sess_images = None
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("11_upsamplers", globals())
 cfg
@@ -78,10 +78,10 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import stage_dir
 from hrcam.data.store import StoreDataset
 from hrcam.models import load_checkpoint
 from hrcam.models.jbu import load_upsampler, with_upsampler
-from hrcam.profiles import stage_dir
 from hrcam.studies import compute_cams, refine_study
 from hrcam.studies.cutouts import cutout_units
 from hrcam.studies.refine import PRESET_CONFIGS

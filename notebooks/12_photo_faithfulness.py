@@ -67,7 +67,7 @@ photo_skip_methods = None
 # %%
 from IPython.display import Markdown
 
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 from hrcam.studies.photo_faithfulness import photo_settings_table
 
 cfg = notebook_config("12_photo_faithfulness", globals())
@@ -83,12 +83,12 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from hrcam import plotting
+from hrcam.book import stage_dir
 from hrcam.data.animal_photos import load_animal_photos, photo_list
-from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.methods import method_label, method_names, pixel_space_model
 from hrcam.metrics import NULL_QUANTILE, cascading_randomization, spread_steps
+from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.plotting.sanity import randomization_figure
-from hrcam.profiles import stage_dir
 from hrcam.studies import photo_faithfulness as pf
 from hrcam.studies.cutouts import usable_methods
 
@@ -152,7 +152,7 @@ maps = pf.method_maps(model, methods, images, targets)
 timings["maps"] = time.perf_counter() - t0
 shown = [i for i, p in enumerate(photos) if p.show][:4]
 if shown:
-    from hrcam._shared import normalize_batch
+    from hrcam.core.maps import normalize_batch
 
     fig = plotting.example_grid(
         pixels[shown], np.zeros((len(shown), 224, 224), bool),

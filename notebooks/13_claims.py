@@ -29,7 +29,7 @@ profile = "demo"
 run_dir = "runs/demo"
 
 # %%
-from hrcam.profiles import notebook_config
+from hrcam.book import notebook_config
 
 cfg = notebook_config("13_claims", globals())
 cfg
@@ -39,7 +39,7 @@ cfg
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam.profiles import stage_dir
+from hrcam.book import stage_dir
 from hrcam.studies.claims import beyond_values, claim_values, notebook_costs, save_claims
 
 values = {**claim_values(cfg["run_dir"]), **beyond_values(cfg["run_dir"])}

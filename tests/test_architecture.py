@@ -1,6 +1,7 @@
-"""The package's shape, read from its source: no import cycle, no module over 600 lines, and
-no upward import (the methods, evaluation and training never import the studies; the method
-registry imports no method).
+"""The package's shape, read from its source: no import cycle, between modules or between
+packages (folders); no module over 600 lines; no upward import (the methods, evaluation and
+training never import the studies; the method registry imports no method); and no top-level
+module outside a short list.
 
 The import graph is built with :mod:`ast`, so it counts every import a module can run,
 function-level ones included, and the lazy ones (``lazy_loader.attach``,
@@ -253,3 +254,78 @@ def test_method_registry_imports_no_method():
             seen.add(w)
             queue.append(w)
     assert not {m for m in seen if m.startswith("hrcam.methods")}
+
+
+# Top-level modules of hrcam: the entry points and a few generic utilities that every
+# package may use. Anything else lives in the package of what it does (hrcam.book, hrcam.core,
+# hrcam.data, ...), so that a newcomer finds each topic in its folder.
+TOP_LEVEL_MODULES = {
+    "hrcam.__main__",
+    "hrcam._version",
+    "hrcam.atomic",
+    "hrcam.cli",
+    "hrcam.errors",
+    "hrcam.extras",
+    "hrcam.locking",
+    "hrcam.offline",
+    "hrcam.parallel",
+}
+
+
+def folder_of(module: str) -> str:
+    """The package right under the root that holds ``module`` (a top-level module: itself)."""
+    return ".".join(module.split(".")[:2])
+
+
+def folder_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``{folder: folders it imports}``: the module graph with each module in its folder.
+
+    The root package itself (``hrcam/__init__.py``, lazy attributes for every package) is left
+    out: it is the door, not a floor.
+    """
+    out: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        if "." not in module:
+            continue
+        here = folder_of(module)
+        out.setdefault(here, set()).update(
+            folder_of(t) for t in targets if "." in t and folder_of(t) != here
+        )
+    return out
+
+
+def test_folder_graph_sees_a_cycle_through_two_packages(tmp_path):
+    pkg = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from pkg.a import x\n",
+            "pkg/a/__init__.py": "",
+            "pkg/a/x.py": "def f():\n    from pkg.b import y\n",
+            "pkg/a/z.py": "",
+            "pkg/b/__init__.py": "",
+            "pkg/b/y.py": "from pkg.a import z\n",
+            "pkg/c.py": "import pkg.b.y\n",
+        },
+    )
+    graph = import_graph(pkg)
+    assert find_cycles(graph) == []  # no cycle of modules...
+    folders = folder_graph(graph)
+    assert folders["pkg.c"] == {"pkg.b"} and "pkg" not in folders
+    assert find_cycles(folders) == [["pkg.a", "pkg.b"]]  # ...but one of folders
+
+
+def test_no_folder_level_import_cycles():
+    """No two packages (or top-level modules) of hrcam import each other, even through others."""
+    cycles = find_cycles(folder_graph(import_graph()))
+    assert not cycles, "import cycles among hrcam's packages: " + "; ".join(
+        " <-> ".join(c) for c in cycles
+    )
+
+
+def test_no_top_level_module_outside_the_short_list():
+    top = {m for m, path in module_files().items() if path.parent == PACKAGE and "." in m}
+    extra = sorted(top - TOP_LEVEL_MODULES)
+    assert not extra, (
+        f"top-level modules {extra}: put each in the package of what it does (hrcam.book, "
+        "hrcam.core, ...), or add it to TOP_LEVEL_MODULES with the reason"
+    )

@@ -114,7 +114,7 @@ def test_every_data_option_defaults_to_its_builder_parameter(dataset):
 
 
 def test_augmentation_defaults_live_in_one_config():
-    from hrcam.profiles import PROFILES
+    from hrcam.book import PROFILES
 
     assert TrainConfig().augment_p == AugmentConfig().p
     assert all(p["augment"] == TrainConfig().augment for p in PROFILES.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hrcam import profiles
+from hrcam.book import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,5 +21,5 @@ def test_readme_names_every_photo_package_the_makefile_installs():
 
 def test_readme_says_how_to_skip_each_optional_chapter():
     readme = " ".join((ROOT / "README.md").read_text().split())
-    for flag in profiles.OPTIONAL_CHAPTERS.values():
+    for flag in chapters.OPTIONAL_CHAPTERS.values():
         assert f"-p {flag} false" in readme, flag

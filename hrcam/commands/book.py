@@ -9,7 +9,7 @@ from hrcam.errors import CLIError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``book`` sub-command."""
-    from hrcam.profiles import DEFAULT_PROFILE, PROFILES
+    from hrcam.book.profiles import DEFAULT_PROFILE, PROFILES
 
     parser = subparsers.add_parser(
         "book",
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam book``."""
-    from hrcam.book import run_book
+    from hrcam.book.runner import run_book
 
     names = [name for name, _ in args.parameter]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -52,7 +52,8 @@ def _add_inputs(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
 
 
 def _add_methods(parser: argparse.ArgumentParser, d: dict[str, Any]) -> None:
-    from hrcam.evaluate import TARGETS, method_names
+    from hrcam.evaluate import TARGETS
+    from hrcam.methods.registry import method_names
 
     names = method_names()
     add_option(

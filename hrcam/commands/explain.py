@@ -131,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``hrcam explain``; exit status 1 when some images were skipped."""
-    from hrcam._shared import ClassIndexError
+    from hrcam.core.maps import ClassIndexError
     from hrcam.errors import CLIError
     from hrcam.explain import explain_images
     from hrcam.explain.files import printable
@@ -210,10 +210,10 @@ def _animals_refusal(exc: Exception, allowed: list[int] | None, source: str) -> 
 
 def _run_methods(args: argparse.Namespace, allowed: list[int] | None) -> int:
     """``hrcam explain --methods ...`` / ``--classifier ...``: any registered method's maps."""
-    from hrcam._shared import ClassIndexError
+    from hrcam.core.maps import ClassIndexError
     from hrcam.errors import CLIError
     from hrcam.explain.files import printable
-    from hrcam.explain.methods import explain_methods, load_explain_model
+    from hrcam.methods.images import explain_methods, load_explain_model
 
     if args.preset != "paper" or args.precision != "float32":
         raise CLIError(

@@ -32,9 +32,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hrcam._shared import resource_table
 from hrcam.data.build import BuildReport, Item, build_store_from_items, list_image_files
 from hrcam.data.imageio import DEFAULT_MAX_PIXELS
+from hrcam.data.resources import resource_table
 
 __all__ = ["build_imagenet_animals", "imagenet_animal_classes", "list_imagenet_items"]
 

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hrcam._shared import check_class_indices
+from hrcam.core.maps import check_class_indices
 from hrcam.data.budget import check_synthetic_budget
 from hrcam.data.build import run_shard_tasks
 from hrcam.data.store import StoreInfo, StoreWriter, boxes_from_masks

@@ -13,8 +13,6 @@ The package is split by what each part does:
 ``scoring``
     Per-image scores and their per-method summaries (:func:`summary_rows`,
     :func:`section5_rows`).
-``statistics``
-    Percentile-bootstrap confidence intervals.
 ``results``
     :class:`EvaluationResult` and :func:`save_outputs`, the one writer of result files.
 ``report``
@@ -26,8 +24,9 @@ The package is split by what each part does:
     (:func:`localization_summary`).
 
 The saliency methods it scores live in :mod:`hrcam.methods` (one
-:class:`~hrcam.methods.registry.MethodEntry` each, registered with :func:`register_method`,
-re-exported here); the book's experiments built on it (the high-res-source ablation, the
+:class:`~hrcam.methods.registry.MethodEntry` each, registered with
+:func:`~hrcam.methods.registry.register_method`; import the registry from
+:mod:`hrcam.methods`); the book's experiments built on it (the high-res-source ablation, the
 precision effect, the comparison) in :mod:`hrcam.studies`, which this package never imports.
 
 No submodule imports torch at module level.
@@ -49,16 +48,8 @@ from hrcam.evaluate.report import render_markdown, seconds_table
 from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
 from hrcam.evaluate.running import evaluate, run_evaluation
 from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
-from hrcam.evaluate.statistics import CI_METHOD, bootstrap_mean_ci
-from hrcam.methods.registry import (
-    MethodEntry,
-    MethodOptions,
-    UnknownMethodError,
-    get_method,
-    method_label,
-    method_names,
-    register_method,
-)
+from hrcam.methods.registry import method_names
+from hrcam.metrics.statistics import CI_METHOD, bootstrap_mean_ci
 
 __all__ = [
     *scoring.__all__,
@@ -69,19 +60,12 @@ __all__ = [
     "LOCALIZATION_MAPS",
     "EvaluationInputError",
     "EvaluationResult",
-    "MethodEntry",
-    "MethodOptions",
-    "UnknownMethodError",
     "bootstrap_mean_ci",
     "evaluate",
     "evaluate_checkpoint",
-    "get_method",
     "load_for_evaluation",
     "localization_columns",
     "localization_summary",
-    "method_label",
-    "method_names",
-    "register_method",
     "seconds_table",
     "render_markdown",
     "run_evaluation",

@@ -15,10 +15,24 @@ from hrcam.extras import MissingExtraError, install_line
 from hrcam.methods.registry import get_method, missing_extra, runnable_method_names
 from hrcam.metrics import ROAD_PERCENTILES
 
-__all__ = ["TARGETS", "EvaluateConfig", "EvaluateConfigError"]
+__all__ = ["IMAGE_CAP_FIELDS", "TARGETS", "EvaluateConfig", "EvaluateConfigError", "cap_field_of"]
 
 TARGETS: tuple[str, ...] = ("predicted", "label")
 """Which class each map explains: the model's prediction, or the ground-truth label."""
+
+IMAGE_CAP_FIELDS: dict[str, str] = {"per_channel": "score_cam_limit"}
+"""The :class:`EvaluateConfig` field that holds the image limit of each cost class of the
+method registry (:data:`hrcam.methods.registry.IMAGE_CAPS`)."""
+
+
+def cap_field_of(name: str) -> str | None:
+    """Return the :class:`EvaluateConfig` field limiting method ``name``'s images, or ``None``.
+
+    Read from the method's registry entry (its ``image_cap``), so a new expensive method of an
+    existing cost class needs no change here.
+    """
+    cap = get_method(name).image_cap
+    return None if cap is None else IMAGE_CAP_FIELDS[cap]
 
 
 class EvaluateConfigError(HrcamError):
@@ -55,8 +69,9 @@ class EvaluateConfig:
         (the ground-truth class, the WSOL convention of Choe et al.).
     score_cam_limit
         Score-CAM only on the first this many images (it costs one forward pass per channel
-        of its target layer per image); 0 skips it. The registry entry of a method names the
-        field that caps it (:attr:`~hrcam.methods.registry.MethodEntry.image_limit`).
+        of its target layer per image); 0 skips it. It is the limit of every method whose
+        registry entry has the image cap ``per_channel``
+        (:attr:`~hrcam.methods.registry.MethodEntry.image_cap`; see :data:`IMAGE_CAP_FIELDS`).
     faithfulness_limit
         Average drop, increase in confidence and deletion/insertion AUC only on the first
         this many images; 0 skips them.
@@ -123,17 +138,17 @@ class EvaluateConfig:
             object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     def evaluated_methods(self) -> list[str]:
-        """:attr:`methods` minus those whose registry image limit is 0 here (skipped)."""
+        """:attr:`methods` minus those whose image limit is 0 here (skipped)."""
         out = []
         for name in self.methods or ():
-            cap_field = get_method(name).image_limit
+            cap_field = cap_field_of(name)
             if cap_field is None or getattr(self, cap_field) > 0:
                 out.append(name)
         return out
 
     def images_for(self, name: str, num_images: int) -> int:
-        """How many of the first images method ``name`` runs on (its registry cap)."""
-        cap_field = get_method(name).image_limit
+        """How many of the first images method ``name`` runs on (its image cap's limit)."""
+        cap_field = cap_field_of(name)
         return num_images if cap_field is None else min(num_images, getattr(self, cap_field))
 
     @classmethod

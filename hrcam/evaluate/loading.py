@@ -26,19 +26,15 @@ def load_for_evaluation(
     (model, dataset)
         The :class:`~hrcam.models.HRCAM` in eval mode and the split's ``StoreDataset``.
     """
-    from hrcam.data.store import StoreDataset
-    from hrcam.models import load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.loading import load_trained
 
-    ckpt = load_checkpoint(checkpoint, map_location=resolve_device(device))
-    model = ckpt.model().eval()
-    dataset = StoreDataset(data, split=split)
+    model, dataset, metadata = load_trained(checkpoint, data, split, device, eval_mode=True)
     if not dataset.has_masks:
         raise EvaluationInputError(
             f"store {str(data)!r} has no ground-truth masks; localization cannot be measured "
             "(use the built-in synthetic data set)"
         )
-    size = ckpt.metadata.get("image_size")
+    size = metadata.get("image_size")
     if size and dataset.image_size != size:
         raise EvaluationInputError(
             f"the checkpoint was trained at {size} px but the store holds {dataset.image_size} "

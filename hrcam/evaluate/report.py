@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrcam.evaluate.config import IMAGE_CAP_FIELDS
 from hrcam.evaluate.scoring import METRIC_LABELS, TABLE_METRICS
-from hrcam.evaluate.statistics import CI_METHOD, ci_method
 from hrcam.methods.registry import get_method, method_label
+from hrcam.metrics.statistics import CI_METHOD, ci_method
 
 if TYPE_CHECKING:
     from hrcam.evaluate.results import EvaluationResult
@@ -88,8 +89,8 @@ def _image_limited(methods: list[str]) -> list[tuple[str, str]]:
             entry = get_method(m)
         except ValueError:  # a result from a method no longer registered
             continue
-        if entry.image_limit:
-            out.append((entry.label, entry.image_limit))
+        if entry.image_cap:
+            out.append((entry.label, IMAGE_CAP_FIELDS[entry.image_cap]))
     return out
 
 

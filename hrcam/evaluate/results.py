@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from hrcam._shared import find_row
 from hrcam.atomic import atomic_write, atomic_write_text
+from hrcam.core.tables import find_row
 from hrcam.evaluate.scoring import TABLE_METRICS
 
 __all__ = ["COMPLETE_NAME", "EvaluationResult", "is_complete", "save_outputs", "write_json"]

@@ -42,7 +42,7 @@ from hrcam.evaluate.scoring import (
     section5_rows,
     summary_rows,
 )
-from hrcam.evaluate.statistics import ci_method
+from hrcam.metrics.statistics import ci_method
 
 if TYPE_CHECKING:
     import torch

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from hrcam.evaluate.statistics import (
+from hrcam.methods.registry import method_label
+from hrcam.metrics.statistics import (
     bootstrap_curve_max,
     bootstrap_max_box_acc,
     bootstrap_mean_ci,
     bootstrap_pxap,
 )
-from hrcam.methods.registry import method_label
 
 __all__ = [
     "COUNT_CURVES",
@@ -330,8 +330,8 @@ def paired_dataset_ci(
     dict
         ``n``, ``method_mean``, ``other_mean``, ``difference``, ``ci_low``, ``ci_high``.
     """
-    from hrcam.evaluate.statistics import max_box_acc_stats, paired_stat_ci, pxap_stats
     from hrcam.metrics import IOU_THRESHOLDS
+    from hrcam.metrics.statistics import max_box_acc_stats, paired_stat_ci, pxap_stats
 
     common, ra, rb = _aligned(a, b)
     if metric == "pxap":
@@ -363,8 +363,8 @@ def paired_dataset_ci(
 
 def dataset_value(curves: Mapping[str, np.ndarray], metric: str) -> float:
     """Compute a data-set metric (``pxap``, ``max_box_acc_v2``, ``mask_iou``) from curves."""
-    from hrcam.evaluate.statistics import max_box_acc_stats, pxap_stats
     from hrcam.metrics import IOU_THRESHOLDS
+    from hrcam.metrics.statistics import max_box_acc_stats, pxap_stats
 
     if metric == "pxap":
         return float(pxap_stats(curves["pixel_tp"], curves["pixel_fp"], curves["pixel_pos"])[0])

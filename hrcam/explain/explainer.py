@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import check_class_indices
+from hrcam.core.maps import check_class_indices
 
 if TYPE_CHECKING:
     import torch

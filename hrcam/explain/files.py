@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
+from hrcam.atomic import atomic_write, atomic_write_text
+from hrcam.core.maps import check_class_indices
 from hrcam.errors import HrcamError, describe_os_error, ensure_output_dir
 from hrcam.locking import folder_lock
 
@@ -448,7 +449,7 @@ def _load_model(
 ) -> tuple[HRCAM, list[str] | None, int]:
     """Load the model, its class names (``None`` when unknown) and the checked input side."""
     from hrcam.models import HRCAM, load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     names: list[str] | None = None
     if isinstance(checkpoint, HRCAM):

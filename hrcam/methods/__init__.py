@@ -23,6 +23,9 @@
 ``camset``
     :class:`CamSet` and :func:`compute_cams`: the low-res and high-res CAMs of a data set,
     which the evaluation's localization and the studies post-process.
+``images``
+    Any registered method on image files (:func:`explain_methods`, what
+    ``hrcam explain --methods`` runs); reading and writing are :mod:`hrcam.explain.files`'.
 
 The families register their methods when this package is imported, through the explicit
 import of the family modules below (so importing any ``hrcam.methods`` module, the registry

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import normalize_batch
+from hrcam.core.maps import normalize_batch
 from hrcam.methods.registry import (
     MethodOptions,
     get_method,

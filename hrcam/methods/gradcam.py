@@ -19,13 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps, pixel_space_model
-from hrcam.methods.registry import (
-    GRADIENT_COST,
-    MethodOptions,
-    get_method,
-    method_names,
-    register_method,
-)
+from hrcam.methods.registry import MethodOptions, family_entry, register_gradient_method
 
 if TYPE_CHECKING:
     import torch
@@ -51,13 +45,11 @@ def _register_gradcam(name: str, cam_class: str, label: str, **cost: Any) -> Non
     ``cost`` holds :func:`register_method`'s cost keywords where they differ from a gradient
     method's (:data:`~hrcam.methods.registry.GRADIENT_COST`).
     """
-    register_method(name, label=label, family="grad-cam", **{**GRADIENT_COST, **cost})(
-        _GradCAMBuilder(name, cam_class)
-    )
+    register_gradient_method(name, label, "grad-cam", _GradCAMBuilder(name, cam_class), **cost)
 
 
 # One line per grad-cam method. Score-CAM runs one forward pass per channel of its target
-# layer, so an evaluation runs it on the first ``score_cam_limit`` images only.
+# layer, so an evaluation runs it on its first images only (image cap ``per_channel``).
 _register_gradcam("gradcam", "GradCAM", "Grad-CAM")
 _register_gradcam("gradcam++", "GradCAMPlusPlus", "Grad-CAM++")
 _register_gradcam("layercam", "LayerCAM", "LayerCAM")
@@ -67,7 +59,7 @@ _register_gradcam(
     "Score-CAM",
     forward_passes=None,
     needs_gradients=False,
-    image_limit="score_cam_limit",
+    image_cap="per_channel",
 )
 # SESS (Tyagi et al. 2022): Grad-CAM of sliding windows over 12 upscaled copies of the image,
 # fused. With its defaults that is about 120 windows, each scored (1 pass) and explained (2.5),
@@ -126,10 +118,7 @@ def gradcam_method(
     -------
     SaliencyMethod
     """
-    gradcam_names = method_names("grad-cam")
-    if name not in gradcam_names:
-        raise ValueError(f"unknown grad-cam method {name!r}; choose from {list(gradcam_names)}")
-    entry = get_method(name)
+    entry = family_entry(name, "grad-cam", "grad-cam method")
     layer = target_layer if target_layer is not None else _cam_head_layer(classifier)
     if layer is None:
         raise ValueError(

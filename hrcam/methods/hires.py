@@ -54,13 +54,7 @@ import numpy as np
 from hrcam.extras import require, require_ximgproc
 from hrcam.methods.base import MethodMaps, SaliencyMethod, normalize_maps, pixel_space_model
 from hrcam.methods.paper import _low_res_fn
-from hrcam.methods.registry import (
-    GRADIENT_COST,
-    MethodOptions,
-    get_method,
-    method_names,
-    register_method,
-)
+from hrcam.methods.registry import MethodOptions, family_entry, register_gradient_method
 
 if TYPE_CHECKING:
     import torch
@@ -70,6 +64,8 @@ if TYPE_CHECKING:
 
     MapsFn = Callable[[torch.Tensor, Sequence[int]], MethodMaps]
     MakeMaps = Callable[[HRCAM, dict[str, Any]], MapsFn]  # a baseline's maps, from options
+    RefineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (cam, pixels) -> refined map
+    MakeFilter = Callable[[int, dict[str, Any]], RefineFn]  # (stride, options) -> RefineFn
 
 __all__ = [
     "BILATERAL_DEFAULTS",
@@ -195,6 +191,14 @@ def hirescam_stride(taps: StageTaps) -> int:
 # -- the refinements ------------------------------------------------------------------------------
 
 
+def _map_for_guide(cam: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Return ``cam`` as contiguous float32 once ``image`` is an (H, W, 3) guide of its size."""
+    cam = np.ascontiguousarray(cam, dtype=np.float32)
+    if image.shape[:2] != cam.shape or image.ndim != 3:
+        raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
+    return cam
+
+
 def guided_refine(
     cam: np.ndarray, image: np.ndarray, radius: int, eps: float = GUIDED_DEFAULTS["eps"]
 ) -> np.ndarray:
@@ -218,9 +222,7 @@ def guided_refine(
         eq. 8 with a = 0), borders reflected.
     """
     ximgproc = require_ximgproc("guided_refine")
-    cam = np.ascontiguousarray(cam, dtype=np.float32)
-    if image.shape[:2] != cam.shape or image.ndim != 3:
-        raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
+    cam = _map_for_guide(cam, image)
     guide = np.ascontiguousarray(image if image.dtype == np.uint8 else image.astype(np.float32))
     return ximgproc.guidedFilter(guide=guide, src=cam, radius=int(radius), eps=float(eps))
 
@@ -251,9 +253,7 @@ def bilateral_refine(
         ``(H, W)`` float32, ``cv2.ximgproc.jointBilateralFilter(guide, cam, ...)``.
     """
     ximgproc = require_ximgproc("bilateral_refine")
-    cam = np.ascontiguousarray(cam, dtype=np.float32)
-    if image.shape[:2] != cam.shape or image.ndim != 3:
-        raise ValueError(f"image must be (H, W, 3) with H, W = {cam.shape}, got {image.shape}")
+    cam = _map_for_guide(cam, image)
     guide = np.ascontiguousarray(image, dtype=np.float32)
     return ximgproc.jointBilateralFilter(
         guide, cam, int(diameter), float(sigma_color), float(sigma_space)
@@ -404,12 +404,9 @@ def hires_method(model: HRCAM, name: str, **options: Any) -> SaliencyMethod:
     -------
     SaliencyMethod
     """
-    known = method_names("high-res")
-    if name not in known:
-        raise ValueError(f"unknown high-res baseline {name!r}; choose from {list(known)}")
     # One dispatch: the registry entry holds the function that builds this baseline's maps,
     # and its cost.
-    entry = get_method(name)
+    entry = family_entry(name, "high-res", "high-res baseline")
     if not isinstance(entry.builder, _HiresBuilder):
         raise ValueError(
             f"method {name!r} is registered in the 'high-res' family without a high-res builder; "
@@ -443,22 +440,44 @@ def _register_hires(name: str, label: str, **cost: Any) -> Callable[[MakeMaps], 
     """
 
     def wrap(make: MakeMaps) -> MakeMaps:
-        register_method(name, label=label, family="high-res", **{**GRADIENT_COST, **cost})(
-            _HiresBuilder(name, make)
-        )
+        register_gradient_method(name, label, "high-res", _HiresBuilder(name, make), **cost)
         return make
 
     return wrap
+
+
+def _register_filter(name: str, label: str, extra: str) -> Callable[[MakeFilter], MakeFilter]:
+    """Register the low-res CAM refined by an image-guided filter as :func:`hires_method` ``name``.
+
+    One forward pass, no gradients; ``extra`` is the pip extra of the filter's package. The
+    decorated ``make(stride, options)`` (the classifier's stride, the method's options) checks
+    that package and returns ``refine(cam, pixels)``: the bilinearly upsampled low-res CAM
+    and the image in [0, 1], ``(H, W, 3)``, to the refined map.
+    """
+
+    def wrap(make: MakeFilter) -> MakeFilter:
+        def maps(model: HRCAM, options: dict[str, Any]) -> MapsFn:
+            return _refined_low_res_fn(model, make(int(model.classifier.stride), options))
+
+        _register_hires(name, label, forward_passes=1.0, needs_gradients=False, extra=extra)(maps)
+        return make
+
+    return wrap
+
+
+def _fused_layers(name: str, model: HRCAM, options: dict[str, Any]) -> tuple[Any, StageTaps, list]:
+    """Return the classifier, its stage taps and its fused stages (the method takes no options)."""
+    clf = model.classifier
+    taps = StageTaps(clf)
+    _no_options(name, options)
+    return clf, taps, fused_stages(taps, clf)
 
 
 @_register_hires("layercam_fused", "LayerCAM (stages fused, max)")
 def _layercam_fused(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     import pytorch_grad_cam  # noqa: F401  (fail here, not on the first image)
 
-    clf = model.classifier
-    taps = StageTaps(clf)
-    _no_options("layercam_fused", options)
-    layers = fused_stages(taps, clf)
+    clf, taps, layers = _fused_layers("layercam_fused", model, options)
     return _gradcam_fn(clf, _max_fused_layercam(), lambda: layers, taps)
 
 
@@ -482,10 +501,7 @@ def _refine_cam_class() -> type:
 # One Grad-CAM++ (a forward and a backward pass) per fused layer, about four of them.
 @_register_hires("refinecam", "RefineCAM (stages, product)", forward_passes=10.0)
 def _refinecam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
-    clf = model.classifier
-    taps = StageTaps(clf)
-    _no_options("refinecam", options)
-    layers = fused_stages(taps, clf)
+    clf, taps, layers = _fused_layers("refinecam", model, options)
     return _gradcam_fn(clf, _refine_cam_class(), lambda: layers, taps)
 
 
@@ -508,11 +524,8 @@ def _hirescam(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     return _gradcam_fn(clf, HiResCAM, lambda: [layer], taps)
 
 
-@_register_hires(
-    "cam_crf", "Low-res CAM + dense CRF", forward_passes=1.0, needs_gradients=False, extra="crf"
-)
-def _cam_crf(model: HRCAM, options: dict[str, Any]) -> MapsFn:
-    stride = int(model.classifier.stride)
+@_register_filter("cam_crf", "Low-res CAM + dense CRF", extra="crf")
+def _cam_crf(stride: int, options: dict[str, Any]) -> RefineFn:
     require("pydensecrf.densecrf", extra="crf", feature="the dense-CRF baseline (cam_crf)")
 
     kwargs = {**CRF_DEFAULTS, "bilateral_sxy": float(stride), **options}
@@ -520,18 +533,11 @@ def _cam_crf(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     def crf(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         return crf_refine(cam, np.round(pixels * 255).astype(np.uint8), **kwargs)
 
-    return _refined_low_res_fn(model, crf)
+    return crf
 
 
-@_register_hires(
-    "cam_guided",
-    "Low-res CAM + guided filter",
-    forward_passes=1.0,
-    needs_gradients=False,
-    extra="contrib",
-)
-def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
-    stride = int(model.classifier.stride)
+@_register_filter("cam_guided", "Low-res CAM + guided filter", extra="contrib")
+def _cam_guided(stride: int, options: dict[str, Any]) -> RefineFn:
     require_ximgproc("method cam_guided")
     radius = int(options.pop("radius", max(1, stride // 2)))
     eps = float(options.pop("eps", GUIDED_DEFAULTS["eps"]))
@@ -540,18 +546,11 @@ def _cam_guided(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     def guided(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         return guided_refine(cam, pixels, radius, eps)
 
-    return _refined_low_res_fn(model, guided)
+    return guided
 
 
-@_register_hires(
-    "cam_bilateral",
-    "Low-res CAM + joint bilateral filter (OpenCV)",
-    forward_passes=1.0,
-    needs_gradients=False,
-    extra="contrib",
-)
-def _cam_bilateral(model: HRCAM, options: dict[str, Any]) -> MapsFn:
-    stride = int(model.classifier.stride)
+@_register_filter("cam_bilateral", "Low-res CAM + joint bilateral filter (OpenCV)", "contrib")
+def _cam_bilateral(stride: int, options: dict[str, Any]) -> RefineFn:
     require_ximgproc("method cam_bilateral")
     sigma_space = float(options.pop("sigma_space", stride / 2))
     diameter = int(options.pop("diameter", 2 * stride + 1))
@@ -561,4 +560,4 @@ def _cam_bilateral(model: HRCAM, options: dict[str, Any]) -> MapsFn:
     def bilateral(cam: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         return bilateral_refine(cam, pixels, diameter, sigma_space, sigma_color)
 
-    return _refined_low_res_fn(model, bilateral)
+    return bilateral

@@ -1,7 +1,7 @@
 """One registry of saliency methods, in the style of torchvision's ``register_model``.
 
 Each method is one :class:`MethodEntry`: its key, display label, family, builder, cost and
-image limit. The built-in entries sit beside their builders, one module per family
+image cap. The built-in entries sit beside their builders, one module per family
 (:mod:`hrcam.methods.paper`, :mod:`hrcam.methods.gradcam`, :mod:`hrcam.methods.hires`),
 registered with :func:`register_method` when :mod:`hrcam.methods` is imported (which importing
 this module does first); everything else (the evaluation loop, the report, the CLI's
@@ -11,8 +11,8 @@ Adding a method is one entry plus its test.
 >>> from hrcam.methods.registry import method_names, get_method
 >>> "gradcam" in method_names()
 True
->>> get_method("scorecam").image_limit
-'score_cam_limit'
+>>> get_method("scorecam").image_cap
+'per_channel'
 
 The built-in modules import no torch at module level, so ``hrcam evaluate --help`` can list
 the methods cheaply.
@@ -33,13 +33,16 @@ if TYPE_CHECKING:
 __all__ = [
     "FAMILIES",
     "GRADIENT_COST",
+    "IMAGE_CAPS",
     "MethodEntry",
     "MethodOptions",
     "UnknownMethodError",
+    "family_entry",
     "get_method",
     "method_label",
     "method_names",
     "missing_extra",
+    "register_gradient_method",
     "register_method",
     "runnable_method_names",
 ]
@@ -47,6 +50,14 @@ __all__ = [
 FAMILIES: tuple[str, ...] = ("hrcam", "grad-cam", "high-res")
 """Method families, in table order: hrcam's own maps, grad-cam's baselines at the CAM head,
 and the high-resolution baselines of issue #12."""
+
+IMAGE_CAPS: dict[str, str] = {
+    "per_channel": "one classifier forward pass per channel of its target layer per image",
+}
+"""Why a method is run on fewer images than the rest, by name: the cost classes an entry's
+``image_cap`` may name. An evaluation gives each class its own image limit (for
+``per_channel``, :attr:`hrcam.evaluate.EvaluateConfig.score_cam_limit`); the registry names
+no setting of the evaluation."""
 
 
 GRADIENT_COST: dict[str, Any] = {"forward_passes": 2.5, "needs_gradients": True}
@@ -97,10 +108,10 @@ class MethodEntry:
         pass per channel of the method's target layer (Score-CAM).
     needs_gradients
         Whether the method back-propagates through the classifier.
-    image_limit
-        Name of the :class:`~hrcam.evaluate.EvaluateConfig` field that caps the images this
-        method is run on because it is expensive (``None``: every image); a cap of 0 drops
-        the method from an evaluation.
+    image_cap
+        The cost class (a key of :data:`IMAGE_CAPS`) for which an evaluation runs this method
+        on its first images only (``None``: every image); the evaluation holds the limit of
+        each class, and a limit of 0 drops the method.
     extra
         The pip extra (:data:`hrcam.extras.EXTRAS`) whose packages the method needs, or
         ``None`` when the core install runs it.
@@ -120,7 +131,7 @@ class MethodEntry:
     builder: Builder
     forward_passes: float | None = 1.0
     needs_gradients: bool = False
-    image_limit: str | None = None
+    image_cap: str | None = None
     extra: str | None = None
     default: bool = True
     needs_expansion: bool = False
@@ -140,7 +151,7 @@ def register_method(
     family: str,
     forward_passes: float | None = 1.0,
     needs_gradients: bool = False,
-    image_limit: str | None = None,
+    image_cap: str | None = None,
     extra: str | None = None,
     default: bool = True,
     needs_expansion: bool = False,
@@ -149,7 +160,7 @@ def register_method(
 
     Parameters
     ----------
-    name, label, family, forward_passes, needs_gradients, image_limit, extra, default, \
+    name, label, family, forward_passes, needs_gradients, image_cap, extra, default, \
     needs_expansion
         See :class:`MethodEntry`.
 
@@ -161,10 +172,12 @@ def register_method(
     Raises
     ------
     ValueError
-        When ``name`` is already registered or ``family`` is unknown.
+        When ``name`` is already registered, or ``family`` or ``image_cap`` is unknown.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown method family {family!r}; choose from {list(FAMILIES)}")
+    if image_cap is not None and image_cap not in IMAGE_CAPS:
+        raise ValueError(f"unknown image cap {image_cap!r}; choose from {list(IMAGE_CAPS)}")
 
     def wrap(builder: Builder) -> Builder:
         if name in _REGISTRY:
@@ -176,7 +189,7 @@ def register_method(
             builder,
             forward_passes,
             needs_gradients,
-            image_limit,
+            image_cap,
             extra,
             default,
             needs_expansion,
@@ -184,6 +197,32 @@ def register_method(
         return builder
 
     return wrap
+
+
+def register_gradient_method(
+    name: str, label: str, family: str, builder: Builder, **cost: Any
+) -> None:
+    """Register ``builder`` as method ``name`` of ``family`` with a gradient method's cost.
+
+    ``cost`` holds :func:`register_method`'s cost keywords where they differ from
+    :data:`GRADIENT_COST` (the grad-cam and high-res families register this way).
+    """
+    register_method(name, label=label, family=family, **{**GRADIENT_COST, **cost})(builder)
+
+
+def family_entry(name: str, family: str, what: str) -> MethodEntry:
+    """Return the entry of method ``name`` of ``family``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is no method of ``family``; the message calls it an unknown ``what``
+        and lists the family's methods.
+    """
+    known = method_names(family)
+    if name not in known:
+        raise ValueError(f"unknown {what} {name!r}; choose from {list(known)}")
+    return get_method(name)
 
 
 def method_names(family: str | None = None) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ normalises it first, so maps in any range compare fairly.
 * :mod:`~hrcam.metrics.sanity`: cascading model-parameter randomization and the random-logit
   test (Adebayo et al. 2018), with Spearman and SSIM similarity, judged against a null of
   maps of different images.
+* :mod:`~hrcam.metrics.statistics`: percentile-bootstrap confidence intervals and the rule for
+  when there are too few units to judge (the evaluation's tables and the studies use them).
 """
 
 import lazy_loader

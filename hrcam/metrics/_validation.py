@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hrcam import _shared
+from hrcam.core import maps
 
 DEFAULT_THRESHOLDS: np.ndarray = np.arange(0.0, 1.0, 0.01)
 """The shared CAM threshold grid of Choe et al. (CVPR 2020): 0, 0.01, ..., 0.99."""
@@ -12,7 +12,7 @@ DEFAULT_THRESHOLDS: np.ndarray = np.arange(0.0, 1.0, 0.01)
 
 def as_map(cam: object, name: str = "cam") -> np.ndarray:
     """Return ``cam`` as a finite 2-D float64 array, or raise ``ValueError`` naming ``name``."""
-    return _shared.as_map(cam, name, dtype=np.float64)
+    return maps.as_map(cam, name, dtype=np.float64)
 
 
 def as_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
@@ -28,9 +28,9 @@ def normalize_map(cam: np.ndarray) -> np.ndarray:
 
     This is the per-image ``normalize_scoremap`` step of wsolevaluation: every threshold in
     the shared grid then means the same relative activation for every method. The rule is
-    :func:`hrcam._shared.normalize_map`, the one the post-processing uses.
+    :func:`hrcam.core.maps.normalize_map`, the one the post-processing uses.
     """
-    return _shared.normalize_map(cam, np.float64)
+    return maps.normalize_map(cam, np.float64)
 
 
 def as_thresholds(thresholds: object) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hrcam._shared import normalize_batch
+from hrcam.core.maps import normalize_batch
 from hrcam.metrics.faithfulness import ModelFn, confidence_change
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hrcam._shared import normalize_batch
+from hrcam.core.maps import normalize_batch
 
 if TYPE_CHECKING:
     import torch

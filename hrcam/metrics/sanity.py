@@ -22,7 +22,7 @@
   similarity lies wholly above the null's 95th percentile (the maps stay closer to the
   trained model's than maps of unrelated images are), **passes** when the CI lies wholly below
   it, and is undecided otherwise (:func:`judge_against_null`); below
-  :data:`hrcam.evaluate.statistics.MIN_VERDICT_UNITS` images there is no verdict at all.
+  :data:`hrcam.metrics.statistics.MIN_VERDICT_UNITS` images there is no verdict at all.
 
 Quantus 0.6.0 has these tests, but it requires ``opencv-python``; installed after hrcam's
 ``opencv-contrib-python-headless`` 5.0 it replaces the ``cv2`` build (it pulled
@@ -181,7 +181,7 @@ class NullVerdict:
     """A sanity test's outcome for one method, judged against its null.
 
     ``verdict`` is ``"passes"``, ``"fails"``, ``"undecided"`` or
-    :data:`hrcam.evaluate.statistics.TOO_FEW_TO_JUDGE`; the numbers are given in every case.
+    :data:`hrcam.metrics.statistics.TOO_FEW_TO_JUDGE`; the numbers are given in every case.
     """
 
     verdict: str
@@ -225,7 +225,7 @@ def judge_against_null(
     HrcamError
         No similarity, an empty null, non-finite values, or a quantile outside (0, 1).
     """
-    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, bootstrap_mean_ci, can_judge
+    from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, bootstrap_mean_ci, can_judge
 
     sim = np.asarray(similarity, np.float64).ravel()
     ref = np.asarray(null, np.float64).ravel()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from hrcam._shared import BATCHNORM_FILLS_IN, state_dict_differences
+from hrcam.models.state_dicts import BATCHNORM_FILLS_IN, state_dict_differences
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from hrcam._shared import check_class_indices
+from hrcam.core.maps import check_class_indices
 
 __all__ = ["class_activation_map", "high_res_cam", "low_res_cam", "predicted_classes"]
 

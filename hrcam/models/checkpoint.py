@@ -23,13 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrcam._shared import differences_text, state_dict_differences
 from hrcam._version import __version__
 from hrcam.atomic import atomic_write
 from hrcam.models.classifier import CAMClassifier, build_classifier
 from hrcam.models.combined import HRCAM
 from hrcam.models.expansion import ExpansionNetwork, build_expansion
 from hrcam.models.fingerprint import classifier_fingerprint
+from hrcam.models.state_dicts import differences_text, state_dict_differences
 
 __all__ = [
     "CHECKPOINT_FORMAT",

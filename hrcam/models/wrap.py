@@ -33,15 +33,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from hrcam._shared import (
-    BATCHNORM_FILLS_IN,
-    differences_text,
-    resource_table,
-    state_dict_differences,
-)
+from hrcam.data.resources import resource_table
 from hrcam.errors import HrcamError
 from hrcam.models.classifier import CAMClassifier, ClassifierOutput, check_images
 from hrcam.models.head_graph import _analyse_graph, _timm_taps
+from hrcam.models.state_dicts import BATCHNORM_FILLS_IN, differences_text, state_dict_differences
 from hrcam.models.wrap_checks import (
     ProbeFailed,
     check_logits,

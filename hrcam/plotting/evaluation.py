@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS, method_label
+from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS
+from hrcam.methods.registry import method_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

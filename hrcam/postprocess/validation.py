@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hrcam._shared import as_map  # noqa: F401  (one validator; refine and parallel import it here)
+from hrcam.core.maps import as_map  # noqa: F401  (one validator; refine and parallel import it here)
 
 #: Largest allowed ratio between the row and column scale factors (high-res / low-res).
 MAX_ASPECT_MISMATCH = 1.25

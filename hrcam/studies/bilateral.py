@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 from hrcam.evaluate.scoring import METRIC_LABELS
-from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
+from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, can_judge
 
 if TYPE_CHECKING:
     from hrcam.studies.comparison import Comparison

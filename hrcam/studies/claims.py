@@ -15,10 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import ci_text, find_row, json_safe, put_ci
+from hrcam.book.profiles import stage_dir
+from hrcam.core.tables import ci_text, find_row, json_safe, put_ci
 from hrcam.evaluate.results import save_outputs
-from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
-from hrcam.profiles import stage_dir
+from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, can_judge
 from hrcam.studies.refine import verdict
 
 __all__ = [
@@ -43,7 +43,7 @@ def _read(path: Path) -> Any:
 def _rescue_values(section5: dict[str, Any]) -> dict[str, Any]:
     """Paper §5, first half: how often each preset rescues a failed low-res CAM, with its verdict.
 
-    No verdict from fewer than :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS` misses.
+    No verdict from fewer than :data:`~hrcam.metrics.statistics.MIN_VERDICT_UNITS` misses.
     """
     out: dict[str, Any] = {}
     for p in PRESETS:

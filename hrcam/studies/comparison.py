@@ -28,16 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import ci_text, find_row, json_safe, put_ci
-from hrcam.evaluate import (
-    METRIC_LABELS,
-    SCALAR_METRICS,
-    method_label,
-    save_outputs,
-)
+from hrcam.core.tables import ci_text, find_row, json_safe, put_ci
+from hrcam.evaluate import METRIC_LABELS, SCALAR_METRICS, save_outputs
 from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
 from hrcam.evaluate.scoring import DATASET_METRICS, paired_dataset_ci
-from hrcam.evaluate.statistics import ci_method, paired_mean_ci
+from hrcam.methods.registry import method_label
+from hrcam.metrics.statistics import ci_method, paired_mean_ci
 from hrcam.studies.ranking import best_method, ranking
 from hrcam.studies.refine import verdict
 

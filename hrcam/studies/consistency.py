@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hrcam._shared import find_row, put_ci
+from hrcam.core.tables import find_row, put_ci
 from hrcam.studies.refine import PRESET_CONFIGS, verdict
 
 if TYPE_CHECKING:
@@ -53,10 +53,10 @@ def consistency_variant(
     """
     from hrcam.data.store import StoreDataset
     from hrcam.models import load_checkpoint
+    from hrcam.models.device import resolve_device
     from hrcam.studies.ablation import evaluate_sources
     from hrcam.studies.refine import paired_between
     from hrcam.train import train_expansion
-    from hrcam.train.device import resolve_device
 
     vdir, out = Path(variant_dir), Path(out_dir)
     for part in ("data", "classifier/best.pt", "expansion/best.pt"):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import find_row, put_ci
+from hrcam.core.tables import find_row, put_ci
 
 __all__ = [
     "PAPER_MAPS",
@@ -94,7 +94,7 @@ def bootstrap_widths(
         ``width_<what>_<scheme>`` for ``what`` in (``pxap``, ``diff``) and ``scheme`` in
         (``images``, ``stamps``, ``twoway``), and ``text``: one sentence of ratios.
     """
-    from hrcam.evaluate.statistics import bootstrap_pxap, paired_stat_ci, pxap_stats
+    from hrcam.metrics.statistics import bootstrap_pxap, paired_stat_ci, pxap_stats
 
     a, b = comp.curves[method], comp.curves[baseline]
     idx = [int(i) for i in b["index"]]
@@ -163,7 +163,7 @@ def cutout_values(
         (``cut_pred_...``), the ablation's ``cut_src_<preset>_<source>`` differences on both
         pastes, ``cut_best`` (the ranking sentence) and ``cut_images``.
     """
-    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
+    from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, can_judge
     from hrcam.studies.comparison import best_method
     from hrcam.studies.refine import PRESET_CONFIGS, paired_between, verdict
 
@@ -216,7 +216,7 @@ def cutout_values(
 
 def paste_edge_text(values: dict[str, Any]) -> str:
     """Say how much the paste edge alone gives away: the image as the high-res map, both pastes."""
-    from hrcam._shared import ci_text
+    from hrcam.core.tables import ci_text
     from hrcam.studies.refine import PRESET_CONFIGS
 
     parts = []

@@ -18,7 +18,7 @@ that high-res map. A map that survives this randomization follows the image, not
 **Verdicts.** Each sanity test judges a method against its own null, the Spearman correlation
 between its maps of different photos (:func:`hrcam.metrics.judge_against_null`); the cascading
 test only once every block of the classifier is randomized. Below
-:data:`hrcam.evaluate.statistics.MIN_VERDICT_UNITS` photos the page prints the numbers and
+:data:`hrcam.metrics.statistics.MIN_VERDICT_UNITS` photos the page prints the numbers and
 "too few to judge": no pass or fail, no better or worse, no ranking.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hrcam._shared import json_safe
+from hrcam.core.tables import json_safe
 
 __all__ = [
     "EXPANSION_METHODS",
@@ -121,14 +121,14 @@ def attach_upsampler(model: Any, run_dir: str | os.PathLike, trained: bool) -> t
         ``model`` carrying the upsampler and an empty note, or ``model`` unchanged and, in
         words, why ``featup_jbu`` cannot run on this page.
     """
+    from hrcam.book.chapters import STAGE_DIRS
+    from hrcam.book.profiles import stage_dir
     from hrcam.models.jbu import (
         UpsamplerError,
         load_upsampler,
         read_upsampler_payload,
         with_upsampler,
     )
-    from hrcam.notebook_index import STAGE_DIRS
-    from hrcam.profiles import stage_dir
 
     if not trained:
         return model, "needs the cut-out chapter's classifier, and this run skipped that chapter"
@@ -241,7 +241,7 @@ def faithfulness_scores(
 
 
 def _ci(values: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, float, float]:
-    from hrcam.evaluate.statistics import bootstrap_mean_ci
+    from hrcam.metrics.statistics import bootstrap_mean_ci
 
     return bootstrap_mean_ci(np.asarray(values, float), seed=seed, level=level)
 
@@ -297,10 +297,10 @@ def faithfulness_text(
     with ``m`` comparisons each is at ``1 - 0.05 / m`` (Bonferroni), so that the page's set of
     verdicts, not each one alone, errs at most 5 % of the time. "Better" or "worse" only where
     the whole interval lies on one side of 0 and the photos number at least
-    :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS`; below that the numbers come with
+    :data:`~hrcam.metrics.statistics.MIN_VERDICT_UNITS`; below that the numbers come with
     "too few to judge". No method is named best: that would pick and test on the same photos.
     """
-    from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
+    from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
 
     n = len(next(iter(scores.values()))["adcc"])
     judged = can_judge(n)
@@ -355,8 +355,8 @@ PARTIAL_CASCADE = "no verdict: not every block randomized"
 
 
 def _judge(similarity: np.ndarray, null: np.ndarray | None, seed: int) -> Any:
-    from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE
     from hrcam.metrics import NullVerdict, judge_against_null
+    from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE
 
     if null is None:  # one photo: no pair of different photos, no null
         mean = float(np.mean(similarity))
@@ -439,11 +439,11 @@ def sanity_statement(
     """Say, in words, what the sanity tests found, counting every method's verdict.
 
     ``steps`` are the blocks randomized (in order), ``total`` the classifier's blocks. Below
-    :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS` photos it says "too few to judge"
+    :data:`~hrcam.metrics.statistics.MIN_VERDICT_UNITS` photos it says "too few to judge"
     and names no method as passing or failing.
     """
-    from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
     from hrcam.metrics import NULL_QUANTILE
+    from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE, can_judge
 
     n = next(iter(outcomes.values())).randomization.n_images
     complete = len(steps) >= total

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import ci_text, put_ci
+from hrcam.core.tables import ci_text, put_ci
 from hrcam.studies.ablation import same_low_res
 
 if TYPE_CHECKING:

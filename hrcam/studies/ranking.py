@@ -5,7 +5,7 @@ overstates its lead (the winner's curse). :func:`best_method` therefore splits t
 units (images, or the stamps cut-outs share) into two seeded halves: the leader and runner-up
 are *chosen* on one half and their paired difference is *tested* on the other. The whole-sample
 values are reported beside it for scale. No lead is claimed from fewer than
-:data:`hrcam.evaluate.statistics.MIN_VERDICT_UNITS` independent units in the test half.
+:data:`hrcam.metrics.statistics.MIN_VERDICT_UNITS` independent units in the test half.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from hrcam.evaluate import LOWER_IS_BETTER, METRIC_LABELS
 from hrcam.evaluate.report import ci_cell, paired_cell
-from hrcam.evaluate.statistics import TOO_FEW_TO_JUDGE, can_judge
+from hrcam.metrics.statistics import TOO_FEW_TO_JUDGE, can_judge
 
 if TYPE_CHECKING:
     from hrcam.studies.comparison import Comparison
@@ -83,7 +83,7 @@ def held_out_lead(
     dict
         ``chosen``, ``chosen_runner_up`` (``None`` when a half is empty), ``paired`` (their
         paired difference on the test half, ``None`` below
-        :data:`~hrcam.evaluate.statistics.MIN_VERDICT_UNITS` test units), ``n_units`` and
+        :data:`~hrcam.metrics.statistics.MIN_VERDICT_UNITS` test units), ``n_units`` and
         ``lead``: words for a sentence.
     """
     indices = sorted({int(r["index"]) for r in comp.per_image if r["method"] == ranked[0]})

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import find_row
+from hrcam.core.tables import find_row
 from hrcam.studies.sources import SOURCE_LABELS, SOURCES, high_res_source
 
 if TYPE_CHECKING:
@@ -455,7 +455,7 @@ def _paired_rows(
 ) -> list[dict[str, Any]]:
     """Each method minus the low-res CAM on the same images, per :data:`PAIRED_METRICS`."""
     from hrcam.evaluate.scoring import paired_dataset_ci
-    from hrcam.evaluate.statistics import paired_mean_ci
+    from hrcam.metrics.statistics import paired_mean_ci
 
     paired = []
     low = {r["index"]: r for r in records if r["method"] == "low_res_cam"}
@@ -505,7 +505,7 @@ def paired_between(
     """
     from hrcam.evaluate import DATASET_METRICS
     from hrcam.evaluate.scoring import paired_dataset_ci
-    from hrcam.evaluate.statistics import paired_mean_ci
+    from hrcam.metrics.statistics import paired_mean_ci
 
     if metric in DATASET_METRICS:
         d = paired_dataset_ci(study.curves[a], study.curves[b], metric, n_boot, seed, study.units)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hrcam._shared import find_row
+from hrcam.core.tables import find_row
 from hrcam.evaluate.report import ci_cell
 from hrcam.methods.camset import CamSet
 
@@ -83,7 +83,7 @@ def upsampler_inputs(run_dir: str | os.PathLike) -> UpsamplerInputs | None:
     synthetic run needs notebooks 01-03 (``RUN/data``, ``RUN/classifier/best.pt``,
     ``RUN/expansion/best.pt``).
     """
-    from hrcam.profiles import stage_dir
+    from hrcam.book.profiles import stage_dir
 
     cut = stage_dir(run_dir, "10_real_cutouts")
     if (cut / "values.json").is_file():

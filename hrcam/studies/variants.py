@@ -108,8 +108,8 @@ def run_variant(
     from hrcam.data.store import StoreDataset
     from hrcam.data.synthetic import generate_synthetic
     from hrcam.models import load_checkpoint
+    from hrcam.models.device import resolve_device
     from hrcam.train import train_classifier, train_expansion
-    from hrcam.train.device import resolve_device
 
     out = Path(out_dir)
     t0 = time.perf_counter()

@@ -1,4 +1,7 @@
-"""Device choice and the speed switches of a training step: autocast, channels_last, compile.
+"""The speed switches of a training step on its device: autocast, channels_last, compile.
+
+Turning a device name into a ``torch.device`` is :func:`hrcam.models.device.resolve_device`,
+shared with evaluation and explanation; :func:`resolve_settings` builds on it.
 
 Every function here runs on CPU as well, so that CI exercises the same code that a GPU run uses.
 """
@@ -9,6 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hrcam.models.device import resolve_device
 from hrcam.parallel import available_cores
 
 if TYPE_CHECKING:
@@ -46,39 +50,6 @@ class DeviceSettings:
     def is_cuda(self) -> bool:
         """Whether the run is on a CUDA device."""
         return self.device.type == "cuda"
-
-
-def resolve_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a ``torch.device``.
-
-    Under torchrun, ``local_rank`` picks this process's GPU when ``name`` is ``"auto"`` or
-    ``"cuda"``.
-    """
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was asked for but CUDA is not available; use 'cpu'")
-        if device.index is None:
-            device = torch.device("cuda", local_rank or 0)
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise ValueError(
-                f"device {name!r}: this machine has {count} CUDA device(s), "
-                f"cuda:0 to cuda:{count - 1}"
-            )
-    elif device.type != "cpu":
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
-    elif device.index not in (None, 0):
-        # torch would accept it, then fail to map a checkpoint's tensors onto it.
-        raise ValueError(f"device {name!r}: there is one CPU device; use 'cpu'")
-    return device
 
 
 def default_num_workers(device: torch.device) -> int:

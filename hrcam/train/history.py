@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam._shared import atomic_write_text, json_safe
+from hrcam.atomic import atomic_write_text
+from hrcam.core.tables import json_safe
 
 
 def history_to_csv(history: Sequence[dict[str, Any]]) -> str:

@@ -11,38 +11,53 @@ from pathlib import Path
 
 import pytest
 
+# The flags of every headless Chromium run of the tests: no GPU, QUIC, first-run or background
+# traffic; each caller adds its profile folder and what it wants (a DOM, a screenshot).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
-def _chromium() -> str:
+
+def _chromium(kind: str) -> str:
+    """The Chromium executable; without one the ``kind`` of test is skipped (failed in CI)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI for the browser tests (make browser)")
-        pytest.skip("chromium is not installed (apt-get install chromium); browser test skipped")
+            pytest.fail(f"chromium is required in CI for the {kind}s (make browser)")
+        pytest.skip(f"chromium is not installed (apt-get install chromium); {kind} skipped")
     return exe
 
 
 @pytest.fixture
-def dump_dom(tmp_path):
+def chromium():
+    """``chromium(profile, *flags, kind=...) -> argv``: headless Chromium with its flags."""
+
+    def command(profile: Path, *flags: str, kind: str = "browser test") -> list[str]:
+        return [_chromium(kind), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags]
+
+    return command
+
+
+@pytest.fixture
+def dump_dom(tmp_path, chromium):
     """``dump_dom(page) -> str``: the DOM after its scripts ran, with no network at all."""
 
     def dump(page: Path) -> str:
-        cmd = [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        cmd = chromium(
+            tmp_path / "chromium-profile",
             # Every host fails to resolve: a CDN script cannot load, as with no network.
             "--host-resolver-rules=MAP * ~NOTFOUND",
             "--virtual-time-budget=10000",
             "--dump-dom",
             page.as_uri(),
-        ]
+        )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert "<html" in proc.stdout, f"chromium dumped no DOM of {page}: {proc.stderr[-2000:]}"
         return proc.stdout

@@ -8,9 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hrcam import profiles
-from hrcam.book_pages import (
-    NOTEBOOK_ROLES,
+from hrcam.book import chapters, profiles
+from hrcam.book.chapters import NOTEBOOK_ROLES
+from hrcam.book.config_view import NotebookConfig, config_markdown
+from hrcam.book.pages import (
     PROFILE_PURPOSES,
     RunFacts,
     format_seconds,
@@ -20,20 +21,19 @@ from hrcam.book_pages import (
     run_summary,
     write_intro_parts,
 )
-from hrcam.config_view import NotebookConfig, config_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_chapter_and_profile_has_its_words():
-    assert list(NOTEBOOK_ROLES) == list(profiles.NOTEBOOKS)
+    assert list(NOTEBOOK_ROLES) == list(chapters.NOTEBOOKS)
     assert set(PROFILE_PURPOSES) == set(profiles.PROFILES)
 
 
 def test_notebook_table_lists_every_notebook_in_order():
-    table = notebook_table(profiles.NOTEBOOKS, profiles.STAGE_DIRS, NOTEBOOK_ROLES)
+    table = notebook_table(chapters.NOTEBOOKS, chapters.STAGE_DIRS, NOTEBOOK_ROLES)
     rows = table.splitlines()[2:]
-    assert len(rows) == len(profiles.NOTEBOOKS) == 13
+    assert len(rows) == len(chapters.NOTEBOOKS) == 13
     assert rows[-1].startswith("| {doc}`notebooks/13_claims` |") and "`claims/`" in rows[-1]
     with pytest.raises(KeyError):
         notebook_table(["99_new"], {"99_new": "new"}, NOTEBOOK_ROLES)
@@ -59,7 +59,7 @@ def test_run_summary_shows_the_measured_times():
     text = run_summary(facts, ["01_dataset", "02_classifier", "03_expansion"])
     assert "`demo` profile" in text and "2 notebooks took 1 min 18 s" in text
     assert "| {doc}`notebooks/02_classifier` | 75 |" in text and "03_expansion" not in text
-    assert "recorded no notebook times" in run_summary(None, profiles.NOTEBOOKS)
+    assert "recorded no notebook times" in run_summary(None, chapters.NOTEBOOKS)
     assert format_seconds(8.4) == "8 s" and format_seconds(1102) == "18 min 22 s"
 
 
@@ -127,7 +127,7 @@ def test_a_zero_width_interval_prints_as_the_value_alone():
 
 
 def test_values_markdown_shows_a_nested_summary_without_a_repr():
-    from hrcam.config_view import values_markdown
+    from hrcam.book.config_view import values_markdown
 
     text = values_markdown({"label": 0, "presets": {"paper": {"fallback": False, "area": 0.12345}}})
     assert (

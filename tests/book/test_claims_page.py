@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jupytext
 
-from hrcam import profiles
+from hrcam.book import chapters
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "notebooks" / "13_claims.py"
@@ -56,7 +56,7 @@ def test_every_claim_links_its_section():
 
 
 def test_claims_page_is_last_and_in_the_toc():
-    assert profiles.NOTEBOOKS[-1] == "13_claims"
+    assert chapters.NOTEBOOKS[-1] == "13_claims"
     toc = (REPO / "_toc.yml").read_text()
     assert "notebooks/13_claims" in toc and "notebooks/07_evidence" in toc
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hrcam import profiles
-from hrcam.book import build_book
+from hrcam.book import build_book, chapters
 from hrcam.offline import remote_resources
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +25,7 @@ def prose_book(tmp_path_factory) -> Path:
     book = tmp_path_factory.mktemp("prose_book") / "book"
     shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks"))
     (book / "notebooks").mkdir()
-    for name in profiles.NOTEBOOKS:  # the method page links to them; -W needs them to exist
+    for name in chapters.NOTEBOOKS:  # the method page links to them; -W needs them to exist
         (book / "notebooks" / f"{name}.md").write_text(f"# {name}\n\nNot executed here.\n")
     build_book(book)
     return book / "_build" / "html"

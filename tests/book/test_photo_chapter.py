@@ -55,7 +55,7 @@ def test_installed_only_measures_what_is_there(monkeypatch, tmp_path):
     """The tests' setting: photos of a missing package are left out, not refused."""
     import dataclasses
 
-    from hrcam.chapters import check_chapter_sources
+    from hrcam.book.sources import check_chapter_sources, optional_configs
 
     real = animal_photos.photo_list()
     chelsea = next(p for p in real if p.file.startswith("skimage:"))
@@ -67,6 +67,8 @@ def test_installed_only_measures_what_is_there(monkeypatch, tmp_path):
     assert [p.key for p in photos] == [chelsea.key] and images.shape == (1, 32, 32, 3)
     # ...and the book's up-front check lets such a run start; the default refuses it.
     only = ["12_photo_faithfulness"]
-    check_chapter_sources("smoke", {"photo_installed_only": True}, only)
+    declared = {only[0]: ("photo_faithfulness", "photo_installed_only")}
+    installed_only = optional_configs("smoke", {"photo_installed_only": True}, declared)
+    check_chapter_sources(installed_only, only)
     with pytest.raises(HrcamError, match="gcompris-qt-data"):
-        check_chapter_sources("smoke", {}, only)
+        check_chapter_sources(optional_configs("smoke", {}, declared), only)

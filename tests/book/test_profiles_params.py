@@ -6,9 +6,9 @@ from pathlib import Path
 
 import jupytext
 import pytest
+import yaml
 
-from hrcam import profiles
-from hrcam.book import declared_parameters, find_notebooks, run_book
+from hrcam.book import chapters, declared_parameters, find_notebooks, profiles, run_book
 from hrcam.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,8 +40,8 @@ def test_resolve_applies_overrides_and_keeps_none():
     [
         ({"profile": "huge"}, "unknown profile 'huge'"),
         ({"profile": "demo", "epochs": 3}, "unknown parameter(s) epochs"),
-        ({"profile": "demo", "notebook": "99_x"}, "unknown notebook '99_x'"),
-        ({"profile": "demo", "notebook": "04_postprocess", "arch": "x"}, "arch"),
+        ({"profile": "demo", "names": ["seed", "epochz"]}, "unknown parameter(s) epochz"),
+        ({"profile": "demo", "names": ["device", "num_examples"], "arch": "x"}, "arch"),
     ],
 )
 def test_resolve_rejects_unknown_names(kwargs, message):
@@ -59,19 +59,41 @@ def test_notebook_config_rejects_injected_unknown_name():
     # Modules, callables and private names in the globals are not parameters.
     ok = {**namespace, "np": pytest, "f": print, "_x": 1, "In": [], "Out": {}}
     assert profiles.notebook_config("04_postprocess", ok)["run_dir"] == "r"
+    with pytest.raises(ValueError, match="unknown notebook '99_x'"):
+        profiles.notebook_config("99_x", namespace)
 
 
 @pytest.mark.parametrize("source", find_notebooks(NOTEBOOKS), ids=lambda p: p.stem)
 def test_parameters_cell_matches_profiles(source):
     nb = jupytext.read(source)
-    assert declared_parameters(nb) == profiles.parameter_names(source.stem)
+    # The cell is the one list of the notebook's parameters: the two every notebook has,
+    # then names the profiles give values to.
+    declared = declared_parameters(nb)
+    assert declared[:2] == ("profile", "run_dir")
+    assert set(declared[2:]) <= set(profiles.PROFILES["demo"]), source.stem
     # The cell right after the parameters resolves them through the profiles.
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
     assert f'notebook_config("{source.stem}", globals())' in nb.cells[tagged[0] + 1].source
 
 
 def test_notebooks_are_the_registered_ones():
-    assert [p.stem for p in find_notebooks(NOTEBOOKS)] == list(profiles.NOTEBOOKS)
+    assert [p.stem for p in find_notebooks(NOTEBOOKS)] == list(chapters.NOTEBOOKS)
+
+
+def test_toc_lists_the_chapters_in_order():
+    """``_toc.yml`` holds every chapter record's notebook, in the records' order."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    listed = [f.removeprefix("notebooks/") for f in files if f.startswith("notebooks/")]
+    assert listed == list(chapters.NOTEBOOKS)
+
+
+def test_every_chapter_has_its_own_stage_folder():
+    stages = [c.stage for c in chapters.CHAPTERS]
+    assert len(set(stages)) == len(stages)
+    for c in chapters.CHAPTERS:
+        assert (c.optional is None) == (c.needs is None) == (not c.title), c.notebook
+        assert c.optional is None or c.optional in profiles.PROFILES["demo"], c.notebook
 
 
 @pytest.mark.parametrize("source", find_notebooks(NOTEBOOKS), ids=lambda p: p.stem)

@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hrcam.book import MANIFEST_NAME, BookError, run_book
+from hrcam.book import BookError, run_book
+from hrcam.book.runner import MANIFEST_NAME
 
 FIRST = """\
 # %% tags=["parameters"]

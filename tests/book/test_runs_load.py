@@ -1,11 +1,10 @@
-"""hrcam.runs.load_run: the notebooks' shared "open the run's model and val split"."""
+"""hrcam.book.load_run: the notebooks' shared "open the run's model and val split"."""
 
 from __future__ import annotations
 
 import pytest
 
-from hrcam.profiles import stage_dir
-from hrcam.runs import load_run
+from hrcam.book import load_run, stage_dir
 
 SIZE = 32
 

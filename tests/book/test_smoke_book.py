@@ -6,7 +6,6 @@ the tests below inspect what it produced.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,8 +18,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from hrcam import profiles
-from hrcam.book import run_book
+from hrcam.book import chapters, profiles, run_book
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.book, pytest.mark.slow]
@@ -62,7 +60,7 @@ def smoke_book(tmp_path_factory, shared_cutout_sources):
 
 def test_every_notebook_executes_with_smoke(smoke_book):
     runs = smoke_book.result.notebooks
-    assert [r.name for r in runs] == list(profiles.NOTEBOOKS)
+    assert [r.name for r in runs] == list(chapters.NOTEBOOKS)
     assert {r.status for r in runs} == {"ran"}
     for r in runs:
         nb = nbformat.read(r.output, as_version=4)
@@ -100,7 +98,7 @@ def test_book_has_every_page_and_nonempty_figures(smoke_book):
     assert smoke_book.result.html_index == smoke_book.book / "_build" / "html" / "index.html"
     for page in ("intro", "method", "references"):
         assert (html / f"{page}.html").stat().st_size > 0
-    for name in profiles.NOTEBOOKS:
+    for name in chapters.NOTEBOOKS:
         page = html / "notebooks" / f"{name}.html"
         assert page.exists(), f"no page for {name}"
         images = _images(page)
@@ -121,43 +119,26 @@ def test_book_has_every_page_and_nonempty_figures(smoke_book):
     assert "Tagaris" in (html / "references.html").read_text()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _screenshot(page: Path, out: Path) -> np.ndarray:
+def _screenshot(chromium, page: Path, out: Path) -> np.ndarray:
     from PIL import Image
 
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI for the screenshot tests (make browser)")
-        pytest.skip("chromium is not installed (apt-get install chromium); screenshot skipped")
     profile = out.parent / f"chromium-profile-{out.stem}"
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
+    cmd = chromium(
+        profile,
         "--virtual-time-budget=3000",
         f"--screenshot={out}",
         "--window-size=1280,900",
         page.as_uri(),
-    ]
+        kind="screenshot",
+    )
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert out.exists() and out.stat().st_size > 0, f"chromium wrote no screenshot of {page}"
     return np.asarray(Image.open(out).convert("L"), dtype=np.float64)
 
 
 @pytest.mark.parametrize("page", ["index.html", "notebooks/04_postprocess.html"])
-def test_screenshot_is_not_blank(smoke_book, page, tmp_path):
-    pixels = _screenshot(smoke_book.html / page, tmp_path / "shot.png")
+def test_screenshot_is_not_blank(smoke_book, page, tmp_path, chromium):
+    pixels = _screenshot(chromium, smoke_book.html / page, tmp_path / "shot.png")
     assert pixels.shape == (900, 1280)
     # A blank or single-colour page has (almost) no variance; a rendered page with text,
     # navigation and figures has plenty. Also require a real share of non-background pixels.
@@ -182,7 +163,7 @@ def test_real_photo_page_math_is_typeset_offline(smoke_book, dump_dom, assert_ma
 def _pages(html: Path) -> list[Path]:
     """Every page a reader can open: the prose pages and each chapter."""
     pages = [html / f"{name}.html" for name in ("intro", "method", "references")]
-    return pages + [html / "notebooks" / f"{name}.html" for name in profiles.NOTEBOOKS]
+    return pages + [html / "notebooks" / f"{name}.html" for name in chapters.NOTEBOOKS]
 
 
 def test_every_page_reads_right_in_chromium(smoke_book, dump_dom, page_text, page_defects):
@@ -237,16 +218,16 @@ def test_claims_headline_table_renders_as_a_table(smoke_book):
 
 
 def test_intro_states_this_runs_notebooks_and_times(smoke_book):
-    from hrcam.book_pages import format_seconds
+    from hrcam.book.pages import format_seconds
 
     text = (smoke_book.html / "intro.html").read_text()
     seconds = {r.name: r.seconds for r in smoke_book.result.notebooks}
     assert re.search(r"built with the <code[^>]*><span[^>]*>smoke</span></code> profile", text)
-    assert f"{len(profiles.NOTEBOOKS)} notebooks took" in text
+    assert f"{len(chapters.NOTEBOOKS)} notebooks took" in text
     # The time the intro shows is what the runner measured (rounded as the page rounds it).
     shown = re.search(r"notebooks took ([^<]+?) on the machine", text).group(1)
     assert shown == format_seconds(sum(round(s, 1) for s in seconds.values()))
-    for name in profiles.NOTEBOOKS:
+    for name in chapters.NOTEBOOKS:
         assert f"notebooks/{name}.html" in text
     # The papermill cell with the absolute run folder is not on any page.
     executed = (smoke_book.html / "notebooks" / "01_dataset.html").read_text()

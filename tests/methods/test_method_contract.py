@@ -2,8 +2,9 @@
 
 As torchvision's ``test_models.py`` does for every registered model, each method of the
 registry gets the same basic checks for free: output shape and dtype, the [0, 1] range, no
-NaN, the same maps on a second call, the input left untouched, and a clear refusal of a class
-index the classifier does not have. A method registered later is picked up automatically.
+NaN, maps on the host with the model left on its device, the same maps on a second call, the
+input left untouched, and a clear refusal of a class index the classifier does not have. A
+method registered later is picked up automatically.
 """
 
 from __future__ import annotations
@@ -16,30 +17,20 @@ import torch
 
 from hrcam.methods import build_methods
 from hrcam.methods.registry import runnable_method_names
-from hrcam.models import HRCAM, build_classifier, build_expansion
 
 SIZE = 32
-NUM_CLASSES = 3
-
-
-@pytest.fixture(scope="module")
-def model() -> HRCAM:
-    torch.manual_seed(0)
-    clf = build_classifier("densenet_compact", num_classes=NUM_CLASSES)
-    return HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
-
-
-@pytest.fixture(scope="module")
-def images() -> torch.Tensor:
-    return torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+NUM_CLASSES = 3  # the classes of the conftest's model
+NUM_IMAGES = 2  # read by the conftest's images fixture
 
 
 @pytest.mark.parametrize("name", runnable_method_names())
 def test_method_contract(model, images, name):
     (method,) = build_methods(model, [name], score_cam_batch_size=8, workers=1).values()
-    before = images.clone()
+    before, device = images.clone(), next(model.parameters()).device
     first = method(images, [1, 2])
     assert torch.equal(images, before), "the method changed its input"
+    # Maps come back on the host whatever the model's device, and the model stays put.
+    assert next(model.parameters()).device == device, "the method moved the model"
     maps = first.maps
     assert isinstance(maps, np.ndarray) and maps.dtype == np.float32
     assert maps.shape == (2, SIZE, SIZE)

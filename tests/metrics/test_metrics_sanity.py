@@ -9,7 +9,6 @@ from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
 from hrcam.errors import HrcamError
-from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.metrics import (
     SIMILARITIES,
     cascading_randomization,
@@ -20,6 +19,7 @@ from hrcam.metrics import (
     randomize_modules,
     spread_steps,
 )
+from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 
 
 def test_similarity_of_hand_made_maps():

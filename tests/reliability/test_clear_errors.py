@@ -9,7 +9,7 @@ from hrcam.errors import HrcamError
 
 
 def test_cpu_index_is_refused_as_a_device_not_blamed_on_the_file():
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     with pytest.raises(ValueError, match="'cpu:1': there is one CPU device; use 'cpu'"):
         resolve_device("cpu:1")
@@ -44,7 +44,7 @@ def test_imagenet_animals_on_a_small_model_says_what_it_needs(ck, tmp_path, run_
 
 
 def test_out_of_range_classes_are_listed_briefly():
-    from hrcam._shared import check_class_indices
+    from hrcam.core.maps import check_class_indices
 
     with pytest.raises(ValueError, match=r"got \[3, 4, 5, 6, 7, 8, 9, 10, \.\.\.\] \(397\)$"):
         check_class_indices(list(range(400)), 3, "allowed_classes")

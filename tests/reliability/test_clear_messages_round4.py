@@ -65,7 +65,7 @@ def test_the_timm_extra_advertises_a_call_that_works():
 
 
 def test_a_read_only_book_folder_is_said_to_be_read_only(tmp_path, monkeypatch):
-    import hrcam.book as book
+    import hrcam.book.runner as book
 
     (tmp_path / "book").mkdir()
 
@@ -80,7 +80,7 @@ def test_a_read_only_book_folder_is_said_to_be_read_only(tmp_path, monkeypatch):
 
 
 def test_a_folder_made_read_only_during_the_build_is_named(tmp_path, monkeypatch):
-    import hrcam.book as book
+    import hrcam.book.runner as book
 
     (tmp_path / "book").mkdir()
     log = ("Running Sphinx v7\nTraceback (most recent call last):\n  File ...\nOSError: "
@@ -97,7 +97,7 @@ def test_a_folder_made_read_only_during_the_build_is_named(tmp_path, monkeypatch
 
 
 def test_a_chapter_skipped_on_request_says_so(tmp_path, monkeypatch):
-    from hrcam.chapters import skipped_chapter
+    from hrcam.book.sources import skipped_chapter
     from hrcam.data import cutouts
 
     monkeypatch.setattr(cutouts, "missing_cutout_packages", lambda: [])  # all installed

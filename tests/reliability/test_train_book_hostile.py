@@ -145,7 +145,7 @@ def test_book_parameters_are_type_checked_before_anything_runs(tmp_path, params,
 
 
 def test_book_values_of_the_right_type_pass():
-    from hrcam.profiles import check_types
+    from hrcam.book.profiles import check_types
 
     check_types({"augment": False, "classifier_epochs": 3, "not_a_profile_name": "x"})
 
@@ -159,7 +159,7 @@ def test_book_run_dir_through_a_file_is_refused(tmp_path, run_cli):
 
 
 def test_book_root_is_the_checkout_of_the_current_folder(tmp_path, monkeypatch):
-    from hrcam.book import BookError, find_root
+    from hrcam.book.runner import BookError, find_root
 
     clone = tmp_path / "clone"
     (clone / "notebooks").mkdir(parents=True)

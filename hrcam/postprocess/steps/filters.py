@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from hrcam._shared import normalize_map
+from hrcam.core.maps import normalize_map
 
 __all__ = [
     "box_blur",

@@ -9,7 +9,6 @@ import torch
 from hrcam.methods import KOPF_DEFAULTS, build_methods, joint_bilateral_upsample
 from hrcam.methods.paper import low_res_tensor
 from hrcam.methods.registry import get_method, runnable_method_names
-from hrcam.models import HRCAM, build_classifier, build_expansion
 
 SIZE = 64
 TARGETS = [0, 2, 1]
@@ -116,13 +115,6 @@ def test_sizes_the_stride_does_not_divide_are_refused():
         joint_bilateral_upsample(torch.rand(1, 7, 7), torch.rand(1, 3, 100, 100))
     with pytest.raises(ValueError, match="same B"):
         joint_bilateral_upsample(torch.rand(2, 7, 7), torch.rand(1, 3, 224, 224))
-
-
-@pytest.fixture(scope="module")
-def model() -> HRCAM:
-    torch.manual_seed(0)
-    clf = build_classifier("densenet_compact", num_classes=3)
-    return HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
 
 
 def test_cam_jbu_is_the_upsampled_low_res_cam_of_the_classifier(model):

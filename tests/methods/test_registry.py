@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from hrcam import cli
-from hrcam.evaluate import (
-    EvaluateConfig,
-    EvaluateConfigError,
-    EvaluationResult,
-    UnknownMethodError,
-    get_method,
-    method_names,
-    register_method,
-)
+from hrcam.evaluate import EvaluateConfig, EvaluateConfigError, EvaluationResult
 from hrcam.methods import ALL_METHODS, LABELS, MethodMaps, SaliencyMethod, build_methods, registry
+from hrcam.methods.registry import UnknownMethodError, get_method, method_names, register_method
 
 
 def test_registry_holds_every_method_once_in_table_order():
@@ -36,11 +29,18 @@ def test_registry_holds_every_method_once_in_table_order():
 
 def test_costs_and_image_limits_are_entry_attributes():
     score = get_method("scorecam")
-    assert score.image_limit == "score_cam_limit"
+    assert score.image_cap == "per_channel"
+    # The evaluation, not the registry, says which of its settings limits each cost class.
+    from hrcam.evaluate.config import IMAGE_CAP_FIELDS, cap_field_of
+    from hrcam.methods.registry import IMAGE_CAPS
+
+    assert set(IMAGE_CAP_FIELDS) == set(IMAGE_CAPS)  # each cost class has its limit
+    assert cap_field_of("scorecam") == IMAGE_CAP_FIELDS["per_channel"] == "score_cam_limit"
+    assert cap_field_of("gradcam") is None
     assert score.forward_passes is None  # one pass per channel of its target layer
     assert not score.needs_gradients
     assert get_method("gradcam").needs_gradients and get_method("gradcam").forward_passes == 2.5
-    assert [n for n in method_names() if get_method(n).image_limit] == ["scorecam"]
+    assert [n for n in method_names() if get_method(n).image_cap] == ["scorecam"]
     with pytest.raises(UnknownMethodError, match="unknown method 'nope'"):
         get_method("nope")
 

@@ -27,18 +27,6 @@ from hrcam.postprocess import refine
 SIZE = 32
 
 
-@pytest.fixture(scope="module")
-def model() -> HRCAM:
-    torch.manual_seed(0)
-    clf = build_classifier("densenet_compact", num_classes=3)
-    return HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
-
-
-@pytest.fixture(scope="module")
-def images() -> torch.Tensor:
-    return torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-
-
 def test_pixel_space_model_normalises_inside(model, images):
     wrapped = pixel_space_model(model.classifier)
     with torch.no_grad():

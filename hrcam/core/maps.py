@@ -1,53 +1,26 @@
-"""Helpers that several subpackages share (private, in scikit-image's ``_shared`` style).
-
-One place for each rule, so that two copies cannot drift apart:
+"""Saliency maps and the class indices they explain: one rule each for every caller.
 
 * :func:`normalize_map` and :func:`normalize_batch` -- min-max normalising (a flat map
   becomes all zeros);
 * :func:`as_map` -- a 2-D map checked and converted, with errors that name the argument;
-* :func:`check_class_indices` -- class indices within ``[0, num_classes)``;
-* :func:`atomic_write`, :func:`atomic_write_text` -- every file written whole or not at all
-  (from :mod:`hrcam.atomic`);
-* :func:`decode_image` -- every image file read the same way (from :mod:`hrcam.data.imageio`:
-  16-bit and float images, EXIF orientation, a pixel cap).
-* :func:`state_dict_differences` -- which weights of a state dict do not fit a model
-  (:func:`differences_text` says so in a message).
-* :func:`resource_table` -- a bundled ``hrcam/resources/*.tsv`` table, parsed once.
-* :func:`find_row`, :func:`put_ci` -- a (method, metric) row of a summary table, and its
-  value and CI bounds copied out under ``key``, ``key_lo``, ``key_hi``.
+* :func:`check_class_indices` -- class indices within ``[0, num_classes)``
+  (:class:`ClassIndexError` otherwise).
 
-Importing it costs numpy only.
+One place for each rule, so that two copies cannot drift apart. Importing it costs numpy only.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from hrcam.atomic import atomic_write, atomic_write_text
-from hrcam.data.imageio import ImageDecodeError, decode_image
-
 __all__ = [
-    "BATCHNORM_FILLS_IN",
-    "ImageDecodeError",
+    "ClassIndexError",
     "as_map",
-    "atomic_write",
-    "atomic_write_text",
     "check_class_indices",
-    "decode_image",
-    "differences_text",
-    "find_row",
-    "json_safe",
     "normalize_batch",
     "normalize_map",
-    "put_ci",
-    "resource_table",
-    "state_dict_differences",
 ]
 
 
@@ -184,118 +157,3 @@ class ClassIndexError(ValueError):
     def __init__(self, message: str, num_classes: int) -> None:
         super().__init__(message)
         self.num_classes = num_classes
-
-
-# BatchNorm fills in a missing num_batches_tracked counter itself (older saves lack it).
-BATCHNORM_FILLS_IN = (".num_batches_tracked",)
-
-
-def state_dict_differences(
-    own: Mapping[str, Any], given: Mapping[str, Any], fills_in: tuple[str, ...] = ()
-) -> tuple[list[str], list[str], list[str]]:
-    """Compare a state dict ``given`` with a model's own, ``own``, key by key.
-
-    Parameters
-    ----------
-    own, given
-        Names -> tensors (anything with a ``shape``): the model's state dict and the one to
-        load into it.
-    fills_in
-        Key endings that ``given`` may lack because loading fills them in
-        (:data:`BATCHNORM_FILLS_IN`); such keys are not reported missing.
-
-    Returns
-    -------
-    missing, unexpected, mismatched : list of str
-        The keys of ``own`` that ``given`` lacks, the keys of ``given`` that ``own`` lacks,
-        and ``"key: expected (shape), found (shape)"`` for each shared key whose shapes
-        differ, in the order of ``own`` (``given`` for ``unexpected``).
-    """
-    missing = [k for k in own if k not in given and not (fills_in and k.endswith(fills_in))]
-    unexpected = [k for k in given if k not in own]
-    mismatched = [
-        f"{k}: expected {tuple(own[k].shape)}, found {tuple(given[k].shape)}"
-        for k in own
-        if k in given and own[k].shape != given[k].shape
-    ]
-    return missing, unexpected, mismatched
-
-
-def differences_text(
-    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[str]
-) -> str:
-    """Name the first few keys of each :func:`state_dict_differences` list, with counts."""
-    return (
-        f"missing {list(missing[:3])} ({len(missing)}), unexpected {list(unexpected[:3])} "
-        f"({len(unexpected)}), shape mismatches {list(mismatched[:2])} ({len(mismatched)})"
-    )
-
-
-@cache
-def resource_table(name: str) -> tuple[tuple[str, ...], ...]:
-    """Return the rows of the bundled table ``hrcam/resources/NAME`` (tab-separated).
-
-    The header line and blank lines are dropped; each row is its fields as strings, in file
-    order. The result is cached (the files never change while hrcam runs) and immutable, so
-    every reader of a table shares one parse.
-
-    Parameters
-    ----------
-    name
-        File name inside ``hrcam/resources``, e.g. ``"imagenet_classes.tsv"``.
-    """
-    text = resources.files("hrcam").joinpath("resources", name).read_text()
-    return tuple(tuple(line.split("\t")) for line in text.splitlines()[1:] if line.strip())
-
-
-def find_row(rows: Sequence[Mapping[str, Any]], method: str, metric: str) -> Any:
-    """Return the first row of a summary table with this ``method`` and ``metric``.
-
-    Raises
-    ------
-    KeyError
-        When the table has no such row.
-    """
-    for r in rows:
-        if r["method"] == method and r["metric"] == metric:
-            return r
-    raise KeyError(f"no {metric!r} row for method {method!r}")
-
-
-def put_ci(out: dict[str, Any], key: str, row: Mapping[str, Any], mean: str) -> None:
-    """Copy ``row[mean]`` and its CI into ``out`` as floats: ``key``, ``key_lo``, ``key_hi``.
-
-    ``mean`` names the estimate's column (``"mean"`` in a summary table, ``"difference"`` in
-    a paired one); the bounds are ``ci_low`` and ``ci_high``.
-    """
-    out[key] = float(row[mean])
-    out[f"{key}_lo"] = float(row["ci_low"])
-    out[f"{key}_hi"] = float(row["ci_high"])
-
-
-def ci_text(values: Mapping[str, Any], key: str, fmt: str = "+.3f") -> str:
-    """``"value [low, high]"`` of ``values[key]``, ``values[key + "_lo"]`` and ``_hi``.
-
-    Reads back what :func:`put_ci` wrote. A zero-width interval (as printed: one image, or
-    a bootstrap over one or two units) prints as the value alone, since it would read as
-    certainty.
-    """
-    value, low, high = (f"{values[k]:{fmt}}" for k in (key, key + "_lo", key + "_hi"))
-    return value if low == high else f"{value} [{low}, {high}]"
-
-
-def json_safe(value: Any) -> Any:
-    """Return ``value`` ready for strict JSON: NaN/inf floats become ``None``.
-
-    Dicts, lists and tuples are converted item by item, and numpy scalars become Python ones
-    (JSON has no NaN or infinity, and a reader should not meet the ``NaN`` token).
-    """
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hrcam.evaluate.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.metrics.sanity import RandomizationCurves
+from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.studies import photo_faithfulness as pf
 
 N = MIN_VERDICT_UNITS + 2
@@ -124,7 +124,7 @@ def test_faithfulness_text_pairs_with_the_low_res_cam():
 
 def test_faithfulness_intervals_are_bonferroni_adjusted():
     """The interval of one comparison among m is the bootstrap's 1 - 0.05/m interval."""
-    from hrcam.evaluate.statistics import bootstrap_mean_ci
+    from hrcam.metrics.statistics import bootstrap_mean_ci
 
     rng = np.random.default_rng(0)
     base = rng.random(20)

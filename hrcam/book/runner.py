@@ -26,16 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hrcam import profiles
 from hrcam.atomic import atomic_write_text
-from hrcam.book_pages import (
+from hrcam.book import profiles
+from hrcam.book.chapters import OPTIONAL_CHAPTERS, STAGE_DIRS
+from hrcam.book.pages import (
     RunFacts,
     hide_injected_parameters,
     read_only_message,
     write_intro_parts,
     write_timings,
 )
-from hrcam.chapters import check_chapter_sources, skipped_chapter
+from hrcam.book.sources import check_chapter_sources, optional_configs, skipped_chapter
 from hrcam.errors import HrcamError
 from hrcam.locking import folder_lock
 
@@ -239,7 +240,7 @@ def run_notebook(
 def build_book(book_dir: str | Path, *, quiet: bool = True, facts: RunFacts | None = None) -> Path:
     """Run ``jupyter-book build BOOK_DIR -W --keep-going``; warnings are errors.
 
-    First writes the intro's generated parts (:func:`hrcam.book_pages.write_intro_parts`):
+    First writes the intro's generated parts (:func:`hrcam.book.pages.write_intro_parts`):
     the notebook and profile tables, and ``facts``, what the run that executed the notebooks
     measured (``None``: the page says no times were recorded).
 
@@ -341,7 +342,7 @@ def run_book(
     Parameters
     ----------
     profile
-        A name from :data:`hrcam.profiles.PROFILES`.
+        A name from :data:`hrcam.book.profiles.PROFILES`.
     run_dir
         The run folder that the notebooks share (default ``ROOT/runs/<profile>``).
     overrides
@@ -385,7 +386,10 @@ def run_book(
     declared = {p.stem: declared_parameters(jupytext.read(p)) for p in sources}
     _check_parameters(declared, overrides, only)
 
-    check_chapter_sources(profile, overrides, only)
+    # The optional chapters' parameters, resolved once: for the check of their Debian
+    # packages here, and for the runner, which skips a chapter whose flag is off.
+    configs = optional_configs(profile, overrides, declared)
+    check_chapter_sources(configs, only)
 
     out_dir = book_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -399,6 +403,7 @@ def run_book(
             overrides=overrides,
             sources=sources,
             declared=declared,
+            optional=configs,
             out_dir=out_dir,
             force=force,
             progress=progress,
@@ -490,11 +495,6 @@ def _check_parameters(
             )
 
 
-def _declared(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the overrides among ``params`` (the profile and run folder are not parameters)."""
-    return {k: v for k, v in params.items() if k not in ("profile", "run_dir", "resume")}
-
-
 @dataclass
 class _Runner:
     """Runs the notebooks of one :func:`run_book` call, one at a time, keeping the manifest."""
@@ -504,6 +504,7 @@ class _Runner:
     overrides: Mapping[str, Any]
     sources: list[Path]
     declared: Mapping[str, Sequence[str]]
+    optional: Mapping[str, Mapping[str, Any]]
     out_dir: Path
     force: bool
     progress: bool
@@ -525,7 +526,7 @@ class _Runner:
         upstream = [
             _hash_tree(profiles.stage_dir(self.run_dir, p.stem))
             for p in self.sources[:i]
-            if p.stem in profiles.STAGE_DIRS
+            if p.stem in STAGE_DIRS
         ]
         return _hash_bytes(
             json.dumps(
@@ -547,7 +548,7 @@ class _Runner:
         params: dict[str, Any] = {"profile": self.profile, "run_dir": str(self.run_dir)}
         params.update({k: v for k, v in self.overrides.items() if k in self.declared[stem]})
         key = self.key(i, src, params)
-        own = profiles.stage_dir(self.run_dir, stem) if stem in profiles.STAGE_DIRS else None
+        own = profiles.stage_dir(self.run_dir, stem) if stem in STAGE_DIRS else None
         entry = self.manifest.get(stem, {})
         unchanged = (
             entry.get("key") == key
@@ -571,8 +572,8 @@ class _Runner:
         scratch = self.run_dir / "_notebooks" / f"{stem}.ipynb"
         write_timings(self.run_dir, self.manifest)
         start = time.perf_counter()
-        flag = profiles.OPTIONAL_CHAPTERS.get(stem)
-        cfg = profiles.resolve(self.profile, stem, **_declared(params)) if flag else {}
+        flag = OPTIONAL_CHAPTERS.get(stem)
+        cfg = self.optional.get(stem, {})
         if flag and not cfg[flag]:
             scratch.parent.mkdir(parents=True, exist_ok=True)
             skipped_chapter(scratch, stem, flag, cfg)

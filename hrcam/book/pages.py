@@ -3,9 +3,10 @@
 The intro page (``book/intro.md``) states facts that change with the code: how many notebooks
 the book has, what each profile trains, how long this build took. Typed into the prose they
 drift (the page once said "six notebooks" when there were thirteen). So :func:`build_book
-<hrcam.book.build_book>` writes them, from :mod:`hrcam.profiles` and the run's manifest, into
-``book/_generated/`` (git-ignored) just before ``jupyter-book build``, and the intro includes
-those files. Each part is a small pure function of its inputs.
+<hrcam.book.build_book>` writes them, from :mod:`hrcam.book.chapters`,
+:mod:`hrcam.book.profiles` and the run's manifest, into ``book/_generated/`` (git-ignored) just
+before ``jupyter-book build``, and the intro includes those files. Each part is a small pure
+function of its inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from hrcam.atomic import atomic_write_text
 
 __all__ = [
     "GENERATED_DIR",
-    "NOTEBOOK_ROLES",
     "PROFILE_PURPOSES",
     "RunFacts",
     "format_seconds",
@@ -35,35 +35,6 @@ __all__ = [
 
 # Folder of the book (next to intro.md) that holds the generated parts; git-ignored.
 GENERATED_DIR = "_generated"
-
-# What each notebook answers, in the paper's terms: the only per-chapter words the intro needs
-# that no other module holds. A test requires one entry per notebook of the book, so a new
-# chapter cannot be left out of the intro's table.
-NOTEBOOK_ROLES: dict[str, str] = {
-    "01_dataset": "Sec. 4.1",
-    "02_classifier": "Sec. 3.1, 4.2",
-    "03_expansion": "Sec. 3.2, 4.3",
-    "04_postprocess": "Sec. 3.3, 4.4, Figs. 2–4",
-    "05_evaluation": "not in the paper: localization measured against masks",
-    "06_paper_vs_reference": "Sec. 3.3 against the reference code",
-    "07_evidence": "does the refined CAM beat the low-res CAM? (Sec. 3.3, 5)",
-    "08_real_photos": "Sec. 3.2: another CNN, pretrained, on real photos",
-    "09_beyond_the_paper": (
-        "not in the paper: high-res peers, a consistency-trained expansion network"
-    ),
-    "10_real_cutouts": (
-        "Sec. 4 on natural images: real animal cut-outs with exact masks, a real ImageNet "
-        "classifier, every method"
-    ),
-    "11_upsamplers": (
-        "not in the paper: the expansion network against a learned JBU, image-guided filters "
-        "and SESS on the same classifier"
-    ),
-    "12_photo_faithfulness": (
-        "not in the paper: faithfulness and sanity checks on untouched animal photos"
-    ),
-    "13_claims": "each claim of the paper, measured",
-}
 
 # What each profile is for, in words (its sizes come from the profile itself).
 PROFILE_PURPOSES: dict[str, str] = {
@@ -121,11 +92,11 @@ def notebook_table(
     Parameters
     ----------
     notebooks
-        Notebook stems in book order (:data:`hrcam.profiles.NOTEBOOKS`).
+        Notebook stems in book order (:data:`hrcam.book.chapters.NOTEBOOKS`).
     stage_dirs
-        The run-folder folder each writes (:data:`hrcam.profiles.STAGE_DIRS`).
+        The run-folder folder each writes (:data:`hrcam.book.chapters.STAGE_DIRS`).
     roles
-        What each answers (:data:`NOTEBOOK_ROLES`).
+        What each answers (:data:`hrcam.book.chapters.NOTEBOOK_ROLES`).
 
     Raises
     ------
@@ -168,7 +139,7 @@ def profile_table(
     Parameters
     ----------
     profiles
-        :data:`hrcam.profiles.PROFILES`: name to parameter values.
+        :data:`hrcam.book.profiles.PROFILES`: name to parameter values.
     default
         The profile ``hrcam book`` uses without ``--profile``.
     purposes
@@ -236,14 +207,16 @@ def write_intro_parts(book_dir: str | Path, facts: RunFacts | None = None) -> li
     list of Path
         The files written.
     """
-    from hrcam import profiles
+    from hrcam.book import chapters, profiles
 
     out = Path(book_dir) / GENERATED_DIR
     out.mkdir(parents=True, exist_ok=True)
     parts = {
-        "notebooks.md": notebook_table(profiles.NOTEBOOKS, profiles.STAGE_DIRS, NOTEBOOK_ROLES),
+        "notebooks.md": notebook_table(
+            chapters.NOTEBOOKS, chapters.STAGE_DIRS, chapters.NOTEBOOK_ROLES
+        ),
         "profiles.md": profile_table(profiles.PROFILES, profiles.DEFAULT_PROFILE),
-        "run.md": run_summary(facts, profiles.NOTEBOOKS),
+        "run.md": run_summary(facts, chapters.NOTEBOOKS),
     }
     written = []
     for name, text in parts.items():
@@ -258,7 +231,7 @@ def hide_injected_parameters(path: str | Path) -> bool:
     papermill inserts a cell assigning the ``-p`` values, the absolute run folder among them;
     rendered, it would show the file system of the machine that built the book. The page shows
     the resolved parameters in the notebook's own configuration cell instead
-    (:class:`hrcam.config_view.NotebookConfig`), and the notebook file keeps the cell.
+    (:class:`hrcam.book.config_view.NotebookConfig`), and the notebook file keeps the cell.
 
     Parameters
     ----------

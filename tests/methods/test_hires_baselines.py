@@ -21,27 +21,12 @@ from hrcam.methods.hires import (
     require_ximgproc,
 )
 from hrcam.models import (
-    HRCAM,
     IMAGENET_MEAN,
-    build_classifier,
-    build_expansion,
     low_res_cam,
     normalize_images,
 )
 
 SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def model() -> HRCAM:
-    torch.manual_seed(0)
-    clf = build_classifier("densenet_compact", num_classes=3)
-    return HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
-
-
-@pytest.fixture(scope="module")
-def images() -> torch.Tensor:
-    return torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
 
 
 TARGETS = [0, 2, 1]

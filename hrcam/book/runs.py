@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hrcam.profiles import stage_dir
+from hrcam.book.profiles import stage_dir
 
 __all__ = ["load_run"]
 
@@ -37,9 +37,7 @@ def load_run(
     ValueError
         When ``require_masks`` is set and the dataset has no masks.
     """
-    from hrcam.data.store import StoreDataset
-    from hrcam.models import load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.loading import load_trained
 
     data = stage_dir(run_dir, "01_dataset")
     if not data.is_dir():
@@ -51,8 +49,7 @@ def load_run(
         raise FileNotFoundError(
             f"{checkpoint} does not exist: run notebook 03_expansion first (same run_dir)"
         )
-    model = load_checkpoint(checkpoint, map_location=resolve_device(device or "auto")).model()
-    val = StoreDataset(data, "val")
+    model, val, _ = load_trained(checkpoint, data, "val", device)
     if require_masks and not val.has_masks:
         raise ValueError(
             "localization needs ground-truth masks, and this run's dataset has none (ImageNet); "

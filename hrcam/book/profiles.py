@@ -17,34 +17,29 @@ This module is the single place that says how big a run is. Four profiles exist:
 
 Parameters live in one flat namespace (``classifier_epochs`` rather than ``epochs``) so that
 ``hrcam book -p NAME VALUE`` means the same thing in every notebook that declares ``NAME``.
-Each notebook declares the subset it reads in :data:`NOTEBOOK_PARAMETERS`; its papermill
-``parameters`` cell assigns exactly those names (``None`` meaning "take the profile's value")
-and the next cell calls :func:`notebook_config`, which rejects any other injected name.
+Each notebook declares the subset it reads in its papermill ``parameters`` cell, and only
+there (``None`` meaning "take the profile's value"); the next cell calls
+:func:`notebook_config`, which rejects any name that is not a parameter.
 """
 
 from __future__ import annotations
 
 import copy
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam.config_view import NotebookConfig
-from hrcam.notebook_index import NOTEBOOK_PARAMETERS, NOTEBOOKS, OPTIONAL_CHAPTERS, STAGE_DIRS
+from hrcam.book.chapters import STAGE_DIRS, chapter
+from hrcam.book.config_view import NotebookConfig
 from hrcam.train.config import TrainConfig
 
 __all__ = [
     "DEFAULT_PROFILE",
-    "NOTEBOOKS",
-    "NOTEBOOK_PARAMETERS",
-    "OPTIONAL_CHAPTERS",
     "PROFILES",
-    "STAGE_DIRS",
     "check_overrides",
     "check_types",
     "notebook_config",
-    "parameter_names",
     "resolve",
     "stage_dir",
 ]
@@ -326,31 +321,6 @@ def _check_profile(profile: str) -> dict[str, Any]:
     return PROFILES[profile]
 
 
-def _check_notebook(notebook: str) -> tuple[str, ...]:
-    if notebook not in NOTEBOOK_PARAMETERS:
-        raise ValueError(f"unknown notebook {notebook!r}; choose one of {', '.join(NOTEBOOKS)}")
-    return NOTEBOOK_PARAMETERS[notebook]
-
-
-def parameter_names(notebook: str | None = None) -> tuple[str, ...]:
-    """Names a notebook's ``parameters`` cell declares (all notebooks when ``None``).
-
-    Parameters
-    ----------
-    notebook
-        A key of :data:`NOTEBOOK_PARAMETERS`, e.g. ``"02_classifier"``, or ``None``.
-
-    Returns
-    -------
-    tuple of str
-        ``("profile", "run_dir", ...)`` followed by the notebook's own names.
-    """
-    if notebook is None:
-        names = dict.fromkeys(n for nb in NOTEBOOKS for n in NOTEBOOK_PARAMETERS[nb])
-        return (*_IMPLICIT, *names)
-    return (*_IMPLICIT, *_check_notebook(notebook))
-
-
 def check_overrides(overrides: Mapping[str, Any], allowed: tuple[str, ...] | None = None) -> None:
     """Raise ``ValueError`` if ``overrides`` has a name outside ``allowed``.
 
@@ -403,15 +373,18 @@ def check_types(overrides: Mapping[str, Any]) -> None:
         raise ValueError(f"parameter(s) of the wrong type: {'; '.join(bad)}")
 
 
-def resolve(profile: str = DEFAULT_PROFILE, notebook: str | None = None, **overrides: Any) -> dict:
+def resolve(
+    profile: str = DEFAULT_PROFILE, names: Sequence[str] | None = None, **overrides: Any
+) -> dict:
     """Return the parameter values of ``profile`` with ``overrides`` applied.
 
     Parameters
     ----------
     profile
         ``"smoke"``, ``"demo"`` or ``"paper"``.
-    notebook
-        Restrict the result (and the accepted overrides) to one notebook's parameters.
+    names
+        Restrict the result (and the accepted overrides) to these parameters, e.g. the ones a
+        notebook's parameters cell declares (:func:`hrcam.book.runner.declared_parameters`).
     **overrides
         Replacement values; a value of ``None`` keeps the profile's value.
 
@@ -423,11 +396,11 @@ def resolve(profile: str = DEFAULT_PROFILE, notebook: str | None = None, **overr
     Raises
     ------
     ValueError
-        For an unknown profile, notebook or parameter name.
+        For an unknown profile or parameter name.
     """
     values = copy.deepcopy(_check_profile(profile))
-    if notebook is not None:
-        names = _check_notebook(notebook)
+    if names is not None:
+        check_overrides(dict.fromkeys(names), tuple(values))
         values = {k: values[k] for k in names}
     check_overrides(overrides, tuple(values))
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -444,12 +417,14 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
     Call it in the cell right after the ``parameters`` cell, as
     ``cfg = notebook_config("02_classifier", globals())``. papermill injects ``-p`` values as
     plain assignments, so a misspelt name would otherwise be silently ignored; here every
-    public, non-module global must be a declared parameter.
+    public, non-module global must be a profile parameter. Those globals are the names the
+    parameters cell assigns (in its order) and those papermill injected; ``hrcam book`` injects
+    only names that the parameters cell declares.
 
     Parameters
     ----------
     notebook
-        The notebook's key in :data:`NOTEBOOK_PARAMETERS`.
+        The notebook's stem, a chapter of :data:`hrcam.book.chapters.CHAPTERS`.
     namespace
         The notebook's ``globals()``.
 
@@ -465,7 +440,7 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
     ValueError
         If a global is not a declared parameter, or the profile is unknown.
     """
-    declared = parameter_names(notebook)
+    chapter(notebook)  # an unknown notebook -> ValueError
     found = {
         k: v
         for k, v in namespace.items()
@@ -474,17 +449,18 @@ def notebook_config(notebook: str, namespace: Mapping[str, Any]) -> dict[str, An
         and not isinstance(v, types.ModuleType)
         and not callable(v)
     }
-    unknown = sorted(set(found) - set(declared))
+    unknown = sorted(set(found) - {*_IMPLICIT, *_BASE})
     if unknown:
         raise ValueError(
             f"notebook {notebook} got unknown parameter(s) {', '.join(unknown)}; "
-            f"it accepts: {', '.join(declared)}"
+            f"it accepts: {', '.join(k for k in found if k not in unknown)}"
         )
     missing = [k for k in _IMPLICIT if k not in found]
     if missing:
         raise ValueError(f"notebook {notebook} has no {', '.join(missing)} in its parameters cell")
     profile = found["profile"]
-    values = resolve(profile, notebook, **{k: found.get(k) for k in declared[2:]})
+    declared = [k for k in found if k not in _IMPLICIT]
+    values = resolve(profile, declared, **{k: found[k] for k in declared})
     return NotebookConfig({"profile": profile, "run_dir": str(found["run_dir"]), **values})
 
 
@@ -496,11 +472,11 @@ def stage_dir(run_dir: str | Path, notebook: str, create: bool = False) -> Path:
     run_dir
         The run folder shared by the notebooks.
     notebook
-        A key of :data:`STAGE_DIRS`.
+        A chapter's notebook stem (:data:`hrcam.book.chapters.STAGE_DIRS`).
     create
         Create the folder (and parents) if missing.
     """
-    _check_notebook(notebook)
+    chapter(notebook)  # an unknown notebook -> ValueError
     path = Path(run_dir) / STAGE_DIRS[notebook]
     if create:
         path.mkdir(parents=True, exist_ok=True)

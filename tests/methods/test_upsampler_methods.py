@@ -7,23 +7,10 @@ import torch
 
 from hrcam.methods import build_methods, method_names
 from hrcam.methods.registry import get_method, runnable_method_names
-from hrcam.models import HRCAM, build_classifier, build_expansion
 from hrcam.models.jbu import UpsamplerError, build_upsampler, with_upsampler
 
 SIZE = 64
 TARGETS = [0, 2, 1]
-
-
-@pytest.fixture(scope="module")
-def model() -> HRCAM:
-    torch.manual_seed(0)
-    clf = build_classifier("densenet_compact", num_classes=3)
-    return HRCAM(clf, build_expansion(clf, image_size=SIZE)).eval()
-
-
-@pytest.fixture(scope="module")
-def images() -> torch.Tensor:
-    return torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:

@@ -304,7 +304,7 @@ def test_variant_text_names_wins_and_losses():
 
 
 def test_paired_mean_ci_uses_only_the_images_both_methods_score():
-    from hrcam.evaluate.statistics import bootstrap_mean_ci, paired_mean_ci
+    from hrcam.metrics.statistics import bootstrap_mean_ci, paired_mean_ci
 
     a = {0: 0.9, 1: 0.5, 3: 0.7, 4: 0.2}
     b = {1: 0.4, 3: 0.1, 4: 0.3, 7: 1.0}

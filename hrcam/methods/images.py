@@ -1,6 +1,6 @@
 """Any registered saliency method for image files, with or without an expansion network.
 
->>> from hrcam.explain.methods import explain_methods, load_explain_model
+>>> from hrcam.methods.images import explain_methods, load_explain_model
 >>> loaded = load_explain_model(classifier="torchvision:resnet18", weights="w")  # doctest: +SKIP
 >>> explain_methods(["cat.jpg"], loaded, "out/", ["cam_jbu", "gradcam"])  # doctest: +SKIP
 
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrcam._shared import atomic_write, atomic_write_text, check_class_indices
+from hrcam.atomic import atomic_write, atomic_write_text
+from hrcam.core.maps import check_class_indices
 from hrcam.errors import CLIError, HrcamError, ensure_output_dir
 from hrcam.explain import files
 from hrcam.locking import folder_lock
@@ -120,7 +121,7 @@ def load_explain_model(
         ``classifier`` or the reverse, or an image size the stride does not divide.
     """
     from hrcam.models import HRCAM, load_checkpoint
-    from hrcam.train.device import resolve_device
+    from hrcam.models.device import resolve_device
 
     if (checkpoint is None) == (classifier is None):
         raise CLIError(

@@ -9,71 +9,67 @@ an executed notebook.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hrcam import profiles
 from hrcam.atomic import atomic_write_text
+from hrcam.book import profiles
+from hrcam.book.chapters import CHAPTERS, chapter
 from hrcam.errors import HrcamError
 
-__all__ = ["check_chapter_sources", "skipped_chapter"]
+__all__ = ["check_chapter_sources", "optional_configs", "skipped_chapter"]
 
 
-def _cutout_packages(cfg: Mapping[str, Any]) -> tuple[list[str], str]:
-    """Missing Debian packages of the real cut-out chapter (none for folders given by hand)."""
-    from hrcam.data.cutouts import BACKGROUND_PACKAGES, STAMPS_PACKAGE, missing_cutout_packages
+def optional_configs(
+    profile: str, overrides: Mapping[str, Any], declared: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, Any]]:
+    """Resolve the parameters of each optional chapter that ``declared`` holds, by stem.
 
-    needed = set()
-    if cfg["cutout_stamps"] is None:
-        needed.add(STAMPS_PACKAGE)
-    if cfg["cutout_backgrounds"] is None:
-        needed |= set(BACKGROUND_PACKAGES)
-    return [p for p in missing_cutout_packages() if p in needed], "Real animals, measured"
-
-
-def _photo_packages(cfg: Mapping[str, Any]) -> tuple[list[str], str]:
-    """Missing Debian packages of the reviewed animal photos (hrcam.data.animal_photos)."""
-    from hrcam.data.animal_photos import missing_photo_packages
-
-    title = "Real photos: faithfulness and sanity checks"
-    if cfg["photo_installed_only"]:  # measures the installed photos only (the tests' setting)
-        return [], title
-    return missing_photo_packages(), title
-
-
-# What each optional chapter (profiles.OPTIONAL_CHAPTERS) needs outside the wheel: a function
-# of the chapter's resolved parameters -> (missing Debian packages, the chapter's title).
-_CHAPTER_NEEDS: dict[str, Callable[[Mapping[str, Any]], tuple[list[str], str]]] = {
-    "10_real_cutouts": _cutout_packages,
-    "12_photo_faithfulness": _photo_packages,
-}
+    ``declared`` maps notebook stems to the names their parameters cells assign; each chapter
+    gets the overrides it declares. The runner resolves them once, for the check below and for
+    the chapters it skips.
+    """
+    return {
+        c.notebook: profiles.resolve(
+            profile,
+            [n for n in declared[c.notebook] if n not in ("profile", "run_dir")],
+            **{k: v for k, v in overrides.items() if k in declared[c.notebook]},
+        )
+        for c in CHAPTERS
+        if c.optional and c.notebook in declared
+    }
 
 
 def check_chapter_sources(
-    profile: str, overrides: Mapping[str, Any], only: Sequence[str] | None
+    configs: Mapping[str, Mapping[str, Any]], only: Sequence[str] | None
 ) -> None:
     """Refuse, before any notebook runs, a chapter whose Debian packages are missing.
 
-    Each chapter of :data:`hrcam.profiles.OPTIONAL_CHAPTERS` that this run executes (and
+    Each optional chapter of :data:`hrcam.book.chapters.CHAPTERS` that this run executes (and
     that is not skipped by its parameter) is checked; without its packages the run would
     fail an hour in. The message names, per chapter, what to install and the one parameter
     that skips it.
+
+    Parameters
+    ----------
+    configs
+        The resolved parameters of the optional chapters (:func:`optional_configs`).
+    only
+        The notebook stems this run executes (``None``: all).
     """
     problems = []
-    for stem, flag in profiles.OPTIONAL_CHAPTERS.items():
-        if stem not in profiles.NOTEBOOK_PARAMETERS or stem not in _CHAPTER_NEEDS:
+    for stem, cfg in configs.items():
+        record = chapter(stem)
+        if record.needs is None or (only is not None and stem not in only):
             continue
-        if only is not None and stem not in only:
-            continue
-        names = profiles.NOTEBOOK_PARAMETERS[stem]
-        cfg = profiles.resolve(profile, stem, **{k: v for k, v in overrides.items() if k in names})
+        flag = record.optional
         if not cfg[flag]:
             continue
-        missing, title = _CHAPTER_NEEDS[stem](cfg)
+        missing = record.needs(cfg)
         if missing:
             problems.append(
-                f"the chapter '{title}' ({stem}) needs the Debian package(s) "
+                f"the chapter '{record.title}' ({stem}) needs the Debian package(s) "
                 f"{' '.join(missing)}: sudo apt-get install {' '.join(missing)} (`make book` "
                 f"installs them when run as root), or skip the chapter with -p {flag} false"
             )
@@ -90,7 +86,8 @@ def skipped_chapter(path: Path, stem: str, flag: str, cfg: Mapping[str, Any] | N
     import nbformat
 
     title = stem.split("_", 1)[1].replace("_", " ").capitalize()
-    missing = _CHAPTER_NEEDS[stem](cfg)[0] if cfg is not None and stem in _CHAPTER_NEEDS else []
+    needs = chapter(stem).needs
+    missing = needs(cfg) if cfg is not None and needs is not None else []
     text = (
         f"# {title}\n\nThis chapter was skipped in this run (`-p {flag} false`), as requested, "
         "so it shows nothing, and the claims page answers only from the chapters that ran. Rerun "

@@ -66,8 +66,8 @@ def test_a_folder_explained_with_cam_jbu_on_a_bare_torchvision_model(
     entry = by_name["square.png"]
     assert entry["class_name"]  # the ImageNet name of the predicted class
     # The map written is the method's own map of the image at the model's size.
-    from hrcam.explain.methods import BareClassifier
     from hrcam.methods import build_methods
+    from hrcam.methods.images import BareClassifier
     from hrcam.models.wrap import build_wrapped
 
     clf = build_wrapped("torchvision:resnet18", resnet_weights)

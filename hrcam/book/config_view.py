@@ -1,6 +1,6 @@
 """How a notebook's parameters and saved values show on its page: small tables, no repr.
 
-:func:`hrcam.profiles.notebook_config` returns a :class:`NotebookConfig`; the notebooks
+:func:`hrcam.book.profiles.notebook_config` returns a :class:`NotebookConfig`; the notebooks
 display it in their second cell so that a reader sees which values the page ran with.
 :func:`values_markdown` shows a nested dict of results (a page's ``summary.json``) the same
 way, instead of Python's ``{'key': ...}`` repr.
@@ -37,7 +37,7 @@ def config_markdown(config: dict[str, Any]) -> str:
     Parameters
     ----------
     config
-        Parameter names and values, e.g. from :func:`hrcam.profiles.notebook_config`.
+        Parameter names and values, e.g. from :func:`hrcam.book.profiles.notebook_config`.
 
     Returns
     -------

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hrcam.evaluate.statistics import (
+from hrcam.metrics.statistics import (
     bootstrap_max_box_acc,
     bootstrap_mean_ci,
     bootstrap_pxap,
