@@ -45,7 +45,7 @@ class ShippedWeightsError(HrcamError):
 
 
 def weights_dir() -> Path:
-    """The folder of the shipped weights and their cards (inside the package)."""
+    """Return the folder of the shipped weights and their cards (inside the package)."""
     return Path(__file__).resolve().parent.parent / "weights"
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from hrcam.models import HRCAM, build_expansion
+from hrcam.models.basis import class_basis, kept_share
 from hrcam.models.cams import high_res_cam
-from hrcam.models.expansion import class_basis, kept_share
 
 
 @pytest.fixture(scope="module")
