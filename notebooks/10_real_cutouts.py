@@ -56,6 +56,7 @@ cutout_batch_size = None
 cutout_eval_images = None
 cutout_feather = None
 cutout_skip_methods = None
+learned_maps = None
 
 # %%
 from hrcam.book import notebook_config
@@ -80,7 +81,7 @@ from hrcam.data.store import StoreDataset
 from hrcam.evaluate import evaluate
 from hrcam.evaluate.accuracy import topk_accuracy
 from hrcam.methods import method_names
-from hrcam.models import load_checkpoint, save_checkpoint
+from hrcam.models import save_checkpoint
 from hrcam.models.lite0 import efficientnet_lite0
 from hrcam.studies import comparison, evaluate_sources
 from hrcam.studies.cutouts import (
@@ -90,6 +91,7 @@ from hrcam.studies.cutouts import (
     save_cutout_values,
     usable_methods,
 )
+from hrcam.studies.learned_maps import checkpoint_facts, measured_expansion, scale_text
 from hrcam.train import train_expansion
 
 started, timings = time.perf_counter(), {}
@@ -153,7 +155,8 @@ print(f"top-1 {accuracy['top1']:.3f}, top-5 {accuracy['top5']:.3f} on {accuracy[
 #
 # Trained to reconstruct the training split's images from the frozen classifier's features
 # (§3.2), with the paper's optimizer; the validation loss is on the validation split's images,
-# which share no stamp and no background photograph with the training images.
+# which share no stamp and no background photograph with the training images. This is the
+# walk-through: how the network is trained, on the few images a chapter can afford.
 
 # %%
 t0 = time.perf_counter()
@@ -166,19 +169,35 @@ trained = train_expansion(
     batch_size=cfg["cutout_batch_size"],
     device=cfg["device"],
     seed=cfg["seed"],
+    cam_classes="imagenet-animals",
     progress=False,
     resume=False,
 )
 timings["expansion training"] = time.perf_counter() - t0
 print(trained.summary())
-model = load_checkpoint(trained.best_checkpoint).model().eval()
 last = trained.history[-1]
 glue("cut-psnr", float(last["val_psnr"]), display=False)
 glue("cut-train-seconds", timings["expansion training"], display=False)
+glue("cut-walk-images", int(last["global_step"]) * cfg["cutout_batch_size"], display=False)
+model, maps_facts = measured_expansion(cfg["learned_maps"], classifier, trained,
+                                       cfg["cutout_batch_size"])  # fmt: skip
+# Chapter 12 explains the same model: it reads it from here.
+save_checkpoint(out_dir / "measured.pt", model, metadata=checkpoint_facts(maps_facts))
+glue("cut-maps", Markdown(
+    (f"the shipped network (`hrcam/weights/{maps_facts['card']['name']}.pt`, trained on "
+     f"{maps_facts['images_seen']:,} images, val PSNR {maps_facts['val_psnr']:.1f} dB; its "
+     "model card gives the command and data)") if maps_facts["card"] else
+    (f"the walk-through network above ({maps_facts['images_seen']:,} images seen, val PSNR "
+     f"{maps_facts['val_psnr']:.1f} dB)")), display=False)  # fmt: skip
+glue("cut-basis", maps_facts["basis"], display=False)
 
 # %% [markdown]
-# Validation PSNR after training: {glue:text}`cut-psnr:.1f` dB
-# ({glue:text}`cut-train-seconds:.0f` s of training on this machine).
+# Validation PSNR after the walk-through's {glue:text}`cut-walk-images` images:
+# {glue:text}`cut-psnr:.1f` dB ({glue:text}`cut-train-seconds:.0f` s of training on this
+# machine).
+#
+# **The network every measurement below uses:** {glue:md}`cut-maps`. Its high-res map is
+# {glue:text}`cut-basis`.
 #
 # ## Every method on the same images
 #
@@ -244,6 +263,8 @@ values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg
 save_cutout_values({**values, "seconds": timings}, out_dir)
 for key in ("cut_best", "cut_best_box", "cut_paste_edge", "cut_widths"):
     glue(key, Markdown(values[key]), display=False)
+glue("cut_scale", scale_text(values["cut_images"], values["cut_stamps"], "stamps",
+                             {"expansion network": maps_facts}), display=False)  # fmt: skip
 for key in ("cut_images", "cut_stamps", "cut_backgrounds"):
     glue(key, values[key], display=False)
 for key in ("cut_refined_paper_verdict", "cut_refined_reference_verdict"):
@@ -271,6 +292,16 @@ Markdown(hard.to_markdown())
 # For the predicted class instead: `paper` {glue:md}`cut_pred_refined_paper_diff`, `reference`
 # {glue:md}`cut_pred_refined_reference_diff`.
 #
+# **The scale of these verdicts:** {glue:text}`cut_scale`. How they depend on training, and
+# how much they move between training runs, is measured in the next section.
+#
+# ## Trained until more training stops changing the answer?
+#
+# The shipped network was trained once on cut-outs made by the same builder (stamps and
+# background photos disjoint from the validation split's), snapshotted each time the images it
+# had seen doubled; each snapshot is scored like the measurements above (its val PSNR, the raw
+# high-res CAM's PxAP, and refined minus low-res PxAP with 95 % intervals over stamps). Two
+# more seeds were trained to a smaller scale to measure the spread between training runs.
 # **Which method localizes best, and at what cost?** {glue:md}`cut_best`
 #
 # {glue:md}`cut_best_box`
@@ -280,6 +311,39 @@ Markdown(hard.to_markdown())
 # ```{glue:md} cut_skipped
 # :format: gfm
 # ```
+
+# %%
+from hrcam.models.shipped import read_card
+from hrcam.studies.learned_maps import SHIPPED_EXPANSION, SHIPPED_UPSAMPLER
+from hrcam.studies.learning import curve_summary, seed_spread_text
+
+exp_card, jbu_card = read_card(SHIPPED_EXPANSION), read_card(SHIPPED_UPSAMPLER)
+glue("fig-learning-curves", plotting.learning_curve_figure(
+    {"expansion network (paper)": exp_card["curve"],
+     "learned JBU (FeatUp)": jbu_card["curve"]}), display=False)  # fmt: skip
+glue("cut_curve_expansion", curve_summary(exp_card), display=False)
+glue("cut_curve_jbu", curve_summary(jbu_card), display=False)
+glue("cut_seed_spread", seed_spread_text(exp_card, {
+    "refined_paper_minus_low_res": "refined (paper preset) minus low-res",
+    "refined_reference_minus_low_res": "refined (reference preset) minus low-res"}),
+    display=False)  # fmt: skip
+print(curve_summary(exp_card), curve_summary(jbu_card), sep="\n")
+
+# %% [markdown]
+# ```{glue:figure} fig-learning-curves
+# :name: fig-learning-curves
+#
+# Learning curves of the shipped learned maps against training images seen (log scale). Left:
+# each map's own training quality (the expansion network's val PSNR with its raw high-res
+# CAM's PxAP; the learned JBU's validation loss); right: PxAP differences against the low-res
+# CAM on the same validation images, 95 % intervals over stamps.
+# ```
+#
+# **Expansion network.** {glue:text}`cut_curve_expansion` {glue:text}`cut_seed_spread`
+#
+# **Learned JBU** ({doc}`11_upsamplers`). {glue:text}`cut_curve_jbu`
+#
+# ## What each method costs
 
 # %%
 glue("fig-cutout-cost", plotting.cost_figure(

@@ -62,6 +62,7 @@ upsampler_batch_size = None
 upsampler_max_batches = None
 upsampler_eval_images = None
 upsampler_sess_images = None
+learned_maps = None
 
 # %%
 from hrcam.book import notebook_config
@@ -81,9 +82,10 @@ from hrcam import plotting
 from hrcam.book import stage_dir
 from hrcam.data.store import StoreDataset
 from hrcam.models import load_checkpoint
-from hrcam.models.jbu import load_upsampler, with_upsampler
+from hrcam.models.jbu import save_upsampler, with_upsampler
 from hrcam.studies import compute_cams, refine_study
 from hrcam.studies.cutouts import cutout_units
+from hrcam.studies.learned_maps import facts_of_checkpoint, measured_upsampler, scale_text
 from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
@@ -126,8 +128,15 @@ if measured:
 # ## Training the learned upsampler
 #
 # On the same training images as the expansion network, with the classifier frozen and no
-# labels. The demo profile trains it for a few steps only (its cost on two CPU cores); the
-# `study` profile trains it for several epochs.
+# labels, as FeatUp trains its JBU (`hrcam/train/upsampler.py` names each remaining
+# difference and its reason): five jitters of each image per step, the classifier's features
+# through FeatUp's ChannelNorm, random 30-dimensional projections, its predicted uncertainty
+# and CRF term, NAdam at lr 1e-3. The demo profile trains it for one step as a walk-through
+# (its cost on two CPU cores) and, with `learned_maps = "shipped"`, measures the learned JBU
+# that ships in `hrcam/weights/` (its learning curve is in {doc}`10_real_cutouts`); the
+# `study` profile trains it for several epochs. At inference `featup_jbu` upsamples the
+# class's *exact* low-res CAM: the JBU acts on every channel alike, so this is the class
+# weights applied to the upsampled features, without any projection.
 
 # %%
 if measured:
@@ -139,8 +148,6 @@ if measured:
         batch_size=cfg["upsampler_batch_size"],
         max_train_batches=cfg["upsampler_max_batches"],
         max_val_batches=1,
-        optimizer="adam",
-        lr=1e-3,
         device=cfg["device"],
         seed=cfg["seed"],
         progress=False,
@@ -151,10 +158,17 @@ if measured:
         "expansion": training_seconds(inputs.expansion),
         "featup_jbu": training_seconds(out_dir / "jbu"),
     }
-    model = load_checkpoint(inputs.expansion / "best.pt").model().eval()
+    model = load_checkpoint(inputs.measured).model().eval()
     device = next(model.parameters()).device
-    upsampler = load_upsampler(trained.best_checkpoint, model.classifier)
+    # The shipped JBU is Lite0's: on the synthetic scenes the walk-through's is measured.
+    use = cfg["learned_maps"] if inputs.data == "real cut-outs" else "retrain"
+    upsampler, jbu_facts = measured_upsampler(use, model.classifier, trained,
+                                              cfg["upsampler_batch_size"])  # fmt: skip
     model = with_upsampler(model, upsampler)
+    # Chapter 12 explains with the same upsampler: it reads it from here.
+    save_upsampler(out_dir / "measured_jbu.pt", upsampler,
+                   {"classifier_checkpoint": str(inputs.classifier)})  # fmt: skip
+    exp_facts = facts_of_checkpoint(inputs.measured)
 else:
     seconds = {"expansion": float("nan"), "featup_jbu": float("nan")}
 for key, value in seconds.items():
@@ -193,6 +207,10 @@ if measured:
         units=stamps,
     )  # fmt: skip
     glue("ups-units", units_text, display=False)
+    n_units = len({stamps[int(i)] for i in cams.index}) if stamps else len(cams)
+    glue("ups-scale", scale_text(len(cams), n_units, "stamps" if stamps else "images",
+                                 {"expansion network": exp_facts, "learned JBU": jbu_facts}),
+         display=False)  # fmt: skip
     values = upsampler_values(study, costs, seconds)
     save_values(values, out_dir)
     ranking = {m: rank_maps(study, m, seed=cfg["seed"]) for m in ("pxap", "max_box_acc_v2")}
@@ -203,6 +221,7 @@ else:
     ranking = {m: {"text": "Not measured."} for m in ("pxap", "max_box_acc_v2")}
     glue("ups-n", 0, display=False)
     glue("ups-units", "no", display=False)
+    glue("ups-scale", "nothing measured", display=False)
 glue("ups-rank-pxap", Markdown(ranking["pxap"]["text"]), display=False)
 glue("ups-rank-box", Markdown(ranking["max_box_acc_v2"]["text"]), display=False)
 Markdown(table)
@@ -219,6 +238,8 @@ Markdown(table)
 # {glue:md}`ups-rank-pxap`
 #
 # {glue:md}`ups-rank-box`
+#
+# **The scale of these verdicts:** {glue:text}`ups-scale`.
 #
 # Two things shape these numbers. The paper's post-processing takes its focal points and ROI
 # from the low-res CAM, so a refined map can only be as good as that CAM lets it: where the

@@ -12,6 +12,7 @@
   resolution.
 * :mod:`hrcam.plotting.front` -- the cost–quality front: localization against runtime, the
   Pareto front drawn and named, the paper's maps marked.
+* :mod:`hrcam.plotting.learning` -- learning curves of the learned maps against images seen.
 
 >>> from hrcam import plotting
 >>> fig = plotting.figure2(image, result.low_res, title="cat")  # doctest: +SKIP
@@ -26,7 +27,7 @@ from hrcam.plotting import figures as _figures
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["comparison", "evaluation", "evidence", "figures", "front"],
+    submodules=["comparison", "evaluation", "evidence", "figures", "front", "learning"],
     submod_attrs={
         "comparison": ["cost_figure", "epochs_figure", "example_grid"],
         "evaluation": [
@@ -45,6 +46,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "variant_differences",
         ],
         "front": ["front_figure"],
+        "learning": ["learning_curve_figure"],
         # figures imports only numpy at import time: its own __all__ is the list.
         "figures": _figures.__all__,
     },

@@ -21,7 +21,9 @@ __all__ = [
     "CURVE_MAPS",
     "curve_point",
     "curve_steps",
+    "curve_summary",
     "reconstruction_psnr",
+    "seed_spread_text",
     "snapshot_paths",
     "train_curve",
     "upsampler_point",
@@ -256,3 +258,70 @@ def upsampler_point(
             key: float(d[key]) for key in ("difference", "ci_low", "ci_high")
         },
     }
+
+
+def _spread(values: list[float]) -> float:
+    import statistics
+
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def curve_summary(card: dict[str, Any]) -> str:
+    """Say where a shipped map's learning curve stands, from its model card.
+
+    The last doubling of images seen is compared with the spread between training seeds
+    (``card["seeds"]``: per seed, the same point measured at a smaller scale). The stopping
+    rule of the project: doubling changes the seed-mean raw high-res PxAP by less than the
+    standard deviation between seeds.
+    """
+    curve = card.get("curve") or []
+    if len(curve) < 2:
+        return "The model card records no learning curve."
+    last, before = curve[-1], curve[-2]
+    key = "high_res_cam_pxap" if "high_res_cam_pxap" in last else "featup_jbu_pxap"
+    what = "raw high-res CAM PxAP" if key == "high_res_cam_pxap" else "learned JBU PxAP"
+    change = last[key]["mean"] - before[key]["mean"]
+    text = (
+        f"From {before['images_seen']:,} to {last['images_seen']:,} training images seen, the "
+        f"{what} moved by {change:+.3f} ({before[key]['mean']:.3f} to {last[key]['mean']:.3f})"
+    )
+    seeds = card.get("seeds") or []
+    if len(seeds) < 2:
+        return text + "; no spread between seeds was measured, so it cannot be judged converged."
+    spread = _spread([s[key]["mean"] for s in seeds])
+    verdict = "less" if abs(change) < spread else "more"
+    return (
+        f"{text}; between {len(seeds)} training seeds at {seeds[0]['images_seen']:,} images "
+        f"it differs by {spread:.3f} (standard deviation). The last doubling changed it by "
+        f"{verdict} than that: "
+        + (
+            "by the project's rule, more training no longer changes the answer."
+            if verdict == "less"
+            else "by the project's rule, it is still learning."
+        )
+    )
+
+
+def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
+    """List each verdict's value for every training seed in ``card["seeds"]`` (a sentence).
+
+    ``keys`` maps a point's key (e.g. ``refined_paper_minus_low_res``) to its words.
+    """
+    seeds = card.get("seeds") or []
+    if not seeds:
+        return "No other training seed was measured."
+    parts = []
+    for key, words in keys.items():
+        values = [s[key]["difference"] for s in seeds if key in s]
+        if not values:
+            continue
+        crosses = min(values) < 0 < max(values)
+        parts.append(
+            f"{words}: "
+            + ", ".join(f"{v:+.3f}" for v in values)
+            + (" (the sign differs between seeds)" if crosses else "")
+        )
+    return (
+        f"Across {len(seeds)} training seeds at {seeds[0]['images_seen']:,} images seen "
+        f"(PxAP differences against the low-res CAM): " + "; ".join(parts) + "."
+    )

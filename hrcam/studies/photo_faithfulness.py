@@ -101,11 +101,15 @@ def load_photo_model(run_dir: str | os.PathLike) -> tuple[Any, bool]:
     from hrcam.models.expansion import build_expansion
     from hrcam.models.lite0 import efficientnet_lite0
 
-    path = Path(run_dir) / "cutouts" / "expansion" / "best.pt"
+    # The model notebook 10 measured (shipped or retrained, by its learned_maps), else the
+    # walk-through's network (a run folder from before measured.pt existed).
+    cut = Path(run_dir) / "cutouts"
+    path = cut / "measured.pt" if (cut / "measured.pt").is_file() else cut / "expansion" / "best.pt"
     if path.is_file():
         return load_checkpoint(path).model().eval(), True
     classifier = efficientnet_lite0().eval()
-    return HRCAM(classifier, build_expansion(classifier)).eval(), False
+    network = build_expansion(classifier, classes=range(398), rank=1)  # a stub: never measured
+    return HRCAM(classifier, network).eval(), False
 
 
 def attach_upsampler(model: Any, run_dir: str | os.PathLike, trained: bool) -> tuple[Any, str]:
@@ -132,7 +136,10 @@ def attach_upsampler(model: Any, run_dir: str | os.PathLike, trained: bool) -> t
 
     if not trained:
         return model, "needs the cut-out chapter's classifier, and this run skipped that chapter"
-    path = stage_dir(run_dir, "11_upsamplers") / "jbu" / "best.pt"
+    # The JBU notebook 11 measured (shipped or retrained), else its walk-through's.
+    stage = stage_dir(run_dir, "11_upsamplers")
+    measured = stage / "measured_jbu.pt"
+    path = measured if measured.is_file() else stage / "jbu" / "best.pt"
     if not path.is_file():
         return model, "needs the upsampler that the upsampler chapter trains, which did not run"
     try:

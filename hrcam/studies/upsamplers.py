@@ -66,12 +66,17 @@ class UpsamplerInputs:
         Checkpoint holding the frozen classifier.
     expansion
         The expansion network's run folder (``best.pt``, ``metrics.csv``).
+    measured
+        The checkpoint of the model the earlier chapter measured: for the cut-outs its
+        ``measured.pt`` (the shipped or the retrained network, by ``learned_maps``), else the
+        expansion run's ``best.pt``.
     """
 
     data: str
     store: Path
     classifier: Path
     expansion: Path
+    measured: Path | None = None
 
 
 def upsampler_inputs(run_dir: str | os.PathLike) -> UpsamplerInputs | None:
@@ -87,14 +92,19 @@ def upsampler_inputs(run_dir: str | os.PathLike) -> UpsamplerInputs | None:
 
     cut = stage_dir(run_dir, "10_real_cutouts")
     if (cut / "values.json").is_file():
+        measured = cut / "measured.pt"
         return UpsamplerInputs(
-            "real cut-outs", cut / "store", cut / "lite0_classifier.pt", cut / "expansion"
+            "real cut-outs",
+            cut / "store",
+            cut / "lite0_classifier.pt",
+            cut / "expansion",
+            measured if measured.is_file() else cut / "expansion" / "best.pt",
         )
     data = stage_dir(run_dir, "01_dataset")
     clf = stage_dir(run_dir, "02_classifier") / "best.pt"
     exp = stage_dir(run_dir, "03_expansion")
     if data.is_dir() and clf.is_file() and (exp / "best.pt").is_file():
-        return UpsamplerInputs("synthetic scenes", data, clf, exp)
+        return UpsamplerInputs("synthetic scenes", data, clf, exp, exp / "best.pt")
     return None
 
 
