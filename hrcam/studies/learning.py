@@ -18,6 +18,7 @@ from typing import Any
 from hrcam.train.callbacks import SnapshotAt, doubling_steps
 
 __all__ = [
+    "CURVE_DEFAULTS",
     "CURVE_MAPS",
     "curve_point",
     "curve_steps",
@@ -56,7 +57,7 @@ def train_curve(
     batch_size: int = 8,
     seed: int = 0,
     checkpoint_every: int = 5,
-    progress: bool = True,
+    progress: bool = False,
     **overrides: Any,
 ) -> Any:
     """Train ``task`` ("expansion" or "upsampler") once, snapshotting on a doubling schedule.
@@ -325,3 +326,149 @@ def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
         f"Across {len(seeds)} training seeds at {seeds[0]['images_seen']:,} images seen "
         f"(PxAP differences against the low-res CAM): " + "; ".join(parts) + "."
     )
+
+
+def _lite0_checkpoint(folder: Path) -> Path:
+    """Save the wrapped EfficientNet-Lite0 as a classifier checkpoint in ``folder`` (once)."""
+    from hrcam.models import save_checkpoint
+    from hrcam.models.lite0 import efficientnet_lite0
+
+    path = folder / "lite0_classifier.pt"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, efficientnet_lite0().eval(), metadata={})
+    return path
+
+
+#: Per task: batch size and the options its curve trains with (the model cards' commands).
+CURVE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "expansion": {
+        "batch_size": 8,
+        "checkpoint_every": 5,
+        "max_val_batches": 6,
+        "cam_classes": "imagenet-animals",
+    },
+    "upsampler": {"batch_size": 4, "checkpoint_every": 2, "max_val_batches": 4},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train a learned map's learning curve for Lite0 (the shipped weights' command).
+
+    ``python -m hrcam.studies.learning expansion --data DIR --run-dir DIR --seed 0
+    --first-images 40 --points 7``; ``--first-step-only`` trains one step into a fresh
+    folder and prints its loss (what a model card's first-step loss is checked against).
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m hrcam.studies.learning",
+                                     description=main.__doc__)  # fmt: skip
+    parser.add_argument("task", choices=sorted(CURVE_DEFAULTS))
+    parser.add_argument("--data", required=True, help="a cut-out store (hrcam data cutouts)")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-images", type=int, default=40)
+    parser.add_argument("--points", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--first-step-only", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_dir = Path(args.run_dir)
+    classifier = _lite0_checkpoint(run_dir.parent)
+    options = dict(CURVE_DEFAULTS[args.task])
+    batch_size = options.pop("batch_size")
+    if args.first_step_only:
+        from hrcam.train import train_expansion, train_upsampler
+
+        train = {"expansion": train_expansion, "upsampler": train_upsampler}[args.task]
+        options.pop("checkpoint_every")
+        result = train(data_root=args.data, run_dir=run_dir, classifier_checkpoint=classifier,
+                       epochs=1, batch_size=batch_size, max_train_batches=1, seed=args.seed,
+                       device="cpu", progress=False, resume=False,
+                       **{**options, "max_val_batches": 1})  # fmt: skip
+        print(json.dumps({"first_step_loss": float(result.final["train_loss"])}))
+        return 0
+    result = train_curve(args.task, data_root=args.data, run_dir=run_dir,
+                         classifier_checkpoint=classifier, first_images=args.first_images,
+                         points=args.points, batch_size=batch_size, seed=args.seed,
+                         device="cpu", **options)  # fmt: skip
+    print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def ship_curve(
+    task: str,
+    run_dir: str | os.PathLike,
+    points: list[dict[str, Any]],
+    seeds: list[dict[str, Any]],
+    *,
+    name: str,
+    data_command: str,
+    train_command: str,
+    first_step_loss: dict[str, Any],
+    machine: str,
+    folder: str | os.PathLike | None = None,
+) -> Path:
+    """Export a curve's last snapshot as shipped weights, with its model card.
+
+    Parameters
+    ----------
+    task
+        ``"expansion"`` or ``"upsampler"``.
+    run_dir
+        The :func:`train_curve` run; its last snapshot is shipped, its ``metrics.csv`` gives
+        the training time.
+    points, seeds
+        The curve's scored points (:func:`curve_point` / :func:`upsampler_point`), fewest
+        images first, and the same point for every training seed (the spread).
+    name, data_command, train_command, first_step_loss, machine
+        What the card says: the file stem, the commands that build the data and train, the
+        first step's loss (``value`` and the ``tolerance`` measured for it) and where it ran.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file (:func:`hrcam.models.shipped.export_shipped`).
+    """
+    import csv
+
+    from hrcam.models import load_checkpoint
+    from hrcam.models.jbu import load_upsampler
+    from hrcam.models.shipped import export_shipped
+
+    run_dir = Path(run_dir)
+    last = snapshot_paths(run_dir)[-1]
+    classifier = load_checkpoint(run_dir.parent / "lite0_classifier.pt").classifier.eval()
+    if task == "expansion":
+        model = load_checkpoint(last).expansion
+    else:
+        model = load_upsampler(last, classifier)
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    seconds = sum(float(r["epoch_time_s"]) for r in rows)
+    images = int(points[-1]["images_seen"])
+    card = {
+        "task": task,
+        "train_command": train_command,
+        "data_command": data_command,
+        "images_seen": images,
+        "training_seconds": round(seconds, 1),
+        "seconds_per_1000_images": round(1000 * seconds / images, 1),
+        "machine": machine,
+        "first_step_loss": first_step_loss,
+        "curve": points,
+        "seeds": seeds,
+    }
+    if task == "expansion":
+        card["val_psnr"] = float(points[-1]["val_psnr"])
+    else:
+        card["val_loss"] = float(points[-1]["val_loss"])
+    return export_shipped(model, task, classifier, name, card, folder)
