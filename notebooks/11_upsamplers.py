@@ -85,7 +85,12 @@ from hrcam.models import load_checkpoint
 from hrcam.models.jbu import save_upsampler, with_upsampler
 from hrcam.studies import compute_cams, refine_study
 from hrcam.studies.cutouts import cutout_units
-from hrcam.studies.learned_maps import facts_of_checkpoint, measured_upsampler, scale_text
+from hrcam.studies.learned_maps import (
+    facts_of_checkpoint,
+    measured_upsampler,
+    scale_text,
+    upsampler_facts,
+)
 from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
@@ -167,7 +172,8 @@ if measured:
     model = with_upsampler(model, upsampler)
     # Chapter 12 explains with the same upsampler: it reads it from here.
     save_upsampler(out_dir / "measured_jbu.pt", upsampler,
-                   {"classifier_checkpoint": str(inputs.classifier)})  # fmt: skip
+                   {"classifier_checkpoint": str(inputs.classifier),
+                    **upsampler_facts(jbu_facts)})  # fmt: skip
     exp_facts = facts_of_checkpoint(inputs.measured)
 else:
     seconds = {"expansion": float("nan"), "featup_jbu": float("nan")}

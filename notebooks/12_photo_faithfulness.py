@@ -31,7 +31,8 @@
 #   credit. The page shows a photo only where its license allows that, with its credit;
 #   photos whose credit is unknown are measured, not shown. Centre crops at 224 px.
 # - **Model.** The wrapped EfficientNet-Lite0 and the expansion network that
-#   {doc}`10_real_cutouts` trained; every map explains the **predicted** class.
+#   {doc}`10_real_cutouts` measured; every map explains the **predicted** class among the 398
+#   animal classes, for which its high-res CAM is exact.
 # - **Metrics.** A.D. / A.I. (Grad-CAM++), ADCC (harmonic mean of coherency, 1 − complexity and
 #   1 − A.D. per image, averaged over photos, as the authors' code does), deletion / insertion
 #   AUC (RISE), ROAD (grad-cam's implementation); the cascading randomization of the
@@ -43,7 +44,11 @@
 # - **What is randomized.** Only the classifier. The expansion network keeps its trained
 #   weights: it belongs to the explainer, not to the model being explained. It still reads the
 #   randomized classifier's features, the high-res CAM applies the randomized FC weights to its
-#   output, and the refined maps grow from the randomized low-res CAM.
+#   output, and the refined maps grow from the randomized low-res CAM. Once the FC is
+#   re-initialized, the high-res CAM is the randomized class weights *projected* onto the span
+#   of the trained animal classes' weights (the expansion network's map has one channel per
+#   direction of that span): exact for the trained classifier, a projection after the FC is
+#   randomized.
 #
 # Quantus 0.6.0 has these tests, but installing it replaces OpenCV's contrib build (it pulls
 # `opencv-python`), which removes `cv2.ximgproc`; the tests are therefore hrcam's own
@@ -91,6 +96,7 @@ from hrcam.metrics.statistics import MIN_VERDICT_UNITS, TOO_FEW_TO_JUDGE
 from hrcam.plotting.sanity import randomization_figure
 from hrcam.studies import photo_faithfulness as pf
 from hrcam.studies.cutouts import usable_methods
+from hrcam.studies.learned_maps import scale_text
 
 started, cpu_started, timings = time.perf_counter(), time.process_time(), {}
 out_dir = stage_dir(cfg["run_dir"], "12_photo_faithfulness", create=True)
@@ -109,9 +115,13 @@ if not trained:
 if upsampler_note:
     skipped["featup_jbu"] = upsampler_note
 labels = {m: method_label(m) for m in methods}
+# The predicted class among the 398 animal classes: the high-res CAM is exact for those
+# (chapter 10), and every photo here shows an animal.
+ANIMALS = 398
 with torch.no_grad():
-    targets = pixel_space_model(model.classifier)(images).argmax(1).tolist()
+    targets = pixel_space_model(model.classifier)(images)[:, :ANIMALS].argmax(1).tolist()
 class_names = model.classifier.config["class_names"]
+glue("pf-basis", model.expansion.describe_basis(model.classifier.fc.weight), display=False)
 timings["set-up"] = time.perf_counter() - started
 glue("pf-n", len(photos), display=False)
 glue("pf-n-all", len(photo_list()), display=False)
@@ -120,12 +130,16 @@ glue("pf-too-few", TOO_FEW_TO_JUDGE, display=False)
 glue("pf-null-pct", round(100 * NULL_QUANTILE), display=False)
 glue("pf-skipped", Markdown(pf.skipped_table(skipped)), display=False)
 glue("pf-upsampler", Markdown(
-    "The learned JBU (`featup_jbu`) is the one the upsampler chapter (chapter 11) trained on "
-    "this same classifier, with that chapter's training budget." if "featup_jbu" in methods else
+    "The learned JBU (`featup_jbu`) is the one the upsampler chapter (chapter 11) measured on "
+    "this same classifier." if "featup_jbu" in methods else
     f"The learned JBU (`featup_jbu`) is not measured here: {upsampler_note}."),
     display=False)  # fmt: skip
+glue("pf-scale", scale_text(len(photos), len(photos), "photos", {
+    "expansion network": pf.measured_facts(cfg["run_dir"])[0] if trained else None,
+    "learned JBU": pf.measured_facts(cfg["run_dir"])[1] if "featup_jbu" in methods else None}),
+    display=False)  # fmt: skip
 glue("pf-expansion", Markdown(
-    "the expansion network trained by the cut-out chapter" if trained else
+    "the expansion network that the cut-out chapter measured" if trained else
     "**no trained expansion network: the cut-out chapter was skipped in this run, so the "
     "maps that need it (high-res CAM, both refined presets) are left out of this page**"),
     display=False)  # fmt: skip
@@ -133,7 +147,7 @@ print(f"{len(photos)} photos, {len(methods)} methods measured, {len(skipped)} no
 
 # %% [markdown]
 # This run measures {glue:text}`pf-n` of the {glue:text}`pf-n-all` reviewed photos with
-# {glue:md}`pf-expansion`. {glue:md}`pf-upsampler` Below {glue:text}`pf-min-units` photos the
+# {glue:md}`pf-expansion` (its high-res map is {glue:text}`pf-basis`). {glue:md}`pf-upsampler` Below {glue:text}`pf-min-units` photos the
 # page gives the numbers and "{glue:text}`pf-too-few`": no better or worse, no pass or fail, no
 # ranking. The methods not run, and why:
 #
@@ -230,7 +244,7 @@ curves = cascading_randomization(
     explain_at=spread_steps(len(blocks), cfg["photo_curve_steps"]),
 )  # fmt: skip
 random_logit = pf.random_logit_similarity(
-    model, methods, images, maps, targets, len(class_names), seed=cfg["seed"]
+    model, methods, images, maps, targets, ANIMALS, seed=cfg["seed"]
 )
 timings["sanity checks"] = time.perf_counter() - t0
 outcomes = pf.sanity_outcomes(curves, random_logit, maps, len(all_blocks), seed=cfg["seed"])
@@ -277,6 +291,8 @@ glue("pf-grid", images.shape[-1] // int(model.classifier.stride), display=False)
 #
 # {glue:md}`pf-statement`
 #
+# **The scale of these verdicts:** {glue:text}`pf-scale`.
+#
 # ```{glue:md} pf-sanity-table
 # :format: gfm
 # ```
@@ -289,7 +305,9 @@ values = {
     "skipped": skipped,
     "table": table_values,
     "randomization": {
-        "steps": list(curves.steps), "randomized": list(curves.randomized), **curve_values
+        "steps": list(curves.steps),
+        "randomized": list(curves.randomized),
+        **curve_values,
     },
     "random_logit_ssim": {m: o.random_logit_ssim for m, o in outcomes.items()},
     "sanity": {

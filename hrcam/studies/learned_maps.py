@@ -21,9 +21,11 @@ __all__ = [
     "SHIPPED_UPSAMPLER",
     "checkpoint_facts",
     "facts_of_checkpoint",
+    "facts_of_upsampler",
     "measured_expansion",
     "measured_upsampler",
     "scale_text",
+    "upsampler_facts",
 ]
 
 LEARNED_MAPS = ("shipped", "retrain")
@@ -159,3 +161,21 @@ def facts_of_checkpoint(path: Any) -> dict[str, Any] | None:
     if f"learned_maps_{_FACT_KEYS[0]}" not in meta:
         return None
     return {k: meta[f"learned_maps_{k}"] for k in _FACT_KEYS}
+
+
+_JBU_KEYS = ("source", "images_seen", "val_loss")
+
+
+def upsampler_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the plain part of :func:`measured_upsampler`'s facts, for a checkpoint's extra."""
+    return {f"learned_maps_{k}": facts[k] for k in _JBU_KEYS}
+
+
+def facts_of_upsampler(path: Any) -> dict[str, Any] | None:
+    """Return :func:`upsampler_facts` read back from an upsampler checkpoint (or ``None``)."""
+    from hrcam.models.jbu import read_upsampler_payload
+
+    extra = read_upsampler_payload(path).get("extra") or {}
+    if f"learned_maps_{_JBU_KEYS[0]}" not in extra:
+        return None
+    return {k: extra[f"learned_maps_{k}"] for k in _JBU_KEYS}

@@ -46,6 +46,7 @@ __all__ = [
     "faithfulness_text",
     "lite0_blocks",
     "load_photo_model",
+    "measured_facts",
     "method_maps",
     "photo_settings_table",
     "photo_summary",
@@ -110,6 +111,23 @@ def load_photo_model(run_dir: str | os.PathLike) -> tuple[Any, bool]:
     classifier = efficientnet_lite0().eval()
     network = build_expansion(classifier, classes=range(398), rank=1)  # a stub: never measured
     return HRCAM(classifier, network).eval(), False
+
+
+def measured_facts(run_dir: str | os.PathLike) -> tuple[Any, Any]:
+    """Return how long the measured expansion network and learned JBU were trained.
+
+    Read from what notebooks 10 and 11 saved (``measured.pt``, ``measured_jbu.pt``); each is
+    ``None`` when that chapter did not record it.
+    """
+    from hrcam.book.profiles import stage_dir
+    from hrcam.studies.learned_maps import facts_of_checkpoint, facts_of_upsampler
+
+    expansion = stage_dir(run_dir, "10_real_cutouts") / "measured.pt"
+    jbu = stage_dir(run_dir, "11_upsamplers") / "measured_jbu.pt"
+    return (
+        facts_of_checkpoint(expansion) if expansion.is_file() else None,
+        facts_of_upsampler(jbu) if jbu.is_file() else None,
+    )
 
 
 def attach_upsampler(model: Any, run_dir: str | os.PathLike, trained: bool) -> tuple[Any, str]:
