@@ -148,7 +148,8 @@ print(f"{len(photos)} photos, {len(methods)} methods measured, {len(skipped)} no
 # %% [markdown]
 # This run measures {glue:text}`pf-n` of the {glue:text}`pf-n-all` reviewed photos with
 # {glue:md}`pf-expansion` (its high-res map is {glue:text}`pf-basis`).
-# {glue:md}`pf-upsampler` Below {glue:text}`pf-min-units` photos the page gives the numbers and "{glue:text}`pf-too-few`": no better or worse, no pass or fail, no
+# {glue:md}`pf-upsampler` Below {glue:text}`pf-min-units` photos the page gives the numbers
+# and "{glue:text}`pf-too-few`": no better or worse, no pass or fail, no
 # ranking. The methods not run, and why:
 #
 # ```{glue:md} pf-skipped
