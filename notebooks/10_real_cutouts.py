@@ -263,8 +263,9 @@ values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg
 save_cutout_values({**values, "seconds": timings}, out_dir)
 for key in ("cut_best", "cut_best_box", "cut_paste_edge", "cut_widths"):
     glue(key, Markdown(values[key]), display=False)
-glue("cut_scale", scale_text(values["cut_images"], values["cut_stamps"], "stamps",
-                             {"expansion network": maps_facts}), display=False)  # fmt: skip
+values["cut_scale"] = scale_text(values["cut_images"], values["cut_stamps"], "stamps",
+                                 {"expansion network": maps_facts})  # fmt: skip
+glue("cut_scale", values["cut_scale"], display=False)
 for key in ("cut_images", "cut_stamps", "cut_backgrounds"):
     glue(key, values[key], display=False)
 for key in ("cut_refined_paper_verdict", "cut_refined_reference_verdict"):

@@ -134,10 +134,10 @@ glue("pf-upsampler", Markdown(
     "this same classifier." if "featup_jbu" in methods else
     f"The learned JBU (`featup_jbu`) is not measured here: {upsampler_note}."),
     display=False)  # fmt: skip
-glue("pf-scale", scale_text(len(photos), len(photos), "photos", {
+scale = scale_text(len(photos), len(photos), "photos", {
     "expansion network": pf.measured_facts(cfg["run_dir"])[0] if trained else None,
-    "learned JBU": pf.measured_facts(cfg["run_dir"])[1] if "featup_jbu" in methods else None}),
-    display=False)  # fmt: skip
+    "learned JBU": pf.measured_facts(cfg["run_dir"])[1] if "featup_jbu" in methods else None})
+glue("pf-scale", scale, display=False)
 glue("pf-expansion", Markdown(
     "the expansion network that the cut-out chapter measured" if trained else
     "**no trained expansion network: the cut-out chapter was skipped in this run, so the "
@@ -301,6 +301,7 @@ glue("pf-grid", images.shape[-1] // int(model.classifier.stride), display=False)
 # %%
 values = {
     "photos": len(photos),
+    "scale": scale,
     "expansion_trained": trained,
     "methods": methods,
     "skipped": skipped,

@@ -189,7 +189,8 @@ def photo_faithfulness_text(run_dir: str | Path) -> str:
     where = f"On {saved['photos']} untouched animal photos (predicted class): "
     if not saved.get("expansion_trained", True):
         where += "(without the cut-out chapter's expansion network, so without its maps) "
-    return (where + saved["statement"] + " " + saved.get("faithfulness_text", "")).strip()
+    scale = f" Scale: {saved['scale']}." if saved.get("scale") else ""
+    return (where + saved["statement"] + " " + saved.get("faithfulness_text", "") + scale).strip()
 
 
 def _arch(run_dir: str | Path) -> str:
@@ -397,6 +398,7 @@ def any_cnn_text(synthetic: dict[str, Any], cutouts: dict[str, Any] | None) -> s
         "(PxAP, intervals over stamps) is "
         + " and ".join(f"{words[p]} (`{p}`)" for p in PRESETS)
         + f" (the classifier's top-1 over the 398 animal classes: {cutouts['cut_top1']:.0%})."
+        + (f" Scale: {cutouts['cut_scale']}." if cutouts.get("cut_scale") else "")
     )
 
 
