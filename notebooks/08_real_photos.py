@@ -36,9 +36,10 @@
 # dots the FC weights with a full-resolution map that has as many channels as the FC layer has
 # inputs. For this model that is 1280 channels at 224 × 224 (257 MB per image for that one
 # tensor). hrcam instead ends the expansion network in $r$ channels $h$ and reads the
-# 1280-channel map as the *virtual* $F = P h$, with $P$ the $r$ directions of feature space
-# that the FC weights weigh most (top right singular vectors of $W$). The class map is then
-# $w^c \cdot F = (w^c P) \cdot h$: the FC weights through a fused linear map, never a
+# 1280-channel map as the *virtual* $F = P h$, with $P$ an orthonormal basis of the span of the
+# FC weight rows of the classes explained (here the 398 animal classes and the shown photos'
+# predicted classes, so $w^c P P^\top = w^c$ for each of them). The class map is then
+# $w^c \cdot F = (w^c P) \cdot h$, exact: the FC weights through a fused linear map, never a
 # 1280-channel image (`benchmarks/wrapped_memory.py`: 41 MB above the classifier's own peak at
 # 224 px, against 755 MB for the literal map). As in the paper, this map is trained for
 # reconstruction only; the localisation comes from the low-res CAM.
