@@ -109,6 +109,7 @@ from hrcam.studies.upsamplers import (
     upsampler_values,
 )
 from hrcam.train import train_upsampler
+from hrcam.train.upsampler import FEATUP_DIFFERENCES
 
 started = time.perf_counter()
 out_dir = stage_dir(cfg["run_dir"], "11_upsamplers", create=True)
@@ -133,8 +134,8 @@ if measured:
 # ## Training the learned upsampler
 #
 # On the same training images as the expansion network, with the classifier frozen and no
-# labels, as FeatUp trains its JBU (`hrcam/train/upsampler.py` names each remaining
-# difference and its reason): five jitters of each image per step, the classifier's features
+# labels, as FeatUp trains its JBU (its remaining differences, each with its reason, are
+# listed below the training): five jitters of each image per step, the classifier's features
 # through FeatUp's ChannelNorm, random 30-dimensional projections, its predicted uncertainty
 # and CRF term, NAdam at lr 1e-3. The demo profile trains it for one step as a walk-through
 # (its cost on two CPU cores) and, with `learned_maps = "shipped"`, measures the learned JBU
@@ -159,6 +160,9 @@ if measured:
         resume=False,
     )
     print(trained.summary())
+glue("ups-featup-differences", Markdown("\n".join(f"- {d}" for d in FEATUP_DIFFERENCES)),
+     display=False)  # fmt: skip
+if measured:
     seconds = {
         "expansion": training_seconds(inputs.expansion),
         "featup_jbu": training_seconds(out_dir / "jbu"),
@@ -182,6 +186,12 @@ for key, value in seconds.items():
 glue("ups-train-ratio", seconds["featup_jbu"] / seconds["expansion"], display=False)
 
 # %% [markdown]
+# Where this training departs from FeatUp's JBU recipe, and why:
+#
+# ```{glue:md} ups-featup-differences
+# :format: gfm
+# ```
+#
 # Training time on this machine (sum of the epochs' times, the same measure for both):
 # expansion network {glue:text}`ups-train-s-expansion:.0f` s (trained by the earlier chapter),
 # learned JBU {glue:text}`ups-train-s-featup_jbu:.0f` s, a ratio of

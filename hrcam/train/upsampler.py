@@ -16,17 +16,8 @@ with ``s_j = exp(conv(f(warp_j(x))) + 0.1)`` and ``crf`` FeatUp's sampled CRF lo
 first jitter's high-res features (weight 0.001); no total-variation term (FeatUp's JBU
 recipe: TV 0). NAdam at lr 1e-3 is the CLI's default for this task.
 
-Differences from FeatUp's JBU recipe, each for a reason:
-
-* the downsampler is FeatUp's *simple* learned kernel (one ``stride x stride`` kernel), not
-  its attention downsampler, whose attention reads every feature channel at full resolution:
-  1280 channels at 224 px per jitter, beyond a CPU's budget;
-* the upsampler sees random 30-dimensional projections of the features rather than all K
-  channels: its kernels are channel-blind, so only the loss (which FeatUp also computes on
-  such projections) could tell the difference, and it cannot;
-* FeatUp clips gradients to norm 1e-4 for its first 10 steps; this loop does not;
-* the CRF term pairs the first jitter's high-res features with the *unwarped* image; FeatUp
-  pairs the warped features with the unwarped image, which we read as an oversight.
+Every difference from FeatUp's JBU recipe, with its reason, is in
+:data:`FEATUP_DIFFERENCES` (the book lists them).
 """
 
 from __future__ import annotations
@@ -48,6 +39,7 @@ from hrcam.train.tasks import ImageTask, open_splits
 
 __all__ = [
     "CRF_WEIGHT",
+    "FEATUP_DIFFERENCES",
     "N_JITTERS",
     "RANDOM_PROJECTION",
     "LearnedDownsampler",
@@ -64,6 +56,22 @@ __all__ = [
 
 N_JITTERS = 5
 """Jitters per image and step (FeatUp's ``n_jitters``)."""
+
+FEATUP_DIFFERENCES: tuple[str, ...] = (
+    "the downsampler is FeatUp's simple learned kernel, not its attention downsampler, whose "
+    "attention reads every feature channel at full resolution (1280 channels at 224 px per "
+    "jitter), beyond a CPU's budget",
+    "the upsampler sees random 30-dimensional projections of the features, not all K "
+    "channels: its kernels are channel-blind, so only the loss could tell, and FeatUp computes "
+    "its loss on such projections too",
+    "FeatUp's last 1x1 channel mix of the stack (fixup_proj) is left out: it cannot act on a "
+    "one-channel CAM, and without it the learned JBU applied to the exact low-res CAM equals "
+    "the class weights applied to the upsampled features",
+    "FeatUp clips gradients to norm 1e-4 for its first 10 steps; this training loop does not",
+    "the CRF term pairs the first jitter's high-res features with the unwarped image (FeatUp "
+    "pairs the warped features with the unwarped image, which we read as an oversight)",
+)
+"""Every way this training departs from FeatUp's JBU recipe, with its reason (for the book)."""
 RANDOM_PROJECTION = 30
 """Random unit-norm directions the loss compares per jitter (FeatUp's ``random_projection``)."""
 CRF_WEIGHT = 0.001
