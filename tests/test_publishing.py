@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from hrcam import __version__, profiles
+from hrcam import __version__
+from hrcam.book import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
