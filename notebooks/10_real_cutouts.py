@@ -42,7 +42,7 @@
 # %% tags=["parameters"]
 profile = "demo"
 run_dir = "runs/demo"
-# None means "use the profile's value" (see hrcam/profiles.py).
+# None means "use the profile's value" (see hrcam/book/profiles.py).
 seed = None
 device = None
 real_cutouts = None
