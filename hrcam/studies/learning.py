@@ -202,8 +202,12 @@ def upsampler_point(
     batch_size: int = 4,
     seed: int = 0,
     n_boot: int = 1000,
+    loss_images: int | None = None,
 ) -> dict[str, Any]:
     """Score one learned-JBU snapshot: its own validation loss and ``featup_jbu``'s PxAP.
+
+    The validation loss (five jitters of each image, as in training) is computed on the first
+    ``loss_images`` validation images (default: ``eval_images``); the PxAP on ``eval_images``.
 
     Returns
     -------
@@ -229,7 +233,7 @@ def upsampler_point(
     task = UpsamplerTask(UpsamplerTrainer(classifier, upsampler), False, 0.0, {})
     task.model.eval()
     losses = []
-    images = _val_images(val, eval_images)
+    images = _val_images(val, loss_images or eval_images)
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = task.preprocess(images[start : start + batch_size], False, None)
@@ -250,6 +254,7 @@ def upsampler_point(
         "images_seen": int(extra.get("images_seen", 0)),
         "step": int(extra.get("step", 0)),
         "val_loss": sum(losses) / len(images),
+        "val_loss_images": len(images),
         "images": int(comp.value("featup_jbu", "pxap", "n")),
         "stamps": int(comp.config["num_units"]),
         "featup_jbu_pxap": {
