@@ -126,6 +126,32 @@ def reconstruction_psnr(model: Any, dataset: Any, limit: int, batch_size: int = 
     return float(np.mean(values))
 
 
+def _stamp_comparison(
+    model: Any,
+    data_root: str | os.PathLike,
+    methods: tuple[str, ...],
+    eval_images: int,
+    out_dir: str | os.PathLike,
+    batch_size: int,
+    seed: int,
+    n_boot: int,
+) -> Any:
+    """Evaluate ``methods`` on the first validation images; intervals resample stamps."""
+    from hrcam.data.store import StoreDataset
+    from hrcam.evaluate import evaluate
+    from hrcam.studies.comparison import load_evaluation
+    from hrcam.studies.cutouts import cutout_units
+
+    result = evaluate(
+        model, StoreDataset(data_root, "val"), methods=methods, target="label",
+        limit=eval_images, batch_size=batch_size, faithfulness_limit=0, road_limit=0,
+        keep_examples=0, progress=False, seed=seed, n_boot=n_boot,
+    )  # fmt: skip
+    result.save(Path(out_dir))
+    units = cutout_units(data_root, "val")["stamps"]
+    return load_evaluation(out_dir).resampled(units, "stamps", n_boot=n_boot, seed=seed)
+
+
 def curve_point(
     snapshot: str | os.PathLike,
     data_root: str | os.PathLike,
@@ -147,22 +173,13 @@ def curve_point(
         (:func:`hrcam.studies.cutouts.cutout_units`); ``images`` and ``stamps`` scored.
     """
     from hrcam.data.store import StoreDataset
-    from hrcam.evaluate import evaluate
     from hrcam.models import load_checkpoint
-    from hrcam.studies.comparison import load_evaluation
-    from hrcam.studies.cutouts import cutout_units
 
     checkpoint = load_checkpoint(snapshot)
     model = checkpoint.model().eval()
     val = StoreDataset(data_root, "val")
-    result = evaluate(
-        model, val, methods=CURVE_MAPS, target="label", limit=eval_images,
-        batch_size=batch_size, faithfulness_limit=0, road_limit=0, keep_examples=0,
-        progress=False, seed=seed, n_boot=n_boot,
-    )  # fmt: skip
-    result.save(Path(out_dir))
-    units = cutout_units(data_root, "val")["stamps"]
-    comp = load_evaluation(out_dir).resampled(units, "stamps", n_boot=n_boot, seed=seed)
+    comp = _stamp_comparison(model, data_root, CURVE_MAPS, eval_images, out_dir, batch_size,
+                             seed, n_boot)  # fmt: skip
     point: dict[str, Any] = {
         "snapshot": Path(snapshot).name,
         "images_seen": int(checkpoint.extra.get("images_seen", 0)),
@@ -219,11 +236,8 @@ def upsampler_point(
     import torch
 
     from hrcam.data.store import StoreDataset
-    from hrcam.evaluate import evaluate
     from hrcam.models import HRCAM, build_expansion, load_checkpoint
     from hrcam.models.jbu import load_upsampler, read_upsampler_payload, with_upsampler
-    from hrcam.studies.comparison import load_evaluation
-    from hrcam.studies.cutouts import cutout_units
     from hrcam.train.upsampler import UpsamplerTask, UpsamplerTrainer, multiview_loss
 
     classifier = load_checkpoint(classifier_checkpoint).classifier.eval()
@@ -240,14 +254,8 @@ def upsampler_point(
             losses.append(float(multiview_loss(task.model(x))) * len(x))
     # featup_jbu reads only the classifier and the upsampler; the expansion network is a stub.
     model = with_upsampler(HRCAM(classifier, build_expansion(classifier, rank=1)), upsampler)
-    result = evaluate(
-        model, val, methods=("low_res_cam", "featup_jbu"), target="label", limit=eval_images,
-        batch_size=batch_size, faithfulness_limit=0, road_limit=0, keep_examples=0,
-        progress=False, seed=seed, n_boot=n_boot,
-    )  # fmt: skip
-    result.save(Path(out_dir))
-    units = cutout_units(data_root, "val")["stamps"]
-    comp = load_evaluation(out_dir).resampled(units, "stamps", n_boot=n_boot, seed=seed)
+    comp = _stamp_comparison(model, data_root, ("low_res_cam", "featup_jbu"), eval_images,
+                             out_dir, batch_size, seed, n_boot)  # fmt: skip
     d = comp.paired("featup_jbu", "low_res_cam", "pxap", n_boot, seed)
     return {
         "snapshot": Path(snapshot).name,
