@@ -40,9 +40,9 @@
 # FC weight rows of the classes explained (here the 398 animal classes and the shown photos'
 # predicted classes, so $w^c P P^\top = w^c$ for each of them). The class map is then
 # $w^c \cdot F = (w^c P) \cdot h$, exact: the FC weights through a fused linear map, never a
-# 1280-channel image (`benchmarks/wrapped_memory.py`: 41 MB above the classifier's own peak at
-# 224 px, against 755 MB for the literal map). As in the paper, this map is trained for
-# reconstruction only; the localisation comes from the low-res CAM.
+# 1280-channel image (`benchmarks/wrapped_memory.py`: 250 MB above the classifier's own peak at
+# 224 px with the 398 animal classes, against 755 MB for the literal map). As in the paper,
+# this map is trained for reconstruction only; the localisation comes from the low-res CAM.
 
 # %% tags=["parameters"]
 profile = "demo"
