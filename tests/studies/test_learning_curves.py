@@ -93,3 +93,28 @@ def test_the_learning_curve_figure_draws_both_kinds_of_curve():
     assert len(axes) == 5  # 2 rows x 2 panels, plus the PxAP twin axis of the expansion row
     assert all(ax.get_xscale() == "log" for ax in axes[:2])
     assert not math.isnan(axes[0].lines[0].get_ydata()[0])
+
+
+@pytest.mark.slow
+def test_a_curve_point_scores_a_snapshot_on_stamps(tmp_path):
+    from hrcam.data import build_dataset
+    from hrcam.data.cutouts import missing_cutout_packages
+    from hrcam.models import save_checkpoint
+    from hrcam.models.lite0 import efficientnet_lite0
+    from hrcam.models.shipped import load_shipped
+    from hrcam.studies.learning import curve_point
+
+    if missing_cutout_packages():
+        pytest.skip(f"needs the Debian packages {missing_cutout_packages()} (make photos)")
+    store = build_dataset("cutouts", tmp_path / "store", num_train=2, num_val=6, image_size=96,
+                          seed=0, progress=False).info  # fmt: skip
+    model = load_shipped("lite0_expansion", efficientnet_lite0().eval())
+    snapshot = save_checkpoint(tmp_path / "step_000005.pt", model, metadata={},
+                               extra={"images_seen": 40, "step": 5})  # fmt: skip
+    point = curve_point(snapshot, store.root, eval_images=6, out_dir=tmp_path / "eval")
+    assert (point["images_seen"], point["step"], point["images"]) == (40, 5, 6)
+    assert 1 <= point["stamps"] <= 6 and point["val_psnr"] > 10
+    for key in ("refined_paper_minus_low_res", "refined_reference_minus_low_res"):
+        d = point[key]
+        assert d["ci_low"] <= d["difference"] <= d["ci_high"]
+    assert 0 <= point["high_res_cam_pxap"]["mean"] <= 1
