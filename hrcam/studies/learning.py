@@ -63,9 +63,10 @@ def train_curve(
     """Train ``task`` ("expansion" or "upsampler") once, snapshotting on a doubling schedule.
 
     The run lasts until the last snapshot: ``first_images * 2 ** (points - 1)`` images, as many
-    epochs of the store's training split as that takes (the last one cut short). Snapshots go
-    to ``run_dir/snapshots/step_NNNNNN.pt``; ``last.pt`` is written every ``checkpoint_every``
-    steps, and calling this again with the same arguments resumes from it.
+    epochs of the store's training split as that takes (cut short only when the whole run is
+    shorter than one epoch). Snapshots go to ``run_dir/snapshots/step_NNNNNN.pt``; ``last.pt``
+    is written every ``checkpoint_every`` steps, and calling this again with the same
+    arguments, or with more ``points``, resumes from it.
 
     Returns
     -------
@@ -85,7 +86,9 @@ def train_curve(
         classifier_checkpoint=classifier_checkpoint,
         epochs=epochs,
         batch_size=batch_size,
-        max_train_batches=min(per_epoch, steps[-1]) if epochs == 1 else None,
+        # The same cap for any number of epochs, so that a curve extended by more points
+        # (more epochs) resumes its run: a changed cap would be refused on resume.
+        max_train_batches=min(per_epoch, steps[-1]),
         seed=seed,
         checkpoint_every=checkpoint_every,
         progress=progress,
