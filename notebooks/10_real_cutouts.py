@@ -182,7 +182,7 @@ glue("cut-walk-images", int(last["global_step"]) * cfg["cutout_batch_size"], dis
 model, maps_facts = measured_expansion(cfg["learned_maps"], classifier, trained,
                                        cfg["cutout_batch_size"])  # fmt: skip
 # Chapter 12 explains the same model: it reads it from here.
-save_checkpoint(out_dir / "measured.pt", model, metadata=checkpoint_facts(maps_facts))
+save_checkpoint(out_dir / "measured.pt", model, metadata={}, extra=checkpoint_facts(maps_facts))
 glue("cut-maps", Markdown(
     (f"the shipped network (`hrcam/weights/{maps_facts['card']['name']}.pt`, trained on "
      f"{maps_facts['images_seen']:,} images, val PSNR {maps_facts['val_psnr']:.1f} dB; its "

@@ -134,9 +134,10 @@ glue("pf-upsampler", Markdown(
     "this same classifier." if "featup_jbu" in methods else
     f"The learned JBU (`featup_jbu`) is not measured here: {upsampler_note}."),
     display=False)  # fmt: skip
+exp_facts, jbu_facts = pf.measured_facts(cfg["run_dir"])
 scale = scale_text(len(photos), len(photos), "photos", {
-    "expansion network": pf.measured_facts(cfg["run_dir"])[0] if trained else None,
-    "learned JBU": pf.measured_facts(cfg["run_dir"])[1] if "featup_jbu" in methods else None})
+    "expansion network": exp_facts if trained else None,
+    "learned JBU": jbu_facts if "featup_jbu" in methods else None})
 glue("pf-scale", scale, display=False)
 glue("pf-expansion", Markdown(
     "the expansion network that the cut-out chapter measured" if trained else

@@ -149,18 +149,19 @@ _FACT_KEYS = ("source", "images_seen", "val_psnr")
 
 
 def checkpoint_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the plain part of :func:`measured_expansion`'s facts, for checkpoint metadata."""
+    """Return the plain part of :func:`measured_expansion`'s facts, for a checkpoint's extra."""
     return {f"learned_maps_{k}": facts[k] for k in _FACT_KEYS}
 
 
 def facts_of_checkpoint(path: Any) -> dict[str, Any] | None:
     """Return :func:`checkpoint_facts` read back from a checkpoint (``None``: it has none)."""
-    from hrcam.models import load_checkpoint
+    from hrcam.models.checkpoint import read_extra
 
-    meta = load_checkpoint(path).metadata
-    if f"learned_maps_{_FACT_KEYS[0]}" not in meta:
+    # The extra payload alone: no model is built to read three plain values.
+    extra = read_extra(path)
+    if f"learned_maps_{_FACT_KEYS[0]}" not in extra:
         return None
-    return {k: meta[f"learned_maps_{k}"] for k in _FACT_KEYS}
+    return {k: extra[f"learned_maps_{k}"] for k in _FACT_KEYS}
 
 
 _JBU_KEYS = ("source", "images_seen", "val_loss")
