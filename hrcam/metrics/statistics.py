@@ -116,6 +116,27 @@ def _weighted_mean(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         return (weights @ values) / (total if values.ndim == 1 else total[:, None])
 
 
+def _stat_ci(
+    stat: Any,
+    n: int,
+    n_boot: int,
+    seed: int,
+    level: float,
+    units: Sequence[Any] | np.ndarray | None = None,
+    crossed: Sequence[Any] | np.ndarray | None = None,
+) -> tuple[float, float, float]:
+    """``stat(None)`` and the percentile CI of ``stat(weights)`` over bootstrap resamples.
+
+    ``stat(weights)`` returns one value per row of ``weights`` (``(B, n)``, from
+    :func:`resample_weights`); ``stat(None)`` the value of the images as given. ``nan`` for
+    all three when there are no images.
+    """
+    if n == 0:
+        return (float("nan"),) * 3
+    stats = stat(resample_weights(n, n_boot, seed, units, crossed))
+    return (float(stat(None)[0]), *_percentiles(stats, level))
+
+
 def bootstrap_mean_ci(
     values: Sequence[float] | np.ndarray,
     n_boot: int = 1000,
@@ -134,10 +155,11 @@ def bootstrap_mean_ci(
         ``nan`` for all three when ``values`` is empty; ``low == high == mean`` for one value.
     """
     v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return (float("nan"),) * 3
-    stats = _weighted_mean(resample_weights(v.size, n_boot, seed, units, crossed), v)
-    return (float(v.mean()), *_percentiles(stats, level))
+
+    def stat(weights: np.ndarray | None) -> np.ndarray:
+        return np.array([v.mean()]) if weights is None else _weighted_mean(weights, v)
+
+    return _stat_ci(stat, v.size, n_boot, seed, level, units, crossed)
 
 
 def paired_mean_ci(
@@ -177,11 +199,13 @@ def bootstrap_curve_max(
     units: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Max over thresholds of the mean curve, with a bootstrap CI (threshold re-chosen)."""
-    n = curves.shape[0]
-    if n == 0:
-        return (float("nan"),) * 3
-    stats = _weighted_mean(resample_weights(n, n_boot, seed, units), curves).max(axis=1)
-    return (float(curves.mean(axis=0).max()), *_percentiles(stats, level))
+
+    def stat(weights: np.ndarray | None) -> np.ndarray:
+        if weights is None:
+            return np.array([curves.mean(axis=0).max()])
+        return _weighted_mean(weights, curves).max(axis=1)
+
+    return _stat_ci(stat, curves.shape[0], n_boot, seed, level, units)
 
 
 def max_box_acc_stats(
@@ -210,11 +234,11 @@ def bootstrap_max_box_acc(
     units: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """MaxBoxAccV2 with a bootstrap CI: per resample, best threshold per IoU level, then mean."""
-    n = box_curves.shape[0]
-    if n == 0:
-        return (float("nan"),) * 3
-    stats = max_box_acc_stats(box_curves, levels, resample_weights(n, n_boot, seed, units))
-    return (float(max_box_acc_stats(box_curves, levels)[0]), *_percentiles(stats, level))
+
+    def stat(weights: np.ndarray | None) -> np.ndarray:
+        return max_box_acc_stats(box_curves, levels, weights)
+
+    return _stat_ci(stat, box_curves.shape[0], n_boot, seed, level, units)
 
 
 def pxap_stats(
@@ -248,12 +272,11 @@ def bootstrap_pxap(
     crossed: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Data-set PxAP of the images' pixel counts and its percentile-bootstrap CI."""
-    n = tp.shape[0]
-    if n == 0:
-        return (float("nan"),) * 3
-    weights = resample_weights(n, n_boot, seed, units, crossed)
-    point = float(pxap_stats(tp, fp, num_pos)[0])
-    return (point, *_percentiles(pxap_stats(tp, fp, num_pos, weights), level))
+
+    def stat(weights: np.ndarray | None) -> np.ndarray:
+        return pxap_stats(tp, fp, num_pos, weights)
+
+    return _stat_ci(stat, tp.shape[0], n_boot, seed, level, units, crossed)
 
 
 def paired_stat_ci(
@@ -282,9 +305,8 @@ def paired_stat_ci(
     -------
     (difference, low, high)
     """
-    n = np.asarray(a[0]).shape[0]
-    if n == 0:
-        return (float("nan"),) * 3
-    point = float(stat(*a, None)[0] - stat(*b, None)[0])
-    w = resample_weights(n, n_boot, seed, units, crossed)
-    return (point, *_percentiles(stat(*a, w) - stat(*b, w), level))
+
+    def difference(weights: np.ndarray | None) -> np.ndarray:
+        return stat(*a, weights) - stat(*b, weights)
+
+    return _stat_ci(difference, np.asarray(a[0]).shape[0], n_boot, seed, level, units, crossed)
