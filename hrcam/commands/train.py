@@ -165,6 +165,31 @@ def register(subparsers: Any) -> None:
         "the frozen classifier's CAM features (default %(default)s: the paper, "
         "reconstruction only)",
     )
+    _add_network_shape(exp)
+    loc = exp.add_argument_group("localization during training")
+    _option(
+        loc,
+        "eval_every",
+        type=int,
+        metavar="N",
+        help="every N epochs (and after the last) record PxAP, best-threshold mask IoU and "
+        "fallback rate of the low-res, high-res and refined CAMs on held-out images with "
+        "masks, as loc_* columns of metrics.csv (default %(default)s: off)",
+    )
+    _option(
+        loc,
+        "eval_images",
+        type=int,
+        metavar="N",
+        help="validation images for --eval-every (default: %(default)s)",
+    )
+    exp.set_defaults(func=run_train, train_task="expansion")
+
+    _register_upsampler(tasks)
+
+
+def _add_network_shape(exp: Any) -> None:
+    """Add the expansion network's shape options: its dense blocks and its map's classes."""
     for field, what in (("growth_rate", "growth rate"), ("layers_per_block", "layers")):
         _option(
             exp,
@@ -189,26 +214,6 @@ def register(subparsers: Any) -> None:
         help="opt-in low-rank full-resolution map of R channels (default: exact, nothing "
         "dropped; the reference code's CAM head is 16 wide)",
     )
-    loc = exp.add_argument_group("localization during training")
-    _option(
-        loc,
-        "eval_every",
-        type=int,
-        metavar="N",
-        help="every N epochs (and after the last) record PxAP, best-threshold mask IoU and "
-        "fallback rate of the low-res, high-res and refined CAMs on held-out images with "
-        "masks, as loc_* columns of metrics.csv (default %(default)s: off)",
-    )
-    _option(
-        loc,
-        "eval_images",
-        type=int,
-        metavar="N",
-        help="validation images for --eval-every (default: %(default)s)",
-    )
-    exp.set_defaults(func=run_train, train_task="expansion")
-
-    _register_upsampler(tasks)
 
 
 def _register_upsampler(tasks: Any) -> None:
