@@ -397,18 +397,9 @@ def run_book(
     # Held while the notebooks run: a second book on this run folder stops at once instead of
     # taking a live training folder for an interrupted attempt and training into it too.
     with folder_lock(run_dir, "run folder"):
-        runner = _Runner(
-            profile=profile,
-            run_dir=run_dir,
-            overrides=overrides,
-            sources=sources,
-            declared=declared,
-            optional=configs,
-            out_dir=out_dir,
-            force=force,
-            progress=progress,
-            log=log,
-        )
+        runner = _Runner(profile=profile, run_dir=run_dir, overrides=overrides, sources=sources,
+                         declared=declared, optional=configs, out_dir=out_dir, force=force,
+                         progress=progress, log=log)  # fmt: skip
         result = BookResult()
         # Environment inherited by the kernels.
         os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")

@@ -432,20 +432,8 @@ def build_cutouts(
     writer = _claim_store(Path(out), settings, {"stamps_root": str(stamp_root), "skipped": skipped})
     options["shard_size"] = int(shard_size)
     num_shards = {split: -(-n // int(shard_size)) for split, n in counts.items()}
-    _write_shards(
-        writer,
-        num_shards,
-        counts,
-        by_file,
-        stamp_images,
-        photos,
-        targets,
-        other_split,
-        backs,
-        options,
-        seed,
-        progress,
-    )
+    _write_shards(writer, num_shards, counts, by_file, stamp_images, photos, targets,
+                  other_split, backs, options, seed, progress)  # fmt: skip
     return writer.finalize(num_shards)
 
 
