@@ -178,7 +178,7 @@ def _expansion_parts(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the ratios; returns 0."""
-    from hrcam.commands import positive_int
+    from hrcam.commands.options import positive_int
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="densenet121", help="classifier backbone")

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import lazy_loader
 
-from hrcam._version import __version__
-
 # scikit-image's lazy_loader: ``hrcam.models`` etc. import on first use.
-__getattr__, __dir__, _ = lazy_loader.attach(
+__getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=[
         "book",
@@ -26,6 +24,5 @@ __getattr__, __dir__, _ = lazy_loader.attach(
         "studies",
         "train",
     ],
+    submod_attrs={"_version": ["__version__"]},
 )
-
-__all__ = ["__version__"]

@@ -53,7 +53,7 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import plotting, studies
+from hrcam import methods, plotting, studies
 from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs
 from hrcam.postprocess import refine
@@ -62,7 +62,7 @@ model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
 # The CAMs of the first validation images, each explaining the predicted class (computed as
 # the Explainer computes them, channels-last), and every variant's refined CAM scored by
 # hrcam.evaluate (same metrics, bootstrap 95% CIs) against the low-res CAM on the same images.
-cams = studies.compute_cams(
+cams = methods.compute_cams(
     model, val, cfg["max_eval_images"], cfg["batch_size"], channels_last=True
 )
 variants = {

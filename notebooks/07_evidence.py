@@ -64,7 +64,7 @@ import time
 from IPython.display import Markdown
 from myst_nb import glue
 
-from hrcam import plotting, studies
+from hrcam import methods, plotting, studies
 from hrcam.book import load_run, stage_dir
 from hrcam.evaluate import save_outputs, seconds_table
 from hrcam.evaluate.report import table_header, table_row
@@ -73,7 +73,7 @@ timings = {}
 t0 = time.perf_counter()
 out_dir = stage_dir(cfg["run_dir"], "07_evidence", create=True)
 model, val = load_run(cfg["run_dir"], cfg["device"], require_masks=True)
-cams = studies.compute_cams(model, val, cfg["evidence_images"], cfg["batch_size"])
+cams = methods.compute_cams(model, val, cfg["evidence_images"], cfg["batch_size"])
 study = studies.refine_study(
     cams,
     sources=studies.SOURCES,
@@ -275,8 +275,8 @@ extra = studies.extra_heldout(
 cams5 = (
     cams
     if extra is None
-    else studies.concat_cams(
-        cams, studies.compute_cams(model, extra, None, cfg["batch_size"]), offset=len(val)
+    else methods.concat_cams(
+        cams, methods.compute_cams(model, extra, None, cfg["batch_size"]), offset=len(val)
     )
 )
 study5 = studies.refine_study(

@@ -81,9 +81,10 @@ from myst_nb import glue
 from hrcam import plotting
 from hrcam.book import stage_dir
 from hrcam.data.store import StoreDataset
+from hrcam.methods import compute_cams
 from hrcam.models import load_checkpoint
 from hrcam.models.jbu import save_upsampler, with_upsampler
-from hrcam.studies import compute_cams, refine_study
+from hrcam.studies import refine_study
 from hrcam.studies.cutouts import cutout_units
 from hrcam.studies.learned_maps import (
     facts_of_checkpoint,

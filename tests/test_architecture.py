@@ -329,3 +329,68 @@ def test_no_top_level_module_outside_the_short_list():
         f"top-level modules {extra}: put each in the package of what it does (hrcam.book, "
         "hrcam.core, ...), or add it to TOP_LEVEL_MODULES with the reason"
     )
+
+
+# Packages whose import must run some of their modules: the method families register
+# themselves in the registry when hrcam.methods is imported.
+EAGER_SUBMODULES = {
+    "hrcam.methods": {"bilateral", "gradcam", "hires", "paper", "upsamplers", "registry"}
+}
+
+
+def _packages() -> list[Path]:
+    return sorted(PACKAGE.rglob("__init__.py"))
+
+
+@pytest.mark.parametrize(
+    "init", _packages(), ids=lambda p: str(p.parent.relative_to(PACKAGE.parent))
+)
+def test_every_package_exports_one_way(init):
+    """Every ``__init__.py`` names its public API through ``lazy_loader.attach`` (its
+    ``__all__`` and ``__dir__`` come from it), and runs no module of its own package except
+    the ones listed in :data:`EAGER_SUBMODULES`."""
+    tree = ast.parse(init.read_text())
+    package = ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+    attached = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) == "lazy_loader.attach"
+    ]
+    assert len(attached) == 1, f"{package}: export the public names with one lazy_loader.attach"
+    targets = [ast.unparse(t) for t in attached[0].targets[0].elts]
+    assert targets[1:] == ["__dir__", "__all__"], f"{package}: __dir__, __all__ = attach(...)"
+    eager = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            rest = node.module[len(package) :].lstrip(".")
+            eager |= {rest.split(".")[0]} if rest else {a.name for a in node.names}
+    assert eager <= EAGER_SUBMODULES.get(package, set()), (
+        f"{package}/__init__.py imports {sorted(eager)} when imported: list the names in "
+        "lazy_loader.attach instead"
+    )
+
+
+def test_importing_a_package_runs_none_of_its_modules():
+    """The behaviour the one export style is for: ``import hrcam.models`` costs nothing."""
+    import subprocess
+    import sys
+
+    packages = [
+        ".".join(p.parent.relative_to(PACKAGE.parent).parts)
+        for p in _packages()
+        if ".".join(p.parent.relative_to(PACKAGE.parent).parts) not in EAGER_SUBMODULES
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {packages!r}:\n"
+        "    importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('hrcam.') and m not in "
+        f"{packages!r} and m != 'hrcam._version')\n"
+        "print(loaded)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, torch_loaded = out.stdout.splitlines()
+    assert loaded == "[]" and torch_loaded == "False", out.stdout

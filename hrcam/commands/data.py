@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands import add_option, non_negative_int, positive_int, signature_defaults
+from hrcam.commands.options import add_option, non_negative_int, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
 from hrcam.locking import folder_lock
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hrcam.commands import add_option, positive_int, signature_defaults
+from hrcam.commands.options import add_option, positive_int, signature_defaults
 from hrcam.errors import CLIError, ensure_output_dir
 from hrcam.locking import folder_lock
 
@@ -178,7 +178,7 @@ def _set_by(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """Return the parsed values of the options among ``names``.
 
     Every option that sets a parameter or config field has that name as its ``dest``
-    (:func:`~hrcam.commands.add_option`), so the values pass through by name; only
+    (:func:`~hrcam.commands.options.add_option`), so the values pass through by name; only
     ``--bootstrap`` is named otherwise, after what it does (``n_boot``).
     """
     values = {**vars(args), "n_boot": args.bootstrap}

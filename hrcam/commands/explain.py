@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from hrcam.commands import LazyChoices, add_option, positive_int, signature_defaults
+from hrcam.commands.options import LazyChoices, add_option, positive_int, signature_defaults
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from hrcam.commands import add_option, positive_int
+from hrcam.commands.options import add_option, positive_int
 
 _EPILOG = """examples:
   hrcam data synthetic --out runs/data

@@ -32,51 +32,48 @@ precision effect, the comparison) in :mod:`hrcam.studies`, which this package ne
 No submodule imports torch at module level.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
-from hrcam.evaluate import scoring
-from hrcam.evaluate.config import TARGETS, EvaluateConfig, EvaluateConfigError
-from hrcam.evaluate.loading import EvaluationInputError, evaluate_checkpoint, load_for_evaluation
-from hrcam.evaluate.localization import (
-    LOCALIZATION_MAPS,
-    localization_columns,
-    localization_summary,
-)
-from hrcam.evaluate.report import render_markdown, seconds_table
-from hrcam.evaluate.results import EvaluationResult, save_outputs, write_json
-from hrcam.evaluate.running import evaluate, run_evaluation
-from hrcam.evaluate.scoring import *  # noqa: F403 (its __all__, re-exported below)
-from hrcam.methods.registry import method_names
-from hrcam.metrics.statistics import CI_METHOD, bootstrap_mean_ci
+import lazy_loader
 
-__all__ = [
-    *scoring.__all__,
-    "CI_METHOD",
-    "TARGETS",
-    "EvaluateConfig",
-    "EvaluateConfigError",
-    "LOCALIZATION_MAPS",
-    "EvaluationInputError",
-    "EvaluationResult",
-    "bootstrap_mean_ci",
-    "evaluate",
-    "evaluate_checkpoint",
-    "load_for_evaluation",
-    "localization_columns",
-    "localization_summary",
-    "seconds_table",
-    "render_markdown",
-    "run_evaluation",
-    "save_outputs",
-    "write_json",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+_attribute, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["EvaluateConfig", "EvaluateConfigError", "TARGETS"],
+        "loading": ["evaluate_checkpoint", "EvaluationInputError", "load_for_evaluation"],
+        "localization": ["localization_columns", "LOCALIZATION_MAPS", "localization_summary"],
+        "report": ["render_markdown", "seconds_table"],
+        "results": ["EvaluationResult", "save_outputs", "write_json"],
+        "running": ["evaluate", "run_evaluation"],
+        "scoring": [
+            "append_counts",
+            "COUNT_CURVES",
+            "DATASET_METRICS",
+            "dataset_value",
+            "image_scores",
+            "LOWER_IS_BETTER",
+            "mask_scores",
+            "METRIC_LABELS",
+            "pack_curves",
+            "paired_dataset_ci",
+            "SCALAR_METRICS",
+            "SECTION5_METRICS",
+            "section5_rows",
+            "summary_rows",
+            "TABLE_METRICS",
+        ],
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    # ``DEFAULT_METHODS`` (every registered method) is read from the registry on use, so that
-    # a method registered after this import is in it too.
+    """Load ``name`` from its submodule; ``DEFAULT_METHODS`` is every registered method."""
+    # Read from the registry on each use (never cached), so that a method registered after
+    # this import is in it too.
     if name == "DEFAULT_METHODS":
+        from hrcam.methods.registry import method_names
+
         return method_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _attribute(name)

@@ -12,38 +12,28 @@
 Importing this package does not import torch (the CLI's ``--help`` reads its defaults).
 """
 
-from hrcam.explain.explainer import PRECISIONS, Explainer, Explanation
-from hrcam.explain.files import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    OUTPUT_SUFFIXES,
-    ExplainedImage,
-    ExplainReport,
-    SkippedImage,
-    expand_inputs,
-    explain_images,
-    load_rgb,
-    panel_figsize,
-    plan_outputs,
-    resize_map,
-    unique_stems,
-)
+import lazy_loader
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "IMAGE_SUFFIXES",
-    "OUTPUT_SUFFIXES",
-    "PRECISIONS",
-    "ExplainReport",
-    "ExplainedImage",
-    "Explainer",
-    "Explanation",
-    "SkippedImage",
-    "expand_inputs",
-    "explain_images",
-    "load_rgb",
-    "panel_figsize",
-    "plan_outputs",
-    "resize_map",
-    "unique_stems",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "explainer": ["Explainer", "Explanation", "PRECISIONS"],
+        "files": [
+            "DEFAULT_MAX_PIXELS",
+            "expand_inputs",
+            "explain_images",
+            "ExplainedImage",
+            "ExplainReport",
+            "IMAGE_SUFFIXES",
+            "load_rgb",
+            "OUTPUT_SUFFIXES",
+            "panel_figsize",
+            "plan_outputs",
+            "resize_map",
+            "SkippedImage",
+            "unique_stems",
+        ],
+    },
+)

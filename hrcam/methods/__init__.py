@@ -34,76 +34,56 @@ its test; a new family is one module, its name in that import, and its test.
 No module here imports torch at module level.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
-from hrcam.methods import bilateral, gradcam, hires, paper, upsamplers  # noqa: F401 (importing them registers them)
-from hrcam.methods.base import (
-    MethodMaps,
-    SaliencyMethod,
-    build_methods,
-    normalize_maps,
-    pixel_space_model,
-)
-from hrcam.methods.bilateral import KOPF_DEFAULTS, joint_bilateral_upsample
-from hrcam.methods.gradcam import gradcam_method
-from hrcam.methods.hires import (
-    BILATERAL_DEFAULTS,
-    CRF_DEFAULTS,
-    GUIDED_DEFAULTS,
-    StageTaps,
-    bilateral_refine,
-    crf_refine,
-    guided_refine,
-    hires_method,
-    require_ximgproc,
-)
-from hrcam.methods.paper import hrcam_methods
-from hrcam.methods.registry import (
-    FAMILIES,
-    GRADIENT_COST,
-    MethodEntry,
-    MethodOptions,
-    UnknownMethodError,
-    get_method,
-    method_label,
-    method_names,
-    register_method,
+import lazy_loader
+
+# Importing the families registers their methods (none imports torch at module level).
+from hrcam.methods import bilateral, gradcam, hires, paper, upsamplers  # noqa: F401
+from hrcam.methods.registry import get_method, method_names
+
+# The other names load from their submodule on first use (scikit-image's lazy_loader).
+_attribute, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "base": [
+            "build_methods",
+            "MethodMaps",
+            "normalize_maps",
+            "pixel_space_model",
+            "SaliencyMethod",
+        ],
+        "bilateral": ["joint_bilateral_upsample", "KOPF_DEFAULTS"],
+        "camset": ["CamSet", "compute_cams", "concat_cams"],
+        "gradcam": ["gradcam_method"],
+        "hires": [
+            "BILATERAL_DEFAULTS",
+            "bilateral_refine",
+            "CRF_DEFAULTS",
+            "crf_refine",
+            "GUIDED_DEFAULTS",
+            "guided_refine",
+            "hires_method",
+            "require_ximgproc",
+            "StageTaps",
+        ],
+        "paper": ["hrcam_methods"],
+        "registry": [
+            "FAMILIES",
+            "get_method",
+            "GRADIENT_COST",
+            "method_label",
+            "method_names",
+            "MethodEntry",
+            "MethodOptions",
+            "register_method",
+            "UnknownMethodError",
+        ],
+    },
 )
 
-__all__ = [
-    "BILATERAL_DEFAULTS",
-    "CRF_DEFAULTS",
-    "FAMILIES",
-    "GRADIENT_COST",
-    "GUIDED_DEFAULTS",
-    "KOPF_DEFAULTS",
-    "MethodEntry",
-    "MethodMaps",
-    "MethodOptions",
-    "SaliencyMethod",
-    "StageTaps",
-    "UnknownMethodError",
-    "bilateral_refine",
-    "build_methods",
-    "crf_refine",
-    "get_method",
-    "gradcam_method",
-    "guided_refine",
-    "hires_method",
-    "hrcam_methods",
-    "joint_bilateral_upsample",
-    "method_label",
-    "method_names",
-    "normalize_maps",
-    "pixel_space_model",
-    "register_method",
-    "require_ximgproc",
-]
-
-# The name tuples and the label table of earlier versions, read from the registry when asked
-# for (so that a method registered later is in them too).
+# The name tuples and the label table of earlier versions, read from the registry whenever
+# asked for (never cached), so that a method registered later is in them too.
 _DERIVED = {
     "HRCAM_METHODS": lambda: method_names("hrcam"),
     "GRADCAM_METHODS": lambda: method_names("grad-cam"),
@@ -114,11 +94,7 @@ _DERIVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """Return a name list derived from the method registry.
-
-    ``HRCAM_METHODS``, ``GRADCAM_METHODS``, ``HIRES_METHODS``, ``ALL_METHODS`` (name tuples)
-    and ``LABELS`` (name -> display label) are read from the registry when asked for.
-    """
+    """Return a registry-derived name list, else load ``name`` from its submodule."""
     if name in _DERIVED:
         return _DERIVED[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _attribute(name)

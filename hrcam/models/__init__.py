@@ -5,72 +5,43 @@
 >>> model = HRCAM(clf, build_expansion(clf, image_size=64))
 """
 
-from hrcam.models.backbones import ARCHITECTURES, COMPACT_DENSENET, ArchSpec, build_backbone
-from hrcam.models.cams import class_activation_map, high_res_cam, low_res_cam, predicted_classes
-from hrcam.models.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    atomic_torch_save,
-    load_checkpoint,
-    save_checkpoint,
-)
-from hrcam.models.classifier import CAMClassifier, ClassifierOutput, build_classifier, check_images
-from hrcam.models.combined import HRCAM, HRCAMOutput, freeze, with_expansion_dtype
-from hrcam.models.expansion import (
-    ExpansionNetwork,
-    ExpansionOutput,
-    InferenceBuffers,
-    build_expansion,
-)
-from hrcam.models.preprocess import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    denormalize_images,
-    input_stats,
-    normalize_images,
-)
-from hrcam.models.wrap import (
-    WrappedClassifier,
-    build_wrapped,
-    imagenet_animal_indices,
-    imagenet_class_names,
-    wrap_classifier,
-)
+import lazy_loader
 
-__all__ = [
-    "ARCHITECTURES",
-    "COMPACT_DENSENET",
-    "HRCAM",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ArchSpec",
-    "CAMClassifier",
-    "Checkpoint",
-    "CheckpointError",
-    "ClassifierOutput",
-    "ExpansionNetwork",
-    "ExpansionOutput",
-    "HRCAMOutput",
-    "InferenceBuffers",
-    "WrappedClassifier",
-    "atomic_torch_save",
-    "build_backbone",
-    "build_classifier",
-    "build_expansion",
-    "build_wrapped",
-    "check_images",
-    "class_activation_map",
-    "denormalize_images",
-    "freeze",
-    "high_res_cam",
-    "imagenet_animal_indices",
-    "imagenet_class_names",
-    "input_stats",
-    "load_checkpoint",
-    "low_res_cam",
-    "normalize_images",
-    "predicted_classes",
-    "save_checkpoint",
-    "with_expansion_dtype",
-    "wrap_classifier",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "backbones": ["ARCHITECTURES", "ArchSpec", "build_backbone", "COMPACT_DENSENET"],
+        "cams": ["class_activation_map", "high_res_cam", "low_res_cam", "predicted_classes"],
+        "checkpoint": [
+            "atomic_torch_save",
+            "Checkpoint",
+            "CheckpointError",
+            "load_checkpoint",
+            "save_checkpoint",
+        ],
+        "classifier": ["build_classifier", "CAMClassifier", "check_images", "ClassifierOutput"],
+        "combined": ["freeze", "HRCAM", "HRCAMOutput", "with_expansion_dtype"],
+        "expansion": [
+            "build_expansion",
+            "ExpansionNetwork",
+            "ExpansionOutput",
+            "InferenceBuffers",
+        ],
+        "preprocess": [
+            "denormalize_images",
+            "IMAGENET_MEAN",
+            "IMAGENET_STD",
+            "input_stats",
+            "normalize_images",
+        ],
+        "wrap": [
+            "build_wrapped",
+            "imagenet_animal_indices",
+            "imagenet_class_names",
+            "wrap_classifier",
+            "WrappedClassifier",
+        ],
+    },
+)

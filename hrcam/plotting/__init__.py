@@ -23,8 +23,7 @@ matplotlib nor torch (nor the evaluation and evidence modules).
 
 import lazy_loader
 
-from hrcam.plotting import figures as _figures
-
+# Names load from their submodule on first use (scikit-image's lazy_loader).
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["comparison", "evaluation", "evidence", "figures", "front", "learning"],
@@ -47,7 +46,20 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "front": ["front_figure"],
         "learning": ["learning_curve_figure"],
-        # figures imports only numpy at import time: its own __all__ is the list.
-        "figures": _figures.__all__,
+        "figures": [
+            "CAM_CMAP",
+            "cam_grid",
+            "dataset_grid",
+            "figure2",
+            "figure3",
+            "figure4",
+            "FOCAL_COLOR",
+            "pipeline_steps",
+            "reconstruction_grid",
+            "score_bars",
+            "select_example",
+            "to_rgb",
+            "training_curves",
+        ],
     },
 )

@@ -10,24 +10,15 @@ parameters live in :class:`RefineConfig`, and :data:`PRESETS` holds the ``"paper
 ``"reference"`` parameter sets (see :mod:`.config` for how they differ).
 """
 
-from hrcam.postprocess import steps
-from hrcam.postprocess.config import PRESETS, RefineConfig, resolve_config
-from hrcam.postprocess.pipeline import (
-    FAILURE_REASONS,
-    STEP_PANELS,
-    RefineResult,
-    StepPanel,
-    refine,
-)
+import lazy_loader
 
-__all__ = [
-    "FAILURE_REASONS",
-    "PRESETS",
-    "STEP_PANELS",
-    "RefineConfig",
-    "RefineResult",
-    "StepPanel",
-    "refine",
-    "resolve_config",
-    "steps",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["steps"],
+    submod_attrs={
+        "config": ["PRESETS", "RefineConfig", "resolve_config"],
+        "pipeline": ["FAILURE_REASONS", "refine", "RefineResult", "STEP_PANELS", "StepPanel"],
+    },
+)

@@ -3,8 +3,8 @@
 Each study runs :mod:`hrcam.methods` and :mod:`hrcam.evaluate` on controlled inputs and
 returns what a chapter shows.
 
->>> from hrcam import studies
->>> cams = studies.compute_cams(model, StoreDataset(root, "val"), limit=200)  # doctest: +SKIP
+>>> from hrcam import methods, studies
+>>> cams = methods.compute_cams(model, StoreDataset(root, "val"), limit=200)  # doctest: +SKIP
 >>> study = studies.refine_study(cams, sources=studies.SOURCES)  # doctest: +SKIP
 
 One module per study:
@@ -37,70 +37,39 @@ One module per study:
     The paper's claims against what the notebooks measured (notebook 10).
 
 The CAM sets the studies share (:class:`CamSet`, :func:`compute_cams`) live in
-:mod:`hrcam.methods.camset` and are re-exported here. Nothing below ``hrcam.studies`` (the
-evaluation, the methods, training) imports it. A new study is one module here plus its test
-(and its notebook).
+:mod:`hrcam.methods.camset` (import them from :mod:`hrcam.methods`). Nothing below
+``hrcam.studies`` (the evaluation, the methods, training) imports it. A new study is one
+module here plus its test (and its notebook).
 """
 
-from hrcam.methods.camset import CamSet, compute_cams, concat_cams
-from hrcam.studies.ablation import SourceError, evaluate_sources, oracle_noise_sweep
-from hrcam.studies.failures import (
-    failure_examples,
-    refinement_summary,
-    stage_summary,
-    subset_difference,
-)
-from hrcam.studies.precision import map_deviation, precision_effect, precision_text
-from hrcam.studies.refine import (
-    BOUNDS_SWEEP,
-    FAILURE_KINDS,
-    PAIRED_METRICS,
-    PRESET_CONFIGS,
-    StudyResult,
-    failure_kind,
-    mask_iou,
-    paired_between,
-    refine_study,
-    verdict,
-)
-from hrcam.studies.sources import (
-    SOURCE_LABELS,
-    SOURCES,
-    extra_heldout,
-    high_res_source,
-    oracle_map,
-)
-from hrcam.studies.variants import classifier_unchanged, run_variant
+import lazy_loader
 
-__all__ = [
-    "BOUNDS_SWEEP",
-    "FAILURE_KINDS",
-    "PAIRED_METRICS",
-    "PRESET_CONFIGS",
-    "SOURCES",
-    "SOURCE_LABELS",
-    "CamSet",
-    "SourceError",
-    "StudyResult",
-    "classifier_unchanged",
-    "compute_cams",
-    "concat_cams",
-    "evaluate_sources",
-    "extra_heldout",
-    "failure_examples",
-    "failure_kind",
-    "high_res_source",
-    "map_deviation",
-    "mask_iou",
-    "oracle_map",
-    "oracle_noise_sweep",
-    "paired_between",
-    "precision_effect",
-    "precision_text",
-    "refine_study",
-    "refinement_summary",
-    "run_variant",
-    "stage_summary",
-    "subset_difference",
-    "verdict",
-]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "ablation": ["evaluate_sources", "oracle_noise_sweep", "SourceError"],
+        "failures": [
+            "failure_examples",
+            "refinement_summary",
+            "stage_summary",
+            "subset_difference",
+        ],
+        "precision": ["map_deviation", "precision_effect", "precision_text"],
+        "refine": [
+            "BOUNDS_SWEEP",
+            "failure_kind",
+            "FAILURE_KINDS",
+            "mask_iou",
+            "paired_between",
+            "PAIRED_METRICS",
+            "PRESET_CONFIGS",
+            "refine_study",
+            "StudyResult",
+            "verdict",
+        ],
+        "sources": ["extra_heldout", "high_res_source", "oracle_map", "SOURCE_LABELS", "SOURCES"],
+        "variants": ["classifier_unchanged", "run_variant"],
+    },
+)

@@ -41,8 +41,9 @@ def subset_difference(
     dict
         ``n``, ``method_mean``, ``low_res_mean``, ``difference``, ``ci_low``, ``ci_high``.
     """
-    from hrcam.evaluate import DATASET_METRICS, bootstrap_mean_ci
+    from hrcam.evaluate import DATASET_METRICS
     from hrcam.evaluate.scoring import paired_dataset_ci
+    from hrcam.metrics.statistics import bootstrap_mean_ci
 
     low = {r["index"]: r for r in study.per_image if r["method"] == "low_res_cam"}
     recs = [
@@ -124,7 +125,7 @@ def stage_summary(
         ``share_better`` (refined per-image AP above the low-res CAM's on the same image) and the
         per-kind counts of :data:`FAILURE_KINDS`.
     """
-    from hrcam.evaluate import bootstrap_mean_ci
+    from hrcam.metrics.statistics import bootstrap_mean_ci
 
     recs = [r for r in study.per_image if r["method"] == method]
     if not recs:

@@ -184,8 +184,9 @@ class StudyResult:
         self, metrics: Sequence[str] = ("pxap", "mask_iou", "max_box_acc_v2", "fallback_rate")
     ) -> str:
         """Markdown table: each method's means with CIs, and its paired PxAP difference."""
-        from hrcam.evaluate import CI_METHOD, METRIC_LABELS
+        from hrcam.evaluate import METRIC_LABELS
         from hrcam.evaluate.report import ci_cell, paired_cell, table_header, table_row
+        from hrcam.metrics.statistics import CI_METHOD
 
         by_key = {(r["method"], r["metric"]): r for r in self.table}
         names = {**METRIC_LABELS, "fallback_rate": "Fallback rate"}

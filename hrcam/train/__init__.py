@@ -11,60 +11,21 @@ checks), :mod:`~hrcam.train.rng` (seeding, RNG states), :mod:`~hrcam.train.callb
 into the loop), :mod:`~hrcam.train.device` and :mod:`~hrcam.train.distributed`.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from hrcam.train.callbacks import Callback, KillAfterStep
-    from hrcam.train.classifier import ClassifierTask, train_classifier
-    from hrcam.train.config import TrainConfig
-    from hrcam.train.expansion import ExpansionTask, train_expansion
-    from hrcam.train.history import read_history
-    from hrcam.train.loop import evaluate, fit
-    from hrcam.train.result import TrainResult
-    from hrcam.train.tasks import TrainTask
-    from hrcam.train.upsampler import UpsamplerTask, train_upsampler
-
-# Names resolved on first use, so that ``hrcam.train.config`` (the CLI's defaults) does not
-# import torch through this package's ``__init__``.
-_LAZY = {
-    "Callback": "callbacks",
-    "KillAfterStep": "callbacks",
-    "ClassifierTask": "classifier",
-    "train_classifier": "classifier",
-    "TrainConfig": "config",
-    "TrainResult": "result",
-    "TrainTask": "tasks",
-    "evaluate": "loop",
-    "fit": "loop",
-    "ExpansionTask": "expansion",
-    "train_expansion": "expansion",
-    "read_history": "history",
-    "UpsamplerTask": "upsampler",
-    "train_upsampler": "upsampler",
-}
-
-__all__ = [
-    "Callback",
-    "ClassifierTask",
-    "ExpansionTask",
-    "KillAfterStep",
-    "TrainConfig",
-    "TrainResult",
-    "TrainTask",
-    "UpsamplerTask",
-    "evaluate",
-    "fit",
-    "read_history",
-    "train_classifier",
-    "train_expansion",
-    "train_upsampler",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"hrcam.train.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'hrcam.train' has no attribute {name!r}")
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "callbacks": ["Callback", "KillAfterStep"],
+        "classifier": ["ClassifierTask", "train_classifier"],
+        "config": ["TrainConfig"],
+        "expansion": ["ExpansionTask", "train_expansion"],
+        "history": ["read_history"],
+        "loop": ["evaluate", "fit"],
+        "result": ["TrainResult"],
+        "tasks": ["TrainTask"],
+        "upsampler": ["train_upsampler", "UpsamplerTask"],
+    },
+)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hrcam import metrics
-from hrcam.evaluate import bootstrap_mean_ci, evaluate, evaluate_checkpoint
+from hrcam.evaluate import evaluate, evaluate_checkpoint
+from hrcam.metrics import bootstrap_mean_ci
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def make_constructed(n: int = 12, size: int = 64, seed: int = 0) -> Any:
         imgs.append(img)
     masks = np.stack(masks)
     from hrcam.data.store import boxes_from_masks
-    from hrcam.studies import CamSet
+    from hrcam.methods import CamSet
 
     return CamSet(
         index=np.arange(n),

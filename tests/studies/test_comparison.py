@@ -104,7 +104,7 @@ def test_combine_refuses_other_images_or_another_classifier(two_models, tmp_path
 
 def _hand_made(scores: dict[str, list[float]], runtime: dict[str, float], n_all: int = 0):
     """A Comparison with given per-image AP values (methods with fewer values: partial)."""
-    from hrcam.evaluate import bootstrap_mean_ci
+    from hrcam.metrics import bootstrap_mean_ci
 
     n_all = n_all or max(len(v) for v in scores.values())
     table, per_image = [], []

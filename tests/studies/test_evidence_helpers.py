@@ -117,7 +117,8 @@ def test_classifier_unchanged_on_an_untouched_model(tiny_run, tmp_path):
 
 def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
     from hrcam.data.synthetic import generate_synthetic
-    from hrcam.studies import concat_cams, extra_heldout
+    from hrcam.methods import concat_cams
+    from hrcam.studies import extra_heldout
 
     generate_synthetic(tmp_path / "s", 6, 4, image_size=32, num_classes=3, num_workers=0,
                        variant="small_objects")  # fmt: skip
@@ -132,7 +133,7 @@ def test_extra_heldout_images_follow_the_store(tmp_path, constructed):
 
 
 def test_concat_cams_keeps_extra_sources_and_refuses_unmatched_ones(constructed):
-    from hrcam.studies import concat_cams
+    from hrcam.methods import concat_cams
 
     a, b = constructed(n=3), constructed(n=2, seed=1)
     a.extra_high_res["other"] = a.high_res[::-1].copy()

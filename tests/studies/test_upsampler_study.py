@@ -35,8 +35,9 @@ def test_sess_cost_is_counted_from_its_windows():
 
 def test_the_comparison_ranks_and_names_what_it_measured(tiny_run):
     from hrcam.data.store import StoreDataset
+    from hrcam.methods import compute_cams
     from hrcam.models import load_checkpoint
-    from hrcam.studies import compute_cams, refine_study
+    from hrcam.studies import refine_study
     from hrcam.studies.refine import PRESET_CONFIGS
 
     ckpt, store = tiny_run
@@ -66,8 +67,9 @@ def test_the_comparison_ranks_and_names_what_it_measured(tiny_run):
 def test_one_image_gets_values_without_intervals(tiny_run):
     """SESS on the demo's one image: a bootstrap over one image has zero width; none is shown."""
     from hrcam.data.store import StoreDataset
+    from hrcam.methods import compute_cams
     from hrcam.models import load_checkpoint
-    from hrcam.studies import compute_cams, refine_study
+    from hrcam.studies import refine_study
     from hrcam.studies.refine import PRESET_CONFIGS
 
     ckpt, store = tiny_run

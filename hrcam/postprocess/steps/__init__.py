@@ -28,10 +28,32 @@ A new step is one function in its stage's module (and its name in that module's
 its test.
 """
 
-from hrcam.postprocess.steps import filters, growing, merging, seeds
-from hrcam.postprocess.steps.filters import *  # noqa: F403 (each stage's __all__)
-from hrcam.postprocess.steps.growing import *  # noqa: F403
-from hrcam.postprocess.steps.merging import *  # noqa: F403
-from hrcam.postprocess.steps.seeds import *  # noqa: F403
+import lazy_loader
 
-__all__ = [*seeds.__all__, *filters.__all__, *growing.__all__, *merging.__all__]
+# Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
+# the package imports none of its modules.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["filters", "growing", "merging", "seeds"],
+    submod_attrs={
+        "filters": ["box_blur", "normalize", "resize_bilinear", "sobel_magnitude"],
+        "growing": [
+            "add_edges",
+            "connected_threshold",
+            "edge_mask",
+            "fill_holes",
+            "growth_bounds",
+            "region_bounds",
+        ],
+        "merging": ["growth_failure", "keep_top_percent", "merge_maps", "refined_map"],
+        "seeds": [
+            "focal_points",
+            "local_maxima",
+            "map_points",
+            "midrange_maxima",
+            "percentile_of",
+            "roi_mask",
+            "top_n_points",
+        ],
+    },
+)
