@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # scikit-image's lazy_loader: ``hrcam.models`` etc. import on first use.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
@@ -24,5 +26,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "studies",
         "train",
     ],
-    submod_attrs={"_version": ["__version__"]},
+    submod_attrs=public_names(__file__, ["_version"]),
 )

@@ -28,14 +28,10 @@ it). Attributes load on first use, so ``import hrcam.book`` stays cheap.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["chapters", "config_view", "pages", "profiles", "runner", "runs", "sources"],
-    submod_attrs={
-        "chapters": ["CHAPTERS", "Chapter", "NOTEBOOKS"],
-        "config_view": ["values_markdown"],
-        "profiles": ["DEFAULT_PROFILE", "PROFILES", "notebook_config", "stage_dir"],
-        "runner": ["BookError", "build_book", "declared_parameters", "find_notebooks", "run_book"],
-        "runs": ["load_run"],
-    },
+    submod_attrs=public_names(__file__, ["chapters", "config_view", "profiles", "runner", "runs"]),
 )

@@ -7,6 +7,8 @@ happen inside the command functions so that ``hrcam --help`` is fast.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 #: The modules that each add one sub-command, in ``hrcam --help``'s order.
 COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "book")
 
@@ -15,13 +17,5 @@ COMMAND_MODULES: tuple[str, ...] = ("data", "train", "explain", "evaluate", "boo
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=[*COMMAND_MODULES, "options"],
-    submod_attrs={
-        "options": [
-            "LazyChoices",
-            "add_option",
-            "non_negative_int",
-            "positive_int",
-            "signature_defaults",
-        ],
-    },
+    submod_attrs=public_names(__file__, ["options"]),
 )

@@ -8,6 +8,14 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+__all__ = [
+    "LazyChoices",
+    "add_option",
+    "non_negative_int",
+    "positive_int",
+    "signature_defaults",
+]
+
 
 def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
     """Make an argparse ``type`` accepting integers >= ``minimum``; ``expected`` names the range."""

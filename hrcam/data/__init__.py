@@ -13,52 +13,23 @@ Importing this package does not import torch.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader): importing
 # one submodule, as the CLI's --help does, does not import the others.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "augment": [
-            "apply_augmentation",
-            "augment_batch",
-            "paper_augmentation",
-            "sample_augmentation_params",
+    submod_attrs=public_names(
+        __file__,
+        [
+            "augment",
+            "build",
+            "imageio",
+            "imagenet",
+            "registry",
+            "store",
+            "synthetic",
+            "torchvision_sets",
         ],
-        "build": [
-            "BuildReport",
-            "Item",
-            "build_store_from_items",
-        ],
-        "imageio": [
-            "ImageDecodeError",
-            "decode_image",
-            "decode_label_map",
-        ],
-        "imagenet": [
-            "build_imagenet_animals",
-            "imagenet_animal_classes",
-        ],
-        "registry": [
-            "DATASETS",
-            "DatasetBuilder",
-            "build_dataset",
-        ],
-        "store": [
-            "StoreDataset",
-            "StoreInfo",
-            "StoreWriter",
-            "boxes_from_masks",
-            "open_store",
-        ],
-        "synthetic": [
-            "generate_synthetic",
-            "render_synthetic",
-            "synthetic_class_specs",
-            "synthetic_classes",
-        ],
-        "torchvision_sets": [
-            "build_imagenette",
-            "build_pets",
-        ],
-    },
+    ),
 )

@@ -36,35 +36,15 @@ from typing import Any
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 _attribute, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "config": ["EvaluateConfig", "EvaluateConfigError", "TARGETS"],
-        "loading": ["evaluate_checkpoint", "EvaluationInputError", "load_for_evaluation"],
-        "localization": ["localization_columns", "LOCALIZATION_MAPS", "localization_summary"],
-        "report": ["render_markdown", "seconds_table"],
-        "results": ["EvaluationResult", "save_outputs", "write_json"],
-        "running": ["evaluate", "run_evaluation"],
-        "scoring": [
-            "append_counts",
-            "COUNT_CURVES",
-            "DATASET_METRICS",
-            "dataset_value",
-            "image_scores",
-            "LOWER_IS_BETTER",
-            "mask_scores",
-            "METRIC_LABELS",
-            "pack_curves",
-            "paired_dataset_ci",
-            "SCALAR_METRICS",
-            "SECTION5_METRICS",
-            "section5_rows",
-            "summary_rows",
-            "TABLE_METRICS",
-        ],
-    },
+    submod_attrs=public_names(
+        __file__, ["config", "loading", "localization", "report", "results", "running", "scoring"]
+    ),
 )
 
 

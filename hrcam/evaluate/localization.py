@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
 
 
+__all__ = [
+    "LOCALIZATION_MAPS",
+    "localization_columns",
+    "localization_summary",
+]
+
+
 LOCALIZATION_MAPS: tuple[str, ...] = ("low_res", "high_res", "refined_paper", "refined_reference")
 """Maps whose localization :func:`localization_summary` records."""
 

@@ -15,7 +15,13 @@ from hrcam.metrics.statistics import CI_METHOD, ci_method
 if TYPE_CHECKING:
     from hrcam.evaluate.results import EvaluationResult
 
-__all__ = ["ci_cell", "render_markdown", "table_header", "table_row"]
+__all__ = [
+    "ci_cell",
+    "render_markdown",
+    "seconds_table",
+    "table_header",
+    "table_row",
+]
 
 SECTION5_TITLE = "Paper §5: does the refined CAM survive a failed low-res CAM?"
 

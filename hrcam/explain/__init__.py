@@ -14,26 +14,11 @@ Importing this package does not import torch (the CLI's ``--help`` reads its def
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "explainer": ["Explainer", "Explanation", "PRECISIONS"],
-        "files": [
-            "DEFAULT_MAX_PIXELS",
-            "expand_inputs",
-            "explain_images",
-            "ExplainedImage",
-            "ExplainReport",
-            "IMAGE_SUFFIXES",
-            "load_rgb",
-            "OUTPUT_SUFFIXES",
-            "panel_figsize",
-            "plan_outputs",
-            "resize_map",
-            "SkippedImage",
-            "unique_stems",
-        ],
-    },
+    submod_attrs=public_names(__file__, ["explainer", "files", "panels"]),
 )

@@ -28,6 +28,7 @@ import numpy as np
 from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.core.maps import check_class_indices
 from hrcam.errors import HrcamError, describe_os_error, ensure_output_dir
+from hrcam.explain.panels import draw_panel, resize_map, square_image
 from hrcam.locking import folder_lock
 
 if TYPE_CHECKING:
@@ -36,11 +37,23 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
 
 
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "ExplainReport",
+    "ExplainedImage",
+    "SkippedImage",
+    "expand_inputs",
+    "explain_images",
+    "load_rgb",
+    "plan_outputs",
+    "unique_stems",
+]
+
+
 DEFAULT_MAX_PIXELS = 50_000_000
 """Default pixel cap of :func:`explain_images` (a 50-Mpx photo; ImageNet's largest is ~40)."""
-
-_PANEL_MIN_RATIO, _PANEL_MAX_RATIO = 0.25, 4.0  # panel height/width bounds
-_PANEL_MAX_SIDE = 1024  # pixels drawn per panel image, at most, on either side
 
 
 @dataclass
@@ -111,16 +124,6 @@ def load_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Im
     return Image.fromarray(decode_image(path, size=None, max_pixels=limit))
 
 
-def resize_map(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinearly resize a float map to ``(height, width)`` (anti-aliased when shrinking)."""
-    from PIL import Image
-
-    height, width = size
-    img = Image.fromarray(np.asarray(cam, dtype=np.float32), mode="F")
-    out = np.asarray(img.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-    return np.clip(out, 0.0, 1.0)
-
-
 def _resolve_classes(
     classes: int | str | Sequence[int | str] | None, count: int, names: list[str] | None
 ) -> list[int] | None:
@@ -143,70 +146,6 @@ def _resolve_classes(
         else:
             out.append(int(v))
     return out
-
-
-def panel_figsize(height: int, width: int) -> tuple[float, float]:
-    """Figure size (inches) of a two-image panel, bounded in both directions.
-
-    The panel is 8 inches wide; its height follows the image's aspect ratio, clamped to
-    [1/4, 4] so that a 2000x1 strip gives a 16.6-inch panel, not an 8000-inch one.
-    """
-    ratio = min(max(height / max(width, 1), _PANEL_MIN_RATIO), _PANEL_MAX_RATIO)
-    return 8.0, 4.0 * ratio + 0.6
-
-
-def _thumbnail(rgb: np.ndarray, refined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink what the panel draws to at most ``_PANEL_MAX_SIDE`` pixels a side.
-
-    The panel is rendered at about 800 px wide, so drawing a 40-Mpx photo at full size only
-    costs memory and time.
-    """
-    from PIL import Image
-
-    h, w = refined.shape
-    scale = _PANEL_MAX_SIDE / max(h, w)
-    if scale >= 1.0:
-        return rgb, refined
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-    return small, resize_map(refined, (size[1], size[0]))
-
-
-def _panel(
-    rgb: np.ndarray, refined: np.ndarray, keep_percent: float, title: str, path: Path
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    rgb, refined = _thumbnail(rgb, refined)
-    keep = refined >= np.percentile(refined, 100.0 - keep_percent)
-    h, w = refined.shape
-    fig, axes = plt.subplots(1, 2, figsize=panel_figsize(h, w))
-    axes[0].imshow(rgb)
-    axes[0].imshow(refined, cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
-    axes[0].set_title("Refined CAM", fontsize=10)
-    axes[1].imshow(rgb * keep[..., None])
-    axes[1].set_title(f"Image masked by the top {keep_percent:g}%", fontsize=10)
-    for ax in axes:
-        ax.axis("off")
-        ax.set_aspect("auto" if not _PANEL_MIN_RATIO <= h / w <= _PANEL_MAX_RATIO else "equal")
-    # Names are drawn as typed: "$5_$" in a file or class name is text, not mathtext to parse.
-    fig.suptitle(title, fontsize=10, parse_math=False)
-    fig.tight_layout()
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
-
-
-def _square(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Resize an (H, W, 3) uint8 image to (side, side, 3), as the paper squashes to 224x224."""
-    from PIL import Image
-
-    resized = Image.fromarray(rgb).resize((side, side), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
 
 
 OUTPUT_SUFFIXES: tuple[str, ...] = ("_refined.png", "_refined.npy", "_panel.png")
@@ -516,7 +455,7 @@ class _Run:
             loaded.append((i, np.asarray(img, dtype=np.uint8)))
         if not loaded:
             return
-        batch = np.stack([_square(rgb, self.image_size) for _, rgb in loaded])
+        batch = np.stack([square_image(rgb, self.image_size) for _, rgb in loaded])
         images = torch.from_numpy(batch).permute(0, 3, 1, 2)
         chosen = None if self.wanted is None else [self.wanted[i] for i, _ in loaded]
         explanations = self.explainer.explain(images, chosen)
@@ -585,7 +524,7 @@ def _write_outputs(
     )
     if expl.refinement.used_fallback:
         title += ", region growing fell back to the low-res CAM"
-    _panel(rgb, refined, expl.refinement.config.keep_percent, title, panel)
+    draw_panel(rgb, refined, expl.refinement.config.keep_percent, title, panel)
     return ExplainedImage(
         path=str(path),
         size=(int(size[0]), int(size[1])),

@@ -38,6 +38,8 @@ from typing import Any
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Importing the families registers their methods (none imports torch at module level).
 from hrcam.methods import bilateral, gradcam, hires, paper, upsamplers  # noqa: F401
 from hrcam.methods.registry import get_method, method_names
@@ -45,41 +47,9 @@ from hrcam.methods.registry import get_method, method_names
 # The other names load from their submodule on first use (scikit-image's lazy_loader).
 _attribute, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "base": [
-            "build_methods",
-            "MethodMaps",
-            "normalize_maps",
-            "pixel_space_model",
-            "SaliencyMethod",
-        ],
-        "bilateral": ["joint_bilateral_upsample", "KOPF_DEFAULTS"],
-        "camset": ["CamSet", "compute_cams", "concat_cams"],
-        "gradcam": ["gradcam_method"],
-        "hires": [
-            "BILATERAL_DEFAULTS",
-            "bilateral_refine",
-            "CRF_DEFAULTS",
-            "crf_refine",
-            "GUIDED_DEFAULTS",
-            "guided_refine",
-            "hires_method",
-            "require_ximgproc",
-            "StageTaps",
-        ],
-        "paper": ["hrcam_methods"],
-        "registry": [
-            "FAMILIES",
-            "get_method",
-            "GRADIENT_COST",
-            "method_label",
-            "method_names",
-            "MethodEntry",
-            "MethodOptions",
-            "register_method",
-            "UnknownMethodError",
-        ],
-    },
+    submod_attrs=public_names(
+        __file__, ["base", "bilateral", "camset", "gradcam", "hires", "paper", "registry"]
+    ),
 )
 
 # The name tuples and the label table of earlier versions, read from the registry whenever

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM, CAMClassifier
 
 
+__all__ = [
+    "MethodMaps",
+    "SaliencyMethod",
+    "build_methods",
+    "normalize_maps",
+    "pixel_space_model",
+]
+
+
 @dataclass
 class MethodMaps:
     """Maps of one batch and per-image side information.

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
 
 
+__all__ = [
+    "CamSet",
+    "compute_cams",
+    "concat_cams",
+]
+
+
 @dataclass
 class CamSet:
     """Everything the post-processing needs for a set of images, computed once.

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM, CAMClassifier
 
 
+__all__ = [
+    "gradcam_method",
+]
+
+
 @dataclass(frozen=True)
 class _GradCAMBuilder:
     """Builder of a registered grad-cam method: which ``pytorch_grad_cam`` class it runs."""

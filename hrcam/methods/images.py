@@ -29,7 +29,7 @@ import numpy as np
 from hrcam.atomic import atomic_write, atomic_write_text
 from hrcam.core.maps import check_class_indices
 from hrcam.errors import CLIError, HrcamError, ensure_output_dir
-from hrcam.explain import files
+from hrcam.explain import files, panels
 from hrcam.locking import folder_lock
 
 if TYPE_CHECKING:
@@ -363,7 +363,7 @@ class _MethodsRun:
         if not loaded:
             return
         side = self.loaded.image_size
-        batch = np.stack([files._square(rgb, side) for _, rgb in loaded])
+        batch = np.stack([panels.square_image(rgb, side) for _, rgb in loaded])
         images01 = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255.0
         probs, predicted = self.predict(images01)
         labels = (
@@ -406,7 +406,7 @@ class _MethodsRun:
         full: dict[str, np.ndarray] = {}
         for k, (name, cam) in enumerate(maps.items()):
             png, npy = planned[2 * k], planned[2 * k + 1]
-            full[name] = files.resize_map(cam, size)
+            full[name] = panels.resize_map(cam, size)
             image = Image.fromarray(np.round(full[name] * 255.0).astype(np.uint8), mode="L")
             atomic_write(png, lambda f, image=image: image.save(f, format="PNG"))
             atomic_write(npy, lambda f, m=full[name]: np.save(f, m))
@@ -436,10 +436,10 @@ def methods_panel(rgb: np.ndarray, maps: dict[str, np.ndarray], title: str, path
 
     from hrcam.methods import method_label
 
-    shown = {n: files._thumbnail(rgb, m) for n, m in maps.items()}
+    shown = {n: panels.thumbnail(rgb, m) for n, m in maps.items()}
     h, w = next(iter(shown.values()))[1].shape
     cols = len(maps)
-    width, height = files.panel_figsize(h, w)
+    width, height = panels.panel_figsize(h, w)
     fig = Figure(figsize=(width / 2 * cols, height), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, cols))
     for ax, (name, (small, cam)) in zip(axes, shown.items(), strict=True):

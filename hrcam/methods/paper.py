@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from hrcam.models import HRCAM
 
 
+__all__ = [
+    "hrcam_methods",
+]
+
+
 def _hrcam_forward(model: HRCAM, images: torch.Tensor, targets: Sequence[int], full: bool):
     import torch
 

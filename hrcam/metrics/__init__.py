@@ -18,84 +18,23 @@ normalises it first, so maps in any range compare fairly.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader): importing
 # one submodule, as the CLI's --help does, does not import the others.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "_validation": [
-            "DEFAULT_THRESHOLDS",
-            "normalize_map",
-        ],
-        "adcc": [
-            "AdccScores",
+    submod_attrs=public_names(
+        __file__,
+        [
+            "_validation",
             "adcc",
-            "adcc_from_terms",
-            "coherency",
+            "boxes",
+            "faithfulness",
+            "masks",
+            "pointing",
+            "sanity",
+            "statistics",
         ],
-        "boxes": [
-            "IOU_THRESHOLDS",
-            "MaxBoxAccResult",
-            "box_iou",
-            "box_iou_curve",
-            "boxes_from_binary",
-            "max_box_acc",
-        ],
-        "faithfulness": [
-            "ROAD_PERCENTILES",
-            "ConfidenceChange",
-            "DeletionInsertion",
-            "RoadScores",
-            "confidence_change",
-            "deletion_insertion",
-            "road",
-            "target_probabilities",
-        ],
-        "masks": [
-            "PixelCounts",
-            "PXAP_THRESHOLDS",
-            "average_precision_from_counts",
-            "best_mask_iou",
-            "dataset_pxap",
-            "image_ap",
-            "iou_curve",
-            "pixel_counts",
-            "pxap",
-            "pxap_from_counts",
-            "pxap_thresholds",
-        ],
-        "pointing": [
-            "energy_pointing_game",
-            "pointing_game",
-        ],
-        "sanity": [
-            "NULL_QUANTILE",
-            "SIMILARITIES",
-            "NullVerdict",
-            "RandomizationCurves",
-            "cascading_randomization",
-            "judge_against_null",
-            "map_similarity",
-            "null_similarity",
-            "random_logit_targets",
-            "randomize_modules",
-            "spread_steps",
-        ],
-        "statistics": [
-            "bootstrap_curve_max",
-            "bootstrap_max_box_acc",
-            "bootstrap_mean_ci",
-            "bootstrap_pxap",
-            "can_judge",
-            "CI_METHOD",
-            "ci_method",
-            "max_box_acc_stats",
-            "MIN_VERDICT_UNITS",
-            "paired_mean_ci",
-            "paired_stat_ci",
-            "pxap_stats",
-            "resample_weights",
-            "TOO_FEW_TO_JUDGE",
-        ],
-    },
+    ),
 )

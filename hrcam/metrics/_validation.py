@@ -6,6 +6,12 @@ import numpy as np
 
 from hrcam.core import maps
 
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "normalize_map",
+]
+
+
 DEFAULT_THRESHOLDS: np.ndarray = np.arange(0.0, 1.0, 0.01)
 """The shared CAM threshold grid of Choe et al. (CVPR 2020): 0, 0.01, ..., 0.99."""
 

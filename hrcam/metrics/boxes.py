@@ -20,6 +20,16 @@ import numpy as np
 
 from hrcam.metrics._validation import as_map, as_thresholds, normalize_map
 
+__all__ = [
+    "IOU_THRESHOLDS",
+    "MaxBoxAccResult",
+    "box_iou",
+    "box_iou_curve",
+    "boxes_from_binary",
+    "max_box_acc",
+]
+
+
 IOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
 """The IoU levels averaged by MaxBoxAccV2."""
 

@@ -29,6 +29,18 @@ from hrcam.core.maps import normalize_batch
 if TYPE_CHECKING:
     import torch
 
+__all__ = [
+    "ROAD_PERCENTILES",
+    "ConfidenceChange",
+    "DeletionInsertion",
+    "RoadScores",
+    "confidence_change",
+    "deletion_insertion",
+    "road",
+    "target_probabilities",
+]
+
+
 ModelFn = Callable[["torch.Tensor"], "torch.Tensor"]
 
 

@@ -34,6 +34,21 @@ from hrcam.metrics._validation import (
     normalize_map,
 )
 
+__all__ = [
+    "PXAP_THRESHOLDS",
+    "PixelCounts",
+    "average_precision_from_counts",
+    "best_mask_iou",
+    "dataset_pxap",
+    "image_ap",
+    "iou_curve",
+    "pixel_counts",
+    "pxap",
+    "pxap_from_counts",
+    "pxap_thresholds",
+]
+
+
 PXAP_THRESHOLDS: np.ndarray = np.append(DEFAULT_THRESHOLDS, 1.0)
 """wsolevaluation's PxAP grid: its CAM thresholds 0, 0.01, ..., 0.99 and the end point 1.0."""
 

@@ -13,6 +13,11 @@ from scipy import ndimage
 
 from hrcam.metrics._validation import as_map, as_mask, normalize_map
 
+__all__ = [
+    "energy_pointing_game",
+    "pointing_game",
+]
+
 
 def _object_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
     obj = as_mask(mask, shape)

@@ -23,43 +23,13 @@ matplotlib nor torch (nor the evaluation and evidence modules).
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader).
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["comparison", "evaluation", "evidence", "figures", "front", "learning"],
-    submod_attrs={
-        "comparison": ["cost_figure", "epochs_figure", "example_grid"],
-        "evaluation": [
-            "LOCALIZATION_METRICS",
-            "metric_bars",
-            "win_fail_examples",
-        ],
-        "evidence": [
-            "failure_examples",
-            "kind_counts",
-            "localization_over_epochs",
-            "not_measured",
-            "oracle_sweep",
-            "paired_differences",
-            "study_bars",
-            "variant_differences",
-        ],
-        "front": ["front_figure"],
-        "learning": ["learning_curve_figure"],
-        "figures": [
-            "CAM_CMAP",
-            "cam_grid",
-            "dataset_grid",
-            "figure2",
-            "figure3",
-            "figure4",
-            "FOCAL_COLOR",
-            "pipeline_steps",
-            "reconstruction_grid",
-            "score_bars",
-            "select_example",
-            "to_rgb",
-            "training_curves",
-        ],
-    },
+    submod_attrs=public_names(
+        __file__, ["comparison", "evaluation", "evidence", "figures", "front", "learning"]
+    ),
 )

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 
     from hrcam.evaluate import EvaluationResult
 
+__all__ = [
+    "LOCALIZATION_METRICS",
+    "metric_bars",
+    "win_fail_examples",
+]
+
+
 LOCALIZATION_METRICS: tuple[str, ...] = (
     "pointing",
     "energy_pointing",

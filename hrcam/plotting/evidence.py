@@ -19,6 +19,18 @@ if TYPE_CHECKING:
     from hrcam.studies.refine import StudyResult
 
 
+__all__ = [
+    "failure_examples",
+    "kind_counts",
+    "localization_over_epochs",
+    "not_measured",
+    "oracle_sweep",
+    "paired_differences",
+    "study_bars",
+    "variant_differences",
+]
+
+
 def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 

@@ -12,13 +12,12 @@ parameters live in :class:`RefineConfig`, and :data:`PRESETS` holds the ``"paper
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["steps"],
-    submod_attrs={
-        "config": ["PRESETS", "RefineConfig", "resolve_config"],
-        "pipeline": ["FAILURE_REASONS", "refine", "RefineResult", "STEP_PANELS", "StepPanel"],
-    },
+    submod_attrs=public_names(__file__, ["config", "pipeline"]),
 )

@@ -29,6 +29,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+__all__ = [
+    "PRESETS",
+    "RefineConfig",
+    "resolve_config",
+]
+
+
 FocalMode = Literal["local_maxima", "local_maxima_midrange", "top_n"]
 GrowOn = Literal["high_res", "gradient"]
 MergeMode = Literal["blend", "multiply"]

@@ -21,6 +21,15 @@ from hrcam.postprocess import steps
 from hrcam.postprocess.config import RefineConfig, resolve_config
 from hrcam.postprocess.validation import as_map, check_pair
 
+__all__ = [
+    "FAILURE_REASONS",
+    "STEP_PANELS",
+    "RefineResult",
+    "StepPanel",
+    "refine",
+]
+
+
 _T = TypeVar("_T")
 
 #: Reasons ``RefineResult.fallback`` can hold (``None`` when region growing succeeded).

@@ -44,32 +44,13 @@ module here plus its test (and its notebook).
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "ablation": ["evaluate_sources", "oracle_noise_sweep", "SourceError"],
-        "failures": [
-            "failure_examples",
-            "refinement_summary",
-            "stage_summary",
-            "subset_difference",
-        ],
-        "precision": ["map_deviation", "precision_effect", "precision_text"],
-        "refine": [
-            "BOUNDS_SWEEP",
-            "failure_kind",
-            "FAILURE_KINDS",
-            "mask_iou",
-            "paired_between",
-            "PAIRED_METRICS",
-            "PRESET_CONFIGS",
-            "refine_study",
-            "StudyResult",
-            "verdict",
-        ],
-        "sources": ["extra_heldout", "high_res_source", "oracle_map", "SOURCE_LABELS", "SOURCES"],
-        "variants": ["classifier_unchanged", "run_variant"],
-    },
+    submod_attrs=public_names(
+        __file__, ["ablation", "failures", "precision", "refine", "sources", "variants"]
+    ),
 )

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from hrcam.postprocess import RefineConfig
     from hrcam.studies.refine import StudyResult
 
-__all__ = ["evaluate_sources", "oracle_noise_sweep"]
+__all__ = [
+    "SourceError",
+    "evaluate_sources",
+    "oracle_noise_sweep",
+]
 
 
 def evaluate_sources(

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from hrcam.studies.refine import StudyResult
 
 
+__all__ = [
+    "failure_examples",
+    "refinement_summary",
+    "stage_summary",
+    "subset_difference",
+]
+
+
 def subset_difference(
     study: StudyResult,
     method: str,

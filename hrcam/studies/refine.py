@@ -43,6 +43,20 @@ if TYPE_CHECKING:
     from hrcam.postprocess import RefineConfig, RefineResult
 
 
+__all__ = [
+    "BOUNDS_SWEEP",
+    "FAILURE_KINDS",
+    "PAIRED_METRICS",
+    "PRESET_CONFIGS",
+    "StudyResult",
+    "failure_kind",
+    "mask_iou",
+    "paired_between",
+    "refine_study",
+    "verdict",
+]
+
+
 PRESET_CONFIGS: dict[str, dict[str, Any]] = {
     "paper": {"preset": "paper"},
     "reference": {"preset": "reference"},

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from hrcam.methods.camset import CamSet
 
 
+__all__ = [
+    "SOURCES",
+    "SOURCE_LABELS",
+    "extra_heldout",
+    "high_res_source",
+    "oracle_map",
+]
+
+
 SOURCES: tuple[str, ...] = ("expansion", "image", "noise", "oracle")
 """High-res maps the post-processing can be fed (see :func:`high_res_source`)."""
 

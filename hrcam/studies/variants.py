@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from hrcam.studies.refine import StudyResult
 
 
+__all__ = [
+    "classifier_unchanged",
+    "run_variant",
+]
+
+
 def classifier_unchanged(
     classifier_checkpoint: str | os.PathLike,
     model: HRCAM,

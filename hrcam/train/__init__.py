@@ -13,19 +13,24 @@ into the loop), :mod:`~hrcam.train.device` and :mod:`~hrcam.train.distributed`.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submod_attrs={
-        "callbacks": ["Callback", "KillAfterStep"],
-        "classifier": ["ClassifierTask", "train_classifier"],
-        "config": ["TrainConfig"],
-        "expansion": ["ExpansionTask", "train_expansion"],
-        "history": ["read_history"],
-        "loop": ["evaluate", "fit"],
-        "result": ["TrainResult"],
-        "tasks": ["TrainTask"],
-        "upsampler": ["train_upsampler", "UpsamplerTask"],
-    },
+    submod_attrs=public_names(
+        __file__,
+        [
+            "callbacks",
+            "classifier",
+            "config",
+            "expansion",
+            "history",
+            "loop",
+            "result",
+            "tasks",
+            "upsampler",
+        ],
+    ),
 )

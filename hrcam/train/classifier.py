@@ -19,6 +19,11 @@ from hrcam.train.result import TrainResult
 from hrcam.train.rng import seed_everything
 from hrcam.train.tasks import ImageTask, load_into, open_splits
 
+__all__ = [
+    "ClassifierTask",
+    "train_classifier",
+]
+
 
 class ClassifierTask(ImageTask):
     """Cross-entropy training of a :class:`~hrcam.models.CAMClassifier`.

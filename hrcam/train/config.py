@@ -10,6 +10,11 @@ from typing import Any, Literal
 
 from hrcam.data.augment import AugmentConfig
 
+__all__ = [
+    "TrainConfig",
+]
+
+
 Task = Literal["classifier", "expansion", "upsampler"]
 
 TASKS: tuple[str, ...] = ("classifier", "expansion", "upsampler")

@@ -34,6 +34,11 @@ from hrcam.train.result import TrainResult
 from hrcam.train.rng import seed_everything
 from hrcam.train.tasks import DEFAULTS, ImageTask, load_into, open_splits
 
+__all__ = [
+    "ExpansionTask",
+    "train_expansion",
+]
+
 
 def consistency_error(output: Any, eps: float = 1e-8) -> torch.Tensor:
     """Compute, per image, the consistency error ``||avgpool(F) - f||^2 / ||f||^2``.

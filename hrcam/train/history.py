@@ -12,6 +12,10 @@ from typing import Any
 from hrcam.atomic import atomic_write_text
 from hrcam.core.tables import json_safe
 
+__all__ = [
+    "read_history",
+]
+
 
 def history_to_csv(history: Sequence[dict[str, Any]]) -> str:
     """CSV text with one row per epoch; the columns are the union of the keys, in order."""

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "TrainResult",
+]
+
 
 @dataclass
 class TrainResult:

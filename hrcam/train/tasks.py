@@ -15,6 +15,11 @@ from torch import nn
 
 from hrcam.train.config import TrainConfig
 
+__all__ = [
+    "TrainTask",
+]
+
+
 # The task constructors start from the run config's defaults (said once, in TrainConfig).
 DEFAULTS = TrainConfig.defaults()
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import hrcam.explain.files as files
+import hrcam.explain.panels as panels
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_panel_draws_names_as_text(tmp_path):
     rgb = np.zeros((8, 8, 3), np.uint8)
     for title in ("a_$5_$.png: $x_$", "$\\frac{ (p=0.50)", "c\\xff.png"):
         path = tmp_path / "p.png"
-        files._panel(rgb, np.linspace(0, 1, 64).reshape(8, 8), 10.0, title, path)
+        panels.draw_panel(rgb, np.linspace(0, 1, 64).reshape(8, 8), 10.0, title, path)
         assert path.stat().st_size > 0
 
 
@@ -73,14 +74,14 @@ def test_failure_while_writing_one_image_is_a_skip(ck, tmp_path, run_cli, monkey
     folder.mkdir()
     for name in ("a.png", "b.png", "c.png"):
         Image.new("RGB", (40, 40), "blue").save(folder / name)
-    real = files._panel
+    real = files.draw_panel
 
     def flaky(rgb, refined, keep, title, path):
         if path.name.startswith("b_"):
             raise TypeError("cannot draw this")
         return real(rgb, refined, keep, title, path)
 
-    monkeypatch.setattr(files, "_panel", flaky)
+    monkeypatch.setattr(files, "draw_panel", flaky)
     status, _, err = run_cli("explain", folder, "--checkpoint", ck, "-o", tmp_path / "o",
                              "--no-progress")  # fmt: skip
     assert status == 1 and "Traceback" not in err

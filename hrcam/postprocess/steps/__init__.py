@@ -30,30 +30,12 @@ its test.
 
 import lazy_loader
 
+from hrcam.core.exports import public_names
+
 # Names load from their submodule on first use (scikit-image's lazy_loader), so that importing
 # the package imports none of its modules.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["filters", "growing", "merging", "seeds"],
-    submod_attrs={
-        "filters": ["box_blur", "normalize", "resize_bilinear", "sobel_magnitude"],
-        "growing": [
-            "add_edges",
-            "connected_threshold",
-            "edge_mask",
-            "fill_holes",
-            "growth_bounds",
-            "region_bounds",
-        ],
-        "merging": ["growth_failure", "keep_top_percent", "merge_maps", "refined_map"],
-        "seeds": [
-            "focal_points",
-            "local_maxima",
-            "map_points",
-            "midrange_maxima",
-            "percentile_of",
-            "roi_mask",
-            "top_n_points",
-        ],
-    },
+    submod_attrs=public_names(__file__, ["filters", "growing", "merging", "seeds"]),
 )
