@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from hrcam.commands.options import LazyChoices, add_option, positive_int, signature_defaults
 
@@ -187,13 +187,7 @@ def run(args: argparse.Namespace) -> int:
             f"{printable(w.path)}: {name} p={w.probability:.2f}{note} -> "
             f"{printable(w.refined_png)}, {printable(w.panel)}"
         )
-    for s in report.skipped:
-        print(f"hrcam: skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
-    print(
-        f"{len(report.written)} explained, {len(report.skipped)} skipped; "
-        f"report: {args.out}/report.json"
-    )
-    return 1 if report.skipped else 0
+    return _summary(report, "explained", args.out)
 
 
 def _animals_refusal(exc: Exception, allowed: list[int] | None, source: str) -> NoReturn:
@@ -247,10 +241,17 @@ def _run_methods(args: argparse.Namespace, allowed: list[int] | None) -> int:
         name = w.class_name or f"class {w.label}"
         maps = ", ".join(printable(m["png"]) for m in w.maps.values())
         print(f"{printable(w.path)}: {name} p={w.probability:.2f} -> {maps}, {printable(w.panel)}")
+    return _summary(report, f"explained with {', '.join(report.methods)}", args.out)
+
+
+def _summary(report: Any, explained: str, out: str) -> int:
+    """Print each skipped image (stderr) and the closing count; exit 1 if any was skipped."""
+    from hrcam.explain.files import printable
+
     for s in report.skipped:
         print(f"hrcam: skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
     print(
-        f"{len(report.written)} explained with {', '.join(report.methods)}, "
-        f"{len(report.skipped)} skipped; report: {args.out}/report.json"
+        f"{len(report.written)} {explained}, {len(report.skipped)} skipped; "
+        f"report: {out}/report.json"
     )
     return 1 if report.skipped else 0
