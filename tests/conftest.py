@@ -88,3 +88,20 @@ def cutout_sources(tmp_path):
 def shared_cutout_sources(tmp_path_factory):
     """The same tree, once per session, for tests that only read it (the smoke book)."""
     return _cutout_sources(tmp_path_factory.mktemp("cutout_sources"))
+
+
+@pytest.fixture(scope="session")
+def minmax():
+    """Min-max each map to [0, 1] over its last two axes (a constant map gives 0s).
+
+    Written here, independently of hrcam's own normalisation, so that the method tests
+    compare hrcam's maps with a rule they do not share code with.
+    """
+    import numpy as np
+
+    def scale(a: np.ndarray) -> np.ndarray:
+        lo = a.min(axis=(-2, -1), keepdims=True)
+        span = a.max(axis=(-2, -1), keepdims=True) - lo
+        return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
+
+    return scale

@@ -32,12 +32,6 @@ SIZE = 64
 TARGETS = [0, 2, 1]
 
 
-def _minmax(a: np.ndarray) -> np.ndarray:
-    lo = a.min(axis=(-2, -1), keepdims=True)
-    span = a.max(axis=(-2, -1), keepdims=True) - lo
-    return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
-
-
 def _targets(targets):
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -83,7 +77,7 @@ def test_stage_taps_see_the_backbone_outputs(model, images):
 
 
 @pytest.mark.slow
-def test_layercam_fused_is_the_max_of_the_packages_per_stage_layercam(model, images):
+def test_layercam_fused_is_the_max_of_the_packages_per_stage_layercam(model, images, minmax):
     from pytorch_grad_cam import LayerCAM
 
     clf = model.classifier
@@ -100,13 +94,13 @@ def test_layercam_fused_is_the_max_of_the_packages_per_stage_layercam(model, ima
                 per_layer.append(cam(images, targets=_targets(TARGETS)))
         with LayerCAM(model=wrapped, target_layers=layers) as cam:
             mean_fused = cam(images, targets=_targets(TARGETS))  # grad-cam's own aggregation
-    expected = _minmax(np.max(per_layer, axis=0))
+    expected = minmax(np.max(per_layer, axis=0))
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert np.abs(got - _minmax(mean_fused)).max() > 1e-2  # max, not grad-cam's mean
+    assert np.abs(got - minmax(mean_fused)).max() > 1e-2  # max, not grad-cam's mean
 
 
 @pytest.mark.slow
-def test_hirescam_equals_the_package_and_is_the_cam_at_the_head(model, images):
+def test_hirescam_equals_the_package_and_is_the_cam_at_the_head(model, images, minmax):
     from pytorch_grad_cam import HiResCAM
 
     clf = model.classifier
@@ -115,7 +109,7 @@ def test_hirescam_equals_the_package_and_is_the_cam_at_the_head(model, images):
     taps = StageTaps(clf)
     with taps.active(), HiResCAM(model=wrapped, target_layers=[taps.stage(4)]) as cam:
         direct = cam(images, targets=_targets(TARGETS))
-    np.testing.assert_allclose(got, _minmax(direct), atol=1e-6)
+    np.testing.assert_allclose(got, minmax(direct), atol=1e-6)
     # Known answer: at the CAM head the gradient is w_k / (h w) everywhere, so HiResCAM there
     # is relu(CAM), resized the way grad-cam resizes (OpenCV bilinear).
     with HiResCAM(model=wrapped, target_layers=[clf.cam_relu]) as cam:
@@ -123,12 +117,12 @@ def test_hirescam_equals_the_package_and_is_the_cam_at_the_head(model, images):
     with torch.no_grad():
         out = clf.forward_features(normalize_images(images))
     cams = low_res_cam(out.cam_features, clf.fc.weight, TARGETS).numpy()
-    expected = np.stack([cv2.resize(_minmax(np.maximum(c, 0)), (SIZE, SIZE)) for c in cams])
-    assert np.abs(_minmax(head) - _minmax(expected)).max() < 1e-5
+    expected = np.stack([cv2.resize(minmax(np.maximum(c, 0)), (SIZE, SIZE)) for c in cams])
+    assert np.abs(minmax(head) - minmax(expected)).max() < 1e-5
 
 
 @pytest.mark.slow
-def test_fullgrad_equals_the_package_and_its_parts_are_complete(model, images):
+def test_fullgrad_equals_the_package_and_its_parts_are_complete(model, images, minmax):
     """FullGrad pairs each Conv2d/BatchNorm2d bias with the gradient at that layer's output. On
     this piecewise-linear network the parts must add up to the logit (completeness, Srinivas &
     Fleuret 2019, eq. 3): logit = grad_x . (x - mean) + sum_l bias_l . grad_l + fc bias
@@ -142,7 +136,7 @@ def test_fullgrad_equals_the_package_and_its_parts_are_complete(model, images):
         direct = cam(images, targets=_targets(TARGETS))
         grads = [g.numpy() for g in cam.activations_and_grads.gradients]
         biases = cam.bias_data
-    np.testing.assert_allclose(got, _minmax(direct), atol=1e-6)
+    np.testing.assert_allclose(got, minmax(direct), atol=1e-6)
     assert len(grads) == len(biases) > 10
     x = images.clone().requires_grad_(True)
     logits = wrapped(x)
@@ -213,7 +207,7 @@ def test_guided_filter_keeps_the_guides_edges():
 
 
 @pytest.mark.slow
-def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, images):
+def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, images, minmax):
     methods = build_methods(model, ["low_res_cam", "cam_crf", "cam_guided"])
     low = methods["low_res_cam"](images, TARGETS).maps
     pixels = images.permute(0, 2, 3, 1).numpy()
@@ -224,7 +218,7 @@ def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, im
             for m, p in zip(low, pixels, strict=True)
         ]
     )
-    np.testing.assert_allclose(methods["cam_guided"](images, TARGETS).maps, _minmax(guided),
+    np.testing.assert_allclose(methods["cam_guided"](images, TARGETS).maps, minmax(guided),
                                atol=1e-6)  # fmt: skip
     crf = np.stack(
         [
@@ -232,7 +226,7 @@ def test_refined_low_res_methods_equal_the_packages_on_the_low_res_cam(model, im
             for m, p in zip(low, pixels, strict=True)
         ]
     )
-    np.testing.assert_allclose(methods["cam_crf"](images, TARGETS).maps, _minmax(crf), atol=1e-6)
+    np.testing.assert_allclose(methods["cam_crf"](images, TARGETS).maps, minmax(crf), atol=1e-6)
 
 
 def test_missing_ximgproc_says_how_to_fix_it(monkeypatch):

@@ -13,13 +13,9 @@ SIZE = 64
 TARGETS = [0, 2, 1]
 
 
-def _minmax(a: np.ndarray) -> np.ndarray:
-    lo = a.min(axis=(-2, -1), keepdims=True)
-    span = a.max(axis=(-2, -1), keepdims=True) - lo
-    return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
-
-
-def test_cam_bilateral_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(model, images):
+def test_cam_bilateral_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(
+    model, images, minmax
+):
     methods = build_methods(model, ["low_res_cam", "cam_bilateral"])
     low = methods["low_res_cam"](images, TARGETS).maps
     pixels = images.permute(0, 2, 3, 1).numpy()
@@ -29,7 +25,7 @@ def test_cam_bilateral_equals_opencvs_joint_bilateral_filter_on_the_low_res_cam(
         for m, p in zip(low, pixels, strict=True)
     ])  # fmt: skip
     maps = methods["cam_bilateral"](images, TARGETS).maps
-    np.testing.assert_allclose(maps, _minmax(expected), atol=1e-6)
+    np.testing.assert_allclose(maps, minmax(expected), atol=1e-6)
     assert np.abs(maps - low).max() > 0.01  # the filter changed the bilinear CAM
 
 
@@ -40,7 +36,7 @@ def test_featup_jbu_refuses_a_model_without_a_trained_upsampler(model):
         with_upsampler(model, build_upsampler(model.classifier))
 
 
-def test_featup_jbu_is_its_jbu_applied_to_the_exact_low_res_cam(model, images):
+def test_featup_jbu_is_its_jbu_applied_to_the_exact_low_res_cam(model, images, minmax):
     upsampler = build_upsampler(model.classifier)
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -59,8 +55,8 @@ def test_featup_jbu_is_its_jbu_applied_to_the_exact_low_res_cam(model, images):
         # ... which is the class weights applied to the upsampled K-channel features.
         high = upsampler(features, x)
         via_features = torch.einsum("bk,bkhw->bhw", model.classifier.fc.weight[TARGETS], high)
-    np.testing.assert_allclose(maps, _minmax(cams.numpy()), atol=1e-4)
-    np.testing.assert_allclose(maps, _minmax(via_features.numpy()), atol=1e-4)
+    np.testing.assert_allclose(maps, minmax(cams.numpy()), atol=1e-4)
+    np.testing.assert_allclose(maps, minmax(via_features.numpy()), atol=1e-4)
     assert maps.shape == (3, SIZE, SIZE)
 
 

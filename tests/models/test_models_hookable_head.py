@@ -27,12 +27,6 @@ def classifier():
     return build_classifier("densenet_compact", num_classes=3).eval()
 
 
-def _minmax(a: np.ndarray) -> np.ndarray:
-    lo = a.min(axis=(-2, -1), keepdims=True)
-    span = a.max(axis=(-2, -1), keepdims=True) - lo
-    return np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
-
-
 def test_cam_relu_is_a_module_whose_output_is_the_cam_features(classifier):
     assert isinstance(classifier.cam_relu, nn.ReLU)
     assert not classifier.cam_relu.inplace  # would overwrite cam_conv's output under a hook
@@ -65,7 +59,7 @@ def test_state_dict_keys_unchanged_so_old_checkpoints_load(tmp_path, classifier)
 
 
 @pytest.mark.slow
-def test_grad_cam_on_cam_relu_equals_resized_relu_cam(classifier):
+def test_grad_cam_on_cam_relu_equals_resized_relu_cam(classifier, minmax):
     """grad-cam's GradCAM on the ReLU module is relu(CAM) resized (its weights are w_k/hw):
     checked to float32 rounding, with the CAM computed by hrcam and resized by OpenCV the way
     grad-cam resizes."""
@@ -79,12 +73,12 @@ def test_grad_cam_on_cam_relu_equals_resized_relu_cam(classifier):
     with torch.no_grad():
         out = classifier.forward_features(normalize_images(images))
     cam = low_res_cam(out.cam_features, classifier.fc.weight, targets).numpy()
-    expected = _minmax(np.stack([cv2.resize(_minmax(np.maximum(c, 0)), (SIZE, SIZE)) for c in cam]))
+    expected = minmax(np.stack([cv2.resize(minmax(np.maximum(c, 0)), (SIZE, SIZE)) for c in cam]))
     wrapped = pixel_space_model(classifier)
     with GradCAM(model=wrapped, target_layers=[classifier.cam_relu]) as grad_cam:
         got = grad_cam(images, targets=[ClassifierOutputTarget(t) for t in targets])
-    assert np.abs(_minmax(got) - expected).max() < 1e-5
+    assert np.abs(minmax(got) - expected).max() < 1e-5
     # The pre-ReLU conv output is not the CAM features (the old, function-call ReLU).
     with GradCAM(model=wrapped, target_layers=[classifier.cam_conv]) as grad_cam:
         pre = grad_cam(images, targets=[ClassifierOutputTarget(t) for t in targets])
-    assert np.abs(_minmax(pre) - expected).max() > 1e-3
+    assert np.abs(minmax(pre) - expected).max() > 1e-3
