@@ -24,6 +24,7 @@ __all__ = [
     "curve_steps",
     "curve_summary",
     "reconstruction_psnr",
+    "seed_groups",
     "seed_spread_text",
     "snapshot_paths",
     "train_curve",
@@ -283,13 +284,25 @@ def _spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
+def seed_groups(card: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Group the card's seed points (``card["seeds"]``) by images seen, fewest first.
+
+    Each group holds one point per training seed at that scale; a card may measure the spread
+    at several scales.
+    """
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for point in card.get("seeds") or []:
+        groups.setdefault(int(point["images_seen"]), []).append(point)
+    return dict(sorted(groups.items()))
+
+
 def curve_summary(card: dict[str, Any]) -> str:
     """Say where a shipped map's learning curve stands, from its model card.
 
-    The last doubling of images seen is compared with the spread between training seeds
-    (``card["seeds"]``: per seed, the same point measured at a smaller scale). The stopping
-    rule of the project: doubling changes the seed-mean raw high-res PxAP by less than the
-    standard deviation between seeds.
+    The last doubling of images seen is compared with the spread between training seeds at
+    the largest scale the card measured it (:func:`seed_groups`). The stopping rule of the
+    project: doubling changes the seed-mean raw high-res PxAP by less than the standard
+    deviation between seeds.
     """
     curve = card.get("curve") or []
     if len(curve) < 2:
@@ -302,9 +315,10 @@ def curve_summary(card: dict[str, Any]) -> str:
         f"From {before['images_seen']:,} to {last['images_seen']:,} training images seen, the "
         f"{what} moved by {change:+.3f} ({before[key]['mean']:.3f} to {last[key]['mean']:.3f})"
     )
-    seeds = card.get("seeds") or []
-    if len(seeds) < 2:
+    groups = [g for g in seed_groups(card).values() if len(g) > 1]
+    if not groups:
         return text + "; no spread between seeds was measured, so it cannot be judged converged."
+    seeds = groups[-1]
     spread = _spread([s[key]["mean"] for s in seeds])
     verdict = "less" if abs(change) < spread else "more"
     return (
@@ -320,28 +334,31 @@ def curve_summary(card: dict[str, Any]) -> str:
 
 
 def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
-    """List each verdict's value for every training seed in ``card["seeds"]`` (a sentence).
+    """List each verdict's value for every training seed, at each scale measured (sentences).
 
     ``keys`` maps a point's key (e.g. ``refined_paper_minus_low_res``) to its words.
     """
-    seeds = card.get("seeds") or []
-    if not seeds:
+    groups = seed_groups(card)
+    if not groups:
         return "No other training seed was measured."
-    parts = []
-    for key, words in keys.items():
-        values = [s[key]["difference"] for s in seeds if key in s]
-        if not values:
-            continue
-        crosses = min(values) < 0 < max(values)
-        parts.append(
-            f"{words}: "
-            + ", ".join(f"{v:+.3f}" for v in values)
-            + (" (the sign differs between seeds)" if crosses else "")
+    sentences = []
+    for seen, seeds in groups.items():
+        parts = []
+        for key, words in keys.items():
+            values = [s[key]["difference"] for s in seeds if key in s]
+            if not values:
+                continue
+            crosses = min(values) < 0 < max(values)
+            parts.append(
+                f"{words}: "
+                + ", ".join(f"{v:+.3f}" for v in values)
+                + (" (the sign differs between seeds)" if crosses else "")
+            )
+        sentences.append(
+            f"Across {len(seeds)} training seeds at {seen:,} images seen (PxAP differences "
+            f"against the low-res CAM): " + "; ".join(parts) + "."
         )
-    return (
-        f"Across {len(seeds)} training seeds at {seeds[0]['images_seen']:,} images seen "
-        f"(PxAP differences against the low-res CAM): " + "; ".join(parts) + "."
-    )
+    return " ".join(sentences)
 
 
 def _lite0_checkpoint(folder: Path) -> Path:

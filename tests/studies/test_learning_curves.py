@@ -65,6 +65,21 @@ def test_the_curve_summary_applies_the_stopping_rule():
     assert "cannot be judged converged" in curve_summary({"curve": card["curve"], "seeds": []})
 
 
+def test_the_spread_at_the_largest_scale_judges_and_every_scale_is_listed():
+    small = [_point(40, m, d) for m, d in ((0.10, -0.02), (0.30, 0.01), (0.20, -0.01))]
+    large = [_point(80, m, d) for m, d in ((0.10, 0.02), (0.11, 0.03), (0.12, 0.04))]
+    card = {"curve": [_point(40, 0.10, -0.02), _point(80, 0.15, 0.02)], "seeds": large + small}
+    # Moved by 0.05: within the spread at 40 images (0.1), not within the one at 80 (0.01).
+    text = curve_summary(card)
+    assert "3 training seeds at 80 images" in text and "0.010" in text
+    assert "still learning" in text
+    spread = seed_spread_text(card, {"refined_paper_minus_low_res": "refined minus low-res"})
+    first, second = spread.split(". Across ")
+    assert "at 40 images seen" in first and "the sign differs between seeds" in first
+    assert "at 80 images seen" in second and "+0.020, +0.030, +0.040" in second
+    assert "sign differs" not in second
+
+
 def test_the_scale_sentence_names_images_units_and_training():
     text = scale_text(48, 26, "stamps", {
         "expansion network": {"source": "shipped", "images_seen": 2560, "val_psnr": 21.34},
