@@ -296,13 +296,6 @@ Markdown(hard.to_markdown())
 # **The scale of these verdicts:** {glue:text}`cut_scale`. How they depend on training, and
 # how much they move between training runs, is measured in the next section.
 #
-# ## Trained until more training stops changing the answer?
-#
-# The shipped network was trained once on cut-outs made by the same builder (stamps and
-# background photos disjoint from the validation split's), snapshotted each time the images it
-# had seen doubled; each snapshot is scored like the measurements above (its val PSNR, the raw
-# high-res CAM's PxAP, and refined minus low-res PxAP with 95 % intervals over stamps). Two
-# more seeds were trained to a smaller scale to measure the spread between training runs.
 # **Which method localizes best, and at what cost?** {glue:md}`cut_best`
 #
 # {glue:md}`cut_best_box`
@@ -312,6 +305,14 @@ Markdown(hard.to_markdown())
 # ```{glue:md} cut_skipped
 # :format: gfm
 # ```
+#
+# ## Trained until more training stops changing the answer?
+#
+# The shipped network was trained once on cut-outs made by the same builder (stamps and
+# background photos disjoint from the validation split's), snapshotted each time the images it
+# had seen doubled; each snapshot is scored like the measurements above (its val PSNR, the raw
+# high-res CAM's PxAP, and refined minus low-res PxAP with 95 % intervals over stamps). Two
+# more seeds were trained to smaller scales to measure the spread between training runs.
 
 # %%
 from hrcam.models.shipped import read_card
