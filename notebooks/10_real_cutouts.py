@@ -329,6 +329,8 @@ glue("cut_seed_spread", seed_spread_text(exp_card, {
     "refined_paper_minus_low_res": "refined (paper preset) minus low-res",
     "refined_reference_minus_low_res": "refined (reference preset) minus low-res"}),
     display=False)  # fmt: skip
+glue("cut_seed_spread_jbu", seed_spread_text(jbu_card, {
+    "featup_jbu_minus_low_res": "learned JBU minus low-res"}), display=False)  # fmt: skip
 print(curve_summary(exp_card), curve_summary(jbu_card), sep="\n")
 
 # %% [markdown]
@@ -344,6 +346,7 @@ print(curve_summary(exp_card), curve_summary(jbu_card), sep="\n")
 # **Expansion network.** {glue:text}`cut_curve_expansion` {glue:text}`cut_seed_spread`
 #
 # **Learned JBU** ({doc}`11_upsamplers`). {glue:text}`cut_curve_jbu`
+# {glue:text}`cut_seed_spread_jbu`
 #
 # ## What each method costs
 

@@ -256,7 +256,9 @@ Markdown(table)
 #
 # {glue:md}`ups-rank-box`
 #
-# **The scale of these verdicts:** {glue:text}`ups-scale`.
+# **The scale of these verdicts:** {glue:text}`ups-scale`. How much the learned maps'
+# verdicts move between training runs (three seeds each) is measured in
+# {doc}`10_real_cutouts`'s section on training.
 #
 # Two things shape these numbers. The paper's post-processing takes its focal points and ROI
 # from the low-res CAM, so a refined map can only be as good as that CAM lets it: where the
