@@ -22,10 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from hrcam.atomic import atomic_write_text
 from hrcam.errors import HrcamError
 from hrcam.models.fingerprint import classifier_fingerprint
 
 __all__ = [
+    "IDENTITY_FIELDS",
     "SHIPPED_FORMAT",
     "ShippedWeightsError",
     "export_shipped",
@@ -33,6 +35,7 @@ __all__ = [
     "load_shipped",
     "read_card",
     "shipped_names",
+    "update_card",
     "weights_dir",
 ]
 
@@ -143,8 +146,49 @@ def export_shipped(
         "shapes": {k: list(v.shape) for k, v in state.items()},
         "config": dict(model.config),
     }
-    (root / f"{name}.card.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n")
+    _write_card(root / f"{name}.card.json", full)
     return path
+
+
+#: What a card says about its weights file: measured from the file when it is exported, never
+#: edited afterwards (a test checks each against the file).
+IDENTITY_FIELDS = frozenset(
+    {"name", "kind", "file", "sha256", "classifier_fingerprint", "parameters", "shapes", "config"}
+)
+
+
+def update_card(
+    name: str, changes: Mapping[str, Any], folder: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Rewrite measurements on the card of shipped weights ``name`` (atomically).
+
+    For what is measured after the weights ship, such as more training seeds; the fields that
+    describe the file itself (:data:`IDENTITY_FIELDS`) are refused.
+
+    Returns
+    -------
+    dict
+        The card as written.
+
+    Raises
+    ------
+    ShippedWeightsError
+        No such card, or ``changes`` names an identity field.
+    """
+    refused = sorted(IDENTITY_FIELDS & set(changes))
+    if refused:
+        raise ShippedWeightsError(
+            f"{', '.join(refused)} describe the weights file of {name!r} and come from it: "
+            "export the weights again (export_shipped) instead of editing its card"
+        )
+    card = {**read_card(name, folder), **changes}
+    root = Path(folder) if folder is not None else weights_dir()
+    _write_card(root / f"{name}.card.json", card)
+    return card
+
+
+def _write_card(path: Path, card: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(card, indent=1, sort_keys=True) + "\n")
 
 
 def load_shipped(

@@ -15,6 +15,7 @@ from hrcam.models.shipped import (
     load_shipped,
     read_card,
     shipped_names,
+    update_card,
     weights_dir,
 )
 
@@ -77,6 +78,19 @@ def test_an_altered_file_or_another_classifier_is_refused(tmp_path, lite0):
         load_shipped("lite0_expansion", build_classifier("densenet_compact", num_classes=3))
     with pytest.raises(ShippedWeightsError, match="lite0_expansion"):
         read_card("no_such_weights")
+
+
+def test_a_card_takes_new_measurements_but_not_a_new_identity(tmp_path):
+    for suffix in (".pt", ".card.json"):
+        shutil.copy(weights_dir() / f"lite0_jbu{suffix}", tmp_path)
+    before = read_card("lite0_jbu", tmp_path)
+    seeds = [*before["seeds"], {"seed": 3, "images_seen": 64}]
+    card = update_card("lite0_jbu", {"seeds": seeds}, tmp_path)
+    assert read_card("lite0_jbu", tmp_path) == card == {**before, "seeds": seeds}
+    with pytest.raises(ShippedWeightsError, match="sha256 describe the weights file"):
+        update_card("lite0_jbu", {"sha256": "sha256:0", "seeds": []}, tmp_path)
+    assert read_card("lite0_jbu", tmp_path) == card  # nothing written
+    assert file_sha256(tmp_path / "lite0_jbu.pt") == card["sha256"]
 
 
 def _run(command: str, store, runs) -> subprocess.CompletedProcess:
