@@ -84,14 +84,18 @@ from hrcam.data.store import StoreDataset
 from hrcam.methods import compute_cams
 from hrcam.models import load_checkpoint
 from hrcam.models.jbu import save_upsampler, with_upsampler
+from hrcam.models.shipped import read_card
 from hrcam.studies import refine_study
 from hrcam.studies.cutouts import cutout_units
 from hrcam.studies.learned_maps import (
+    SHIPPED_EXPANSION,
+    SHIPPED_UPSAMPLER,
     facts_of_checkpoint,
     measured_upsampler,
     scale_text,
     upsampler_facts,
 )
+from hrcam.studies.learning import seed_caveat
 from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
@@ -239,6 +243,12 @@ else:
     glue("ups-n", 0, display=False)
     glue("ups-units", "no", display=False)
     glue("ups-scale", "nothing measured", display=False)
+# Where a learned map's verdict changes sign between its training seeds, the page says so.
+caveats = [seed_caveat(read_card(name), key) for name, key in (
+    (SHIPPED_UPSAMPLER, "featup_jbu_minus_low_res"),
+    (SHIPPED_EXPANSION, "refined_paper_minus_low_res"))]  # fmt: skip
+glue("ups-seed-caveat", " ".join(c.strip() for c in caveats if c) or (
+    "Neither learned map's verdict changes sign between its training seeds."), display=False)
 glue("ups-rank-pxap", Markdown(ranking["pxap"]["text"]), display=False)
 glue("ups-rank-box", Markdown(ranking["max_box_acc_v2"]["text"]), display=False)
 Markdown(table)
@@ -258,7 +268,7 @@ Markdown(table)
 #
 # **The scale of these verdicts:** {glue:text}`ups-scale`. How much the learned maps'
 # verdicts move between training runs (three seeds each) is measured in
-# {doc}`10_real_cutouts`'s section on training.
+# {doc}`10_real_cutouts`'s section on training. {glue:text}`ups-seed-caveat`
 #
 # Two things shape these numbers. The paper's post-processing takes its focal points and ROI
 # from the low-res CAM, so a refined map can only be as good as that CAM lets it: where the

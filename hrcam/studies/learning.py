@@ -24,6 +24,7 @@ __all__ = [
     "curve_steps",
     "curve_summary",
     "reconstruction_psnr",
+    "seed_caveat",
     "seed_groups",
     "seed_spread_text",
     "snapshot_paths",
@@ -359,6 +360,24 @@ def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
             f"against the low-res CAM): " + "; ".join(parts) + "."
         )
     return " ".join(sentences)
+
+
+def seed_caveat(card: dict[str, Any], key: str) -> str:
+    """Return a sentence for a verdict whose sign differs between training seeds, else ``""``.
+
+    ``key`` names the verdict's difference in the card's seed points (e.g.
+    ``refined_paper_minus_low_res``); the spread at the largest scale measured is read.
+    """
+    groups = [g for g in seed_groups(card).values() if len(g) > 1]
+    values = [s[key]["difference"] for s in (groups[-1] if groups else []) if key in s]
+    if len(values) < 2 or not min(values) < 0 < max(values):
+        return ""
+    return (
+        f" Across {len(values)} training seeds of this map ({groups[-1][0]['images_seen']:,} "
+        f"images seen, the model card's validation images) its sign differs ("
+        + ", ".join(f"{v:+.3f}" for v in values)
+        + "): one training run does not settle it."
+    )
 
 
 def _lite0_checkpoint(folder: Path) -> Path:

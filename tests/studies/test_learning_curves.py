@@ -5,7 +5,7 @@ import math
 import pytest
 
 from hrcam.studies.learned_maps import measured_expansion, scale_text
-from hrcam.studies.learning import curve_steps, curve_summary, seed_spread_text
+from hrcam.studies.learning import curve_steps, curve_summary, seed_caveat, seed_spread_text
 from hrcam.train.callbacks import SnapshotAt, doubling_steps
 
 
@@ -133,3 +133,16 @@ def test_a_curve_point_scores_a_snapshot_on_stamps(tmp_path):
         d = point[key]
         assert d["ci_low"] <= d["difference"] <= d["ci_high"]
     assert 0 <= point["high_res_cam_pxap"]["mean"] <= 1
+
+
+def test_a_verdict_whose_sign_differs_between_seeds_says_so():
+    small = [_point(40, 0.1, d) for d in (0.05, 0.06, 0.07)]
+    large = [_point(80, 0.1, d) for d in (-0.02, 0.01, 0.03)]
+    card = {"seeds": small + large}
+    text = seed_caveat(card, "refined_paper_minus_low_res")
+    assert "3 training seeds" in text and "80 images seen" in text
+    assert "-0.020, +0.010, +0.030" in text and "does not settle it" in text
+    # The largest scale decides: the same sign there, no caveat.
+    assert seed_caveat({"seeds": large + [_point(160, 0.1, d) for d in (0.01, 0.02)]},
+                       "refined_paper_minus_low_res") == ""  # fmt: skip
+    assert seed_caveat({"seeds": []}, "refined_paper_minus_low_res") == ""
