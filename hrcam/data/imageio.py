@@ -227,12 +227,8 @@ def decode_rgba(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXE
 
     The same checks as :func:`decode_image` (empty, truncated, not an image, over
     ``max_pixels`` from the header); the alpha channel is kept (opaque where the file has
-    none), and an embedded RGB ICC profile is applied to the colours.
-
-    Raises
-    ------
-    ImageDecodeError
-        With the reason, for anything that is not a decodable image.
+    none), and an embedded RGB ICC profile is applied to the colours. What is not a decodable
+    image raises :class:`ImageDecodeError` with the reason, as there.
     """
     img = _open(path, max_pixels)
     try:

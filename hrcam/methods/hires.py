@@ -238,10 +238,8 @@ def bilateral_refine(
 
     Parameters
     ----------
-    cam
-        ``(H, W)`` map (float).
-    image
-        ``(H, W, 3)`` guide, float in [0, 1].
+    cam, image
+        The map and its guide, as for :func:`guided_refine` (the guide here in [0, 1]).
     diameter
         Window diameter in pixels.
     sigma_space, sigma_color
