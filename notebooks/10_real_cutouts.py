@@ -98,7 +98,7 @@ from hrcam.studies.learned_maps import (
     measured_expansion,
     scale_text,
 )
-from hrcam.studies.learning import seed_caveat
+from hrcam.studies.learning import seed_caveats
 from hrcam.train import train_expansion
 
 started, timings = time.perf_counter(), {}
@@ -267,17 +267,17 @@ feathered = evaluate_sources(
 timings["source ablation"] = time.perf_counter() - t0
 values = cutout_values(comp, comp_predicted, hard, feathered, accuracy, seed=cfg["seed"],
                        units=units)  # fmt: skip
-# A verdict whose sign differs between training seeds of the same recipe says so.
-exp_card = read_card(SHIPPED_EXPANSION)
-for preset in ("paper", "reference"):
-    values[f"cut_refined_{preset}_verdict"] += seed_caveat(
-        exp_card, f"refined_{preset}_minus_low_res")  # fmt: skip
 save_cutout_values({**values, "seconds": timings}, out_dir)
 for key in ("cut_best", "cut_best_box", "cut_paste_edge", "cut_widths"):
     glue(key, Markdown(values[key]), display=False)
 values["cut_scale"] = scale_text(values["cut_images"], values["cut_stamps"], "stamps",
                                  {"expansion network": maps_facts})  # fmt: skip
 glue("cut_scale", values["cut_scale"], display=False)
+# A verdict whose sign differs between the shipped network's training seeds says so.
+exp_card = read_card(SHIPPED_EXPANSION)
+glue("cut_seed_caveat", seed_caveats([
+    (exp_card, f"refined_{p}_minus_low_res", f"Refined ({p} preset) minus low-res",
+     maps_facts["source"]) for p in ("paper", "reference")]), display=False)  # fmt: skip
 for key in ("cut_images", "cut_stamps", "cut_backgrounds"):
     glue(key, values[key], display=False)
 for key in ("cut_refined_paper_verdict", "cut_refined_reference_verdict"):
@@ -302,6 +302,7 @@ Markdown(hard.to_markdown())
 # ground-truth class: `paper` preset {glue:md}`cut_refined_paper_diff`, verdict:
 # {glue:md}`cut_refined_paper_verdict`; `reference` preset
 # {glue:md}`cut_refined_reference_diff`, verdict: {glue:md}`cut_refined_reference_verdict`.
+# {glue:text}`cut_seed_caveat`
 # For the predicted class instead: `paper` {glue:md}`cut_pred_refined_paper_diff`, `reference`
 # {glue:md}`cut_pred_refined_reference_diff`.
 #

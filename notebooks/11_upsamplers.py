@@ -95,7 +95,7 @@ from hrcam.studies.learned_maps import (
     scale_text,
     upsampler_facts,
 )
-from hrcam.studies.learning import seed_caveat
+from hrcam.studies.learning import seed_caveats
 from hrcam.studies.refine import PRESET_CONFIGS
 from hrcam.studies.upsamplers import (
     UPSAMPLER_SOURCES,
@@ -243,12 +243,13 @@ else:
     glue("ups-n", 0, display=False)
     glue("ups-units", "no", display=False)
     glue("ups-scale", "nothing measured", display=False)
-# Where a learned map's verdict changes sign between its training seeds, the page says so.
-caveats = [seed_caveat(read_card(name), key) for name, key in (
-    (SHIPPED_UPSAMPLER, "featup_jbu_minus_low_res"),
-    (SHIPPED_EXPANSION, "refined_paper_minus_low_res"))]  # fmt: skip
-glue("ups-seed-caveat", " ".join(c.strip() for c in caveats if c) or (
-    "Neither learned map's verdict changes sign between its training seeds."), display=False)
+# Where a shipped map's verdict changes sign between its training seeds, the page says so.
+glue("ups-seed-caveat", seed_caveats([
+    (read_card(SHIPPED_UPSAMPLER), "featup_jbu_minus_low_res", "The learned JBU minus low-res",
+     jbu_facts["source"]),
+    (read_card(SHIPPED_EXPANSION), "refined_paper_minus_low_res",
+     "Refined (paper preset, expansion network) minus low-res", exp_facts["source"]),
+]) if measured else "Nothing was measured here.", display=False)  # fmt: skip
 glue("ups-rank-pxap", Markdown(ranking["pxap"]["text"]), display=False)
 glue("ups-rank-box", Markdown(ranking["max_box_acc_v2"]["text"]), display=False)
 Markdown(table)

@@ -25,6 +25,7 @@ __all__ = [
     "curve_summary",
     "reconstruction_psnr",
     "seed_caveat",
+    "seed_caveats",
     "seed_groups",
     "seed_spread_text",
     "snapshot_paths",
@@ -362,21 +363,51 @@ def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
     return " ".join(sentences)
 
 
-def seed_caveat(card: dict[str, Any], key: str) -> str:
+def seed_caveat(card: dict[str, Any], key: str, words: str) -> str:
     """Return a sentence for a verdict whose sign differs between training seeds, else ``""``.
 
     ``key`` names the verdict's difference in the card's seed points (e.g.
-    ``refined_paper_minus_low_res``); the spread at the largest scale measured is read.
+    ``refined_paper_minus_low_res``), ``words`` the verdict; the spread at the largest scale
+    the card measured is read.
     """
     groups = [g for g in seed_groups(card).values() if len(g) > 1]
     values = [s[key]["difference"] for s in (groups[-1] if groups else []) if key in s]
     if len(values) < 2 or not min(values) < 0 < max(values):
         return ""
     return (
-        f" Across {len(values)} training seeds of this map ({groups[-1][0]['images_seen']:,} "
-        f"images seen, the model card's validation images) its sign differs ("
-        + ", ".join(f"{v:+.3f}" for v in values)
-        + "): one training run does not settle it."
+        f"{words}: its sign differs between {len(values)} training seeds of the shipped map "
+        f"({groups[-1][0]['images_seen']:,} images seen, on its model card's validation "
+        "images: " + ", ".join(f"{v:+.3f}" for v in values) + "), so one training run does "
+        "not settle it."
+    )
+
+
+def seed_caveats(checks: list[tuple[dict[str, Any], str, str, str]]) -> str:
+    """Say, for a page's verdicts, whether their sign holds across training seeds.
+
+    Parameters
+    ----------
+    checks
+        ``(card, key, words, source)`` per verdict: the shipped map's model card, the
+        verdict's key in its seed points, the verdict in words, and where the map the page
+        measured came from (``"shipped"``, or ``"retrained"`` for one trained by the page,
+        to which the card's seeds do not apply).
+
+    Returns
+    -------
+    str
+        The :func:`seed_caveat` sentences; else one sentence saying that no sign changes, or
+        that the page measured maps it trained itself.
+    """
+    shipped = [c for c in checks if c[3] == "shipped"]
+    if not shipped:
+        return (
+            "These maps were trained by this run, not shipped: the spread between training "
+            "seeds, measured for the shipped ones, is in the real cut-outs chapter."
+        )
+    found = [seed_caveat(card, key, words) for card, key, words, _ in shipped]
+    return " ".join(f for f in found if f) or (
+        "Each of these verdicts has the same sign for every training seed measured."
     )
 
 

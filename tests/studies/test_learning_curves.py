@@ -5,7 +5,13 @@ import math
 import pytest
 
 from hrcam.studies.learned_maps import measured_expansion, scale_text
-from hrcam.studies.learning import curve_steps, curve_summary, seed_caveat, seed_spread_text
+from hrcam.studies.learning import (
+    curve_steps,
+    curve_summary,
+    seed_caveat,
+    seed_caveats,
+    seed_spread_text,
+)
 from hrcam.train.callbacks import SnapshotAt, doubling_steps
 
 
@@ -138,11 +144,15 @@ def test_a_curve_point_scores_a_snapshot_on_stamps(tmp_path):
 def test_a_verdict_whose_sign_differs_between_seeds_says_so():
     small = [_point(40, 0.1, d) for d in (0.05, 0.06, 0.07)]
     large = [_point(80, 0.1, d) for d in (-0.02, 0.01, 0.03)]
-    card = {"seeds": small + large}
-    text = seed_caveat(card, "refined_paper_minus_low_res")
-    assert "3 training seeds" in text and "80 images seen" in text
-    assert "-0.020, +0.010, +0.030" in text and "does not settle it" in text
+    card, key = {"seeds": small + large}, "refined_paper_minus_low_res"
+    text = seed_caveat(card, key, "Refined minus low-res")
+    assert text.startswith("Refined minus low-res: its sign differs between 3 training seeds")
+    assert "80 images seen" in text and "-0.020, +0.010, +0.030" in text
+    assert text.endswith("does not settle it.")
     # The largest scale decides: the same sign there, no caveat.
-    assert seed_caveat({"seeds": large + [_point(160, 0.1, d) for d in (0.01, 0.02)]},
-                       "refined_paper_minus_low_res") == ""  # fmt: skip
-    assert seed_caveat({"seeds": []}, "refined_paper_minus_low_res") == ""
+    steady = {"seeds": large + [_point(160, 0.1, d) for d in (0.01, 0.02)]}
+    assert seed_caveat(steady, key, "x") == seed_caveat({"seeds": []}, key, "x") == ""
+    # A page says it for the shipped maps it measured only.
+    assert seed_caveats([(card, key, "Refined minus low-res", "shipped")]) == text
+    assert "same sign for every training seed" in seed_caveats([(steady, key, "x", "shipped")])
+    assert "trained by this run" in seed_caveats([(card, key, "x", "retrained")])
