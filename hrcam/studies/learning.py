@@ -298,6 +298,16 @@ def seed_groups(card: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
     return dict(sorted(groups.items()))
 
 
+def _widest_spread(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the seed points at the largest scale where two or more seeds were measured."""
+    groups = [g for g in seed_groups(card).values() if len(g) > 1]
+    return groups[-1] if groups else []
+
+
+def _sign_differs(values: list[float]) -> bool:
+    return min(values) < 0 < max(values)
+
+
 def curve_summary(card: dict[str, Any]) -> str:
     """Say where a shipped map's learning curve stands, from its model card.
 
@@ -317,10 +327,9 @@ def curve_summary(card: dict[str, Any]) -> str:
         f"From {before['images_seen']:,} to {last['images_seen']:,} training images seen, the "
         f"{what} moved by {change:+.3f} ({before[key]['mean']:.3f} to {last[key]['mean']:.3f})"
     )
-    groups = [g for g in seed_groups(card).values() if len(g) > 1]
-    if not groups:
+    seeds = _widest_spread(card)
+    if not seeds:
         return text + "; no spread between seeds was measured, so it cannot be judged converged."
-    seeds = groups[-1]
     spread = _spread([s[key]["mean"] for s in seeds])
     verdict = "less" if abs(change) < spread else "more"
     return (
@@ -350,11 +359,10 @@ def seed_spread_text(card: dict[str, Any], keys: dict[str, str]) -> str:
             values = [s[key]["difference"] for s in seeds if key in s]
             if not values:
                 continue
-            crosses = min(values) < 0 < max(values)
             parts.append(
                 f"{words}: "
                 + ", ".join(f"{v:+.3f}" for v in values)
-                + (" (the sign differs between seeds)" if crosses else "")
+                + (" (the sign differs between seeds)" if _sign_differs(values) else "")
             )
         sentences.append(
             f"Across {len(seeds)} training seeds at {seen:,} images seen (PxAP differences "
@@ -370,13 +378,13 @@ def seed_caveat(card: dict[str, Any], key: str, words: str) -> str:
     ``refined_paper_minus_low_res``), ``words`` the verdict; the spread at the largest scale
     the card measured is read.
     """
-    groups = [g for g in seed_groups(card).values() if len(g) > 1]
-    values = [s[key]["difference"] for s in (groups[-1] if groups else []) if key in s]
-    if len(values) < 2 or not min(values) < 0 < max(values):
+    seeds = _widest_spread(card)
+    values = [s[key]["difference"] for s in seeds if key in s]
+    if len(values) < 2 or not _sign_differs(values):
         return ""
     return (
         f"{words}: its sign differs between {len(values)} training seeds of the shipped map "
-        f"({groups[-1][0]['images_seen']:,} images seen, on its model card's validation "
+        f"({seeds[0]['images_seen']:,} images seen, on its model card's validation "
         "images: " + ", ".join(f"{v:+.3f}" for v in values) + "), so one training run does "
         "not settle it."
     )
