@@ -345,6 +345,11 @@ def _packages() -> list[Path]:
     return sorted(PACKAGE.rglob("__init__.py"))
 
 
+def _package_name(init: Path) -> str:
+    """``hrcam/postprocess/steps/__init__.py`` -> ``hrcam.postprocess.steps``."""
+    return ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+
+
 @pytest.mark.parametrize(
     "init", _packages(), ids=lambda p: str(p.parent.relative_to(PACKAGE.parent))
 )
@@ -353,7 +358,7 @@ def test_every_package_exports_one_way(init):
     ``__all__`` and ``__dir__`` come from it), and runs no module of its own package except
     the ones listed in :data:`EAGER_SUBMODULES`."""
     tree = ast.parse(init.read_text())
-    package = ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+    package = _package_name(init)
     attached = [
         node
         for node in tree.body
@@ -382,11 +387,7 @@ def test_importing_a_package_runs_none_of_its_modules():
     import subprocess
     import sys
 
-    packages = [
-        ".".join(p.parent.relative_to(PACKAGE.parent).parts)
-        for p in _packages()
-        if ".".join(p.parent.relative_to(PACKAGE.parent).parts) not in EAGER_SUBMODULES
-    ]
+    packages = [n for n in map(_package_name, _packages()) if n not in EAGER_SUBMODULES]
     code = (
         "import importlib, sys\n"
         f"for name in {packages!r}:\n"
